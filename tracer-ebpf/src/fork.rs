@@ -1,0 +1,45 @@
+//! `sched_process_fork`: a new process. Thread creation (CLONE_THREAD) is counted, not reported.
+
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_log_ebpf::error;
+use tracer_common::{counter, ForkRecord, RecordKind};
+
+use crate::{
+    as_bytes, count, emit,
+    kernel::{header, read, Errno},
+    offset,
+};
+
+/// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: the tracepoint passes two task pointers; every dereference is a probe read.
+    match unsafe { try_fork(&ctx) } {
+        Ok(()) => 0,
+        Err(errno) => {
+            count(counter::READ_ERRORS);
+            error!(&ctx, "fork: kernel read failed ({})", errno);
+            0
+        }
+    }
+}
+
+unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
+    let parent: *const u8 = ctx.arg(0);
+    let child: *const u8 = ctx.arg(1);
+    let tid: u32 = read(child, offset!(task_pid))?;
+    let tgid: u32 = read(child, offset!(task_tgid))?;
+    if tid != tgid {
+        count(counter::THREADS_CREATED);
+        return Ok(());
+    }
+    let mut record = ForkRecord {
+        header: header(RecordKind::Fork, child)?,
+        parent_pid: read(parent, offset!(task_tgid))?,
+        _pad: 0,
+    };
+    // The child has not run yet: the thread that forked is the parent task.
+    record.header.tid = read(parent, offset!(task_pid))?;
+    emit(as_bytes(&record), counter::LOST_FORK);
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! `tracer events`: streams lifecycle events as aligned text or JSON lines until SIGINT or
+//! SIGTERM, then drains what the kernel still holds, reports the counters and exits 0.
+
+use std::ffi::{CString, OsString};
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::text;
+use super::BackendChoice;
+use crate::ebpf::{EbpfConfig, EbpfSource};
+use crate::event::{Details, Event, EventKind};
+use crate::filter::EventFilter;
+use crate::json::Json;
+use crate::source::SourceStats;
+
+/// Most events decoded per batch before they are written out.
+const BATCH: usize = 4096;
+/// How often the kernel's loss counters are read while streaming.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Flags of `tracer events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// Where events come from.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+
+    /// Only these process ids (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "PID")]
+    pid: Vec<u32>,
+
+    /// Only children of these process ids.
+    #[arg(long, value_delimiter = ',', value_name = "PID")]
+    ppid: Vec<u32>,
+
+    /// Only processes with these names (the kernel's comm; longer names match their
+    /// 15-character cut).
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    name: Vec<OsString>,
+
+    /// Only processes of these users (names or numeric uids).
+    #[arg(long, value_delimiter = ',', value_name = "USER")]
+    uid: Vec<String>,
+
+    /// Only these kinds of event.
+    #[arg(long = "event", value_delimiter = ',', value_name = "KIND",
+          value_parser = ["fork", "exec", "exit"])]
+    kinds: Vec<String>,
+
+    /// Ring buffer size in MiB (a power of two); raise it if events are lost under load.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    ring_mib: u32,
+}
+
+impl EventsArgs {
+    fn filter(&self) -> anyhow::Result<EventFilter> {
+        Ok(EventFilter {
+            pids: self.pid.clone(),
+            ppids: self.ppid.clone(),
+            names: self.name.clone(),
+            uids: self
+                .uid
+                .iter()
+                .map(|user| resolve_user(user))
+                .collect::<anyhow::Result<_>>()?,
+            kinds: self
+                .kinds
+                .iter()
+                .map(|kind| kind.parse::<EventKind>().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+
+    fn config(&self) -> anyhow::Result<EbpfConfig> {
+        if !self.ring_mib.is_power_of_two() || self.ring_mib > 1024 {
+            bail!(
+                "--ring-mib must be a power of two between 1 and 1024, not {}",
+                self.ring_mib
+            );
+        }
+        let ring_bytes = self.ring_mib << 20;
+        Ok(EbpfConfig {
+            ring_bytes,
+            wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+            ..EbpfConfig::default()
+        })
+    }
+}
+
+/// Resolves a user name or numeric uid.
+fn resolve_user(user: &str) -> anyhow::Result<u32> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    let name = CString::new(user).with_context(|| format!("invalid user name {user:?}"))?;
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut result = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; `buf` outlives the use of `pwd`.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        bail!("unknown user '{user}' (--uid takes a user name or a numeric uid)");
+    }
+    Ok(pwd.pw_uid)
+}
+
+/// Runs `tracer events`.
+pub fn run(args: EventsArgs, verbose: bool) -> anyhow::Result<ExitCode> {
+    let filter = args.filter()?;
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(stream(args, filter, config, verbose))
+}
+
+async fn stream(
+    args: EventsArgs,
+    filter: EventFilter,
+    config: EbpfConfig,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let _ = args.backend; // auto and ebpf are the same today
+    let mut source = EbpfSource::open(&config).context("cannot trace with eBPF")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    eprintln!(
+        "tracer: tracing fork, exec and exit with {} (ring {} MiB); Ctrl-C to stop",
+        source.backend(),
+        args.ring_mib
+    );
+
+    let mut out = Output::new(args.json);
+    if !args.json {
+        out.header();
+    }
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut reported_lost = 0;
+    let mut last_stats = Instant::now();
+    loop {
+        tokio::select! {
+            result = source.next_batch(&mut batch, BATCH) => {
+                result.context("reading the ring buffer failed")?;
+            }
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+        if !out.events(&batch, &filter) {
+            return Ok(ExitCode::SUCCESS); // stdout closed (e.g. `| head`): nothing left to do
+        }
+        batch.clear();
+        if last_stats.elapsed() >= STATS_INTERVAL {
+            last_stats = Instant::now();
+            let stats = source.stats();
+            if stats.lost() > reported_lost {
+                eprintln!(
+                    "tracer: warning: {} events lost (ring buffer full; {} in all) — try a larger --ring-mib",
+                    stats.lost() - reported_lost,
+                    stats.lost()
+                );
+                reported_lost = stats.lost();
+                if !out.stats(&stats) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
+
+    // Shutdown: take what the kernel still holds, then the final counters.
+    while source.drain(&mut batch, BATCH) > 0 {
+        if !out.events(&batch, &filter) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        batch.clear();
+    }
+    let stats = source.stats();
+    out.stats(&stats);
+    if stats.lost() > reported_lost {
+        eprintln!(
+            "tracer: warning: {} events lost in all (ring buffer full) — try a larger --ring-mib",
+            stats.lost()
+        );
+    }
+    if verbose {
+        eprintln!(
+            "tracer: {} events; lost {}; threads created {} (not reported as processes); argv truncated {}; kernel read errors {}",
+            stats.events, stats.lost(), stats.threads_created, stats.args_truncated, stats.read_errors
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes events to stdout, as text or JSON lines, flushing after each batch.
+struct Output {
+    json: bool,
+    stdout: io::BufWriter<io::Stdout>,
+}
+
+impl Output {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+        }
+    }
+
+    /// Writes and flushes; `false` once stdout is gone (broken pipe).
+    fn write(&mut self, write: impl FnOnce(&mut Self) -> io::Result<()>) -> bool {
+        match write(self).and_then(|()| self.stdout.flush()) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+            Err(e) => {
+                eprintln!("tracer: error: writing events failed: {e}");
+                false
+            }
+        }
+    }
+
+    fn header(&mut self) {
+        self.write(|out| {
+            writeln!(
+                out.stdout,
+                "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} ARGS",
+                "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "RESULT"
+            )
+        });
+    }
+
+    fn events(&mut self, events: &[Event], filter: &EventFilter) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        self.write(|out| {
+            for event in events.iter().filter(|event| filter.matches(event)) {
+                if out.json {
+                    writeln!(out.stdout, "{}", event_json(event))?;
+                } else {
+                    writeln!(out.stdout, "{}", event_text(event))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn stats(&mut self, stats: &SourceStats) -> bool {
+        if !self.json {
+            return true;
+        }
+        self.write(|out| writeln!(out.stdout, "{}", stats_json(stats)))
+    }
+}
+
+/// One event as a JSON object (the contract in DESIGN.md).
+pub fn event_json(event: &Event) -> String {
+    let mut json = Json::new();
+    json.begin_object();
+    json.key("event").str(event.kind().as_str());
+    json.key("time").float(event.time);
+    json.key("pid").uint(event.id.pid.into());
+    json.key("ppid").uint(event.ppid.into());
+    json.key("create_time").float(event.create_time);
+    json.key("name").os_str(&event.name);
+    json.key("uid").uint(event.uid.into());
+    json.key("gid").uint(event.gid.into());
+    json.key("backend").str(event.backend.as_str());
+    match &event.details {
+        Details::Fork { parent_pid } => {
+            json.key("parent_pid").uint((*parent_pid).into());
+        }
+        Details::Exec(exec) => {
+            json.key("exe").os_str(&exec.exe);
+            json.key("cmdline").begin_array();
+            for arg in &exec.cmdline {
+                json.os_str(arg);
+            }
+            json.end_array();
+            json.key("cmdline_truncated").bool(exec.cmdline_truncated);
+            json.key("cmdline_bytes").uint(exec.cmdline_bytes.into());
+            json.key("exe_truncated").bool(exec.exe_truncated);
+            json.key("uids").begin_object();
+            for (key, id) in ["real", "effective", "saved"].iter().zip(exec.uids) {
+                json.key(key).uint(id.into());
+            }
+            json.end_object();
+            json.key("gids").begin_object();
+            for (key, id) in ["real", "effective", "saved"].iter().zip(exec.gids) {
+                json.key(key).uint(id.into());
+            }
+            json.end_object();
+        }
+        Details::Exit(exit) => {
+            json.key("exit_code").opt_int(exit.exit_code.map(i64::from));
+            json.key("signal").opt_int(exit.signal.map(i64::from));
+            json.key("core_dumped").bool(exit.core_dumped);
+            json.key("duration").float(exit.duration);
+        }
+    }
+    json.end_object();
+    json.finish()
+}
+
+fn stats_json(stats: &SourceStats) -> String {
+    let now = crate::clock::Clock::new()
+        .map(|clock| clock.epoch_seconds(crate::clock::Clock::now_boot_ns()))
+        .unwrap_or(0.0);
+    let mut json = Json::new();
+    json.begin_object();
+    json.key("event").str("stats");
+    json.key("time").float(now);
+    json.key("backend").str(stats.backend.as_str());
+    json.key("events").uint(stats.events);
+    json.key("lost").uint(stats.lost());
+    json.key("lost_fork").uint(stats.lost_fork);
+    json.key("lost_exec").uint(stats.lost_exec);
+    json.key("lost_exit").uint(stats.lost_exit);
+    json.key("decode_errors").uint(stats.decode_errors);
+    json.key("threads_created").uint(stats.threads_created);
+    json.key("threads_exited").uint(stats.threads_exited);
+    json.key("args_truncated").uint(stats.args_truncated);
+    json.key("read_errors").uint(stats.read_errors);
+    json.end_object();
+    json.finish()
+}
+
+/// One event as an aligned text line, in the manner of execsnoop/exitsnoop.
+fn event_text(event: &Event) -> String {
+    let (result, args) = match &event.details {
+        Details::Fork { parent_pid } if *parent_pid != event.ppid => {
+            (String::new(), format!("(forked by {parent_pid})"))
+        }
+        Details::Fork { .. } => (String::new(), String::new()),
+        Details::Exec(exec) => {
+            let mut args: Vec<String> = exec.cmdline.iter().map(|a| text::shell_word(a)).collect();
+            if exec.cmdline_truncated {
+                args.push(format!("[… argv cut, {} bytes in all]", exec.cmdline_bytes));
+            }
+            (String::new(), args.join(" "))
+        }
+        Details::Exit(exit) => {
+            let result = match (exit.exit_code, exit.signal) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(signal)) => text::signal_name(signal),
+                (None, None) => "?".into(),
+            };
+            let result = if exit.core_dumped {
+                format!("{result} (core)")
+            } else {
+                result
+            };
+            (result, format!("after {}", text::duration(exit.duration)))
+        }
+    };
+    format!(
+        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} {}",
+        text::time_of_day(event.time),
+        event.kind().as_str(),
+        event.id.pid,
+        event.ppid,
+        event.uid,
+        text::display(&event.name),
+        result,
+        args
+    )
+}

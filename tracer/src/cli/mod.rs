@@ -1,0 +1,80 @@
+//! The command line: flags are parsed into raw form by clap, validated into the library's
+//! types, and handed to one function per command. Errors end as one line on stderr and a
+//! non-zero exit status; nothing panics on bad input.
+
+mod events;
+mod text;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// eBPF-accelerated process tracer: every fork, exec and exit on the host, with exit codes.
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, about, long_about = None)]
+#[command(after_help = "Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF \
+(/sys/kernel/btf/vmlinux). Logs go to stderr; set RUST_LOG=debug for detail.")]
+pub struct Cli {
+    /// Say more on stderr (backend details, final counters).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream process lifecycle events (fork, exec, exit) until Ctrl-C or SIGTERM.
+    ///
+    /// One line per event: aligned text by default, one JSON object per line with --json.
+    /// Every event has event, time, pid, ppid, create_time, name, uid, gid and backend; exec adds
+    /// exe, cmdline (argv, byte-exact) and uids/gids; fork adds parent_pid (the forking
+    /// process); exit adds exit_code (null when a signal ended it), signal, core_dumped and
+    /// duration. Threads are never reported as processes. With --json a final
+    /// {"event":"stats",...} line reports the counters, and one appears mid-stream whenever
+    /// the kernel reports lost events.
+    #[command(after_help = "Examples:\n  \
+        tracer events                       everything, as text\n  \
+        tracer events --json --event exit   exits as JSON lines\n  \
+        tracer events --name nginx --uid www-data\n  \
+        tracer events --ppid 1234,1235      children of two processes")]
+    Events(events::EventsArgs),
+}
+
+/// Which source of events to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// The best available (today: eBPF).
+    Auto,
+    /// Kernel programs on the sched tracepoints: every process, every exit code.
+    Ebpf,
+}
+
+/// Runs the command line and returns the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Events(args) => events::run(args, cli.verbose),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tracer: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Kernel-side aya-log records arrive through the `log` crate and are bridged into tracing.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,91 @@
+//! Time bases: the kernel stamps records with CLOCK_BOOTTIME nanoseconds; users want seconds
+//! since the epoch, and process identity uses psutil's `create_time` (boot time from
+//! `/proc/stat` plus the start time in clock ticks).
+
+use std::io;
+
+/// Converts the kernel's boot-relative times into the forms users and psutil see.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// `btime` from /proc/stat: whole seconds since the epoch at boot (psutil's `boot_time()`).
+    boot_time: f64,
+    /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, USER_HZ).
+    ticks_per_second: u64,
+    /// CLOCK_REALTIME − CLOCK_BOOTTIME in nanoseconds, sampled once.
+    realtime_offset_ns: i128,
+}
+
+impl Clock {
+    /// Samples the system's clocks.
+    pub fn new() -> io::Result<Self> {
+        let stat = std::fs::read_to_string("/proc/stat")?;
+        let boot_time = stat
+            .lines()
+            .find_map(|line| line.strip_prefix("btime "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no btime in /proc/stat"))?;
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let realtime = clock_ns(libc::CLOCK_REALTIME)?;
+        let boottime = clock_ns(libc::CLOCK_BOOTTIME)?;
+        Ok(Self {
+            boot_time: boot_time as f64,
+            ticks_per_second: if ticks > 0 { ticks as u64 } else { 100 },
+            realtime_offset_ns: realtime - boottime,
+        })
+    }
+
+    /// psutil's `boot_time()`.
+    pub fn boot_time(&self) -> f64 {
+        self.boot_time
+    }
+
+    /// Clock ticks since boot for a `start_boottime` in nanoseconds, rounded down exactly as
+    /// the kernel does for field 22 of `/proc/PID/stat`.
+    pub fn ticks_from_boot_ns(&self, ns: u64) -> u64 {
+        ns / (1_000_000_000 / self.ticks_per_second)
+    }
+
+    /// psutil's `create_time()` for a start time in clock ticks since boot.
+    pub fn create_time(&self, start_ticks: u64) -> f64 {
+        start_ticks as f64 / self.ticks_per_second as f64 + self.boot_time
+    }
+
+    /// Seconds since the epoch for a CLOCK_BOOTTIME timestamp.
+    pub fn epoch_seconds(&self, boot_ns: u64) -> f64 {
+        (boot_ns as i128 + self.realtime_offset_ns) as f64 / 1e9
+    }
+
+    /// Current CLOCK_BOOTTIME in nanoseconds.
+    pub fn now_boot_ns() -> u64 {
+        clock_ns(libc::CLOCK_BOOTTIME).map_or(0, |ns| ns as u64)
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_time_matches_proc_stat_of_this_process() {
+        let clock = Clock::new().unwrap();
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        let ticks: u64 = after_comm.split(' ').nth(19).unwrap().parse().unwrap();
+        let created = clock.create_time(ticks);
+        let now = clock.epoch_seconds(Clock::now_boot_ns());
+        assert!(created <= now + 1.0 && created > now - 600.0, "{created} vs {now}");
+    }
+}

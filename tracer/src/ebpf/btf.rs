@@ -1,0 +1,372 @@
+//! A small reader of the kernel's BTF (`/sys/kernel/btf/vmlinux`): enough to find the byte
+//! offset of a struct member and the parameters of a tracepoint, so the kernel programs get
+//! their offsets from the running kernel instead of compiled-in guesses.
+//!
+//! Format: <https://docs.kernel.org/bpf/btf.html>. Only what the lookups need is decoded; every
+//! other kind is skipped by its size.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tracer_common::KernelOffsets;
+
+/// What went wrong reading BTF or resolving an offset.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    /// The BTF file could not be read.
+    #[error("cannot read kernel BTF {path}: {source} (tracer needs a kernel built with CONFIG_DEBUG_INFO_BTF)")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The data is not BTF or is cut short.
+    #[error("kernel BTF is malformed: {0}")]
+    Malformed(&'static str),
+    /// A struct or member the programs need is not in this kernel.
+    #[error("kernel BTF has no {0}")]
+    Missing(String),
+}
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+/// One decoded type: its kind, name, `size_or_type` word, and (for structs, unions and
+/// function prototypes) its members as (name, type id, bit offset).
+#[derive(Debug, Clone)]
+struct Type {
+    kind: u32,
+    name: String,
+    size_or_type: u32,
+    members: Vec<(String, u32, u32)>,
+}
+
+/// Parsed kernel BTF.
+#[derive(Debug)]
+pub struct Btf {
+    /// Index = type id; id 0 is `void`.
+    types: Vec<Type>,
+    /// Struct name → type id (the first complete definition).
+    structs: HashMap<String, u32>,
+    /// Typedef name → type id.
+    typedefs: HashMap<String, u32>,
+}
+
+fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or(BtfError::Malformed("truncated"))
+}
+
+impl Btf {
+    /// Reads the running kernel's BTF.
+    pub fn from_sys_fs() -> Result<Self, BtfError> {
+        Self::from_file(Path::new("/sys/kernel/btf/vmlinux"))
+    }
+
+    /// Reads BTF from a file.
+    pub fn from_file(path: &Path) -> Result<Self, BtfError> {
+        let data = std::fs::read(path).map_err(|source| BtfError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&data)
+    }
+
+    /// Parses raw little-endian BTF.
+    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
+            return Err(BtfError::Malformed("bad magic (not little-endian BTF)"));
+        }
+        let hdr_len = u32_at(data, 4)? as usize;
+        let type_off = u32_at(data, 8)? as usize;
+        let type_len = u32_at(data, 12)? as usize;
+        let str_off = u32_at(data, 16)? as usize;
+        let str_len = u32_at(data, 20)? as usize;
+        let types_start = hdr_len + type_off;
+        let strings_start = hdr_len + str_off;
+        let type_data = data
+            .get(types_start..types_start + type_len)
+            .ok_or(BtfError::Malformed("type section out of bounds"))?;
+        let strings = data
+            .get(strings_start..strings_start + str_len)
+            .ok_or(BtfError::Malformed("string section out of bounds"))?;
+        let name = |offset: u32| -> String {
+            let start = offset as usize;
+            let rest = strings.get(start..).unwrap_or_default();
+            let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+            String::from_utf8_lossy(&rest[..end]).into_owned()
+        };
+
+        let mut types = vec![Type {
+            kind: 0,
+            name: String::new(),
+            size_or_type: 0,
+            members: Vec::new(),
+        }];
+        let mut at = 0;
+        while at < type_data.len() {
+            let name_off = u32_at(type_data, at)?;
+            let info = u32_at(type_data, at + 4)?;
+            let size_or_type = u32_at(type_data, at + 8)?;
+            at += 12;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let kind_flag = info >> 31 == 1;
+            let mut members = Vec::new();
+            match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => at += 4,
+                KIND_ARRAY => at += 12,
+                KIND_STRUCT | KIND_UNION => {
+                    for _ in 0..vlen {
+                        let member_name = u32_at(type_data, at)?;
+                        let member_type = u32_at(type_data, at + 4)?;
+                        let offset = u32_at(type_data, at + 8)?;
+                        // With kind_flag the low 24 bits are the bit offset, the high 8 the
+                        // bitfield size.
+                        let bit_offset = if kind_flag { offset & 0xff_ffff } else { offset };
+                        members.push((name(member_name), member_type, bit_offset));
+                        at += 12;
+                    }
+                }
+                KIND_ENUM => at += 8 * vlen,
+                KIND_FUNC_PROTO => {
+                    for _ in 0..vlen {
+                        let param_name = u32_at(type_data, at)?;
+                        let param_type = u32_at(type_data, at + 4)?;
+                        members.push((name(param_name), param_type, 0));
+                        at += 8;
+                    }
+                }
+                KIND_DATASEC | KIND_ENUM64 => at += 12 * vlen,
+                0 | KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | 12 | 16 | KIND_TYPE_TAG => {}
+                _ => return Err(BtfError::Malformed("unknown type kind")),
+            }
+            types.push(Type {
+                kind,
+                name: name(name_off),
+                size_or_type,
+                members,
+            });
+        }
+
+        let mut structs = HashMap::new();
+        let mut typedefs = HashMap::new();
+        for (id, ty) in types.iter().enumerate() {
+            if ty.name.is_empty() {
+                continue;
+            }
+            match ty.kind {
+                KIND_STRUCT => {
+                    structs.entry(ty.name.clone()).or_insert(id as u32);
+                }
+                KIND_TYPEDEF => {
+                    typedefs.entry(ty.name.clone()).or_insert(id as u32);
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            types,
+            structs,
+            typedefs,
+        })
+    }
+
+    fn ty(&self, id: u32) -> Result<&Type, BtfError> {
+        self.types
+            .get(id as usize)
+            .ok_or(BtfError::Malformed("type id out of range"))
+    }
+
+    /// Byte offset of `member` in `struct name`, looking through anonymous structs and unions
+    /// (newer kernels wrap `mm_struct`'s fields in one).
+    pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
+        let id = *self
+            .structs
+            .get(name)
+            .ok_or_else(|| BtfError::Missing(format!("struct {name}")))?;
+        let bits = self
+            .find_member(id, member, 0)?
+            .ok_or_else(|| BtfError::Missing(format!("{name}::{member}")))?;
+        if bits % 8 != 0 {
+            return Err(BtfError::Missing(format!("{name}::{member} at a byte offset")));
+        }
+        Ok(bits / 8)
+    }
+
+    fn find_member(&self, id: u32, member: &str, depth: u32) -> Result<Option<u32>, BtfError> {
+        if depth > 8 {
+            return Ok(None);
+        }
+        for (name, member_type, bit_offset) in &self.ty(id)?.members {
+            if name == member {
+                return Ok(Some(*bit_offset));
+            }
+            if name.is_empty() {
+                let inner = self.resolve(*member_type)?;
+                if matches!(self.ty(inner)?.kind, KIND_STRUCT | KIND_UNION) {
+                    if let Some(found) = self.find_member(inner, member, depth + 1)? {
+                        return Ok(Some(bit_offset + found));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Follows typedefs and qualifiers to the underlying type.
+    fn resolve(&self, mut id: u32) -> Result<u32, BtfError> {
+        for _ in 0..16 {
+            let ty = self.ty(id)?;
+            match ty.kind {
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
+                    id = ty.size_or_type
+                }
+                _ => return Ok(id),
+            }
+        }
+        Err(BtfError::Malformed("type chain too long"))
+    }
+
+    /// Number of arguments a raw tracepoint passes, from its `btf_trace_NAME` typedef
+    /// (a pointer to a function prototype whose first parameter is the `void *` context).
+    pub fn tracepoint_args(&self, tracepoint: &str) -> Result<usize, BtfError> {
+        let typedef = format!("btf_trace_{tracepoint}");
+        let id = *self
+            .typedefs
+            .get(&typedef)
+            .ok_or_else(|| BtfError::Missing(format!("tracepoint {tracepoint}")))?;
+        let ptr = self.resolve(id)?;
+        let ptr_ty = self.ty(ptr)?;
+        if ptr_ty.kind != KIND_PTR {
+            return Err(BtfError::Missing(format!("prototype of {typedef}")));
+        }
+        let proto = self.ty(self.resolve(ptr_ty.size_or_type)?)?;
+        if proto.kind != KIND_FUNC_PROTO || proto.members.is_empty() {
+            return Err(BtfError::Missing(format!("prototype of {typedef}")));
+        }
+        Ok(proto.members.len() - 1)
+    }
+
+    /// Every offset the kernel programs read, for this kernel.
+    pub fn kernel_offsets(&self) -> Result<KernelOffsets, BtfError> {
+        let task = |member| self.member_offset("task_struct", member);
+        let mm = |member| self.member_offset("mm_struct", member);
+        let cred = |member| self.member_offset("cred", member);
+        Ok(KernelOffsets {
+            task_pid: task("pid")?,
+            task_tgid: task("tgid")?,
+            task_real_parent: task("real_parent")?,
+            task_group_leader: task("group_leader")?,
+            task_comm: task("comm")?,
+            task_start_boottime: task("start_boottime")?,
+            task_exit_code: task("exit_code")?,
+            task_real_cred: task("real_cred")?,
+            task_mm: task("mm")?,
+            task_signal: task("signal")?,
+            mm_arg_start: mm("arg_start")?,
+            mm_arg_end: mm("arg_end")?,
+            cred_uid: cred("uid")?,
+            cred_gid: cred("gid")?,
+            cred_suid: cred("suid")?,
+            cred_sgid: cred("sgid")?,
+            cred_euid: cred("euid")?,
+            cred_egid: cred("egid")?,
+            bprm_interp: self.member_offset("linux_binprm", "interp")?,
+            signal_live: self.member_offset("signal_struct", "live")?,
+            exit_has_group_dead: u32::from(self.tracepoint_args("sched_process_exit")? >= 2),
+            wakeup_bytes: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a BTF blob from (name, info, size_or_type, extra words) entries.
+    fn blob(strings: &[u8], types: &[(u32, u32, u32, Vec<u32>)]) -> Vec<u8> {
+        let mut type_data = Vec::new();
+        for (name, info, size, extra) in types {
+            for word in [*name, *info, *size].iter().chain(extra) {
+                type_data.extend_from_slice(&word.to_le_bytes());
+            }
+        }
+        let mut out = vec![0x9f, 0xeb, 1, 0];
+        for word in [
+            24u32,
+            0,
+            type_data.len() as u32,
+            type_data.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&type_data);
+        out.extend_from_slice(strings);
+        out
+    }
+
+    #[test]
+    fn finds_members_through_anonymous_structs() {
+        // strings: 0 "", 1 "int", 5 "outer", 11 "a", 13 "b"
+        let strings = b"\0int\0outer\0a\0b\0";
+        let types = [
+            // 1: int, 4 bytes
+            (1, KIND_INT << 24, 4, vec![32]),
+            // 2: anonymous struct { int b at byte 4 }
+            (0, (KIND_STRUCT << 24) | 1, 8, vec![13, 1, 32]),
+            // 3: struct outer { int a at 0; anonymous at byte 16 }
+            (5, (KIND_STRUCT << 24) | 2, 24, vec![11, 1, 0, 0, 2, 128]),
+        ];
+        let btf = Btf::parse(&blob(strings, &types)).unwrap();
+        assert_eq!(btf.member_offset("outer", "a").unwrap(), 0);
+        assert_eq!(btf.member_offset("outer", "b").unwrap(), 20);
+        assert!(matches!(
+            btf.member_offset("outer", "c"),
+            Err(BtfError::Missing(_))
+        ));
+        assert!(matches!(
+            btf.member_offset("nope", "a"),
+            Err(BtfError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(matches!(
+            Btf::parse(b"not btf at all, not at all"),
+            Err(BtfError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn resolves_this_kernels_offsets() {
+        let Ok(btf) = Btf::from_sys_fs() else {
+            eprintln!("skipped: no /sys/kernel/btf/vmlinux on this machine");
+            return;
+        };
+        let offsets = btf.kernel_offsets().expect("every needed field is in the kernel's BTF");
+        assert!(offsets.task_tgid > offsets.task_pid || offsets.task_pid > offsets.task_tgid);
+        assert_eq!(offsets.cred_gid, offsets.cred_uid + 4);
+        assert_eq!(btf.tracepoint_args("sched_process_fork").unwrap(), 2);
+        assert_eq!(btf.tracepoint_args("sched_process_exec").unwrap(), 3);
+    }
+}

@@ -1,0 +1,288 @@
+//! The eBPF backend: loads the kernel programs embedded at build time, gives them this kernel's
+//! structure offsets (from BTF), attaches them to the sched tracepoints and turns the records
+//! they write into [`Event`]s.
+
+pub mod btf;
+mod decode;
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::BtfTracePoint;
+use aya::{Ebpf, EbpfLoader};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tracer_common::counter;
+
+use crate::clock::Clock;
+use crate::event::{Backend, Event};
+use crate::source::SourceStats;
+
+/// The kernel programs, compiled by `build.rs` from `tracer-ebpf`.
+static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-ebpf"));
+
+/// Why the eBPF backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    /// The process lacks the privileges to load BPF programs.
+    #[error("eBPF needs root or CAP_BPF + CAP_PERFMON ({0})")]
+    NotPermitted(String),
+    /// This binary was built without the kernel programs.
+    #[error("this tracer binary was built without its eBPF programs ({0}); build it with `cargo xtask build`")]
+    NotBuilt(String),
+    /// Kernel BTF is missing or lacks a needed field.
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    /// Loading (including the verifier's verdict) failed.
+    #[error("loading the eBPF programs failed: {0}")]
+    Load(String),
+    /// Attaching a program to its tracepoint failed.
+    #[error("attaching {program} to tracepoint {tracepoint} failed: {reason}")]
+    Attach {
+        /// The program.
+        program: &'static str,
+        /// The tracepoint.
+        tracepoint: &'static str,
+        /// The kernel's answer, with the verifier log when there is one.
+        reason: String,
+    },
+    /// Registering the ring buffer with the async runtime failed.
+    #[error("watching the ring buffer failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Tuning of the eBPF backend.
+#[derive(Debug, Clone)]
+pub struct EbpfConfig {
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// The kernel wakes the consumer once this many bytes are pending.
+    pub wakeup_bytes: u32,
+    /// The consumer drains at least this often, so a quiet tail is never stranded.
+    pub drain_interval: Duration,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: 16 << 20,
+            wakeup_bytes: 256 << 10,
+            drain_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Each program, the tracepoint it attaches to.
+const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
+    ("sched_process_fork", "sched_process_fork"),
+    ("sched_process_exec", "sched_process_exec"),
+    ("sched_process_exit", "sched_process_exit"),
+];
+
+/// Lifecycle events from the kernel programs.
+pub struct EbpfSource {
+    /// Owns the programs and their links: dropping it detaches them.
+    _ebpf: Ebpf,
+    ring: AsyncFd<RingBuf<MapData>>,
+    counters: PerCpuArray<MapData, u64>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    clock: Clock,
+    tick: tokio::time::Interval,
+    events: u64,
+    decode_errors: u64,
+}
+
+impl EbpfSource {
+    /// Loads and attaches the programs. Must run inside a tokio runtime.
+    pub fn open(config: &EbpfConfig) -> Result<Self, EbpfError> {
+        if PROGRAMS.is_empty() {
+            return Err(EbpfError::NotBuilt(
+                "bpf-linker or the nightly toolchain was missing at build time".into(),
+            ));
+        }
+        check_privileges()?;
+        let btf = btf::Btf::from_sys_fs()?;
+        let mut offsets = btf.kernel_offsets()?;
+        offsets.wakeup_bytes = config.wakeup_bytes;
+        let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Load(e.to_string()))?;
+
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
+            .override_global("OFFSETS", &offsets, true)
+            .map_max_entries("EVENTS", config.ring_bytes)
+            .load(PROGRAMS)
+            .map_err(|e| classify_load_error(error_chain(&e)))?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(logger) => Some(logger),
+            Err(e) => {
+                tracing::debug!("kernel-side logging unavailable: {e}");
+                None
+            }
+        };
+        for (program, tracepoint) in PROGRAMS_AND_HOOKS {
+            let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+                let prog: &mut BtfTracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or("program missing from the object")?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+                prog.load(tracepoint, &aya_btf).map_err(|e| error_chain(&e))?;
+                prog.attach().map_err(|e| error_chain(&e))?;
+                Ok(())
+            };
+            attach(&mut ebpf).map_err(|reason| {
+                if is_permission_error(&reason) {
+                    EbpfError::NotPermitted(reason)
+                } else {
+                    EbpfError::Attach {
+                        program,
+                        tracepoint,
+                        reason,
+                    }
+                }
+            })?;
+        }
+        let ring = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or_else(|| {
+            EbpfError::Load("map EVENTS missing from the object".into())
+        })?)
+        .map_err(|e| EbpfError::Load(e.to_string()))?;
+        let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").ok_or_else(|| {
+            EbpfError::Load("map COUNTERS missing from the object".into())
+        })?)
+        .map_err(|e| EbpfError::Load(e.to_string()))?;
+        let mut tick = tokio::time::interval(config.drain_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::debug!(
+            ring_fd = ring.as_raw_fd(),
+            ?offsets,
+            "eBPF programs attached"
+        );
+        // SAFETY: the ring owns its fd, which stays open and the same until the AsyncFd drops.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(Self {
+            _ebpf: ebpf,
+            ring,
+            counters,
+            logger,
+            clock: Clock::new()?,
+            tick,
+            events: 0,
+            decode_errors: 0,
+        })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        Backend::Ebpf
+    }
+
+    /// Waits until records are pending (or the drain timer fires) and appends up to `max`
+    /// decoded events to `out`. Returns with `out` possibly empty after a quiet tick.
+    pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
+        if self.drain(out, max) > 0 {
+            return Ok(());
+        }
+        tokio::select! {
+            guard = self.ring.readable_mut() => guard?.clear_ready(),
+            _ = self.tick.tick() => {}
+        }
+        self.drain(out, max);
+        Ok(())
+    }
+
+    /// Decodes up to `max` pending records without waiting. Returns how many were appended.
+    pub fn drain(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
+        if let Some(logger) = &mut self.logger {
+            logger.flush();
+        }
+        let ring = self.ring.get_mut();
+        let before = out.len();
+        while out.len() - before < max {
+            let Some(item) = ring.next() else { break };
+            match decode::record(&item, &self.clock) {
+                Ok(event) => out.push(event),
+                Err(e) => {
+                    self.decode_errors += 1;
+                    tracing::warn!("dropping an undecodable ring record: {e}");
+                }
+            }
+        }
+        let added = out.len() - before;
+        self.events += added as u64;
+        added
+    }
+
+    /// Loss, truncation and volume counters, summed over CPUs.
+    pub fn stats(&self) -> SourceStats {
+        let read = |index: u32| -> u64 {
+            self.counters
+                .get(&index, 0)
+                .map(|values| values.iter().sum())
+                .unwrap_or(0)
+        };
+        SourceStats {
+            backend: Backend::Ebpf,
+            events: self.events,
+            lost_fork: read(counter::LOST_FORK),
+            lost_exec: read(counter::LOST_EXEC),
+            lost_exit: read(counter::LOST_EXIT),
+            threads_created: read(counter::THREADS_CREATED),
+            threads_exited: read(counter::THREADS_EXITED),
+            args_truncated: read(counter::ARGS_TRUNCATED),
+            read_errors: read(counter::READ_ERRORS),
+            decode_errors: self.decode_errors,
+        }
+    }
+}
+
+/// Fails early, with the missing capability named, when BPF cannot be loaded.
+fn check_privileges() -> Result<(), EbpfError> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|(cap, _)| !has(*cap))
+        .map(|(_, name)| name)
+        .collect();
+    Err(EbpfError::NotPermitted(format!(
+        "this process lacks {}",
+        missing.join(" and ")
+    )))
+}
+
+fn is_permission_error(message: &str) -> bool {
+    message.contains("Operation not permitted") || message.contains("Permission denied")
+}
+
+fn classify_load_error(message: String) -> EbpfError {
+    if is_permission_error(&message) {
+        EbpfError::NotPermitted(message)
+    } else {
+        EbpfError::Load(message)
+    }
+}
+
+/// An error with its sources, on one line (the verifier log is kept: it is the useful part).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

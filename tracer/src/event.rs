@@ -1,0 +1,209 @@
+//! The one event type every backend emits: a process was created (fork), replaced its image
+//! (exec) or ended (exit). Backends differ in what they can know, never in the shape.
+
+use std::ffi::OsString;
+use std::fmt;
+
+/// A process's identity: its pid and its start time in clock ticks since boot. A reused pid
+/// has a different start time, so it is a different process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessId {
+    /// The process id (the kernel's tgid).
+    pub pid: u32,
+    /// Start time in clock ticks since boot (field 22 of `/proc/PID/stat`).
+    pub start_ticks: u64,
+}
+
+/// Which source produced an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Kernel programs on the sched tracepoints: sees every process.
+    Ebpf,
+}
+
+impl Backend {
+    /// The name used in JSON output and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Ebpf => "ebpf",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The three lifecycle event kinds, for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A process was created.
+    Fork,
+    /// A process replaced its image.
+    Exec,
+    /// A process ended.
+    Exit,
+}
+
+impl EventKind {
+    /// The name used in JSON output and in `--event`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Fork => "fork",
+            EventKind::Exec => "exec",
+            EventKind::Exit => "exit",
+        }
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fork" => Ok(EventKind::Fork),
+            "exec" => Ok(EventKind::Exec),
+            "exit" => Ok(EventKind::Exit),
+            other => Err(format!(
+                "unknown event kind '{other}' (expected fork, exec or exit)"
+            )),
+        }
+    }
+}
+
+/// A process lifecycle event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// When it happened, in seconds since the epoch.
+    pub time: f64,
+    /// The process it is about.
+    pub id: ProcessId,
+    /// psutil's `create_time()` of the process.
+    pub create_time: f64,
+    /// Parent process id at the time of the event.
+    pub ppid: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// The kernel's name for the process (`comm`, at most 15 bytes).
+    pub name: OsString,
+    /// Which backend saw it.
+    pub backend: Backend,
+    /// What happened.
+    pub details: Details,
+}
+
+/// What each kind of event adds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Details {
+    /// A process was created.
+    Fork {
+        /// The process that forked (differs from `ppid` under CLONE_PARENT).
+        parent_pid: u32,
+    },
+    /// A process replaced its image.
+    Exec(Box<Exec>),
+    /// A process ended.
+    Exit(Exit),
+}
+
+/// What an exec event carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exec {
+    /// The executable (the interpreter for a script).
+    pub exe: OsString,
+    /// The argument vector, byte for byte.
+    pub cmdline: Vec<OsString>,
+    /// Real, effective and saved user ids.
+    pub uids: [u32; 3],
+    /// Real, effective and saved group ids.
+    pub gids: [u32; 3],
+    /// `cmdline` was cut at the capture bound; the last argument may be partial.
+    pub cmdline_truncated: bool,
+    /// Full size of the argument vector in bytes, as the kernel holds it.
+    pub cmdline_bytes: u32,
+    /// `exe` was cut at the capture bound.
+    pub exe_truncated: bool,
+}
+
+/// What an exit event carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exit {
+    /// The exit status, or `None` when a signal ended the process.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process, if one did.
+    pub signal: Option<i32>,
+    /// A core dump was written.
+    pub core_dumped: bool,
+    /// Seconds from the process's start to its end.
+    pub duration: f64,
+}
+
+impl Exit {
+    /// Decodes a raw wait status as the kernel keeps it in `task_struct::exit_code`.
+    pub fn from_wait_status(status: u32, duration: f64) -> Self {
+        let signal = (status & 0x7f) as i32;
+        Exit {
+            exit_code: (signal == 0).then_some(((status >> 8) & 0xff) as i32),
+            signal: (signal != 0).then_some(signal),
+            core_dumped: status & 0x80 != 0,
+            duration,
+        }
+    }
+}
+
+impl Event {
+    /// This event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self.details {
+            Details::Fork { .. } => EventKind::Fork,
+            Details::Exec(_) => EventKind::Exec,
+            Details::Exit(_) => EventKind::Exit,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.id.pid
+    }
+}
+
+/// Splits NUL-separated argv bytes as `/proc/PID/cmdline` holds them. A trailing NUL ends the
+/// last argument; empty arguments are kept.
+pub fn split_cmdline(bytes: &[u8]) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| OsString::from_vec(arg.to_vec()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_decoding() {
+        let exited = Exit::from_wait_status(7 << 8, 0.5);
+        assert_eq!((exited.exit_code, exited.signal), (Some(7), None));
+        let killed = Exit::from_wait_status(9, 0.5);
+        assert_eq!((killed.exit_code, killed.signal), (None, Some(9)));
+        let dumped = Exit::from_wait_status(0x80 | 11, 0.5);
+        assert_eq!((dumped.signal, dumped.core_dumped), (Some(11), true));
+    }
+
+    #[test]
+    fn cmdline_keeps_empty_arguments() {
+        assert_eq!(split_cmdline(b""), Vec::<OsString>::new());
+        assert_eq!(split_cmdline(b"a\0\0b\0"), ["a", "", "b"]);
+        assert_eq!(split_cmdline(b"a\0\0"), ["a", ""]);
+        assert_eq!(split_cmdline(b"a\0par"), ["a", "par"]);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `tracer` command: a thin shell over [`tracer::cli`].
+
+fn main() -> std::process::ExitCode {
+    tracer::cli::main()
+}
