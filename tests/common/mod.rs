@@ -1,0 +1,210 @@
+//! Shared helpers for the integration tests: find the built `tracer`, decide whether a
+//! privileged test may run, and run `tracer events --json` around a workload.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `tracer` binary under test: `TRACER_BIN` (set by `cargo xtask test`), else the
+/// workspace's release build.
+pub fn tracer_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TRACER_BIN") {
+        return bin.into();
+    }
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/tracer");
+    assert!(
+        bin.exists(),
+        "{} does not exist: run `cargo xtask test` (or `cargo xtask build`) first",
+        bin.display()
+    );
+    bin
+}
+
+/// The workload helper built with these tests.
+pub fn workload_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tracer-test-workload")
+}
+
+/// Whether a test that needs root may run. Where `CI` is set it must: a missing privilege is
+/// a failure there. Elsewhere the test skips with one line.
+pub fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs root (eBPF) and CI is set: run the tests as root");
+    }
+    eprintln!("skipped {test}: needs root to load eBPF programs");
+    false
+}
+
+/// A running `tracer events --json`, collecting its output lines.
+pub struct Tracer {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    stdout_reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a stopped tracer printed.
+pub struct Output {
+    /// Every JSON line, parsed (lone `\udcXX` escapes turned into the text `\xXX`).
+    pub records: Vec<Value>,
+    /// The raw lines, for byte-exact checks.
+    pub raw: Vec<String>,
+    /// Everything on stderr.
+    pub stderr: String,
+    /// How it exited.
+    pub status: ExitStatus,
+}
+
+impl Tracer {
+    /// Starts `tracer events --json ARGS…` and waits until it reports it is tracing.
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = Command::new(tracer_bin())
+            .args(["events", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tracer");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let sink = Arc::clone(&lines);
+        let stdout_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                sink.lock().unwrap().push(line.expect("tracer writes UTF-8 JSON"));
+            }
+        });
+        let stderr_text = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&stderr_text);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if stderr_text.lock().unwrap().contains("tracing fork, exec and exit") {
+                break;
+            }
+            if let Some(status) = child.try_wait().expect("poll tracer") {
+                panic!(
+                    "tracer exited ({status}) before tracing: {}",
+                    stderr_text.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tracer did not start tracing within 30 s: {}",
+                stderr_text.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Tracer {
+            child,
+            lines,
+            stderr: stderr_text,
+            stdout_reader: Some(stdout_reader),
+        }
+    }
+
+    /// Sends SIGINT (the tracer drains and exits) and returns everything it printed.
+    pub fn stop(mut self) -> Output {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let status = self.child.wait().expect("wait for tracer");
+        if let Some(reader) = self.stdout_reader.take() {
+            reader.join().expect("stdout reader");
+        }
+        let raw = self.lines.lock().unwrap().clone();
+        let records = raw
+            .iter()
+            .map(|line| {
+                serde_json::from_str(&unescape_surrogates(line))
+                    .unwrap_or_else(|e| panic!("invalid JSON line {line:?}: {e}"))
+            })
+            .collect();
+        Output {
+            records,
+            raw,
+            stderr: self.stderr.lock().unwrap().clone(),
+            status,
+        }
+    }
+}
+
+/// Rewrites each `\udcXX` escape (Python's surrogateescape of byte XX, which serde_json cannot
+/// hold in a `String`) into the escaped text `\\xXX`.
+fn unescape_surrogates(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let lone_surrogate = escape.len() >= 6
+            && escape[..4].eq_ignore_ascii_case("\\udc")
+            && escape[4..6].bytes().all(|b| b.is_ascii_hexdigit());
+        if lone_surrogate {
+            out.push_str("\\\\x");
+            out.push_str(&escape[4..6]);
+            rest = &escape[6..];
+        } else {
+            let len = escape[1..].chars().next().map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Output {
+    /// Lifecycle records of `event` kind for `pid`.
+    pub fn of(&self, event: &str, pid: u32) -> Vec<&Value> {
+        self.records
+            .iter()
+            .filter(|r| r["event"] == event && r["pid"] == pid)
+            .collect()
+    }
+
+    /// The one record of `event` kind for `pid`; fails the test with context otherwise.
+    pub fn one(&self, event: &str, pid: u32) -> &Value {
+        let found = self.of(event, pid);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one {event} for pid {pid}, got {found:#?}"
+        );
+        found[0]
+    }
+
+    /// The final stats record.
+    pub fn final_stats(&self) -> &Value {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r["event"] == "stats")
+            .unwrap_or_else(|| panic!("no stats record; stderr: {}", self.stderr))
+    }
+}
+
+/// `cmdline` of a record as strings.
+pub fn cmdline(record: &Value) -> Vec<String> {
+    record["cmdline"]
+        .as_array()
+        .expect("cmdline is an array")
+        .iter()
+        .map(|arg| arg.as_str().expect("argument is a string").to_owned())
+        .collect()
+}

@@ -1,0 +1,295 @@
+//! `tracer events` against the real kernel: real processes are spawned while the tracer runs,
+//! and their fork, exec and exit events are checked field by field.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{cmdline, privileged, workload_bin, Tracer};
+
+#[test]
+fn exit_code_argv_and_parent_of_a_shell() {
+    if !privileged("exit_code_argv_and_parent_of_a_shell") {
+        return;
+    }
+    let tracer = Tracer::start(&[]);
+    let mut child = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+    let pid = child.id();
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+    let out = tracer.stop();
+    assert!(out.status.success(), "tracer failed: {}", out.stderr);
+
+    let me = std::process::id();
+    let fork = out.one("fork", pid);
+    assert_eq!(fork["parent_pid"], me, "forked by the test process");
+    assert_eq!(fork["ppid"], me);
+    assert_eq!(fork["backend"], "ebpf");
+
+    let exec = out.one("exec", pid);
+    assert_eq!(cmdline(exec), ["sh", "-c", "exit 7"]);
+    assert_eq!(exec["ppid"], me);
+    assert_eq!(exec["name"], "sh");
+    let exe = exec["exe"].as_str().unwrap();
+    assert!(exe.starts_with('/') && exe.ends_with("sh"), "exe {exe}");
+    assert_eq!(exec["cmdline_truncated"], false);
+    assert_eq!(exec["uid"], unsafe { libc::getuid() });
+
+    let exit = out.one("exit", pid);
+    assert_eq!(exit["exit_code"], 7);
+    assert!(exit["signal"].is_null());
+    assert_eq!(exit["core_dumped"], false);
+    assert_eq!(exit["ppid"], me);
+    let duration = exit["duration"].as_f64().unwrap();
+    assert!(duration > 0.0 && duration < 10.0, "duration {duration}");
+
+    // One identity across the three events, computed as psutil does.
+    assert_eq!(fork["create_time"], exec["create_time"]);
+    assert_eq!(exec["create_time"], exit["create_time"]);
+    let event_time = exit["time"].as_f64().unwrap();
+    let create_time = exit["create_time"].as_f64().unwrap();
+    assert!(create_time <= event_time && event_time - create_time < 10.0);
+}
+
+#[test]
+fn a_killed_process_reports_its_signal() {
+    if !privileged("a_killed_process_reports_its_signal") {
+        return;
+    }
+    let tracer = Tracer::start(&["--event", "exit"]);
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    let out = tracer.stop();
+
+    let exit = out.one("exit", pid);
+    assert!(exit["exit_code"].is_null(), "{exit}");
+    assert_eq!(exit["signal"], 9);
+    assert_eq!(exit["name"], "sleep");
+    assert!(exit["duration"].as_f64().unwrap() >= 0.09);
+    assert!(
+        out.of("exec", pid).is_empty() && out.of("fork", pid).is_empty(),
+        "--event exit lets only exits through"
+    );
+}
+
+#[test]
+fn argv_round_trips_byte_for_byte() {
+    if !privileged("argv_round_trips_byte_for_byte") {
+        return;
+    }
+    let tracer = Tracer::start(&["--event", "exec"]);
+    let mut child = Command::new("/bin/true")
+        .arg("")
+        .arg(OsStr::from_bytes(b"caf\xc3\xa9 \xff\xfe"))
+        .arg("two words")
+        .arg("")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let out = tracer.stop();
+
+    let exec = out.one("exec", pid);
+    assert_eq!(
+        cmdline(exec),
+        ["/bin/true", "", "caf\u{e9} \\xff\\xfe", "two words", ""]
+    );
+    // Byte-exact on the wire: the invalid bytes are Python's surrogateescape, so Python reads
+    // back exactly the original bytes.
+    let index = out.records.iter().position(|r| std::ptr::eq(r, exec)).unwrap();
+    let line = &out.raw[index];
+    assert!(line.contains(r#""café \udcff\udcfe""#), "{line}");
+    let decoded = Command::new("python3")
+        .args([
+            "-c",
+            "import json, os, sys; print(repr([os.fsencode(a) for a in json.loads(sys.stdin.read())['cmdline']]))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut python| {
+            use std::io::Write;
+            python.stdin.take().unwrap().write_all(line.as_bytes())?;
+            python.wait_with_output()
+        })
+        .expect("python3 decodes the line");
+    assert_eq!(
+        String::from_utf8_lossy(&decoded.stdout).trim(),
+        r"[b'/bin/true', b'', b'caf\xc3\xa9 \xff\xfe', b'two words', b'']"
+    );
+}
+
+#[test]
+fn long_argv_is_flagged_truncated_with_its_first_bytes_right() {
+    if !privileged("long_argv_is_flagged_truncated_with_its_first_bytes_right") {
+        return;
+    }
+    let a = "a".repeat(3000);
+    let b = "b".repeat(3000);
+    let tracer = Tracer::start(&["--event", "exec"]);
+    let mut child = Command::new("/bin/true").args([&a, &b]).spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let out = tracer.stop();
+
+    let exec = out.one("exec", pid);
+    assert_eq!(exec["cmdline_truncated"], true);
+    let full = "/bin/true\0".len() + 3001 + 3001;
+    assert_eq!(exec["cmdline_bytes"], full);
+    let args = cmdline(exec);
+    assert_eq!(args[0], "/bin/true");
+    assert_eq!(args[1], a);
+    let kept = 4096 - "/bin/true\0".len() - 3001;
+    assert_eq!(args[2], "b".repeat(kept), "the cut argument keeps its first bytes");
+    assert!(out.final_stats()["args_truncated"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn threads_are_not_processes() {
+    if !privileged("threads_are_not_processes") {
+        return;
+    }
+    let tracer = Tracer::start(&[]);
+    let mut child = Command::new(workload_bin())
+        .args(["threads", "8"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let out = tracer.stop();
+
+    assert_eq!(out.of("fork", pid).len(), 1, "only the process's own creation");
+    assert_eq!(out.of("exec", pid).len(), 1);
+    assert_eq!(out.one("exit", pid)["exit_code"], 0);
+    let stats = out.final_stats();
+    assert!(stats["threads_created"].as_u64().unwrap() >= 8, "{stats}");
+    assert!(stats["threads_exited"].as_u64().unwrap() >= 8, "{stats}");
+}
+
+#[test]
+fn exec_from_a_thread_belongs_to_the_process() {
+    if !privileged("exec_from_a_thread_belongs_to_the_process") {
+        return;
+    }
+    let tracer = Tracer::start(&[]);
+    let mut child = Command::new(workload_bin())
+        .args(["exec-from-thread", "/bin/sh", "sh", "-c", "exit 5"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+    let out = tracer.stop();
+
+    let execs = out.of("exec", pid);
+    assert_eq!(execs.len(), 2, "the workload's exec, then the thread's: {execs:#?}");
+    assert_eq!(cmdline(execs[1]), ["sh", "-c", "exit 5"]);
+    assert_eq!(execs[1]["create_time"], execs[0]["create_time"], "same process");
+    assert_eq!(out.one("exit", pid)["exit_code"], 5);
+    assert_eq!(out.of("fork", pid).len(), 1);
+}
+
+#[test]
+fn a_storm_of_2000_processes_is_seen_whole() {
+    if !privileged("a_storm_of_2000_processes_is_seen_whole") {
+        return;
+    }
+    let tracer = Tracer::start(&[]);
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..1000)
+                    .map(|_| {
+                        let mut child = Command::new("/bin/true").spawn().unwrap();
+                        let pid = child.id();
+                        assert!(child.wait().unwrap().success());
+                        pid
+                    })
+                    .collect::<Vec<u32>>()
+            })
+        })
+        .collect();
+    let mut pids: Vec<u32> = spawners
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let out = tracer.stop();
+    assert!(out.status.success(), "tracer failed: {}", out.stderr);
+
+    // Pids may be reused within the storm: match spawns and events as multisets.
+    let me = std::process::id();
+    let mut execs: Vec<u32> = out
+        .records
+        .iter()
+        .filter(|r| r["event"] == "exec" && r["ppid"] == me && cmdline(r) == ["/bin/true"])
+        .map(|r| r["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let mut exits: Vec<u32> = out
+        .records
+        .iter()
+        .filter(|r| r["event"] == "exit" && r["ppid"] == me && r["name"] == "true")
+        .inspect(|r| assert_eq!(r["exit_code"], 0, "{r}"))
+        .map(|r| r["pid"].as_u64().unwrap() as u32)
+        .collect();
+    pids.sort_unstable();
+    execs.sort_unstable();
+    exits.sort_unstable();
+    assert_eq!(pids.len(), 2000);
+    assert_eq!(execs, pids, "every exec seen");
+    assert_eq!(exits, pids, "every exit seen");
+    let stats = out.final_stats();
+    assert_eq!(stats["lost"], 0, "{stats}");
+    assert_eq!(stats["read_errors"], 0, "{stats}");
+}
+
+#[test]
+fn without_privileges_it_says_what_is_missing() {
+    if !privileged("without_privileges_it_says_what_is_missing") {
+        return;
+    }
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(common::tracer_bin())
+        .args(["events", "--json"])
+        .output()
+        .expect("run setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("root or CAP_BPF + CAP_PERFMON") && stderr.contains("lacks CAP_BPF"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_are_refused_clearly() {
+    for (args, expected) in [
+        (&["--event", "spawn"][..], "spawn"),
+        (&["--uid", "no-such-user-here"][..], "unknown user"),
+        (&["--pid", "abc"][..], "abc"),
+        (&["--ring-mib", "3"][..], "power of two"),
+    ] {
+        let output = Command::new(common::tracer_bin())
+            .arg("events")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} accepted");
+        assert!(output.stdout.is_empty(), "{args:?} printed events");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
