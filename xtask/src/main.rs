@@ -1,0 +1,102 @@
+//! Project automation for tracer, run as `cargo xtask <command>` (an alias in
+//! `.cargo/config.toml`).
+//!
+//! Every command but `setup` and `bench` first runs `setup`, which installs what a fresh machine
+//! lacks (LLVM 22, nightly's rust-src, bpf-linker, psutil, bpftrace and forkstat) and returns in
+//! well under a second when everything is there. Progress goes to stderr as `[xtask] …` lines.
+
+mod cmd;
+mod setup;
+mod tasks;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Set up the toolchain, build, run and test tracer.
+///
+/// Typical use on a fresh machine (as root, since setup installs Debian packages):
+/// `cargo xtask run -- --version`, then `cargo xtask test`.
+#[derive(Parser)]
+#[command(bin_name = "cargo xtask", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing to build and test tracer; skip what is present
+    ///
+    /// Steps, each checked first:
+    ///   1. LLVM 22: `apt-get install llvm-22-dev`
+    ///   2. rust-src for nightly: `rustup component add` (the nightly toolchain must exist)
+    ///   3. bpf-linker: `cargo install`, built against LLVM 22 (about 90 s)
+    ///   4. psutil: `pip install`, or `apt-get install python3-psutil` for Debian's python3
+    ///   5. bpftrace and forkstat: `apt-get install`
+    ///
+    /// Debian packages need root: without it, setup names the command to run as root.
+    #[command(verbatim_doc_comment)]
+    Setup,
+
+    /// Set up, then build tracer with its eBPF programs embedded.
+    ///
+    /// Runs `cargo build --release -p tracer` with `TRACER_REQUIRE_EBPF=1`, so that a failure to
+    /// compile the eBPF programs fails the build. Prints the binary's path on stdout.
+    Build {
+        /// Build the debug profile (target/debug/tracer) instead of release.
+        #[arg(long)]
+        debug: bool,
+    },
+
+    /// Set up, build (release), then run tracer with the given arguments.
+    ///
+    /// xtask replaces itself with tracer, so Ctrl-C reaches tracer and its exit status is
+    /// xtask's. Example: `cargo xtask run -- events --json`.
+    Run {
+        /// Arguments for tracer, after `--`.
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
+
+    /// Set up, build (release), then run the unit tests and the integration tests.
+    ///
+    /// Unit tests: `cargo test --workspace --exclude tracer-ebpf --exclude tracer-tests`.
+    /// Integration tests, against the real kernel: `cargo test -p tracer-tests -- --test-threads=1`
+    /// with `TRACER_BIN` set to the release binary. Privileged tests need root; without it they
+    /// skip themselves unless `CI` is set. Exits non-zero when any test fails.
+    Test {
+        /// Extra arguments for both `cargo test` runs, after `--`; arguments after a second `--`
+        /// go to the test harness. Example: `cargo xtask test -- --release -- --nocapture`.
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
+
+    /// Benchmark tracer against bpftrace and forkstat (not yet implemented, issue 7).
+    Bench,
+}
+
+impl Task {
+    fn run(self) -> Result<ExitCode> {
+        match self {
+            Task::Setup => setup::setup()?,
+            Task::Build { debug } => println!("{}", tasks::build(debug)?.display()),
+            Task::Run { args } => tasks::run(&args)?,
+            Task::Test { args } => return tasks::test(&args),
+            Task::Bench => return Ok(tasks::bench()),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command.run() {
+        Ok(code) => code,
+        Err(error) => {
+            cmd::say!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! `cargo xtask setup`: installs what a fresh machine lacks to build, run and test tracer.
+//!
+//! Each step checks first and installs only what is missing, so a second run takes well under a
+//! second. Debian packages need root; when they are missing and xtask is not root, setup stops
+//! before changing anything and prints the one command to run as root.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd::{self, say};
+
+/// `llvm-config` of the LLVM that rustc and bpf-linker share (rustc 1.95 and nightly use LLVM 22).
+const LLVM_CONFIG: &str = "/usr/lib/llvm-22/bin/llvm-config";
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+const LLVM_PACKAGE: &str = "llvm-22-dev";
+/// Tools compared against by the benchmark and the tests, with the Debian packages holding them.
+const PEERS: [(&str, &str); 2] = [("bpftrace", "bpftrace"), ("forkstat", "forkstat")];
+/// Debian's psutil, for when `python3` is the system interpreter (PEP 668 forbids pip there).
+const PSUTIL_PACKAGE: &str = "python3-psutil";
+
+/// The steps in order: LLVM comes before bpf-linker, which links against it.
+const STEPS: [(&str, StepFn); 5] = [
+    ("LLVM 22 (llvm-22-dev)", llvm),
+    ("rust-src for nightly", rust_src),
+    ("bpf-linker", bpf_linker),
+    ("psutil for python3", psutil),
+    ("bpftrace and forkstat", peers),
+];
+
+type StepFn = fn(&Step, &mut Apt) -> Result<Outcome>;
+
+/// What a step found.
+enum Outcome {
+    AlreadyPresent,
+    Installed,
+}
+
+/// One step's place in the sequence, for its progress lines.
+struct Step {
+    number: usize,
+    name: &'static str,
+}
+
+impl Step {
+    fn say(&self, message: impl std::fmt::Display) {
+        say!(
+            "setup {}/{}: {} … {message}",
+            self.number,
+            STEPS.len(),
+            self.name
+        );
+    }
+
+    /// Reports the step's result and passes it on.
+    fn present(&self, detail: impl std::fmt::Display) -> Result<Outcome> {
+        self.say(format_args!("already installed ({detail})"));
+        Ok(Outcome::AlreadyPresent)
+    }
+
+    fn installed(&self, detail: impl std::fmt::Display) -> Result<Outcome> {
+        self.say(format_args!("installed ({detail})"));
+        Ok(Outcome::Installed)
+    }
+}
+
+/// Runs every step; fails with the step's number and name when one fails.
+pub fn setup() -> Result<()> {
+    let started = Instant::now();
+    require_root_for(&missing_debian_packages())?;
+
+    let mut apt = Apt::default();
+    let mut installed = Vec::new();
+    for (index, (name, run)) in STEPS.into_iter().enumerate() {
+        let step = Step {
+            number: index + 1,
+            name,
+        };
+        let outcome = run(&step, &mut apt)
+            .with_context(|| format!("setup {}/{} ({name}) failed", step.number, STEPS.len()))?;
+        if let Outcome::Installed = outcome {
+            installed.push(name);
+        }
+    }
+
+    let elapsed = started.elapsed().as_secs_f64();
+    if installed.is_empty() {
+        say!("setup: everything was already present ({elapsed:.2} s)");
+    } else {
+        say!(
+            "setup: done in {elapsed:.0} s, installed {}",
+            installed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Step a: LLVM 22's development package, which bpf-linker is built against.
+fn llvm(step: &Step, apt: &mut Apt) -> Result<Outcome> {
+    if llvm_present() {
+        return step.present(LLVM_PREFIX);
+    }
+    step.say(format_args!(
+        "missing, installing {LLVM_PACKAGE} with apt-get"
+    ));
+    apt.install(&[LLVM_PACKAGE])?;
+    if !llvm_present() {
+        bail!("{LLVM_PACKAGE} is installed but {LLVM_CONFIG} does not exist");
+    }
+    step.installed(LLVM_PREFIX)
+}
+
+fn llvm_present() -> bool {
+    Path::new(LLVM_CONFIG).is_file()
+}
+
+/// Step b: the standard library's source for nightly, which `-Z build-std=core` compiles for
+/// the eBPF target. The nightly toolchain itself must already be there.
+fn rust_src(step: &Step, _: &mut Apt) -> Result<Outcome> {
+    if rust_src_present()? {
+        return step.present("nightly toolchain");
+    }
+    let mut add = cmd::new("rustup");
+    add.args(["component", "add", "rust-src", "--toolchain", "nightly"]);
+    step.say(format_args!("missing, running `{}`", cmd::display(&add)));
+    cmd::run(&mut add)?;
+    if !rust_src_present()? {
+        bail!(
+            "`{}` succeeded but rust-src is still not listed",
+            cmd::display(&add)
+        );
+    }
+    step.installed("nightly toolchain")
+}
+
+/// Whether nightly has rust-src; fails clearly when rustup or the nightly toolchain is missing.
+fn rust_src_present() -> Result<bool> {
+    let mut list = cmd::new("rustup");
+    list.args(["component", "list", "--toolchain", "nightly", "--installed"])
+        // Newer rustup would otherwise install a missing toolchain here, unasked.
+        .env("RUSTUP_AUTO_INSTALL", "0");
+    let output = list
+        .output()
+        .with_context(|| format!("cannot run `{}`: is rustup installed?", cmd::display(&list)))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("not installed") {
+            bail!(
+                "the nightly toolchain is not installed (the eBPF programs need it); \
+                 run `rustup toolchain install nightly --component rust-src`"
+            );
+        }
+        bail!(
+            "`{}` failed with {}: {}",
+            cmd::display(&list),
+            output.status,
+            stderr.trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|line| line.split_whitespace().next() == Some("rust-src")))
+}
+
+/// Step c: bpf-linker, which links the eBPF object; built from source against LLVM 22.
+fn bpf_linker(step: &Step, _: &mut Apt) -> Result<Outcome> {
+    if let Some(version) = bpf_linker_version() {
+        return step.present(version);
+    }
+    let mut install = cmd::cargo()?;
+    install
+        .args([
+            "install",
+            "bpf-linker",
+            "--no-default-features",
+            "--features",
+            "llvm-22",
+        ])
+        .env("LLVM_PREFIX", LLVM_PREFIX);
+    step.say(format_args!(
+        "missing, running `{}` (takes about 90 s)",
+        cmd::display(&install)
+    ));
+    cmd::run(&mut install)?;
+    let version = bpf_linker_version()
+        .context("`cargo install bpf-linker` succeeded but `bpf-linker --version` does not run")?;
+    step.installed(version)
+}
+
+/// `bpf-linker --version`'s first line, if bpf-linker is on PATH or in cargo's `bin` and runs.
+fn bpf_linker_version() -> Option<String> {
+    let linker = cmd::which("bpf-linker")?;
+    let stdout = cmd::probe(Command::new(linker).arg("--version"))?;
+    Some(stdout.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// Step d: psutil, the reference the differential tests compare tracer's answers with.
+fn psutil(step: &Step, apt: &mut Apt) -> Result<Outcome> {
+    if let Some(version) = psutil_version() {
+        return step.present(format_args!("psutil {version}"));
+    }
+    if cmd::which("python3").is_none() {
+        bail!("python3 is not installed; run as root: apt-get install -y python3 {PSUTIL_PACKAGE}");
+    }
+    if externally_managed()? {
+        step.say(format_args!(
+            "missing, python3 is the system's (PEP 668), installing {PSUTIL_PACKAGE} with apt-get"
+        ));
+        apt.install(&[PSUTIL_PACKAGE])?;
+    } else {
+        let mut pip = cmd::new("python3");
+        pip.args(["-m", "pip", "install", "--quiet", "psutil"]);
+        step.say(format_args!("missing, running `{}`", cmd::display(&pip)));
+        cmd::run(&mut pip)?;
+    }
+    let version = psutil_version().context("psutil was installed but python3 cannot import it")?;
+    step.installed(format_args!("psutil {version}"))
+}
+
+/// psutil's version if `python3` can import it.
+fn psutil_version() -> Option<String> {
+    let mut import = cmd::new("python3");
+    import.args(["-c", "import psutil; print(psutil.__version__)"]);
+    cmd::probe(&mut import).map(|stdout| stdout.trim().to_owned())
+}
+
+/// Whether `python3` is an interpreter whose packages the distribution manages (PEP 668).
+fn externally_managed() -> Result<bool> {
+    let mut check = cmd::new("python3");
+    check.args([
+        "-c",
+        "import os, sysconfig; \
+         print(os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))",
+    ]);
+    let stdout =
+        cmd::probe(&mut check).with_context(|| format!("`{}` failed", cmd::display(&check)))?;
+    Ok(stdout.trim() == "True")
+}
+
+/// Step e: bpftrace and forkstat, the peers that the benchmark and tests compare against.
+fn peers(step: &Step, apt: &mut Apt) -> Result<Outcome> {
+    let missing = missing_peers();
+    if missing.is_empty() {
+        return step.present(
+            PEERS
+                .iter()
+                .filter_map(|(program, _)| cmd::which(program))
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    step.say(format_args!(
+        "missing, installing {} with apt-get",
+        missing.join(" ")
+    ));
+    apt.install(&missing)?;
+    let still_missing = missing_peers();
+    if !still_missing.is_empty() {
+        bail!(
+            "installed {} but cannot find {} on PATH",
+            missing.join(" "),
+            still_missing.join(", ")
+        );
+    }
+    step.installed(missing.join(", "))
+}
+
+/// The Debian packages of the peers whose programs are not on PATH.
+fn missing_peers() -> Vec<&'static str> {
+    PEERS
+        .iter()
+        .filter(|(program, _)| cmd::which(program).is_none())
+        .map(|&(_, package)| package)
+        .collect()
+}
+
+/// Every Debian package setup will install: checked up front so that a user who is not root
+/// learns the one command to run before anything else happens.
+fn missing_debian_packages() -> Vec<&'static str> {
+    let mut packages = Vec::new();
+    if !llvm_present() {
+        packages.push(LLVM_PACKAGE);
+    }
+    packages.extend(missing_peers());
+    packages
+}
+
+/// Fails with the command to run as root when `packages` must be installed and xtask is not root.
+fn require_root_for(packages: &[&str]) -> Result<()> {
+    if packages.is_empty() || cmd::is_root() {
+        return Ok(());
+    }
+    let packages = packages.join(" ");
+    bail!(
+        "setup must install Debian packages ({packages}) and is not running as root; \
+         run as root: apt-get update && apt-get install -y {packages}"
+    )
+}
+
+/// apt-get, refreshing the package lists at most once per setup.
+#[derive(Default)]
+struct Apt {
+    updated: bool,
+}
+
+impl Apt {
+    fn install(&mut self, packages: &[&str]) -> Result<()> {
+        require_root_for(packages)?;
+        if !self.updated {
+            cmd::run(&mut apt_get(&["update"]))?;
+            self.updated = true;
+        }
+        let mut install = apt_get(&["install", "-y"]);
+        install.args(packages);
+        cmd::run(&mut install)
+    }
+}
+
+fn apt_get(args: &[&str]) -> Command {
+    let mut apt = cmd::new("apt-get");
+    apt.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    apt
+}
