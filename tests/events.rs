@@ -17,7 +17,10 @@ fn exit_code_argv_and_parent_of_a_shell() {
         return;
     }
     let tracer = Tracer::start(&[]);
-    let mut child = Command::new("/bin/sh").args(["-c", "exit 7"]).spawn().unwrap();
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "exit 7"])
+        .spawn()
+        .unwrap();
     let pid = child.id();
     assert_eq!(child.wait().unwrap().code(), Some(7));
     let out = tracer.stop();
@@ -104,7 +107,11 @@ fn argv_round_trips_byte_for_byte() {
     );
     // Byte-exact on the wire: the invalid bytes are Python's surrogateescape, so Python reads
     // back exactly the original bytes.
-    let index = out.records.iter().position(|r| std::ptr::eq(r, exec)).unwrap();
+    let index = out
+        .records
+        .iter()
+        .position(|r| std::ptr::eq(r, exec))
+        .unwrap();
     let line = &out.raw[index];
     assert!(line.contains(r#""café \udcff\udcfe""#), "{line}");
     let decoded = Command::new("python3")
@@ -148,7 +155,11 @@ fn long_argv_is_flagged_truncated_with_its_first_bytes_right() {
     assert_eq!(args[0], "/bin/true");
     assert_eq!(args[1], a);
     let kept = 4096 - "/bin/true\0".len() - 3001;
-    assert_eq!(args[2], "b".repeat(kept), "the cut argument keeps its first bytes");
+    assert_eq!(
+        args[2],
+        "b".repeat(kept),
+        "the cut argument keeps its first bytes"
+    );
     assert!(out.final_stats()["args_truncated"].as_u64().unwrap() >= 1);
 }
 
@@ -166,7 +177,11 @@ fn threads_are_not_processes() {
     assert!(child.wait().unwrap().success());
     let out = tracer.stop();
 
-    assert_eq!(out.of("fork", pid).len(), 1, "only the process's own creation");
+    assert_eq!(
+        out.of("fork", pid).len(),
+        1,
+        "only the process's own creation"
+    );
     assert_eq!(out.of("exec", pid).len(), 1);
     assert_eq!(out.one("exit", pid)["exit_code"], 0);
     let stats = out.final_stats();
@@ -189,9 +204,16 @@ fn exec_from_a_thread_belongs_to_the_process() {
     let out = tracer.stop();
 
     let execs = out.of("exec", pid);
-    assert_eq!(execs.len(), 2, "the workload's exec, then the thread's: {execs:#?}");
+    assert_eq!(
+        execs.len(),
+        2,
+        "the workload's exec, then the thread's: {execs:#?}"
+    );
     assert_eq!(cmdline(execs[1]), ["sh", "-c", "exit 5"]);
-    assert_eq!(execs[1]["create_time"], execs[0]["create_time"], "same process");
+    assert_eq!(
+        execs[1]["create_time"], execs[0]["create_time"],
+        "same process"
+    );
     assert_eq!(out.one("exit", pid)["exit_code"], 5);
     assert_eq!(out.of("fork", pid).len(), 1);
 }
@@ -294,4 +316,50 @@ fn bad_flags_are_refused_clearly() {
         assert!(output.stdout.is_empty(), "{args:?} printed events");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn exe_is_the_file_that_runs_across_mounts_and_for_scripts() {
+    if !privileged("exe_is_the_file_that_runs_across_mounts_and_for_scripts") {
+        return;
+    }
+    // A binary on a tmpfs mounted below /tmp: the path walk must cross the mount.
+    let dir = std::env::temp_dir().join(format!("tracer-exe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tracer-test", dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs at {}", dir.display());
+    let binary = dir.join("copied-true");
+    std::fs::copy("/bin/true", &binary).unwrap();
+    let script = dir.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let tracer = Tracer::start(&["--event", "exec"]);
+    let mut copied = Command::new(&binary).spawn().unwrap();
+    let copied_pid = copied.id();
+    copied.wait().unwrap();
+    let mut scripted = Command::new(&script).spawn().unwrap();
+    let script_pid = scripted.id();
+    assert_eq!(scripted.wait().unwrap().code(), Some(3));
+    let out = tracer.stop();
+    Command::new("umount").arg(&dir).status().unwrap();
+    let _ = std::fs::remove_dir(&dir);
+
+    let canonical_dir = std::fs::canonicalize(std::env::temp_dir())
+        .unwrap()
+        .join(dir.file_name().unwrap());
+    assert_eq!(
+        out.one("exec", copied_pid)["exe"],
+        canonical_dir.join("copied-true").to_str().unwrap()
+    );
+    // For a script the kernel runs the interpreter: exe names it, as /proc/PID/exe does.
+    let script_exec = out.one("exec", script_pid);
+    assert_eq!(
+        script_exec["exe"],
+        std::fs::canonicalize("/bin/sh").unwrap().to_str().unwrap()
+    );
+    assert_eq!(cmdline(script_exec), ["/bin/sh", script.to_str().unwrap()]);
 }

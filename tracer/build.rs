@@ -18,7 +18,7 @@ fn main() {
         .parent()
         .expect("tracer/ sits in the workspace")
         .to_path_buf();
-    for input in ["tracer-ebpf/src", "tracer-ebpf/Cargo.toml", "tracer-common/src"] {
+    for input in ["tracer-ebpf", "tracer-common/src", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     println!("cargo:rerun-if-env-changed=TRACER_REQUIRE_EBPF");

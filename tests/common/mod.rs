@@ -80,7 +80,9 @@ impl Tracer {
         let sink = Arc::clone(&lines);
         let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
-                sink.lock().unwrap().push(line.expect("tracer writes UTF-8 JSON"));
+                sink.lock()
+                    .unwrap()
+                    .push(line.expect("tracer writes UTF-8 JSON"));
             }
         });
         let stderr_text = Arc::new(Mutex::new(String::new()));
@@ -95,7 +97,11 @@ impl Tracer {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if stderr_text.lock().unwrap().contains("tracing fork, exec and exit") {
+            if stderr_text
+                .lock()
+                .unwrap()
+                .contains("tracing fork, exec and exit")
+            {
                 break;
             }
             if let Some(status) = child.try_wait().expect("poll tracer") {

@@ -14,9 +14,17 @@ pub const COMM_LEN: usize = 16;
 /// [`FLAG_ARGS_TRUNCATED`]. A power of two so the programs can bound lengths with a mask.
 pub const ARGS_CAPTURE: usize = 4096;
 
-/// Bytes of the executable's path captured per exec (PATH_MAX is 4096; paths longer than this
-/// are cut and flagged [`FLAG_EXE_TRUNCATED`]). A power of two, as [`ARGS_CAPTURE`].
-pub const EXE_CAPTURE: usize = 512;
+/// Bytes of the executable's path captured per exec: its components, leaf first, each
+/// NUL-terminated (see [`ExecRecord::exe`]). Paths whose components do not fit are cut at the
+/// root end and flagged [`FLAG_EXE_TRUNCATED`]. A power of two, as [`ARGS_CAPTURE`].
+pub const EXE_CAPTURE: usize = 1024;
+
+/// Longest path component the exec program copies (NAME_MAX + NUL). The program starts a
+/// component only while at least this much of [`EXE_CAPTURE`] is left.
+pub const EXE_COMPONENT_MAX: usize = 256;
+
+/// Most path components (directories and mount crossings) the exec program walks.
+pub const EXE_MAX_DEPTH: u32 = 40;
 
 /// The kind of a ring-buffer record: the first byte of every record.
 #[repr(u8)]
@@ -48,6 +56,9 @@ pub const FLAG_ARGS_TRUNCATED: u8 = 1 << 0;
 pub const FLAG_EXE_TRUNCATED: u8 = 1 << 1;
 /// [`ExecRecord::flags`]: argv could not be read from the new image (reported as empty).
 pub const FLAG_ARGS_UNREADABLE: u8 = 1 << 2;
+/// [`ExecRecord::flags`]: the dentry walk failed, `exe` holds the path as passed to execve
+/// (`linux_binprm::interp`) as one string instead of components.
+pub const FLAG_EXE_AS_PASSED: u8 = 1 << 3;
 
 /// Fields every record starts with: which process, when, and its identity.
 #[repr(C)]
@@ -124,7 +135,9 @@ pub struct ExecRecord {
     pub exe_len: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
-    /// The executable path (the interpreter for scripts), as `linux_binprm::interp`.
+    /// The executable file's path (for scripts: the interpreter's), resolved by walking its
+    /// dentries and mounts up to the root, as `/proc/PID/exe` shows it: the components
+    /// leaf first, each NUL-terminated (`true\0bin\0usr\0` is `/usr/bin/true`).
     pub exe: [u8; EXE_CAPTURE],
     /// argv as NUL-separated bytes, `args_len` of them valid.
     pub args: [u8; ARGS_CAPTURE],
@@ -196,6 +209,24 @@ pub struct KernelOffsets {
     pub cred_egid: u32,
     /// `linux_binprm::interp`
     pub bprm_interp: u32,
+    /// `linux_binprm::file`
+    pub bprm_file: u32,
+    /// `file::f_path` + `path::dentry`
+    pub file_dentry: u32,
+    /// `file::f_path` + `path::mnt`
+    pub file_vfsmount: u32,
+    /// `dentry::d_parent`
+    pub dentry_parent: u32,
+    /// `dentry::d_name` + `qstr::name`
+    pub dentry_name: u32,
+    /// `mount::mnt` (the embedded `vfsmount`)
+    pub mount_vfsmount: u32,
+    /// `mount::mnt_parent`
+    pub mount_parent: u32,
+    /// `mount::mnt_mountpoint`
+    pub mount_mountpoint: u32,
+    /// `vfsmount::mnt_root`
+    pub vfsmount_root: u32,
     /// `signal_struct::live`
     pub signal_live: u32,
     /// 1 when the `sched_process_exit` tracepoint passes `group_dead` (Linux 6.16+); otherwise
@@ -232,6 +263,6 @@ mod tests {
         assert_eq!(size_of::<ForkRecord>(), 56 + 8);
         assert_eq!(size_of::<ExitRecord>(), 56 + 8);
         assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + EXE_CAPTURE);
-        assert_eq!(size_of::<KernelOffsets>(), 22 * 4);
+        assert_eq!(size_of::<KernelOffsets>(), 31 * 4);
     }
 }

@@ -2,14 +2,18 @@
 //! `linux_binprm` and the full argv from the new image's stack, both bounded and flagged when cut.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_kernel_str_bytes, generated::bpf_probe_read_user},
+    helpers::{
+        bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use aya_log_ebpf::error;
 use tracer_common::{
-    counter, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, FLAG_ARGS_TRUNCATED,
-    FLAG_ARGS_UNREADABLE, FLAG_EXE_TRUNCATED,
+    counter, ExecRecord, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXE_COMPONENT_MAX,
+    EXE_MAX_DEPTH, FLAG_ARGS_TRUNCATED, FLAG_ARGS_UNREADABLE, FLAG_EXE_AS_PASSED,
+    FLAG_EXE_TRUNCATED,
 };
 
 use crate::{
@@ -53,15 +57,27 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     ];
     record._pad = 0;
 
-    // The executable: `interp` is the filename, or the interpreter a script named.
-    let interp = read_ptr(bprm, offset!(bprm_interp))?;
-    let exe_len = match bpf_probe_read_kernel_str_bytes(interp, &mut record.exe) {
-        Ok(path) => path.len(),
-        Err(_) => 0,
-    };
-    record.exe_len = exe_len as u32;
-    if exe_len == EXE_CAPTURE - 1 && read::<u8>(interp, (EXE_CAPTURE - 1) as u32)? != 0 {
-        record.header.flags |= FLAG_EXE_TRUNCATED;
+    // The executable file (for a script, its interpreter) as /proc/PID/exe shows it; if the
+    // walk fails, the path as passed to execve.
+    match exe_components(bprm, record) {
+        Ok(truncated) => {
+            if truncated {
+                record.header.flags |= FLAG_EXE_TRUNCATED;
+            }
+        }
+        Err(_) => {
+            count(counter::READ_ERRORS);
+            record.header.flags |= FLAG_EXE_AS_PASSED;
+            let interp = read_ptr(bprm, offset!(bprm_interp))?;
+            let len = match bpf_probe_read_kernel_str_bytes(interp, &mut record.exe) {
+                Ok(path) => path.len(),
+                Err(_) => 0,
+            };
+            record.exe_len = len as u32;
+            if len == EXE_CAPTURE - 1 {
+                record.header.flags |= FLAG_EXE_TRUNCATED;
+            }
+        }
     }
 
     // argv lives between mm->arg_start and mm->arg_end of the new image.
@@ -94,4 +110,107 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let bytes = as_bytes(record);
     emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC);
     Ok(())
+}
+
+/// State of the path walk between steps.
+#[repr(C)]
+struct PathWalk {
+    dentry: *const u8,
+    vfsmount: *const u8,
+    mount: *const u8,
+    /// [`WALK_RUNNING`] until the callback ends the walk.
+    state: u64,
+}
+
+const WALK_RUNNING: u64 = 0;
+const WALK_DONE: u64 = 1;
+const WALK_TRUNCATED: u64 = 2;
+const WALK_FAILED: u64 = 3;
+
+/// Writes the path of `bprm->file` into `exe` as NUL-terminated components, leaf first, by
+/// walking dentries up to each mount's root and crossing to the parent mount, as the kernel's
+/// d_path does. Sets `exe_len` to the bytes written; returns whether the walk stopped before
+/// the root.
+#[inline(always)]
+unsafe fn exe_components(bprm: *const u8, record: &mut ExecRecord) -> Result<bool, Errno> {
+    record.exe_len = 0;
+    let file = read_ptr(bprm, offset!(bprm_file))?;
+    let vfsmount = read_ptr(file, offset!(file_vfsmount))?;
+    let mut walk = PathWalk {
+        dentry: read_ptr(file, offset!(file_dentry))?,
+        vfsmount,
+        mount: vfsmount.wrapping_sub(offset!(mount_vfsmount) as usize),
+        state: WALK_RUNNING,
+    };
+    for index in 0..EXE_MAX_DEPTH {
+        if walk_step(index as u64, (&mut walk as *mut PathWalk).cast()) != 0 {
+            break;
+        }
+    }
+    match walk.state {
+        WALK_DONE => Ok(false),
+        WALK_FAILED => Err(-14),
+        _ => Ok(true), // out of space or of iterations
+    }
+}
+
+/// One step of the path walk: a mount crossing or one component. Returns 1 to stop.
+#[inline(always)]
+unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
+    let walk = &mut *context.cast::<PathWalk>();
+    let end = |walk: &mut PathWalk, state: u64| {
+        walk.state = state;
+        1
+    };
+    let Ok(root) = read_ptr(walk.vfsmount, offset!(vfsmount_root)) else {
+        return end(walk, WALK_FAILED);
+    };
+    if walk.dentry == root {
+        let Ok(parent) = read_ptr(walk.mount, offset!(mount_parent)) else {
+            return end(walk, WALK_FAILED);
+        };
+        if parent == walk.mount {
+            return end(walk, WALK_DONE); // the root of the mount tree
+        }
+        let Ok(mountpoint) = read_ptr(walk.mount, offset!(mount_mountpoint)) else {
+            return end(walk, WALK_FAILED);
+        };
+        walk.dentry = mountpoint;
+        walk.mount = parent;
+        walk.vfsmount = parent.wrapping_add(offset!(mount_vfsmount) as usize);
+        return 0;
+    }
+    let Ok(parent) = read_ptr(walk.dentry, offset!(dentry_parent)) else {
+        return end(walk, WALK_FAILED);
+    };
+    if parent == walk.dentry {
+        return end(walk, WALK_DONE); // a filesystem root that is not mounted here
+    }
+    let Some(record) = EXEC_SCRATCH.get_ptr_mut(0) else {
+        return end(walk, WALK_FAILED);
+    };
+    // The position lives in the record, not in a register: the verifier then treats it as
+    // unknown at each step and prunes, instead of tracking every possible value.
+    let pos = core::ptr::read_volatile(&(*record).exe_len) as usize;
+    if pos > EXE_CAPTURE - EXE_COMPONENT_MAX {
+        return end(walk, WALK_TRUNCATED);
+    }
+    let Ok(name) = read_ptr(walk.dentry, offset!(dentry_name)) else {
+        return end(walk, WALK_FAILED);
+    };
+    let copied = bpf_probe_read_kernel_str(
+        (*record)
+            .exe
+            .as_mut_ptr()
+            .wrapping_add(pos & (EXE_CAPTURE - 1))
+            .cast(),
+        EXE_COMPONENT_MAX as u32,
+        name.cast(),
+    );
+    if copied <= 0 {
+        return end(walk, WALK_FAILED);
+    }
+    core::ptr::write_volatile(&mut (*record).exe_len, (pos + copied as usize) as u32);
+    walk.dentry = parent;
+    0
 }

@@ -86,6 +86,9 @@ mod tests {
         let ticks: u64 = after_comm.split(' ').nth(19).unwrap().parse().unwrap();
         let created = clock.create_time(ticks);
         let now = clock.epoch_seconds(Clock::now_boot_ns());
-        assert!(created <= now + 1.0 && created > now - 600.0, "{created} vs {now}");
+        assert!(
+            created <= now + 1.0 && created > now - 600.0,
+            "{created} vs {now}"
+        );
     }
 }

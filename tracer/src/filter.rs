@@ -39,7 +39,8 @@ impl EventFilter {
 
 fn name_matches(wanted: &OsStr, comm: &OsStr) -> bool {
     let (wanted, comm) = (wanted.as_encoded_bytes(), comm.as_encoded_bytes());
-    wanted == comm || (comm.len() == COMM_MAX && wanted.len() > COMM_MAX && wanted.starts_with(comm))
+    wanted == comm
+        || (comm.len() == COMM_MAX && wanted.len() > COMM_MAX && wanted.starts_with(comm))
 }
 
 #[cfg(test)]

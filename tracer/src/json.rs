@@ -192,8 +192,17 @@ mod tests {
         let mut json = Json::new();
         json.begin_object();
         json.key("a").uint(1);
-        json.key("b").begin_array().str("x").null().bool(true).end_array();
-        json.key("c").begin_object().key("d").float(1.5).end_object();
+        json.key("b")
+            .begin_array()
+            .str("x")
+            .null()
+            .bool(true)
+            .end_array();
+        json.key("c")
+            .begin_object()
+            .key("d")
+            .float(1.5)
+            .end_object();
         json.key("e").opt_int(Some(-3));
         json.end_object();
         assert_eq!(

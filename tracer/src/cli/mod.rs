@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// eBPF-accelerated process tracer: every fork, exec and exit on the host, with exit codes.
 #[derive(Debug, Parser)]
 #[command(name = "tracer", version, about, long_about = None)]
-#[command(after_help = "Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF \
-(/sys/kernel/btf/vmlinux). Logs go to stderr; set RUST_LOG=debug for detail.")]
+#[command(
+    after_help = "Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF \
+(/sys/kernel/btf/vmlinux). Logs go to stderr; set RUST_LOG=debug for detail."
+)]
 pub struct Cli {
     /// Say more on stderr (backend details, final counters).
     #[arg(short, long, global = true)]

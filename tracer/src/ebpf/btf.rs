@@ -139,7 +139,11 @@ impl Btf {
                         let offset = u32_at(type_data, at + 8)?;
                         // With kind_flag the low 24 bits are the bit offset, the high 8 the
                         // bitfield size.
-                        let bit_offset = if kind_flag { offset & 0xff_ffff } else { offset };
+                        let bit_offset = if kind_flag {
+                            offset & 0xff_ffff
+                        } else {
+                            offset
+                        };
                         members.push((name(member_name), member_type, bit_offset));
                         at += 12;
                     }
@@ -206,7 +210,9 @@ impl Btf {
             .find_member(id, member, 0)?
             .ok_or_else(|| BtfError::Missing(format!("{name}::{member}")))?;
         if bits % 8 != 0 {
-            return Err(BtfError::Missing(format!("{name}::{member} at a byte offset")));
+            return Err(BtfError::Missing(format!(
+                "{name}::{member} at a byte offset"
+            )));
         }
         Ok(bits / 8)
     }
@@ -290,6 +296,18 @@ impl Btf {
             cred_euid: cred("euid")?,
             cred_egid: cred("egid")?,
             bprm_interp: self.member_offset("linux_binprm", "interp")?,
+            bprm_file: self.member_offset("linux_binprm", "file")?,
+            file_dentry: self.member_offset("file", "f_path")?
+                + self.member_offset("path", "dentry")?,
+            file_vfsmount: self.member_offset("file", "f_path")?
+                + self.member_offset("path", "mnt")?,
+            dentry_parent: self.member_offset("dentry", "d_parent")?,
+            dentry_name: self.member_offset("dentry", "d_name")?
+                + self.member_offset("qstr", "name")?,
+            mount_vfsmount: self.member_offset("mount", "mnt")?,
+            mount_parent: self.member_offset("mount", "mnt_parent")?,
+            mount_mountpoint: self.member_offset("mount", "mnt_mountpoint")?,
+            vfsmount_root: self.member_offset("vfsmount", "mnt_root")?,
             signal_live: self.member_offset("signal_struct", "live")?,
             exit_has_group_dead: u32::from(self.tracepoint_args("sched_process_exit")? >= 2),
             wakeup_bytes: 0,
@@ -363,7 +381,9 @@ mod tests {
             eprintln!("skipped: no /sys/kernel/btf/vmlinux on this machine");
             return;
         };
-        let offsets = btf.kernel_offsets().expect("every needed field is in the kernel's BTF");
+        let offsets = btf
+            .kernel_offsets()
+            .expect("every needed field is in the kernel's BTF");
         assert!(offsets.task_tgid > offsets.task_pid || offsets.task_pid > offsets.task_tgid);
         assert_eq!(offsets.cred_gid, offsets.cred_uid + 4);
         assert_eq!(btf.tracepoint_args("sched_process_fork").unwrap(), 2);

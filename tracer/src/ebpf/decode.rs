@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use tracer_common::{
     ExecRecord, ExitRecord, ForkRecord, RecordHeader, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN,
-    EXE_CAPTURE, FLAG_ARGS_TRUNCATED, FLAG_EXE_TRUNCATED,
+    EXE_CAPTURE, FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED,
 };
 
 use crate::clock::Clock;
@@ -32,6 +32,24 @@ fn read<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
 fn cstr_bytes(bytes: &[u8]) -> OsString {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     OsString::from_vec(bytes[..end].to_vec())
+}
+
+/// Builds a path from NUL-terminated components, leaf first. A walk that stopped short of the
+/// root gives a path without the leading `/`: the tail of the real one.
+fn path_from_components(bytes: &[u8], truncated: bool) -> OsString {
+    let mut path = Vec::with_capacity(bytes.len() + 1);
+    let components = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if !components.is_empty() {
+        for (i, component) in components.rsplit(|&b| b == 0).enumerate() {
+            if i > 0 || !truncated {
+                path.push(b'/');
+            }
+            path.extend_from_slice(component);
+        }
+    } else if !truncated {
+        path.push(b'/');
+    }
+    OsString::from_vec(path)
 }
 
 /// Decodes one record.
@@ -66,21 +84,29 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
             fixed[..EXEC_FIXED_LEN].copy_from_slice(&bytes[..EXEC_FIXED_LEN]);
             let exec: ExecRecord = read(&fixed)?;
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
-            let args = bytes.get(EXEC_FIXED_LEN..EXEC_FIXED_LEN + args_len).ok_or_else(|| {
-                DecodeError(format!(
-                    "exec record of {} bytes is shorter than its {args_len} bytes of argv",
-                    bytes.len()
-                ))
-            })?;
+            let args = bytes
+                .get(EXEC_FIXED_LEN..EXEC_FIXED_LEN + args_len)
+                .ok_or_else(|| {
+                    DecodeError(format!(
+                        "exec record of {} bytes is shorter than its {args_len} bytes of argv",
+                        bytes.len()
+                    ))
+                })?;
             let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
+            let exe = &exec.exe[..exe_len];
+            let exe_truncated = header.flags & FLAG_EXE_TRUNCATED != 0;
             Details::Exec(Box::new(Exec {
-                exe: OsString::from_vec(exec.exe[..exe_len].to_vec()),
+                exe: if header.flags & FLAG_EXE_AS_PASSED != 0 {
+                    OsString::from_vec(exe.to_vec())
+                } else {
+                    path_from_components(exe, exe_truncated)
+                },
                 cmdline: split_cmdline(args),
                 uids: exec.uids,
                 gids: exec.gids,
                 cmdline_truncated: header.flags & FLAG_ARGS_TRUNCATED != 0,
                 cmdline_bytes: exec.args_total,
-                exe_truncated: header.flags & FLAG_EXE_TRUNCATED != 0,
+                exe_truncated,
             }))
         }
     };
@@ -98,4 +124,20 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
         backend: Backend::Ebpf,
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_built_from_leaf_first_components() {
+        assert_eq!(
+            path_from_components(b"true\0bin\0usr\0", false),
+            "/usr/bin/true"
+        );
+        assert_eq!(path_from_components(b"init\0", false), "/init");
+        assert_eq!(path_from_components(b"", false), "/");
+        assert_eq!(path_from_components(b"c\0b\0", true), "b/c");
+    }
 }

@@ -102,10 +102,13 @@ impl EbpfSource {
             ));
         }
         check_privileges()?;
+        let started = std::time::Instant::now();
         let btf = btf::Btf::from_sys_fs()?;
+        tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed");
         let mut offsets = btf.kernel_offsets()?;
         offsets.wakeup_bytes = config.wakeup_bytes;
         let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Load(e.to_string()))?;
+        tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed by aya");
 
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&aya_btf))
@@ -113,6 +116,7 @@ impl EbpfSource {
             .map_max_entries("EVENTS", config.ring_bytes)
             .load(PROGRAMS)
             .map_err(|e| classify_load_error(error_chain(&e)))?;
+        tracing::debug!(elapsed = ?started.elapsed(), "object loaded, maps created");
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(logger) => Some(logger),
             Err(e) => {
@@ -127,8 +131,11 @@ impl EbpfSource {
                     .ok_or("program missing from the object")?
                     .try_into()
                     .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-                prog.load(tracepoint, &aya_btf).map_err(|e| error_chain(&e))?;
+                prog.load(tracepoint, &aya_btf)
+                    .map_err(|e| error_chain(&e))?;
+                tracing::debug!(elapsed = ?started.elapsed(), program, "verified");
                 prog.attach().map_err(|e| error_chain(&e))?;
+                tracing::debug!(elapsed = ?started.elapsed(), program, "attached");
                 Ok(())
             };
             attach(&mut ebpf).map_err(|reason| {
@@ -143,13 +150,15 @@ impl EbpfSource {
                 }
             })?;
         }
-        let ring = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or_else(|| {
-            EbpfError::Load("map EVENTS missing from the object".into())
-        })?)
+        let ring = RingBuf::try_from(
+            ebpf.take_map("EVENTS")
+                .ok_or_else(|| EbpfError::Load("map EVENTS missing from the object".into()))?,
+        )
         .map_err(|e| EbpfError::Load(e.to_string()))?;
-        let counters = PerCpuArray::try_from(ebpf.take_map("COUNTERS").ok_or_else(|| {
-            EbpfError::Load("map COUNTERS missing from the object".into())
-        })?)
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map("COUNTERS")
+                .ok_or_else(|| EbpfError::Load("map COUNTERS missing from the object".into()))?,
+        )
         .map_err(|e| EbpfError::Load(e.to_string()))?;
         let mut tick = tokio::time::interval(config.drain_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
