@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::text;
 use super::BackendChoice;
-use crate::ebpf::{EbpfConfig, EbpfSource};
+use crate::ebpf::{EbpfConfig, EbpfSource, ProgramCost};
 use crate::event::{Details, Event, EventKind};
 use crate::filter::EventFilter;
 use crate::json::Json;
@@ -59,6 +59,11 @@ pub struct EventsArgs {
     /// Ring buffer size in MiB (a power of two); raise it if events are lost under load.
     #[arg(long, default_value_t = 16, value_name = "MIB")]
     ring_mib: u32,
+
+    /// Measure what each kernel program costs (BPF run-time statistics) and report it in the
+    /// final stats: run count and nanoseconds per run of fork, exec and exit.
+    #[arg(long)]
+    kernel_stats: bool,
 }
 
 impl EventsArgs {
@@ -91,6 +96,7 @@ impl EventsArgs {
         Ok(EbpfConfig {
             ring_bytes,
             wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+            kernel_stats: self.kernel_stats,
             ..EbpfConfig::default()
         })
     }
@@ -192,12 +198,23 @@ async fn stream(
         batch.clear();
     }
     let stats = source.stats();
-    out.stats(&stats);
+    let costs = source.program_costs();
+    out.final_stats(&stats, args.kernel_stats.then_some(&costs[..]));
     if stats.lost() > reported_lost {
         eprintln!(
             "tracer: warning: {} events lost in all (ring buffer full) — try a larger --ring-mib",
             stats.lost()
         );
+    }
+    if args.kernel_stats && !args.json {
+        for cost in &costs {
+            eprintln!(
+                "tracer: kernel program {}: {} runs, {:.0} ns per run",
+                cost.name,
+                cost.run_count,
+                cost.run_time_ns as f64 / cost.run_count.max(1) as f64
+            );
+        }
     }
     if verbose {
         eprintln!(
@@ -261,10 +278,14 @@ impl Output {
     }
 
     fn stats(&mut self, stats: &SourceStats) -> bool {
+        self.final_stats(stats, None)
+    }
+
+    fn final_stats(&mut self, stats: &SourceStats, costs: Option<&[ProgramCost]>) -> bool {
         if !self.json {
             return true;
         }
-        self.write(|out| writeln!(out.stdout, "{}", stats_json(stats)))
+        self.write(|out| writeln!(out.stdout, "{}", stats_json(stats, costs)))
     }
 }
 
@@ -317,7 +338,7 @@ pub fn event_json(event: &Event) -> String {
     json.finish()
 }
 
-fn stats_json(stats: &SourceStats) -> String {
+fn stats_json(stats: &SourceStats, costs: Option<&[ProgramCost]>) -> String {
     let now = crate::clock::Clock::new()
         .map(|clock| clock.epoch_seconds(crate::clock::Clock::now_boot_ns()))
         .unwrap_or(0.0);
@@ -336,6 +357,16 @@ fn stats_json(stats: &SourceStats) -> String {
     json.key("threads_exited").uint(stats.threads_exited);
     json.key("args_truncated").uint(stats.args_truncated);
     json.key("read_errors").uint(stats.read_errors);
+    if let Some(costs) = costs {
+        json.key("programs").begin_object();
+        for cost in costs {
+            json.key(cost.name).begin_object();
+            json.key("run_count").uint(cost.run_count);
+            json.key("run_time_ns").uint(cost.run_time_ns);
+            json.end_object();
+        }
+        json.end_object();
+    }
     json.end_object();
     json.finish()
 }
