@@ -18,7 +18,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{header, read, read_ptr, Errno},
+    kernel::{field, field_ptr, header, read_ptr, Errno},
     offset, EXEC_SCRATCH,
 };
 
@@ -44,16 +44,16 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
 
     record.header = header(RecordKind::Exec, task)?;
     record.header.tid = old_pid;
-    let cred = read_ptr(task, offset!(task_real_cred))?;
+    let cred = field_ptr(task, offset!(task_real_cred))?;
     record.uids = [
-        read(cred, offset!(cred_uid))?,
-        read(cred, offset!(cred_euid))?,
-        read(cred, offset!(cred_suid))?,
+        field(cred, offset!(cred_uid)),
+        field(cred, offset!(cred_euid)),
+        field(cred, offset!(cred_suid)),
     ];
     record.gids = [
-        read(cred, offset!(cred_gid))?,
-        read(cred, offset!(cred_egid))?,
-        read(cred, offset!(cred_sgid))?,
+        field(cred, offset!(cred_gid)),
+        field(cred, offset!(cred_egid)),
+        field(cred, offset!(cred_sgid)),
     ];
     record._pad = 0;
 
@@ -81,9 +81,9 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     }
 
     // argv lives between mm->arg_start and mm->arg_end of the new image.
-    let mm = read_ptr(task, offset!(task_mm))?;
-    let arg_start: u64 = read(mm, offset!(mm_arg_start))?;
-    let arg_end: u64 = read(mm, offset!(mm_arg_end))?;
+    let mm = field_ptr(task, offset!(task_mm))?;
+    let arg_start: u64 = field(mm, offset!(mm_arg_start));
+    let arg_end: u64 = field(mm, offset!(mm_arg_end));
     let total = arg_end.saturating_sub(arg_start);
     let mut len = if total > ARGS_CAPTURE as u64 {
         record.header.flags |= FLAG_ARGS_TRUNCATED;
@@ -134,10 +134,10 @@ const WALK_FAILED: u64 = 3;
 #[inline(always)]
 unsafe fn exe_components(bprm: *const u8, record: &mut ExecRecord) -> Result<bool, Errno> {
     record.exe_len = 0;
-    let file = read_ptr(bprm, offset!(bprm_file))?;
-    let vfsmount = read_ptr(file, offset!(file_vfsmount))?;
+    let file = field_ptr(bprm, offset!(bprm_file))?;
+    let vfsmount = field_ptr(file, offset!(file_vfsmount))?;
     let mut walk = PathWalk {
-        dentry: read_ptr(file, offset!(file_dentry))?,
+        dentry: field_ptr(file, offset!(file_dentry))?,
         vfsmount,
         mount: vfsmount.wrapping_sub(offset!(mount_vfsmount) as usize),
         state: WALK_RUNNING,

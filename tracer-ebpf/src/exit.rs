@@ -6,7 +6,7 @@ use tracer_common::{counter, ExitRecord, RecordKind};
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{header, read, read_ptr, Errno},
+    kernel::{field, field_ptr, header, Errno},
     offset,
 };
 
@@ -30,8 +30,8 @@ unsafe fn try_exit(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         ctx.arg::<u64>(1) & 0xff != 0
     } else {
         // Older kernels: the last thread has already dropped `signal->live` to zero.
-        let signal = read_ptr(task, offset!(task_signal))?;
-        read::<i32>(signal, offset!(signal_live))? == 0
+        let signal = field_ptr(task, offset!(task_signal))?;
+        field::<i32>(signal, offset!(signal_live)) == 0
     };
     if !group_dead {
         count(counter::THREADS_EXITED);
@@ -39,7 +39,7 @@ unsafe fn try_exit(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     }
     let record = ExitRecord {
         header: header(RecordKind::Exit, task)?,
-        exit_code: read(task, offset!(task_exit_code))?,
+        exit_code: field(task, offset!(task_exit_code)),
         _pad: 0,
     };
     emit(as_bytes(&record), counter::LOST_EXIT);

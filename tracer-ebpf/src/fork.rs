@@ -6,7 +6,7 @@ use tracer_common::{counter, ForkRecord, RecordKind};
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{header, read, Errno},
+    kernel::{field, header, Errno},
     offset,
 };
 
@@ -27,19 +27,19 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let parent: *const u8 = ctx.arg(0);
     let child: *const u8 = ctx.arg(1);
-    let tid: u32 = read(child, offset!(task_pid))?;
-    let tgid: u32 = read(child, offset!(task_tgid))?;
+    let tid: u32 = field(child, offset!(task_pid));
+    let tgid: u32 = field(child, offset!(task_tgid));
     if tid != tgid {
         count(counter::THREADS_CREATED);
         return Ok(());
     }
     let mut record = ForkRecord {
         header: header(RecordKind::Fork, child)?,
-        parent_pid: read(parent, offset!(task_tgid))?,
+        parent_pid: field(parent, offset!(task_tgid)),
         _pad: 0,
     };
     // The child has not run yet: the thread that forked is the parent task.
-    record.header.tid = read(parent, offset!(task_pid))?;
+    record.header.tid = field(parent, offset!(task_pid));
     emit(as_bytes(&record), counter::LOST_FORK);
     Ok(())
 }
