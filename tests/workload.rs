@@ -2,12 +2,27 @@
 //!
 //! - `threads N`: starts N threads that each sleep 100 ms, joins them, exits 0.
 //! - `exec-from-thread PROGRAM ARG…`: a non-leader thread calls execv(PROGRAM, ARG…).
+//! - `sleep SECONDS [IGNORED…]`: sleeps, then exits 0. The ignored arguments may be anything,
+//!   empty or not UTF-8: they are there to be seen in the process's cmdline.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::time::Duration;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args_os: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args_os.first().is_some_and(|mode| mode == "sleep") {
+        let seconds: f64 = args_os
+            .get(1)
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30.0);
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        return;
+    }
+    let args: Vec<String> = args_os
+        .into_iter()
+        .map(|a| a.into_string().expect("arguments are UTF-8"))
+        .collect();
     match args.first().map(String::as_str) {
         Some("threads") => {
             let n: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8);
@@ -34,7 +49,10 @@ fn main() {
             std::process::exit(3);
         }
         _ => {
-            eprintln!("usage: tracer-test-workload threads N | exec-from-thread PROGRAM ARG…");
+            eprintln!(
+                "usage: tracer-test-workload threads N | exec-from-thread PROGRAM ARG… \
+                 | sleep SECONDS [IGNORED…]"
+            );
             std::process::exit(2);
         }
     }

@@ -152,7 +152,7 @@ impl Tracer {
 
 /// Rewrites each `\udcXX` escape (Python's surrogateescape of byte XX, which serde_json cannot
 /// hold in a `String`) into the escaped text `\\xXX`.
-fn unescape_surrogates(line: &str) -> String {
+pub fn unescape_surrogates(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(at) = rest.find('\\') {

@@ -1,18 +1,27 @@
 //! `tracer`: an eBPF-accelerated Linux process tracer.
 //!
 //! Data flows one way: kernel programs on the sched tracepoints write records into a ring
-//! buffer; a source ([`ebpf::EbpfSource`]) decodes them into [`Event`]s; consumers (the CLI,
-//! and later the process table and the agent) take the events from there.
+//! buffer; a source ([`ebpf::EbpfSource`]) decodes them into [`Event`]s; the
+//! [`table::ProcessTable`] applies them (seeded from `/proc`); queries — the psutil-style API
+//! ([`Process`], [`process_iter`], [`wait_procs`]) and the CLI — read the table.
 #![deny(missing_docs)]
 
+pub mod attrs;
 pub mod cli;
 pub mod clock;
 pub mod ebpf;
 pub mod event;
 pub mod filter;
 pub mod json;
+pub mod live;
+pub mod process;
+pub mod procfs;
 pub mod source;
+pub mod table;
 
+pub use attrs::{Attr, Value};
 pub use event::{Backend, Details, Event, EventKind, Exec, Exit, ProcessId};
 pub use filter::EventFilter;
+pub use live::{Tracer, TracerConfig};
+pub use process::{pid_exists, pids, process_iter, wait_procs, Error, Process};
 pub use source::SourceStats;

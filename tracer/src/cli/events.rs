@@ -103,7 +103,7 @@ impl EventsArgs {
 }
 
 /// Resolves a user name or numeric uid.
-fn resolve_user(user: &str) -> anyhow::Result<u32> {
+pub(crate) fn resolve_user(user: &str) -> anyhow::Result<u32> {
     if let Ok(uid) = user.parse::<u32>() {
         return Ok(uid);
     }
@@ -191,11 +191,9 @@ async fn stream(
     }
 
     // Shutdown: take what the kernel still holds, then the final counters.
-    while source.drain(&mut batch, BATCH) > 0 {
-        if !out.events(&batch, &filter) {
-            return Ok(ExitCode::SUCCESS);
-        }
-        batch.clear();
+    source.drain_all(&mut batch);
+    if !out.events(&batch, &filter) {
+        return Ok(ExitCode::SUCCESS);
     }
     let stats = source.stats();
     let costs = source.program_costs();

@@ -2,14 +2,17 @@
 //! types, and handed to one function per command. Errors end as one line on stderr and a
 //! non-zero exit status; nothing panics on bad input.
 
+mod control;
 mod events;
+mod ps;
 mod text;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// eBPF-accelerated process tracer: every fork, exec and exit on the host, with exit codes.
+/// eBPF-accelerated process tracer: every fork, exec and exit on the host, with exit codes,
+/// and a psutil-style process table.
 #[derive(Debug, Parser)]
 #[command(name = "tracer", version, about, long_about = None)]
 #[command(
@@ -42,6 +45,38 @@ enum Command {
         tracer events --name nginx --uid www-data\n  \
         tracer events --ppid 1234,1235      children of two processes")]
     Events(events::EventsArgs),
+
+    /// List processes with psutil's attributes, from a /proc snapshot.
+    ///
+    /// Columns are psutil attribute names (--attrs pid,name,memory_info,…); --json prints one
+    /// array of objects shaped as psutil's Process.as_dict(). An attribute that cannot be read
+    /// (permissions, a process that just ended) is null, as psutil's ad_value.
+    #[command(after_help = "Examples:\n  \
+        tracer ps --sort -memory_info               biggest first\n  \
+        tracer ps --json --attrs pid,name,cmdline   for scripts\n  \
+        tracer ps --user www-data --name nginx")]
+    Ps(ps::PsArgs),
+
+    /// Show processes as a tree (in the manner of pstree -p).
+    Tree(ps::TreeArgs),
+
+    /// Wait for processes to end and print their exit codes (any process, not only children).
+    ///
+    /// With eBPF (root, or CAP_BPF + CAP_PERFMON) the exit code of any process is known;
+    /// without it, only of this command's children, and waiting uses pidfds.
+    Wait(control::WaitArgs),
+
+    /// Send SIGKILL. A pid reused since it was named is refused.
+    Kill(control::SignalArgs),
+
+    /// Send SIGTERM.
+    Terminate(control::SignalArgs),
+
+    /// Send SIGSTOP.
+    Suspend(control::SignalArgs),
+
+    /// Send SIGCONT.
+    Resume(control::SignalArgs),
 }
 
 /// Which source of events to use.
@@ -59,6 +94,13 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Events(args) => events::run(args, cli.verbose),
+        Command::Ps(args) => ps::run(args),
+        Command::Tree(args) => ps::run_tree(args),
+        Command::Wait(args) => control::run_wait(args, cli.verbose),
+        Command::Kill(args) => control::run_signal(control::SignalCommand::Kill, args),
+        Command::Terminate(args) => control::run_signal(control::SignalCommand::Terminate, args),
+        Command::Suspend(args) => control::run_signal(control::SignalCommand::Suspend, args),
+        Command::Resume(args) => control::run_signal(control::SignalCommand::Resume, args),
     };
     match result {
         Ok(code) => code,

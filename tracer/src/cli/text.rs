@@ -105,6 +105,127 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A byte count, short: `512B`, `12.3K`, `4.0M`, `1.2G`.
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// The column header of an attribute.
+pub fn header(attr: crate::attrs::Attr) -> String {
+    use crate::attrs::Attr;
+    match attr {
+        Attr::Pid => "PID".into(),
+        Attr::Ppid => "PPID".into(),
+        Attr::Username => "USER".into(),
+        Attr::Status => "STATUS".into(),
+        Attr::NumThreads => "THR".into(),
+        Attr::MemoryInfo => "RSS".into(),
+        Attr::CreateTime => "STARTED".into(),
+        Attr::CpuTimes => "CPUTIME".into(),
+        Attr::CpuPercent => "%CPU".into(),
+        Attr::MemoryPercent => "%MEM".into(),
+        Attr::ExitTime => "ENDED".into(),
+        Attr::ExitCode => "CODE".into(),
+        other => other.name().to_uppercase(),
+    }
+}
+
+/// Whether a column is numeric (right-aligned).
+pub fn right_aligned(attr: crate::attrs::Attr) -> bool {
+    use crate::attrs::Attr;
+    matches!(
+        attr,
+        Attr::Pid
+            | Attr::Ppid
+            | Attr::NumThreads
+            | Attr::MemoryInfo
+            | Attr::MemoryFullInfo
+            | Attr::CpuTimes
+            | Attr::CpuPercent
+            | Attr::MemoryPercent
+            | Attr::Nice
+            | Attr::NumFds
+            | Attr::CpuNum
+            | Attr::ExitCode
+            | Attr::Signal
+            | Attr::Duration
+    )
+}
+
+/// A value in a table cell, shaped for the attribute.
+pub fn cell(attr: crate::attrs::Attr, value: &crate::attrs::Value) -> String {
+    use crate::attrs::{Attr, Value};
+    match (attr, value) {
+        (_, Value::Null) => "-".into(),
+        (Attr::MemoryInfo | Attr::MemoryFullInfo, Value::Tuple(fields)) => match fields.first() {
+            Some((_, Value::Int(rss))) => bytes(*rss),
+            _ => value_text(value),
+        },
+        (Attr::CpuTimes, Value::Tuple(fields)) => {
+            let total: f64 = fields
+                .iter()
+                .take(2)
+                .filter_map(|(_, v)| v.sort_key())
+                .sum();
+            duration(total)
+        }
+        (Attr::Uids | Attr::Gids, Value::Tuple(fields)) => match fields.first() {
+            Some((_, first)) => value_text(first),
+            None => "-".into(),
+        },
+        (Attr::CreateTime | Attr::ExitTime, Value::Float(t)) => time_of_day(*t),
+        (Attr::Duration, Value::Float(d)) => duration(*d),
+        (Attr::Signal, Value::Int(s)) => signal_name(*s as i32),
+        (Attr::CpuPercent | Attr::MemoryPercent, Value::Float(p)) => format!("{p:.1}"),
+        (Attr::Cmdline, Value::List(args)) => args
+            .iter()
+            .map(|a| match a {
+                Value::Str(s) => shell_word(s),
+                other => value_text(other),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => value_text(value),
+    }
+}
+
+/// Any value as plain text (also the sort key of non-numeric values).
+pub fn value(value: &crate::attrs::Value) -> String {
+    value_text(value)
+}
+
+fn value_text(value: &crate::attrs::Value) -> String {
+    use crate::attrs::Value;
+    match value {
+        Value::Null => "-".into(),
+        Value::Int(v) => v.to_string(),
+        Value::Float(v) => format!("{v:.2}"),
+        Value::Str(s) => display(s),
+        Value::List(items) => items.iter().map(value_text).collect::<Vec<_>>().join(","),
+        Value::Tuple(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Dict(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", display(k), value_text(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,11 +88,13 @@ impl Default for EbpfConfig {
     }
 }
 
-/// Each program, the tracepoint it attaches to.
+/// Each program and the tracepoint it attaches to, in attach order: the end of a process is
+/// hooked before its beginning, so a process that starts while the programs are being attached
+/// is either seen from its fork on, or not at all (never a fork without its exit).
 const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
-    ("sched_process_fork", "sched_process_fork"),
-    ("sched_process_exec", "sched_process_exec"),
     ("sched_process_exit", "sched_process_exit"),
+    ("sched_process_exec", "sched_process_exec"),
+    ("sched_process_fork", "sched_process_fork"),
 ];
 
 /// Lifecycle events from the kernel programs.
@@ -108,11 +110,21 @@ pub struct EbpfSource {
     _stats_enabled: Option<std::os::fd::OwnedFd>,
     events: u64,
     decode_errors: u64,
+    /// CLOCK_BOOTTIME when the last drain started: every record committed before it is read.
+    drained_at_ns: u64,
 }
 
 impl EbpfSource {
     /// Loads and attaches the programs. Must run inside a tokio runtime.
     pub fn open(config: &EbpfConfig) -> Result<Self, EbpfError> {
+        // The verifier abandons a load with EAGAIN when a signal is pending for the loading
+        // thread (on a busy host SIGCHLD arrives all the time): keep signals off this thread
+        // while loading; they are delivered to it (or another thread) afterwards.
+        let _blocked = SignalsBlocked::new();
+        Self::load_and_attach(config)
+    }
+
+    fn load_and_attach(config: &EbpfConfig) -> Result<Self, EbpfError> {
         if PROGRAMS.is_empty() {
             return Err(EbpfError::NotBuilt(
                 "bpf-linker or the nightly toolchain was missing at build time".into(),
@@ -157,8 +169,22 @@ impl EbpfSource {
                     .ok_or("program missing from the object")?
                     .try_into()
                     .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-                prog.load(tracepoint, &aya_btf)
-                    .map_err(|e| error_chain(&e))?;
+                // The verifier gives up with EAGAIN when a signal arrives mid-verification
+                // (SIGCHLD on a busy host is enough): retry, as libbpf does.
+                let mut attempt = 1;
+                loop {
+                    match prog.load(tracepoint, &aya_btf) {
+                        Ok(()) => break,
+                        Err(e) => {
+                            let message = error_chain(&e);
+                            if attempt < 5 && message.contains("os error 11") {
+                                attempt += 1;
+                                continue;
+                            }
+                            return Err(message);
+                        }
+                    }
+                }
                 tracing::debug!(elapsed = ?started.elapsed(), program, "verified");
                 prog.attach().map_err(|e| error_chain(&e))?;
                 tracing::debug!(elapsed = ?started.elapsed(), program, "attached");
@@ -206,6 +232,7 @@ impl EbpfSource {
             _stats_enabled: stats_enabled,
             events: 0,
             decode_errors: 0,
+            drained_at_ns: 0,
         })
     }
 
@@ -230,6 +257,7 @@ impl EbpfSource {
 
     /// Decodes up to `max` pending records without waiting. Returns how many were appended.
     pub fn drain(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
+        self.drained_at_ns = Clock::now_boot_ns();
         if let Some(logger) = &mut self.logger {
             logger.flush();
         }
@@ -267,6 +295,27 @@ impl EbpfSource {
             .collect()
     }
 
+    /// CLOCK_BOOTTIME at the start of the last drain: records committed before it have been
+    /// returned (unless `max` cut the drain short).
+    pub fn drained_at_ns(&self) -> u64 {
+        self.drained_at_ns
+    }
+
+    /// Drains everything the ring holds, for shutdown. A record another CPU is still writing
+    /// stops a drain until it is committed, so this drains until the ring stays empty across a
+    /// short pause.
+    pub fn drain_all(&mut self, out: &mut Vec<Event>) {
+        let mut quiet = 0;
+        while quiet < 3 {
+            if self.drain(out, usize::MAX) > 0 {
+                quiet = 0;
+            } else {
+                quiet += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
     /// Loss, truncation and volume counters, summed over CPUs.
     pub fn stats(&self) -> SourceStats {
         let read = |index: u32| -> u64 {
@@ -287,6 +336,31 @@ impl EbpfSource {
             read_errors: read(counter::READ_ERRORS),
             decode_errors: self.decode_errors,
         }
+    }
+}
+
+/// Blocks every signal for the current thread until dropped.
+struct SignalsBlocked {
+    previous: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    fn new() -> Self {
+        // SAFETY: sigset_t is plain data; the calls get valid pointers.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+            Self { previous }
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
     }
 }
 

@@ -1,0 +1,284 @@
+//! The live process table and the psutil-style API against the real kernel: waiting for
+//! processes that are not our children, timeouts, PID reuse, family relations, and seeding
+//! while a storm of processes runs.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{privileged, tracer_bin};
+use tracer::{Process, Tracer, TracerConfig};
+
+/// Starts a process that is not our child (its parent, a shell, exits at once) and returns
+/// its pid. `script` runs in the grandchild's shell.
+fn orphan(script: &str) -> u32 {
+    let output = Command::new("sh")
+        .args(["-c", &format!("({script}) >/dev/null 2>&1 & echo $!")])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("the shell prints the orphan's pid")
+}
+
+fn global_with_ebpf() -> &'static Tracer {
+    Tracer::configure_global(TracerConfig::default());
+    let tracer = Tracer::global();
+    assert_eq!(
+        tracer.feed(),
+        &tracer::live::Feed::Ebpf,
+        "the table should be fed by eBPF when root"
+    );
+    tracer
+}
+
+#[test]
+fn wait_returns_the_exit_code_of_a_process_that_is_not_a_child() {
+    if !privileged("wait_returns_the_exit_code_of_a_process_that_is_not_a_child") {
+        return;
+    }
+    global_with_ebpf();
+    let pid = orphan("sleep 0.3; exit 3");
+    let process = Process::new(pid).unwrap();
+    assert_eq!(
+        process.wait(Some(Duration::from_secs(10))).unwrap(),
+        Some(3)
+    );
+    assert!(!process.is_running());
+
+    let killed = orphan("sleep 30");
+    let process = Process::new(killed).unwrap();
+    process.kill().unwrap();
+    assert_eq!(
+        process.wait(Some(Duration::from_secs(10))).unwrap(),
+        Some(-9),
+        "a signal is returned negated, as psutil does"
+    );
+}
+
+#[test]
+fn wait_procs_splits_gone_and_alive_and_times_out() {
+    if !privileged("wait_procs_splits_gone_and_alive_and_times_out") {
+        return;
+    }
+    global_with_ebpf();
+    let quick = Process::new(orphan("sleep 0.2; exit 4")).unwrap();
+    let slow = Process::new(orphan("sleep 30")).unwrap();
+    let started = Instant::now();
+    let mut called = Vec::new();
+    let (gone, alive) = tracer::wait_procs(
+        &[quick.clone(), slow.clone()],
+        Some(Duration::from_millis(800)),
+        |p| called.push(p.pid()),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(called, [quick.pid()]);
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].returncode, Some(Some(4)));
+    assert_eq!(alive, std::slice::from_ref(&slow));
+    match slow.wait(Some(Duration::from_millis(100))) {
+        Err(tracer::Error::TimeoutExpired { pid, .. }) => assert_eq!(pid, slow.pid()),
+        other => panic!("expected TimeoutExpired, got {other:?}"),
+    }
+    slow.kill().unwrap();
+    assert_eq!(slow.wait(Some(Duration::from_secs(5))).unwrap(), Some(-9));
+}
+
+#[test]
+fn tracer_wait_command_reports_gone_and_alive() {
+    if !privileged("tracer_wait_command_reports_gone_and_alive") {
+        return;
+    }
+    let quick = orphan("sleep 0.3; exit 6");
+    let slow = orphan("sleep 30");
+    let output = Command::new(tracer_bin())
+        .args(["wait", "--json", "--timeout", "2"])
+        .arg(quick.to_string())
+        .arg(slow.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one is still alive: {stdout}"
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["gone"][0]["pid"], quick);
+    assert_eq!(result["gone"][0]["returncode"], 6);
+    assert_eq!(result["alive"][0]["pid"], slow);
+    unsafe { libc::kill(slow as i32, libc::SIGKILL) };
+
+    let missing = Command::new(tracer_bin())
+        .args(["wait", "4194303"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("4194303"));
+}
+
+#[test]
+fn a_reused_pid_is_another_process() {
+    if !privileged("a_reused_pid_is_another_process") {
+        return;
+    }
+    global_with_ebpf();
+    let mut first = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = first.id();
+    let old = Process::new(pid).unwrap();
+    // Identity has psutil's resolution (10 ms clock ticks): let a tick pass.
+    std::thread::sleep(Duration::from_millis(30));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Force the kernel to hand out the same pid again: the next fork gets ns_last_pid + 1.
+    let mut reused = None;
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        if child.id() == pid {
+            reused = Some(child);
+            break;
+        }
+        let mut child = child;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mut reused = reused.expect("the pid was reused within 50 attempts");
+
+    let new = Process::new(pid).unwrap();
+    assert_ne!(old.create_time(), new.create_time(), "a new identity");
+    assert!(!old.is_running(), "the old process is gone");
+    assert!(new.is_running());
+    match old.kill() {
+        Err(tracer::Error::NoSuchProcess { pid: p, .. }) => assert_eq!(p, pid),
+        other => panic!("signalling a reused pid must be refused, got {other:?}"),
+    }
+    assert!(matches!(
+        old.name(),
+        Err(tracer::Error::NoSuchProcess { .. })
+    ));
+    assert!(
+        reused.try_wait().unwrap().is_none(),
+        "the new process was not signalled"
+    );
+    reused.kill().unwrap();
+    reused.wait().unwrap();
+}
+
+#[test]
+fn children_of_a_three_level_tree() {
+    if !privileged("children_of_a_three_level_tree") {
+        return;
+    }
+    global_with_ebpf();
+    let mut top = Command::new("sh")
+        .args(["-c", "sh -c 'sleep 30 & sleep 30; :' & sleep 30; :"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let process = Process::new(top.id()).unwrap();
+    // Let the shells fork: wait until the tree is complete (5 descendants).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut descendants = process.children(true).unwrap();
+    while descendants.len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        descendants = process.children(true).unwrap();
+    }
+    let direct = process.children(false).unwrap();
+    let names = |procs: &[Process]| -> Vec<String> {
+        let mut names: Vec<String> = procs.iter().map(|p| p.name().unwrap()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&direct),
+        ["sh", "sleep"],
+        "the inner shell and a sleep"
+    );
+    assert_eq!(
+        names(&descendants),
+        ["sh", "sleep", "sleep", "sleep"],
+        "two levels below the inner shell"
+    );
+    let inner = direct.iter().find(|p| p.name().unwrap() == "sh").unwrap();
+    assert_eq!(inner.parent().unwrap().unwrap(), process);
+    assert!(inner.parents().unwrap().contains(&process));
+
+    for p in descendants.iter().rev() {
+        let _ = p.kill();
+    }
+    top.kill().unwrap();
+    top.wait().unwrap();
+}
+
+#[test]
+fn seeding_during_a_storm_loses_and_duplicates_nothing() {
+    if !privileged("seeding_during_a_storm_loses_and_duplicates_nothing") {
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut spawned = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    Command::new("/bin/true").status().unwrap();
+                    spawned += 1;
+                }
+                spawned
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A private table, started (attach, then scan) while the storm runs.
+    let tracer = Tracer::start(TracerConfig::default()).unwrap();
+    assert_eq!(tracer.feed(), &tracer::live::Feed::Ebpf);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let spawned: u32 = spawners.into_iter().map(|s| s.join().unwrap()).sum();
+    assert!(spawned > 20, "the storm ran ({spawned} processes)");
+    std::thread::sleep(Duration::from_millis(100)); // the feed drains every 10 ms
+
+    // A process in both listings existed 50 ms before the table was read (five drain
+    // intervals): the table must know it. One in neither had ended by then: the table must not.
+    let procfs = tracer.procfs();
+    let before: HashSet<u32> = procfs.pids().unwrap().into_iter().collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let table = tracer.refresh();
+    let after: HashSet<u32> = procfs.pids().unwrap().into_iter().collect();
+    let live: Vec<u32> = table.live().map(|e| e.id.pid).collect();
+    let live_set: HashSet<u32> = live.iter().copied().collect();
+    assert_eq!(live.len(), live_set.len(), "no pid twice");
+    let stable: HashSet<u32> = before.intersection(&after).copied().collect();
+    let missing: Vec<&u32> = stable.difference(&live_set).collect();
+    assert!(
+        missing.is_empty(),
+        "in /proc but not in the table: {missing:?}"
+    );
+    let seen: HashSet<u32> = before.union(&after).copied().collect();
+    let stale: Vec<String> = live_set
+        .difference(&seen)
+        .map(|pid| format!("{:?}", table.get(*pid).unwrap()))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "in the table but gone from /proc: {stale:?}"
+    );
+    // Every storm process that ended after the table started is among the exited, with its code.
+    let storm_exits = table
+        .exited()
+        .filter(|e| e.comm == "true")
+        .inspect(|e| {
+            let status = e.exit.unwrap().status.expect("seen exiting");
+            assert_eq!(status.exit_code, Some(0));
+        })
+        .count();
+    assert!(storm_exits > 0, "storm exits recorded");
+    assert_eq!(table.stats().resyncs, 0, "no events lost");
+}

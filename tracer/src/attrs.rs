@@ -1,0 +1,540 @@
+//! psutil's process attributes by name (`Process.as_dict()`), as dynamic values: the table
+//! answers the ones events give, `/proc` the rest, each file read at most once per process per
+//! query (psutil's `oneshot`). An attribute that cannot be read is [`Value::Null`] (psutil's
+//! `ad_value`).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::json::Json;
+use crate::procfs::{ProcError, Procfs, Stat, Status};
+use crate::table::Entry;
+
+/// A process attribute, named as psutil names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum Attr {
+    Pid,
+    Ppid,
+    Name,
+    Exe,
+    Cmdline,
+    Username,
+    Uids,
+    Gids,
+    CreateTime,
+    Status,
+    Nice,
+    NumThreads,
+    Terminal,
+    CpuTimes,
+    CpuPercent,
+    CpuNum,
+    CpuAffinity,
+    MemoryInfo,
+    MemoryFullInfo,
+    MemoryPercent,
+    NumCtxSwitches,
+    NumFds,
+    IoCounters,
+    Ionice,
+    Cwd,
+    Environ,
+    OpenFiles,
+    Threads,
+    /// Exited processes only: the exit status (null when a signal ended it).
+    ExitCode,
+    /// Exited processes only: the terminating signal.
+    Signal,
+    /// Exited processes only: seconds alive.
+    Duration,
+    /// Exited processes only: when it ended (seconds since the epoch).
+    ExitTime,
+}
+
+/// Every attribute `tracer ps` knows, in psutil's order of `as_dict()` keys where it has one.
+pub const ALL: [Attr; 32] = [
+    Attr::Pid,
+    Attr::Ppid,
+    Attr::Name,
+    Attr::Exe,
+    Attr::Cmdline,
+    Attr::Username,
+    Attr::Uids,
+    Attr::Gids,
+    Attr::CreateTime,
+    Attr::Status,
+    Attr::Nice,
+    Attr::NumThreads,
+    Attr::Terminal,
+    Attr::CpuTimes,
+    Attr::CpuPercent,
+    Attr::CpuNum,
+    Attr::CpuAffinity,
+    Attr::MemoryInfo,
+    Attr::MemoryFullInfo,
+    Attr::MemoryPercent,
+    Attr::NumCtxSwitches,
+    Attr::NumFds,
+    Attr::IoCounters,
+    Attr::Ionice,
+    Attr::Cwd,
+    Attr::Environ,
+    Attr::OpenFiles,
+    Attr::Threads,
+    Attr::ExitCode,
+    Attr::Signal,
+    Attr::Duration,
+    Attr::ExitTime,
+];
+
+impl Attr {
+    /// psutil's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attr::Pid => "pid",
+            Attr::Ppid => "ppid",
+            Attr::Name => "name",
+            Attr::Exe => "exe",
+            Attr::Cmdline => "cmdline",
+            Attr::Username => "username",
+            Attr::Uids => "uids",
+            Attr::Gids => "gids",
+            Attr::CreateTime => "create_time",
+            Attr::Status => "status",
+            Attr::Nice => "nice",
+            Attr::NumThreads => "num_threads",
+            Attr::Terminal => "terminal",
+            Attr::CpuTimes => "cpu_times",
+            Attr::CpuPercent => "cpu_percent",
+            Attr::CpuNum => "cpu_num",
+            Attr::CpuAffinity => "cpu_affinity",
+            Attr::MemoryInfo => "memory_info",
+            Attr::MemoryFullInfo => "memory_full_info",
+            Attr::MemoryPercent => "memory_percent",
+            Attr::NumCtxSwitches => "num_ctx_switches",
+            Attr::NumFds => "num_fds",
+            Attr::IoCounters => "io_counters",
+            Attr::Ionice => "ionice",
+            Attr::Cwd => "cwd",
+            Attr::Environ => "environ",
+            Attr::OpenFiles => "open_files",
+            Attr::Threads => "threads",
+            Attr::ExitCode => "exit_code",
+            Attr::Signal => "signal",
+            Attr::Duration => "duration",
+            Attr::ExitTime => "exit_time",
+        }
+    }
+
+    /// Whether the table answers it without reading `/proc`.
+    pub fn from_table(self) -> bool {
+        matches!(
+            self,
+            Attr::Pid
+                | Attr::Ppid
+                | Attr::Name
+                | Attr::Exe
+                | Attr::Cmdline
+                | Attr::Username
+                | Attr::Uids
+                | Attr::Gids
+                | Attr::CreateTime
+                | Attr::ExitCode
+                | Attr::Signal
+                | Attr::Duration
+                | Attr::ExitTime
+        )
+    }
+}
+
+impl fmt::Display for Attr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Attr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL.iter().copied().find(|a| a.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+            format!("unknown attribute '{s}' (known: {})", names.join(", "))
+        })
+    }
+}
+
+/// A dynamically typed attribute value, shaped as psutil returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Could not be read (psutil's `ad_value`), or does not apply.
+    Null,
+    /// A signed integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string (lossless bytes).
+    Str(OsString),
+    /// A list.
+    List(Vec<Value>),
+    /// A named tuple, as an object with fixed keys.
+    Tuple(Vec<(&'static str, Value)>),
+    /// A string-keyed dictionary (environ).
+    Dict(Vec<(OsString, Value)>),
+}
+
+impl Value {
+    /// Writes the value as JSON.
+    pub fn write_json(&self, json: &mut Json) {
+        match self {
+            Value::Null => {
+                json.null();
+            }
+            Value::Int(v) => {
+                json.int(*v);
+            }
+            Value::Float(v) => {
+                json.float(*v);
+            }
+            Value::Str(s) => {
+                json.os_str(s);
+            }
+            Value::List(items) => {
+                json.begin_array();
+                for item in items {
+                    item.write_json(json);
+                }
+                json.end_array();
+            }
+            Value::Tuple(fields) => {
+                json.begin_object();
+                for (key, value) in fields {
+                    json.key(key);
+                    value.write_json(json);
+                }
+                json.end_object();
+            }
+            Value::Dict(fields) => {
+                json.begin_object();
+                for (key, value) in fields {
+                    json.key(&key.to_string_lossy());
+                    value.write_json(json);
+                }
+                json.end_object();
+            }
+        }
+    }
+
+    /// A number for sorting: integers and floats as themselves, tuples by their first field.
+    pub fn sort_key(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::Float(v) => Some(*v),
+            Value::Tuple(fields) => fields.first().and_then(|(_, v)| v.sort_key()),
+            Value::List(items) => Some(items.len() as f64),
+            _ => None,
+        }
+    }
+
+    fn str(s: impl Into<OsString>) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+/// Reads attributes of many processes, caching what is shared between them (user names, the
+/// total memory).
+#[derive(Debug, Default)]
+pub struct Collector {
+    procfs: Procfs,
+    users: HashMap<u32, Option<String>>,
+    total_memory: Option<u64>,
+    /// Previous CPU time sample per process, for `cpu_percent` between two queries.
+    cpu_samples: HashMap<(u32, u64), (f64, std::time::Instant)>,
+}
+
+/// Per-process cache of `/proc` files for one query: each is read at most once.
+#[derive(Default)]
+struct OneShot {
+    stat: Option<Result<Stat, ProcError>>,
+    status: Option<Result<Status, ProcError>>,
+}
+
+impl Collector {
+    /// A collector reading `procfs`.
+    pub fn new(procfs: Procfs) -> Self {
+        Self {
+            procfs,
+            ..Self::default()
+        }
+    }
+
+    /// The procfs reader.
+    pub fn procfs(&self) -> &Procfs {
+        &self.procfs
+    }
+
+    /// User name for a uid, as psutil's `username()`: the passwd name, else the number.
+    pub fn username(&mut self, uid: u32) -> String {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| lookup_user(uid))
+            .clone()
+            .unwrap_or_else(|| uid.to_string())
+    }
+
+    /// The requested attributes of `entry`, in the order asked.
+    pub fn collect(&mut self, entry: &Entry, attrs: &[Attr]) -> Vec<Value> {
+        let mut once = OneShot::default();
+        attrs
+            .iter()
+            .map(|attr| self.value(entry, *attr, &mut once))
+            .collect()
+    }
+
+    fn stat<'a>(&self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Stat> {
+        let procfs = &self.procfs;
+        let stat = once.stat.get_or_insert_with(|| {
+            procfs.stat(entry.id.pid).and_then(|stat| {
+                // A reused pid is another process: its files are not ours.
+                if stat.starttime == entry.id.start_ticks {
+                    Ok(stat)
+                } else {
+                    Err(ProcError::NoSuchProcess { pid: entry.id.pid })
+                }
+            })
+        });
+        stat.as_ref().ok()
+    }
+
+    fn status<'a>(&self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Status> {
+        let procfs = &self.procfs;
+        once.status
+            .get_or_insert_with(|| procfs.status(entry.id.pid))
+            .as_ref()
+            .ok()
+    }
+
+    fn value(&mut self, entry: &Entry, attr: Attr, once: &mut OneShot) -> Value {
+        let exited = entry.exit.is_some();
+        let pid = entry.id.pid;
+        // Attributes that need /proc are null for a process that is gone (or a reused pid).
+        if !attr.from_table() && (exited || self.stat(entry, once).is_none()) {
+            return Value::Null;
+        }
+        let procfs = &self.procfs;
+        match attr {
+            Attr::Pid => Value::Int(pid.into()),
+            Attr::Ppid => Value::Int(entry.ppid.into()),
+            Attr::Name => Value::Str(entry.name()),
+            Attr::Exe => entry.exe.clone().map_or(Value::Null, Value::Str),
+            Attr::Cmdline => entry.cmdline.as_ref().map_or(Value::Null, |args| {
+                Value::List(args.iter().cloned().map(Value::Str).collect())
+            }),
+            Attr::Username => match entry.uids {
+                Some([real, ..]) => Value::str(self.username(real)),
+                None => Value::Null,
+            },
+            Attr::Uids => entry.uids.map_or(Value::Null, ids),
+            Attr::Gids => entry.gids.map_or(Value::Null, ids),
+            Attr::CreateTime => Value::Float(entry.create_time),
+            Attr::ExitCode => exit_field(entry, |s| s.exit_code.map(i64::from)),
+            Attr::Signal => exit_field(entry, |s| s.signal.map(i64::from)),
+            Attr::Duration => match entry.exit.and_then(|e| e.status) {
+                Some(status) => Value::Float(status.duration),
+                None => Value::Null,
+            },
+            Attr::ExitTime => entry.exit.map_or(Value::Null, |e| Value::Float(e.time)),
+            Attr::Status => self
+                .stat(entry, once)
+                .map_or(Value::Null, |s| Value::str(s.status())),
+            Attr::Nice => self
+                .stat(entry, once)
+                .map_or(Value::Null, |s| Value::Int(s.nice)),
+            Attr::NumThreads => self
+                .stat(entry, once)
+                .map_or(Value::Null, |s| Value::Int(s.num_threads.into())),
+            Attr::CpuNum => self
+                .stat(entry, once)
+                .map_or(Value::Null, |s| Value::Int(s.processor.into())),
+            Attr::CpuTimes => self.stat(entry, once).map_or(Value::Null, |s| {
+                let t = s.cpu_times();
+                Value::Tuple(vec![
+                    ("user", Value::Float(t.user)),
+                    ("system", Value::Float(t.system)),
+                    ("children_user", Value::Float(t.children_user)),
+                    ("children_system", Value::Float(t.children_system)),
+                    ("iowait", Value::Float(t.iowait)),
+                ])
+            }),
+            Attr::CpuPercent => {
+                let Some(stat) = self.stat(entry, once) else {
+                    return Value::Null;
+                };
+                let times = stat.cpu_times();
+                let busy = times.user + times.system;
+                let now = std::time::Instant::now();
+                let key = (pid, entry.id.start_ticks);
+                let previous = self.cpu_samples.insert(key, (busy, now));
+                // psutil: the first call for a process has nothing to compare with and says 0.0.
+                Value::Float(match previous {
+                    Some((before, then)) => {
+                        let wall = now.duration_since(then).as_secs_f64();
+                        if wall > 0.0 {
+                            ((busy - before) / wall * 100.0 * 10.0).round() / 10.0
+                        } else {
+                            0.0
+                        }
+                    }
+                    None => 0.0,
+                })
+            }
+            Attr::Terminal => match procfs.terminal(pid) {
+                Ok(Some(tty)) => Value::Str(tty),
+                _ => Value::Null,
+            },
+            Attr::CpuAffinity => procfs.cpu_affinity(pid).map_or(Value::Null, |cpus| {
+                Value::List(cpus.into_iter().map(|c| Value::Int(c.into())).collect())
+            }),
+            Attr::MemoryInfo => procfs.memory_info(pid).map_or(Value::Null, |m| {
+                Value::Tuple(vec![
+                    ("rss", Value::Int(m.rss as i64)),
+                    ("vms", Value::Int(m.vms as i64)),
+                    ("shared", Value::Int(m.shared as i64)),
+                    ("text", Value::Int(m.text as i64)),
+                    ("lib", Value::Int(m.lib as i64)),
+                    ("data", Value::Int(m.data as i64)),
+                    ("dirty", Value::Int(m.dirty as i64)),
+                ])
+            }),
+            Attr::MemoryFullInfo => procfs.memory_full_info(pid).map_or(Value::Null, |m| {
+                Value::Tuple(vec![
+                    ("rss", Value::Int(m.rss as i64)),
+                    ("vms", Value::Int(m.vms as i64)),
+                    ("shared", Value::Int(m.shared as i64)),
+                    ("text", Value::Int(m.text as i64)),
+                    ("lib", Value::Int(m.lib as i64)),
+                    ("data", Value::Int(m.data as i64)),
+                    ("dirty", Value::Int(m.dirty as i64)),
+                    ("uss", Value::Int(m.uss as i64)),
+                    ("pss", Value::Int(m.pss as i64)),
+                    ("swap", Value::Int(m.swap as i64)),
+                ])
+            }),
+            Attr::MemoryPercent => {
+                let total = *self.total_memory.get_or_insert_with(total_memory);
+                match (self.procfs.memory_info(pid), total) {
+                    (Ok(m), total) if total > 0 => {
+                        Value::Float(m.rss as f64 / total as f64 * 100.0)
+                    }
+                    _ => Value::Null,
+                }
+            }
+            Attr::NumCtxSwitches => match self.status(entry, once).and_then(|s| s.num_ctx_switches)
+            {
+                Some(switches) => Value::Tuple(vec![
+                    ("voluntary", Value::Int(switches.voluntary as i64)),
+                    ("involuntary", Value::Int(switches.involuntary as i64)),
+                ]),
+                None => Value::Null,
+            },
+            Attr::NumFds => procfs
+                .num_fds(pid)
+                .map_or(Value::Null, |n| Value::Int(n.into())),
+            Attr::IoCounters => procfs.io_counters(pid).map_or(Value::Null, |io| {
+                Value::Tuple(vec![
+                    ("read_count", Value::Int(io.read_count as i64)),
+                    ("write_count", Value::Int(io.write_count as i64)),
+                    ("read_bytes", Value::Int(io.read_bytes as i64)),
+                    ("write_bytes", Value::Int(io.write_bytes as i64)),
+                    ("read_chars", Value::Int(io.read_chars as i64)),
+                    ("write_chars", Value::Int(io.write_chars as i64)),
+                ])
+            }),
+            Attr::Ionice => procfs.ionice(pid).map_or(Value::Null, |io| {
+                Value::Tuple(vec![
+                    ("ioclass", Value::Int(io.ioclass as i64)),
+                    ("value", Value::Int(io.value.into())),
+                ])
+            }),
+            Attr::Cwd => procfs.cwd(pid).map_or(Value::Null, Value::Str),
+            Attr::Environ => procfs.environ(pid).map_or(Value::Null, |vars| {
+                Value::Dict(vars.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
+            }),
+            Attr::OpenFiles => procfs.open_files(pid).map_or(Value::Null, |files| {
+                Value::List(
+                    files
+                        .into_iter()
+                        .map(|f| {
+                            Value::Tuple(vec![
+                                ("path", Value::Str(f.path)),
+                                ("fd", Value::Int(f.fd.into())),
+                                ("position", Value::Int(f.position as i64)),
+                                ("mode", Value::str(f.mode)),
+                                ("flags", Value::Int(f.flags.into())),
+                            ])
+                        })
+                        .collect(),
+                )
+            }),
+            Attr::Threads => procfs.threads(pid).map_or(Value::Null, |threads| {
+                Value::List(
+                    threads
+                        .into_iter()
+                        .map(|t| {
+                            Value::Tuple(vec![
+                                ("id", Value::Int(t.id.into())),
+                                ("user_time", Value::Float(t.user_time)),
+                                ("system_time", Value::Float(t.system_time)),
+                            ])
+                        })
+                        .collect(),
+                )
+            }),
+        }
+    }
+}
+
+fn ids([real, effective, saved]: [u32; 3]) -> Value {
+    Value::Tuple(vec![
+        ("real", Value::Int(real.into())),
+        ("effective", Value::Int(effective.into())),
+        ("saved", Value::Int(saved.into())),
+    ])
+}
+
+fn exit_field(entry: &Entry, field: impl Fn(&crate::event::Exit) -> Option<i64>) -> Value {
+    match entry.exit.and_then(|e| e.status) {
+        Some(status) => field(&status).map_or(Value::Null, Value::Int),
+        None => Value::Null,
+    }
+}
+
+/// Total physical memory in bytes (`MemTotal` of /proc/meminfo), 0 if unreadable.
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The passwd name of a uid.
+pub fn lookup_user(uid: u32) -> Option<String> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut result = std::ptr::null_mut();
+    // SAFETY: valid pointers for the call; `buf` outlives the read of `pw_name`.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}

@@ -1,0 +1,400 @@
+//! A live process table: the eBPF source feeding a [`ProcessTable`] on a background thread.
+//!
+//! Start-up is race-free: the kernel programs are attached first, then `/proc` is scanned,
+//! then the events that arrived meanwhile are applied — a process that starts or ends during
+//! the scan is neither lost nor duplicated, because entries are keyed by identity. Waiters are
+//! woken by exit events, not by polling. When the kernel reports lost events the table
+//! resynchronises from `/proc` and counts it.
+//!
+//! Without eBPF (no privileges, no BTF) the table is a snapshot refreshed from `/proc` on each
+//! query, and exit codes are known only for the caller's own children.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::ebpf::{EbpfConfig, EbpfSource};
+use crate::event::ProcessId;
+use crate::procfs::Procfs;
+use crate::table::{Entry, ProcessTable};
+
+/// How long exited processes stay queryable unless configured otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60);
+
+static GLOBAL: OnceLock<Tracer> = OnceLock::new();
+static GLOBAL_CONFIG: Mutex<Option<TracerConfig>> = Mutex::new(None);
+
+/// Settings of a [`Tracer`].
+#[derive(Debug, Clone)]
+pub struct TracerConfig {
+    /// How long exited processes stay in the table.
+    pub retention: Duration,
+    /// Use the eBPF source when it can run (otherwise `/proc` snapshots only).
+    pub ebpf: bool,
+    /// eBPF tuning.
+    pub ebpf_config: EbpfConfig,
+}
+
+impl Default for TracerConfig {
+    fn default() -> Self {
+        Self {
+            retention: DEFAULT_RETENTION,
+            ebpf: true,
+            ebpf_config: EbpfConfig::default(),
+        }
+    }
+}
+
+/// Where the live table's updates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// Lifecycle events from the kernel programs.
+    Ebpf,
+    /// `/proc` re-read on each query; the reason eBPF is not used.
+    Snapshot(String),
+}
+
+struct Shared {
+    table: Mutex<ProcessTable>,
+    /// Notified after every drain of the feed.
+    exits: Condvar,
+    /// CLOCK_BOOTTIME up to which the feed has applied the kernel's events.
+    applied_until_ns: std::sync::atomic::AtomicU64,
+    procfs: Procfs,
+    clock: Clock,
+    feed: Feed,
+    /// Set when the feeding thread stopped (its error, if any).
+    stopped: Mutex<Option<String>>,
+}
+
+/// A live process table with its feed.
+#[derive(Clone)]
+pub struct Tracer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("feed", &self.shared.feed)
+            .finish()
+    }
+}
+
+impl Tracer {
+    /// Starts a table: eBPF first if allowed and possible, then the `/proc` scan.
+    pub fn start(config: TracerConfig) -> std::io::Result<Tracer> {
+        let clock = Clock::new()?;
+        let procfs = Procfs::new();
+        let table = ProcessTable::new(config.retention);
+        if !config.ebpf {
+            return Ok(Self::snapshot(table, procfs, clock, "disabled".into()));
+        }
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<Shared>, String>>();
+        let ebpf_config = config.ebpf_config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tracer-feed".into())
+            .spawn(move || feed_thread(ebpf_config, table, ready_tx));
+        if let Err(e) = spawned {
+            return Ok(Self::snapshot(
+                ProcessTable::new(config.retention),
+                procfs,
+                clock,
+                format!("cannot start the feed thread: {e}"),
+            ));
+        }
+        match ready_rx.recv() {
+            Ok(Ok(shared)) => Ok(Tracer { shared }),
+            Ok(Err(reason)) => Ok(Self::snapshot(
+                ProcessTable::new(config.retention),
+                procfs,
+                clock,
+                reason,
+            )),
+            Err(_) => Ok(Self::snapshot(
+                ProcessTable::new(config.retention),
+                procfs,
+                clock,
+                "the feed thread died".into(),
+            )),
+        }
+    }
+
+    fn snapshot(table: ProcessTable, procfs: Procfs, clock: Clock, reason: String) -> Tracer {
+        let tracer = Tracer {
+            shared: Arc::new(Shared {
+                table: Mutex::new(table),
+                exits: Condvar::new(),
+                applied_until_ns: std::sync::atomic::AtomicU64::new(0),
+                procfs,
+                clock,
+                feed: Feed::Snapshot(reason),
+                stopped: Mutex::new(None),
+            }),
+        };
+        drop(tracer.refresh());
+        tracer
+    }
+
+    /// The process-wide table the free functions (`tracer::pids()`, `Process::new`, …) use,
+    /// started on first use with the configuration given to [`Tracer::configure_global`]
+    /// (default: eBPF when possible).
+    pub fn global() -> &'static Tracer {
+        GLOBAL.get_or_init(|| {
+            let config = GLOBAL_CONFIG
+                .lock()
+                .ok()
+                .and_then(|mut config| config.take())
+                .unwrap_or_default();
+            Tracer::start(config).unwrap_or_else(|e| {
+                panic!("cannot start the process table (clocks or /proc unreadable): {e}")
+            })
+        })
+    }
+
+    /// Sets how [`Tracer::global`] will start. Returns `false` (and changes nothing) when it
+    /// has already started.
+    pub fn configure_global(config: TracerConfig) -> bool {
+        if GLOBAL.get().is_some() {
+            return false;
+        }
+        if let Ok(mut slot) = GLOBAL_CONFIG.lock() {
+            *slot = Some(config);
+        }
+        true
+    }
+
+    /// Where updates come from.
+    pub fn feed(&self) -> &Feed {
+        &self.shared.feed
+    }
+
+    /// The procfs reader.
+    pub fn procfs(&self) -> &Procfs {
+        &self.shared.procfs
+    }
+
+    /// Seconds since the epoch, now.
+    pub fn now(&self) -> f64 {
+        self.shared.clock.epoch_seconds(Clock::now_boot_ns())
+    }
+
+    /// Brings the table up to date for a query: in snapshot mode a `/proc` rescan, always the
+    /// re-parented processes' ppid. Returns the locked table.
+    pub fn refresh(&self) -> MutexGuard<'_, ProcessTable> {
+        let mut table = self.lock();
+        if let Feed::Snapshot(_) = self.shared.feed {
+            let now = self.now();
+            if let Err(e) = table.resync(&self.shared.procfs, now) {
+                tracing::warn!("rescanning /proc failed: {e}");
+            }
+        }
+        let now = self.now();
+        table.refresh_unsettled(&self.shared.procfs, now);
+        table
+    }
+
+    /// The table, locked, as it is.
+    pub fn lock(&self) -> MutexGuard<'_, ProcessTable> {
+        self.shared
+            .table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until the process `id` has exited or `timeout` passed, woken by exit events.
+    /// Returns its table entry once exited (with the exit status when it was seen), `None` on
+    /// timeout. In snapshot mode it waits on a pidfd instead.
+    pub fn wait_exit(&self, id: ProcessId, timeout: Option<Duration>) -> WaitOutcome {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if let Feed::Snapshot(_) = self.shared.feed {
+            return wait_pidfd(&self.shared.procfs, id, deadline);
+        }
+        let mut table = self.lock();
+        let mut gone_at = None;
+        loop {
+            if let Some(entry) = table.find(id) {
+                if entry.exit.is_some() {
+                    return WaitOutcome::Exited(Some(entry.clone()));
+                }
+            } else if !still_running(&self.shared.procfs, id) {
+                // Gone, and the table does not know it: either its events are still in the
+                // ring (it lived less than a drain interval), or it ended before the table
+                // started. Wait until the feed has applied everything up to now to tell.
+                let gone = *gone_at.get_or_insert_with(Clock::now_boot_ns);
+                let applied = self
+                    .shared
+                    .applied_until_ns
+                    .load(std::sync::atomic::Ordering::Acquire);
+                if applied > gone {
+                    return WaitOutcome::Exited(None);
+                }
+            }
+            if let Some(reason) = self.shared.stopped.lock().ok().and_then(|s| s.clone()) {
+                return WaitOutcome::FeedStopped(reason);
+            }
+            let remaining = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(remaining) => remaining,
+                    None => return WaitOutcome::TimedOut,
+                },
+                // Wake now and then to notice a process that ended unseen (lost events).
+                None => Duration::from_secs(1),
+            };
+            table = self
+                .shared
+                .exits
+                .wait_timeout(table, remaining.min(Duration::from_secs(1)))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitOutcome {
+    /// The process is gone; its entry when the table saw it end.
+    Exited(Option<Entry>),
+    /// The timeout passed first.
+    TimedOut,
+    /// The event feed stopped (its error).
+    FeedStopped(String),
+}
+
+/// Whether the process with this identity still exists (`/proc/PID/stat` with its start time).
+pub fn still_running(procfs: &Procfs, id: ProcessId) -> bool {
+    procfs
+        .stat(id.pid)
+        .is_ok_and(|stat| stat.starttime == id.start_ticks && stat.state != 'Z')
+}
+
+fn wait_pidfd(procfs: &Procfs, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
+    // SAFETY: plain syscall; the fd is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) } as i32;
+    if fd < 0 {
+        return WaitOutcome::Exited(None);
+    }
+    // The pid may have been reused between the caller's check and pidfd_open.
+    if !still_running(procfs, id) {
+        unsafe { libc::close(fd) };
+        return WaitOutcome::Exited(None);
+    }
+    let timeout_ms = match deadline {
+        Some(deadline) => deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
+        None => -1,
+    };
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    unsafe { libc::close(fd) };
+    if ready > 0 {
+        WaitOutcome::Exited(None)
+    } else {
+        WaitOutcome::TimedOut
+    }
+}
+
+/// The feed: attach, seed, then apply events until the process ends.
+fn feed_thread(
+    config: EbpfConfig,
+    table: ProcessTable,
+    ready: std::sync::mpsc::Sender<Result<Arc<Shared>, String>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start the async runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut source = match EbpfSource::open(&config) {
+            Ok(source) => source,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let clock = match Clock::new() {
+            Ok(clock) => clock,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let procfs = Procfs::new();
+        let mut table = table;
+        // Attached first, scanned second: nothing that happens during the scan is missed.
+        if let Err(e) = table.seed(&procfs, clock.epoch_seconds(Clock::now_boot_ns())) {
+            let _ = ready.send(Err(format!("cannot scan /proc: {e}")));
+            return;
+        }
+        let shared = Arc::new(Shared {
+            table: Mutex::new(table),
+            exits: Condvar::new(),
+            applied_until_ns: std::sync::atomic::AtomicU64::new(0),
+            procfs: Procfs::new(),
+            clock,
+            feed: Feed::Ebpf,
+            stopped: Mutex::new(None),
+        });
+        let _ = ready.send(Ok(Arc::clone(&shared)));
+        let error = run_feed(&mut source, &shared).await;
+        if let Ok(mut stopped) = shared.stopped.lock() {
+            *stopped = Some(error);
+        }
+        shared.exits.notify_all();
+    });
+}
+
+async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
+    let mut batch = Vec::with_capacity(4096);
+    let mut seen_lost = 0;
+    let mut last_check = Instant::now();
+    loop {
+        if let Err(e) = source.next_batch(&mut batch, 4096).await {
+            return format!("reading the ring buffer failed: {e}");
+        }
+        if !batch.is_empty() {
+            let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+            for event in batch.drain(..) {
+                table.apply(&event);
+            }
+        }
+        shared
+            .applied_until_ns
+            .store(source.drained_at_ns(), std::sync::atomic::Ordering::Release);
+        if last_check.elapsed() >= Duration::from_secs(1) {
+            last_check = Instant::now();
+            let now = shared.clock.epoch_seconds(Clock::now_boot_ns());
+            let lost = source.stats().lost();
+            let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+            if lost > seen_lost {
+                tracing::warn!(
+                    "{} events lost: resynchronising the table from /proc",
+                    lost - seen_lost
+                );
+                seen_lost = lost;
+                if let Err(e) = table.resync(&shared.procfs, now) {
+                    tracing::warn!("resynchronising from /proc failed: {e}");
+                }
+            }
+            table.refresh_unsettled(&shared.procfs, now);
+            table.expire(now);
+        }
+        // Waiters re-check after every drain: for exits, and for processes that came and went
+        // within one drain interval.
+        shared.exits.notify_all();
+    }
+}

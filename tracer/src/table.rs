@@ -1,0 +1,446 @@
+//! The live process table: every process keyed by its identity `(pid, start time)`, seeded
+//! from a `/proc` scan and kept current by lifecycle events. It answers the attributes events
+//! give (pid, ppid, name, exe, cmdline, uids, gids, create_time) from memory, keeps recently
+//! exited processes with their exit status for a while, and is the one place where backends'
+//! data is merged.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::event::{Details, Event, Exit, ProcessId};
+use crate::procfs::{ProcError, Procfs};
+
+/// Where an entry's data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from `/proc` at start-up or at a resynchronisation.
+    Seeded,
+    /// Built from lifecycle events.
+    Event,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExitInfo {
+    /// When it ended, in seconds since the epoch.
+    pub time: f64,
+    /// Exit status, signal, core dump and duration; `None` when the end was inferred (a
+    /// resynchronisation found the process gone) rather than seen.
+    pub status: Option<Exit>,
+}
+
+/// One process as the table knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Identity.
+    pub id: ProcessId,
+    /// psutil's `create_time()`.
+    pub create_time: f64,
+    /// Parent pid.
+    pub ppid: u32,
+    /// The kernel's name (`comm`).
+    pub comm: OsString,
+    /// Executable path, when known.
+    pub exe: Option<OsString>,
+    /// Argument vector, when known.
+    pub cmdline: Option<Vec<OsString>>,
+    /// Real, effective, saved user ids, when known.
+    pub uids: Option<[u32; 3]>,
+    /// Real, effective, saved group ids, when known.
+    pub gids: Option<[u32; 3]>,
+    /// Where the data came from.
+    pub origin: Origin,
+    /// When the data was last refreshed (event time or scan time), seconds since the epoch.
+    pub updated: f64,
+    /// The parent exited since `ppid` was read: the process was re-parented and `ppid` must be
+    /// read again from `/proc` before it is shown.
+    pub ppid_stale: bool,
+    /// Seen as a zombie by a `/proc` scan: it exited before the table started, so no exit
+    /// event will come; it leaves the table when its parent reaps it.
+    pub zombie: bool,
+    /// Set once the process has exited.
+    pub exit: Option<ExitInfo>,
+}
+
+impl Entry {
+    /// psutil's `name()`: the kernel's comm, extended from `cmdline[0]` when the comm was cut
+    /// at 15 bytes and the argument's base name starts with it.
+    pub fn name(&self) -> OsString {
+        let comm = self.comm.as_encoded_bytes();
+        if comm.len() >= 15 {
+            if let Some(first) = self.cmdline.as_ref().and_then(|c| c.first()) {
+                let first = first.as_encoded_bytes();
+                let base = first.rsplit(|&b| b == b'/').next().unwrap_or(first);
+                if base.starts_with(comm) {
+                    // SAFETY: a sub-slice of an OsString's encoded bytes split at ASCII '/'.
+                    return unsafe { OsString::from_encoded_bytes_unchecked(base.to_vec()) };
+                }
+            }
+        }
+        self.comm.clone()
+    }
+}
+
+/// Counters of what the table has done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Entries created from `/proc` scans.
+    pub seeded: u64,
+    /// Events applied, by kind.
+    pub forks: u64,
+    /// Exec events applied.
+    pub execs: u64,
+    /// Exit events applied.
+    pub exits: u64,
+    /// Resynchronisations from `/proc` (after the source reported lost events).
+    pub resyncs: u64,
+    /// Live entries a resynchronisation found gone (their exit was never seen).
+    pub vanished: u64,
+    /// A pid reappeared with a new start time before the old process's exit was seen.
+    pub pid_reuse_unseen_exit: u64,
+    /// Exited entries dropped after the retention time.
+    pub expired: u64,
+}
+
+/// The process table.
+#[derive(Debug)]
+pub struct ProcessTable {
+    /// Live processes by pid (one live process per pid at a time).
+    live: HashMap<u32, Entry>,
+    /// Exited processes, oldest exit first.
+    exited: VecDeque<Entry>,
+    retention: Duration,
+    stats: TableStats,
+}
+
+impl ProcessTable {
+    /// An empty table keeping exited processes for `retention`.
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            live: HashMap::new(),
+            exited: VecDeque::new(),
+            retention,
+            stats: TableStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Number of live processes.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether no live process is known.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// The live process with this pid.
+    pub fn get(&self, pid: u32) -> Option<&Entry> {
+        self.live.get(&pid)
+    }
+
+    /// The process with this identity, live or recently exited.
+    pub fn find(&self, id: ProcessId) -> Option<&Entry> {
+        match self.live.get(&id.pid) {
+            Some(entry) if entry.id == id => Some(entry),
+            _ => self.exited.iter().rev().find(|entry| entry.id == id),
+        }
+    }
+
+    /// The most recently exited process with this pid.
+    pub fn find_exited(&self, pid: u32) -> Option<&Entry> {
+        self.exited.iter().rev().find(|entry| entry.id.pid == pid)
+    }
+
+    /// Live processes, in no particular order.
+    pub fn live(&self) -> impl Iterator<Item = &Entry> {
+        self.live.values()
+    }
+
+    /// Recently exited processes, oldest exit first.
+    pub fn exited(&self) -> impl Iterator<Item = &Entry> {
+        self.exited.iter()
+    }
+
+    /// Live children of `pid`, and with `recursive` all its descendants, from memory (call
+    /// [`ProcessTable::refresh_stale_ppids`] first for re-parented processes).
+    pub fn children(&self, pid: u32, recursive: bool) -> Vec<&Entry> {
+        let mut by_parent: HashMap<u32, Vec<&Entry>> = HashMap::new();
+        for entry in self.live.values().filter(|e| e.id.pid != e.ppid) {
+            by_parent.entry(entry.ppid).or_default().push(entry);
+        }
+        let mut found = Vec::new();
+        let mut queue = vec![pid];
+        while let Some(parent) = queue.pop() {
+            for child in by_parent.remove(&parent).unwrap_or_default() {
+                found.push(child);
+                if recursive {
+                    queue.push(child.id.pid);
+                }
+            }
+        }
+        found.sort_by_key(|entry| entry.id);
+        found
+    }
+
+    /// Fills the table from a `/proc` scan. Processes already present keep their entries
+    /// (refreshed); new ones are added as [`Origin::Seeded`]. Returns how many were added.
+    pub fn seed(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<usize> {
+        let mut added = 0;
+        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
+        for pid in procfs.pids()? {
+            match read_entry(procfs, pid, boot_time, now) {
+                Ok(entry) => {
+                    if self.insert_seeded(entry) {
+                        added += 1;
+                    }
+                }
+                Err(error) => tracing::trace!("seeding skipped pid {pid}: {error}"),
+            }
+        }
+        self.stats.seeded += added as u64;
+        Ok(added)
+    }
+
+    /// Re-reads `/proc` after events were lost: live entries whose process is gone become
+    /// exited with an unknown status, new processes are added, and changed identities replace
+    /// the old entry.
+    pub fn resync(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<()> {
+        self.stats.resyncs += 1;
+        let present: std::collections::HashSet<u32> = procfs.pids()?.into_iter().collect();
+        let gone: Vec<u32> = self
+            .live
+            .keys()
+            .copied()
+            .filter(|pid| !present.contains(pid))
+            .collect();
+        for pid in gone {
+            if let Some(entry) = self.live.remove(&pid) {
+                self.stats.vanished += 1;
+                self.retire(
+                    entry,
+                    ExitInfo {
+                        time: now,
+                        status: None,
+                    },
+                );
+            }
+        }
+        self.seed(procfs, now)?;
+        Ok(())
+    }
+
+    fn insert_seeded(&mut self, entry: Entry) -> bool {
+        match self.live.get_mut(&entry.id.pid) {
+            Some(existing) if existing.id == entry.id => {
+                if existing.updated <= entry.updated {
+                    let origin = existing.origin;
+                    *existing = Entry { origin, ..entry };
+                }
+                false
+            }
+            Some(_) => {
+                let old = self
+                    .live
+                    .remove(&entry.id.pid)
+                    .expect("present: just matched");
+                self.stats.pid_reuse_unseen_exit += 1;
+                self.retire(
+                    old,
+                    ExitInfo {
+                        time: entry.updated,
+                        status: None,
+                    },
+                );
+                self.live.insert(entry.id.pid, entry);
+                true
+            }
+            None => {
+                self.live.insert(entry.id.pid, entry);
+                true
+            }
+        }
+    }
+
+    /// Applies one event. Events older than an entry's data (a scan read the process after
+    /// the event happened) only fill what the entry lacks; exits always apply.
+    pub fn apply(&mut self, event: &Event) {
+        match &event.details {
+            Details::Fork { parent_pid } => {
+                self.stats.forks += 1;
+                let parent = self.live.get(parent_pid).cloned();
+                let entry = self.entry_for(event);
+                if entry.updated <= event.time {
+                    entry.ppid = event.ppid;
+                    entry.updated = event.time;
+                }
+                // A forked child runs its parent's image until it execs.
+                if let Some(parent) = parent {
+                    if entry.exe.is_none() && entry.cmdline.is_none() {
+                        entry.exe = parent.exe;
+                        entry.cmdline = parent.cmdline;
+                        entry.uids = entry.uids.or(parent.uids);
+                        entry.gids = entry.gids.or(parent.gids);
+                    }
+                }
+            }
+            Details::Exec(exec) => {
+                self.stats.execs += 1;
+                let entry = self.entry_for(event);
+                if entry.updated <= event.time || entry.cmdline.is_none() {
+                    entry.ppid = event.ppid;
+                    entry.comm = event.name.clone();
+                    entry.exe = Some(exec.exe.clone());
+                    entry.cmdline = Some(exec.cmdline.clone());
+                    entry.uids = Some(exec.uids);
+                    entry.gids = Some(exec.gids);
+                    entry.updated = entry.updated.max(event.time);
+                }
+            }
+            Details::Exit(exit) => {
+                self.stats.exits += 1;
+                let info = ExitInfo {
+                    time: event.time,
+                    status: Some(*exit),
+                };
+                let entry = match self.live.get(&event.id.pid) {
+                    Some(entry) if entry.id == event.id => self
+                        .live
+                        .remove(&event.id.pid)
+                        .expect("present: just matched"),
+                    // Never seen alive (it ended before the scan reached it): keep what the
+                    // exit event says.
+                    _ => new_entry(event),
+                };
+                let mut entry = entry;
+                entry.ppid = event.ppid;
+                entry.comm = event.name.clone();
+                // Its children are re-parented now: their ppid must be read again.
+                for child in self.live.values_mut() {
+                    if child.ppid == event.id.pid {
+                        child.ppid_stale = true;
+                    }
+                }
+                self.retire(entry, info);
+            }
+        }
+    }
+
+    /// The live entry for the event's process, created (or replacing a reused pid) if needed.
+    fn entry_for(&mut self, event: &Event) -> &mut Entry {
+        let replace = matches!(self.live.get(&event.id.pid), Some(e) if e.id != event.id);
+        if replace {
+            let old = self
+                .live
+                .remove(&event.id.pid)
+                .expect("present: just matched");
+            self.stats.pid_reuse_unseen_exit += 1;
+            self.retire(
+                old,
+                ExitInfo {
+                    time: event.time,
+                    status: None,
+                },
+            );
+        }
+        self.live
+            .entry(event.id.pid)
+            .or_insert_with(|| new_entry(event))
+    }
+
+    fn retire(&mut self, mut entry: Entry, exit: ExitInfo) {
+        entry.exit = Some(exit);
+        self.exited.push_back(entry);
+    }
+
+    /// Drops exited entries older than the retention time.
+    pub fn expire(&mut self, now: f64) {
+        let horizon = now - self.retention.as_secs_f64();
+        while let Some(oldest) = self.exited.front() {
+            match oldest.exit {
+                Some(exit) if exit.time < horizon => {
+                    self.exited.pop_front();
+                    self.stats.expired += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Settles what events cannot tell: re-reads the parent of entries whose parent exited
+    /// (they were re-parented), and retires zombies found by a scan once they are reaped.
+    pub fn refresh_unsettled(&mut self, procfs: &Procfs, now: f64) {
+        let mut reaped = Vec::new();
+        for entry in self.live.values_mut().filter(|e| e.ppid_stale || e.zombie) {
+            match procfs.stat(entry.id.pid) {
+                Ok(stat) if stat.starttime == entry.id.start_ticks => {
+                    entry.ppid = stat.ppid;
+                    entry.ppid_stale = false;
+                }
+                _ => reaped.push(entry.id.pid),
+            }
+        }
+        for pid in reaped {
+            if let Some(entry) = self.live.remove(&pid) {
+                self.stats.vanished += 1;
+                self.retire(
+                    entry,
+                    ExitInfo {
+                        time: now,
+                        status: None,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn new_entry(event: &Event) -> Entry {
+    Entry {
+        id: event.id,
+        create_time: event.create_time,
+        ppid: event.ppid,
+        comm: event.name.clone(),
+        exe: None,
+        cmdline: None,
+        uids: None,
+        gids: None,
+        origin: Origin::Event,
+        updated: event.time,
+        ppid_stale: false,
+        zombie: false,
+        exit: None,
+    }
+}
+
+/// Reads one process's table attributes from `/proc`.
+pub fn read_entry(procfs: &Procfs, pid: u32, boot_time: f64, now: f64) -> Result<Entry, ProcError> {
+    let stat = procfs.stat(pid)?;
+    let status = procfs.status(pid)?;
+    let cmdline = procfs.cmdline(pid).ok();
+    let exe = procfs.exe(pid).ok();
+    Ok(Entry {
+        id: ProcessId {
+            pid,
+            start_ticks: stat.starttime,
+        },
+        create_time: stat.create_time(boot_time),
+        ppid: stat.ppid,
+        comm: stat.comm,
+        exe,
+        cmdline,
+        uids: Some([status.uids.real, status.uids.effective, status.uids.saved]),
+        gids: Some([status.gids.real, status.gids.effective, status.gids.saved]),
+        origin: Origin::Seeded,
+        updated: now,
+        ppid_stale: false,
+        zombie: stat.state == 'Z',
+        exit: None,
+    })
+}
