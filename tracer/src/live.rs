@@ -132,7 +132,7 @@ impl Tracer {
                 stopped: Mutex::new(None),
             }),
         };
-        drop(tracer.refresh());
+        // No scan yet: every query rescans (`refresh`), so the first query does it.
         tracer
     }
 

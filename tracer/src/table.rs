@@ -192,10 +192,21 @@ impl ProcessTable {
     /// Fills the table from a `/proc` scan. Processes already present keep their entries
     /// (refreshed); new ones are added as [`Origin::Seeded`]. Returns how many were added.
     pub fn seed(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<usize> {
+        self.seed_with(procfs, now, SeedFields::ALL)
+    }
+
+    /// [`ProcessTable::seed`], reading only `fields` besides identity, parent and name (for a
+    /// one-shot query that needs less).
+    pub fn seed_with(
+        &mut self,
+        procfs: &Procfs,
+        now: f64,
+        fields: SeedFields,
+    ) -> std::io::Result<usize> {
         let mut added = 0;
         let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
         for pid in procfs.pids()? {
-            match read_entry(procfs, pid, boot_time, now) {
+            match read_entry_with(procfs, pid, boot_time, now, fields) {
                 Ok(entry) => {
                     if self.insert_seeded(entry) {
                         added += 1;
@@ -419,12 +430,59 @@ fn new_entry(event: &Event) -> Entry {
     }
 }
 
+/// Which of the table's attributes a `/proc` scan reads besides identity, parent and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedFields {
+    /// `exe` (a readlink).
+    pub exe: bool,
+    /// `cmdline` (also needed for psutil's name of a process whose comm was cut).
+    pub cmdline: bool,
+    /// `uids` and `gids` (`/proc/PID/status`).
+    pub ids: bool,
+}
+
+impl SeedFields {
+    /// Everything the table holds.
+    pub const ALL: SeedFields = SeedFields {
+        exe: true,
+        cmdline: true,
+        ids: true,
+    };
+}
+
 /// Reads one process's table attributes from `/proc`.
 pub fn read_entry(procfs: &Procfs, pid: u32, boot_time: f64, now: f64) -> Result<Entry, ProcError> {
+    read_entry_with(procfs, pid, boot_time, now, SeedFields::ALL)
+}
+
+/// Reads one process's identity, parent, name and the chosen `fields` from `/proc`.
+pub fn read_entry_with(
+    procfs: &Procfs,
+    pid: u32,
+    boot_time: f64,
+    now: f64,
+    fields: SeedFields,
+) -> Result<Entry, ProcError> {
     let stat = procfs.stat(pid)?;
-    let status = procfs.status(pid)?;
-    let cmdline = procfs.cmdline(pid).ok();
-    let exe = procfs.exe(pid).ok();
+    let (uids, gids) = if fields.ids {
+        let status = procfs.status(pid)?;
+        (
+            Some([status.uids.real, status.uids.effective, status.uids.saved]),
+            Some([status.gids.real, status.gids.effective, status.gids.saved]),
+        )
+    } else {
+        (None, None)
+    };
+    let cmdline = if fields.cmdline {
+        procfs.cmdline(pid).ok()
+    } else {
+        None
+    };
+    let exe = if fields.exe {
+        procfs.exe(pid).ok()
+    } else {
+        None
+    };
     Ok(Entry {
         id: ProcessId {
             pid,
@@ -435,8 +493,8 @@ pub fn read_entry(procfs: &Procfs, pid: u32, boot_time: f64, now: f64) -> Result
         comm: stat.comm,
         exe,
         cmdline,
-        uids: Some([status.uids.real, status.uids.effective, status.uids.saved]),
-        gids: Some([status.gids.real, status.gids.effective, status.gids.saved]),
+        uids,
+        gids,
         origin: Origin::Seeded,
         updated: now,
         ppid_stale: false,

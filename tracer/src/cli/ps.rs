@@ -9,9 +9,11 @@ use clap::Args;
 
 use super::text;
 use crate::attrs::{Attr, Collector, Value};
+use crate::clock::Clock;
 use crate::json::Json;
 use crate::live::{Tracer, TracerConfig};
-use crate::table::Entry;
+use crate::procfs::Procfs;
+use crate::table::{Entry, ProcessTable, SeedFields};
 
 /// Attributes shown when `--attrs` is not given.
 const DEFAULT_ATTRS: [Attr; 9] = [
@@ -133,19 +135,27 @@ impl PsArgs {
 /// Runs `tracer ps`.
 pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
     let query = args.query()?;
-    // A direct query is a /proc snapshot: no kernel programs needed.
-    let tracer = Tracer::start(TracerConfig {
-        ebpf: false,
-        ..TracerConfig::default()
-    })
-    .context("cannot read the process table")?;
     if args.exited {
         eprintln!(
             "tracer: no agent is running, and a direct query has no history of exited processes"
         );
     }
+    // A direct query is one /proc scan into a table, reading only what the attributes need.
+    let procfs = Procfs::new();
+    let needs = |attrs: &[Attr]| query.attrs.iter().any(|a| attrs.contains(a));
+    let fields = SeedFields {
+        exe: needs(&[Attr::Exe]),
+        cmdline: needs(&[Attr::Cmdline, Attr::Name]),
+        ids: needs(&[Attr::Username, Attr::Uids, Attr::Gids]) || !args.user.is_empty(),
+    };
+    let now = Clock::new()
+        .map(|clock| clock.epoch_seconds(Clock::now_boot_ns()))
+        .context("cannot read the clocks")?;
+    let mut table = ProcessTable::new(crate::live::DEFAULT_RETENTION);
+    table
+        .seed_with(&procfs, now, fields)
+        .context("cannot scan /proc")?;
     let entries: Vec<Entry> = {
-        let table = tracer.refresh();
         let source: Vec<&Entry> = if args.exited {
             table.exited().collect()
         } else {
@@ -157,7 +167,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
             .cloned()
             .collect()
     };
-    let mut collector = Collector::new(tracer.procfs().clone());
+    let mut collector = Collector::new(procfs);
     let mut rows: Vec<(Entry, Vec<Value>)> = entries
         .into_iter()
         .map(|entry| {
