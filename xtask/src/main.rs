@@ -1,10 +1,11 @@
 //! Project automation for tracer, run as `cargo xtask <command>` (an alias in
 //! `.cargo/config.toml`).
 //!
-//! Every command but `setup` and `bench` first runs `setup`, which installs what a fresh machine
+//! Every command but `setup` first runs `setup`, which installs what a fresh machine
 //! lacks (LLVM 22, nightly's rust-src, bpf-linker, psutil, bpftrace and forkstat) and returns in
 //! well under a second when everything is there. Progress goes to stderr as `[xtask] …` lines.
 
+mod bench;
 mod cmd;
 mod setup;
 mod tasks;
@@ -74,8 +75,25 @@ enum Task {
         args: Vec<OsString>,
     },
 
-    /// Benchmark tracer against bpftrace and forkstat (not yet implemented, issue 7).
-    Bench,
+    /// Set up, build (release), then benchmark tracer against bpftrace, forkstat, psutil and ps.
+    ///
+    /// Needs root. Runs every measurement in one run, subjects interleaved, each repeated 5 times
+    /// (3 with --quick), and reports medians and ratios against a baseline from the same run:
+    ///   1. exec storm: posix_spawn + waitpid of /bin/true for 10 s (3 s with --quick), serial
+    ///      and with 2 spawners, with nothing attached, `tracer events --json`, bpftrace and
+    ///      `forkstat -e exec,exit`: throughput, and the fraction of the storm each one saw
+    ///   2. kernel cost: ns per run of each BPF program (`tracer events --kernel-stats`)
+    ///   3. ps query over at least 2,000 processes: `tracer ps --json`, psutil's process_iter,
+    ///      `ps -eo …`, with 6 and with 10 attributes
+    ///
+    /// Prints one markdown table on stdout and writes the same data as JSON to
+    /// target/bench/latest.json and target/bench/<date>.json. About 8 minutes (2 with --quick).
+    #[command(verbatim_doc_comment)]
+    Bench {
+        /// 3 repetitions and 3 s storms instead of 5 and 10 s.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 impl Task {
@@ -85,7 +103,7 @@ impl Task {
             Task::Build { debug } => println!("{}", tasks::build(debug)?.display()),
             Task::Run { args } => tasks::run(&args)?,
             Task::Test { args } => return tasks::test(&args),
-            Task::Bench => return Ok(tasks::bench()),
+            Task::Bench { quick } => return bench::bench(quick),
         }
         Ok(ExitCode::SUCCESS)
     }

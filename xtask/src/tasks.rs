@@ -1,4 +1,5 @@
-//! `cargo xtask build`, `run`, `test` and `bench`: each sets up first, then drives cargo.
+//! `cargo xtask build`, `run` and `test`: each sets up first, then drives cargo. (`bench` is in
+//! bench.rs; it builds with [`build`].)
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -115,14 +116,8 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     })
 }
 
-/// Placeholder until the benchmark against bpftrace and forkstat exists.
-pub fn bench() -> ExitCode {
-    say!("bench: not yet implemented (issue 7)");
-    ExitCode::from(2)
-}
-
 /// Cargo's target directory, wherever `CARGO_TARGET_DIR` or the configuration put it.
-fn target_dir() -> Result<PathBuf> {
+pub fn target_dir() -> Result<PathBuf> {
     let mut metadata = cmd::cargo()?;
     metadata.args(["metadata", "--format-version", "1", "--no-deps"]);
     let output = metadata
