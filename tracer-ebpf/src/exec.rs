@@ -108,7 +108,7 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
 
     let size = EXEC_FIXED_LEN + (len as usize & (2 * ARGS_CAPTURE - 1)).min(ARGS_CAPTURE);
     let bytes = as_bytes(record);
-    emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC);
+    emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC, false);
     Ok(())
 }
 

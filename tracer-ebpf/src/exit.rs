@@ -42,6 +42,10 @@ unsafe fn try_exit(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         exit_code: field(task, offset!(task_exit_code)),
         _pad: 0,
     };
-    emit(as_bytes(&record), counter::LOST_EXIT);
+    emit(
+        as_bytes(&record),
+        counter::LOST_EXIT,
+        crate::exit_is_awaited(),
+    );
     Ok(())
 }

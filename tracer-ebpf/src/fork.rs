@@ -40,6 +40,6 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     };
     // The child has not run yet: the thread that forked is the parent task.
     record.header.tid = field(parent, offset!(task_pid));
-    emit(as_bytes(&record), counter::LOST_FORK);
+    emit(as_bytes(&record), counter::LOST_FORK, false);
     Ok(())
 }

@@ -15,7 +15,7 @@ mod kernel;
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
 };
 use tracer_common::{counter, ExecRecord, KernelOffsets};
 
@@ -30,6 +30,17 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 /// Per-CPU loss and truncation counters, indexed by `tracer_common::counter`.
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Settings userspace changes while the programs run: index 0 is non-zero while someone waits
+/// for an exit, and exit records then wake the consumer at once.
+#[map]
+static CONTROL: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Whether exit records should wake the consumer at once.
+#[inline(always)]
+pub(crate) fn exit_is_awaited() -> bool {
+    CONTROL.get(0).is_some_and(|waiters| *waiters != 0)
+}
 
 /// Per-CPU scratch space for building an exec record (too large for the 512-byte stack).
 #[map]
@@ -54,13 +65,14 @@ pub(crate) fn count(index: u32) {
     }
 }
 
-/// Writes `bytes` into the ring. Wakes the consumer only once `wakeup_bytes` are waiting, so a
-/// storm costs one wake-up per batch, not per record; userspace drains on a timer as well, so
-/// the tail is never stranded. On a full ring the loss is counted in `lost_counter`.
+/// Writes `bytes` into the ring. Wakes the consumer only once `wakeup_bytes` are waiting (or
+/// when `urgent`), so a storm costs one wake-up per batch, not per record; userspace drains on
+/// a timer as well, so the tail is never stranded. On a full ring the loss is counted in
+/// `lost_counter`.
 #[inline(always)]
-pub(crate) fn emit(bytes: &[u8], lost_counter: u32) {
+pub(crate) fn emit(bytes: &[u8], lost_counter: u32, urgent: bool) {
     let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    let flags = if pending + bytes.len() as u64 >= offset!(wakeup_bytes) as u64 {
+    let flags = if urgent || pending + bytes.len() as u64 >= offset!(wakeup_bytes) as u64 {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

@@ -129,6 +129,21 @@ impl Attr {
         }
     }
 
+    /// Whether `/proc` shows it only to the process's owner (and root): files that need
+    /// ptrace-read access.
+    pub fn owner_only(self) -> bool {
+        matches!(
+            self,
+            Attr::Exe
+                | Attr::Cwd
+                | Attr::Environ
+                | Attr::OpenFiles
+                | Attr::NumFds
+                | Attr::IoCounters
+                | Attr::MemoryFullInfo
+        )
+    }
+
     /// Whether the table answers it without reading `/proc`.
     pub fn from_table(self) -> bool {
         matches!(
@@ -287,10 +302,23 @@ impl Collector {
 
     /// The requested attributes of `entry`, in the order asked.
     pub fn collect(&mut self, entry: &Entry, attrs: &[Attr]) -> Vec<Value> {
+        self.collect_for(entry, attrs, true)
+    }
+
+    /// [`Collector::collect`] on behalf of a client: when the process is not the client's
+    /// (`owned` false), what `/proc` only shows its owner (exe, cwd, environ, open files, fds,
+    /// I/O counters, smaps) is null, as psutil gets AccessDenied there.
+    pub fn collect_for(&mut self, entry: &Entry, attrs: &[Attr], owned: bool) -> Vec<Value> {
         let mut once = OneShot::default();
         attrs
             .iter()
-            .map(|attr| self.value(entry, *attr, &mut once))
+            .map(|attr| {
+                if !owned && attr.owner_only() {
+                    Value::Null
+                } else {
+                    self.value(entry, *attr, &mut once)
+                }
+            })
             .collect()
     }
 

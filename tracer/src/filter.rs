@@ -8,7 +8,7 @@ use crate::event::{Event, EventKind};
 const COMM_MAX: usize = 15;
 
 /// Event selection. Each non-empty list must match (any of its values); lists combine with AND.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     /// Process ids.
     pub pids: Vec<u32>,

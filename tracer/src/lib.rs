@@ -6,6 +6,7 @@
 //! ([`Process`], [`process_iter`], [`wait_procs`]) and the CLI — read the table.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod attrs;
 pub mod cli;
 pub mod clock;
@@ -14,8 +15,10 @@ pub mod event;
 pub mod filter;
 pub mod json;
 pub mod live;
+pub mod ops;
 pub mod process;
 pub mod procfs;
+pub mod query;
 pub mod source;
 pub mod table;
 

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::ebpf::{EbpfConfig, EbpfSource};
-use crate::event::ProcessId;
+use crate::event::{Event, ProcessId};
 use crate::procfs::Procfs;
+use crate::source::SourceStats;
 use crate::table::{Entry, ProcessTable};
 
 /// How long exited processes stay queryable unless configured otherwise.
@@ -65,7 +66,17 @@ struct Shared {
     feed: Feed,
     /// Set when the feeding thread stopped (its error, if any).
     stopped: Mutex<Option<String>>,
+    /// Every event, after the table applied it, for subscribers. Bounded: a subscriber that
+    /// falls behind loses the oldest events (and is told how many), the feed never waits.
+    events: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// The source's counters, refreshed every second by the feed.
+    source_stats: Mutex<Option<SourceStats>>,
+    /// Immediate exit wake-ups while someone waits (eBPF feed only).
+    exit_wakeup: Option<Arc<crate::ebpf::ExitWakeup>>,
 }
+
+/// Events buffered per subscriber before the oldest are dropped for it.
+pub const SUBSCRIBER_QUEUE: usize = 16 * 1024;
 
 /// A live process table with its feed.
 #[derive(Clone)]
@@ -130,6 +141,9 @@ impl Tracer {
                 clock,
                 feed: Feed::Snapshot(reason),
                 stopped: Mutex::new(None),
+                events: tokio::sync::broadcast::channel(1).0,
+                source_stats: Mutex::new(None),
+                exit_wakeup: None,
             }),
         };
         // No scan yet: every query rescans (`refresh`), so the first query does it.
@@ -194,6 +208,22 @@ impl Tracer {
         table
     }
 
+    /// A stream of every event from now on, after the table applied it (eBPF feed only; a
+    /// snapshot table has no events).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
+        self.shared.events.subscribe()
+    }
+
+    /// The event source's counters as of the last second (eBPF feed only).
+    pub fn source_stats(&self) -> Option<SourceStats> {
+        self.shared.source_stats.lock().ok().and_then(|s| *s)
+    }
+
+    /// Whether the feed has stopped, and why.
+    pub fn stopped(&self) -> Option<String> {
+        self.shared.stopped.lock().ok().and_then(|s| s.clone())
+    }
+
     /// The table, locked, as it is.
     pub fn lock(&self) -> MutexGuard<'_, ProcessTable> {
         self.shared
@@ -210,6 +240,8 @@ impl Tracer {
         if let Feed::Snapshot(_) = self.shared.feed {
             return wait_pidfd(&self.shared.procfs, id, deadline);
         }
+        // While we wait, the kernel wakes the feed on every exit instead of batching.
+        let _awaiting = self.shared.exit_wakeup.as_deref().map(Awaiting::new);
         let mut table = self.lock();
         let mut gone_at = None;
         loop {
@@ -248,6 +280,22 @@ impl Tracer {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }
+    }
+}
+
+/// Holds immediate exit wake-ups on for as long as it lives.
+struct Awaiting<'a>(&'a crate::ebpf::ExitWakeup);
+
+impl<'a> Awaiting<'a> {
+    fn new(wakeup: &'a crate::ebpf::ExitWakeup) -> Self {
+        wakeup.enter();
+        Awaiting(wakeup)
+    }
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
@@ -348,6 +396,9 @@ fn feed_thread(
             clock,
             feed: Feed::Ebpf,
             stopped: Mutex::new(None),
+            events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
+            source_stats: Mutex::new(Some(source.stats())),
+            exit_wakeup: Some(source.exit_wakeup()),
         });
         let _ = ready.send(Ok(Arc::clone(&shared)));
         let error = run_feed(&mut source, &shared).await;
@@ -368,9 +419,17 @@ async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
         }
         if !batch.is_empty() {
             let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
-            for event in batch.drain(..) {
-                table.apply(&event);
+            for event in &batch {
+                table.apply(event);
             }
+            drop(table);
+            if shared.events.receiver_count() > 0 {
+                for event in batch.drain(..) {
+                    // No subscriber left is not an error: the event was applied.
+                    let _ = shared.events.send(Arc::new(event));
+                }
+            }
+            batch.clear();
         }
         shared
             .applied_until_ns
@@ -378,7 +437,11 @@ async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
             let now = shared.clock.epoch_seconds(Clock::now_boot_ns());
-            let lost = source.stats().lost();
+            let stats = source.stats();
+            let lost = stats.lost();
+            if let Ok(mut slot) = shared.source_stats.lock() {
+                *slot = Some(stats);
+            }
             let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
             if lost > seen_lost {
                 tracing::warn!(

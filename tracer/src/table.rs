@@ -430,6 +430,23 @@ fn new_entry(event: &Event) -> Entry {
     }
 }
 
+/// The exit event of an exited entry whose end was seen (for replaying recent exits).
+pub fn exit_event(entry: &Entry) -> Option<crate::event::Event> {
+    let exit = entry.exit?;
+    let status = exit.status?;
+    Some(crate::event::Event {
+        time: exit.time,
+        id: entry.id,
+        create_time: entry.create_time,
+        ppid: entry.ppid,
+        uid: entry.uids.map_or(0, |[real, ..]| real),
+        gid: entry.gids.map_or(0, |[real, ..]| real),
+        name: entry.comm.clone(),
+        backend: crate::event::Backend::Ebpf,
+        details: Details::Exit(status),
+    })
+}
+
 /// Which of the table's attributes a `/proc` scan reads besides identity, parent and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeedFields {

@@ -1,14 +1,17 @@
-//! `tracer wait` and the signal commands (`kill`, `terminate`, `suspend`, `resume`).
+//! `tracer wait` and the signal commands (`kill`, `terminate`, `suspend`, `resume`): through
+//! the agent when one runs, directly otherwise — the same code answers in both places
+//! ([`crate::ops`]).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 
-use crate::json::Json;
+use super::Connection;
+use crate::agent::protocol::SignalOp;
+use crate::agent_request;
 use crate::live::{Feed, Tracer, TracerConfig};
-use crate::process::{self, Process};
+use crate::query::Viewer;
 
 /// Flags of `tracer wait`.
 #[derive(Debug, Args)]
@@ -21,102 +24,63 @@ pub struct WaitArgs {
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
 
-    /// One JSON object: {"gone": [...], "alive": [...]}.
+    /// One JSON object: {"gone": [{pid, name, returncode}], "alive": [{pid, name}]}.
     #[arg(long)]
     json: bool,
 }
 
-/// Runs `tracer wait`: prints each process as it ends, then the ones still alive. Exit status
-/// 0 when all ended, 1 when some were still alive at the timeout.
-pub fn run_wait(args: WaitArgs, verbose: bool) -> anyhow::Result<ExitCode> {
-    let timeout = match args.timeout {
-        Some(t) if !(t.is_finite() && t >= 0.0) => {
-            bail!("--timeout must be a number of seconds ≥ 0, not {t}")
+/// Runs `tracer wait`. Exit status 0 when all ended, 1 when some were alive at the timeout.
+pub fn run_wait(
+    args: WaitArgs,
+    connection: &Connection,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let timeout = crate::ops::timeout_from_secs(args.timeout).map_err(anyhow::Error::msg)?;
+    let json = match connection.client() {
+        Some(mut client) => {
+            let payload = client
+                .request(agent_request!("wait", "pids" => args.pids, "timeout" => args.timeout))
+                .context("the agent could not answer")?;
+            String::from_utf8_lossy(&payload).into_owned()
         }
-        Some(t) => Some(Duration::from_secs_f64(t)),
-        None => None,
+        None => {
+            Tracer::configure_global(TracerConfig::default());
+            if let Feed::Snapshot(reason) = Tracer::global().feed() {
+                eprintln!(
+                    "tracer: exit codes are known only for this command's children without eBPF ({reason})"
+                );
+            } else if verbose {
+                eprintln!("tracer: waiting with eBPF exit events");
+            }
+            crate::ops::wait(&args.pids, timeout, &Viewer::ROOT)?.0
+        }
     };
-    Tracer::configure_global(TracerConfig::default());
-    let tracer = Tracer::global();
-    if let Feed::Snapshot(reason) = tracer.feed() {
-        eprintln!(
-            "tracer: exit codes are known only for this command's children without eBPF ({reason})"
-        );
-    } else if verbose {
-        eprintln!("tracer: waiting with eBPF exit events");
-    }
-    let procs: Vec<Process> = args
-        .pids
-        .iter()
-        .map(|&pid| Process::new(pid).with_context(|| format!("cannot wait for pid {pid}")))
-        .collect::<anyhow::Result<_>>()?;
-    let names: Vec<String> = procs
-        .iter()
-        .map(|p| p.name().unwrap_or_else(|_| "?".into()))
-        .collect();
-    let name_of = |p: &Process| -> String {
-        procs
-            .iter()
-            .position(|q| q == p)
-            .map(|i| names[i].clone())
-            .unwrap_or_default()
-    };
-    let json = args.json;
-    let (gone, alive) = process::wait_procs(&procs, timeout, |p| {
-        if !json {
-            let code = match p.returncode.flatten() {
+    let result: serde_json::Value =
+        serde_json::from_str(&json).context("unexpected answer to wait")?;
+    let all_gone = result["alive"].as_array().is_none_or(|a| a.is_empty());
+    if args.json {
+        println!("{json}");
+    } else {
+        for p in result["gone"].as_array().into_iter().flatten() {
+            let code = match p["returncode"].as_i64() {
                 Some(code) => code.to_string(),
                 None => "unknown".into(),
             };
-            println!("{} ({}) gone, returncode {code}", p.pid(), name_of(p));
+            println!(
+                "{} ({}) gone, returncode {code}",
+                p["pid"],
+                p["name"].as_str().unwrap_or("?")
+            );
         }
-    });
-    if json {
-        let mut out = Json::new();
-        out.begin_object();
-        out.key("gone").begin_array();
-        for p in &gone {
-            out.begin_object();
-            out.key("pid").uint(p.pid().into());
-            out.key("name").str(&name_of(p));
-            out.key("returncode")
-                .opt_int(p.returncode.flatten().map(i64::from));
-            out.end_object();
-        }
-        out.end_array();
-        out.key("alive").begin_array();
-        for p in &alive {
-            out.begin_object();
-            out.key("pid").uint(p.pid().into());
-            out.key("name").str(&name_of(p));
-            out.end_object();
-        }
-        out.end_array();
-        out.end_object();
-        println!("{}", out.finish());
-    } else {
-        for p in &alive {
-            println!("{} ({}) alive", p.pid(), name_of(p));
+        for p in result["alive"].as_array().into_iter().flatten() {
+            println!("{} ({}) alive", p["pid"], p["name"].as_str().unwrap_or("?"));
         }
     }
-    Ok(if alive.is_empty() {
+    Ok(if all_gone {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Which signal command.
-#[derive(Debug, Clone, Copy)]
-pub enum SignalCommand {
-    /// SIGKILL.
-    Kill,
-    /// SIGTERM.
-    Terminate,
-    /// SIGSTOP.
-    Suspend,
-    /// SIGCONT.
-    Resume,
 }
 
 /// Flags of the signal commands.
@@ -131,41 +95,46 @@ pub struct SignalArgs {
     json: bool,
 }
 
-/// Runs a signal command on each pid. A pid that was reused since it was named is refused.
-/// Exit status 1 when any failed.
-pub fn run_signal(command: SignalCommand, args: SignalArgs) -> anyhow::Result<ExitCode> {
-    Tracer::configure_global(TracerConfig {
-        ebpf: false,
-        ..TracerConfig::default()
-    });
+/// Sends the signal to each pid (a pid reused since it was named is refused; through the
+/// agent, only the caller's own processes unless root). Exit status 1 when any failed.
+pub fn run_signal(
+    signal: SignalOp,
+    args: SignalArgs,
+    connection: &Connection,
+) -> anyhow::Result<ExitCode> {
+    let json = match connection.client() {
+        Some(mut client) => {
+            let payload = client
+                .request(agent_request!("signal", "pids" => args.pids, "signal" => signal.name()))
+                .context("the agent could not answer")?;
+            String::from_utf8_lossy(&payload).into_owned()
+        }
+        None => {
+            Tracer::configure_global(TracerConfig {
+                ebpf: false,
+                ..TracerConfig::default()
+            });
+            // SAFETY: getuid has no preconditions.
+            let viewer = Viewer {
+                uid: unsafe { libc::getuid() },
+                hidepid: false,
+            };
+            crate::ops::signal(&args.pids, signal.signal(), &viewer).0
+        }
+    };
+    let results: serde_json::Value =
+        serde_json::from_str(&json).context("unexpected answer to a signal request")?;
     let mut failed = false;
-    let mut json = Json::new();
-    json.begin_array();
-    for &pid in &args.pids {
-        let result = Process::new(pid).and_then(|p| match command {
-            SignalCommand::Kill => p.kill(),
-            SignalCommand::Terminate => p.terminate(),
-            SignalCommand::Suspend => p.suspend(),
-            SignalCommand::Resume => p.resume(),
-        });
-        json.begin_object();
-        json.key("pid").uint(pid.into());
-        json.key("ok").bool(result.is_ok());
-        match &result {
-            Ok(()) => json.key("error").null(),
-            Err(e) => json.key("error").str(&e.to_string()),
-        };
-        json.end_object();
-        if let Err(e) = result {
+    for result in results.as_array().into_iter().flatten() {
+        if result["ok"] != serde_json::Value::Bool(true) {
             failed = true;
             if !args.json {
-                eprintln!("tracer: {e}");
+                eprintln!("tracer: {}", result["error"].as_str().unwrap_or("failed"));
             }
         }
     }
-    json.end_array();
     if args.json {
-        println!("{}", json.finish());
+        println!("{json}");
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -11,7 +11,7 @@ use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::text;
-use super::BackendChoice;
+use super::{BackendChoice, Connection};
 use crate::ebpf::{EbpfConfig, EbpfSource, ProgramCost};
 use crate::event::{Details, Event, EventKind};
 use crate::filter::EventFilter;
@@ -57,7 +57,7 @@ pub struct EventsArgs {
     kinds: Vec<String>,
 
     /// Ring buffer size in MiB (a power of two); raise it if events are lost under load.
-    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    #[arg(long, default_value_t = 4, value_name = "MIB")]
     ring_mib: u32,
 
     /// Measure what each kernel program costs (BPF run-time statistics) and report it in the
@@ -128,14 +128,78 @@ pub(crate) fn resolve_user(user: &str) -> anyhow::Result<u32> {
 }
 
 /// Runs `tracer events`.
-pub fn run(args: EventsArgs, verbose: bool) -> anyhow::Result<ExitCode> {
+pub fn run(args: EventsArgs, connection: &Connection, verbose: bool) -> anyhow::Result<ExitCode> {
     let filter = args.filter()?;
     let config = args.config()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // --kernel-stats measures this process's own programs: always direct.
+    if !args.kernel_stats {
+        if let Some(client) = connection.client() {
+            return runtime.block_on(from_agent(client, &args, &filter));
+        }
+    }
     runtime.block_on(stream(args, filter, config, verbose))
+}
+
+/// Streams the agent's events (already filtered and rendered by it) until SIGINT/SIGTERM.
+async fn from_agent(
+    client: crate::agent::Client,
+    args: &EventsArgs,
+    filter: &EventFilter,
+) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
+    let names: Vec<String> = filter
+        .names
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let stream = client
+        .subscribe(crate::agent_request!(
+            "subscribe",
+            "pids" => filter.pids,
+            "ppids" => filter.ppids,
+            "uids" => filter.uids,
+            "names" => names,
+            "kinds" => kinds,
+            "format" => if args.json { "json" } else { "text" },
+        ))
+        .context("the agent refused the subscription")?;
+    eprintln!("tracer: tracing fork, exec and exit with the agent's feed; Ctrl-C to stop");
+    let json = args.json;
+    let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = io::BufWriter::new(io::stdout());
+        if !json {
+            writeln!(
+                out,
+                "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} ARGS",
+                "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "RESULT"
+            )?;
+            out.flush()?;
+        }
+        for line in stream.split(b'\n') {
+            let line = line?;
+            out.write_all(&line)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        Ok(())
+    });
+    tokio::select! {
+        result = copy => match result {
+            Ok(Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => {
+                bail!("the agent's stream failed: {e}")
+            }
+            _ => Ok(ExitCode::SUCCESS),
+        },
+        _ = interrupt.recv() => Ok(ExitCode::SUCCESS),
+        _ = terminate.recv() => Ok(ExitCode::SUCCESS),
+    }
 }
 
 async fn stream(
@@ -370,7 +434,7 @@ fn stats_json(stats: &SourceStats, costs: Option<&[ProgramCost]>) -> String {
 }
 
 /// One event as an aligned text line, in the manner of execsnoop/exitsnoop.
-fn event_text(event: &Event) -> String {
+pub(crate) fn event_text(event: &Event) -> String {
     let (result, args) = match &event.details {
         Details::Fork { parent_pid } if *parent_pid != event.ppid => {
             (String::new(), format!("(forked by {parent_pid})"))

@@ -2,10 +2,11 @@
 //! types, and handed to one function per command. Errors end as one line on stderr and a
 //! non-zero exit status; nothing panics on bad input.
 
+mod agent_cmd;
 mod control;
-mod events;
+pub(crate) mod events;
 mod ps;
-mod text;
+pub(crate) mod text;
 
 use std::process::ExitCode;
 
@@ -20,9 +21,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 (/sys/kernel/btf/vmlinux). Logs go to stderr; set RUST_LOG=debug for detail."
 )]
 pub struct Cli {
-    /// Say more on stderr (backend details, final counters).
+    /// Say more on stderr (backend details, whether the agent answered, final counters).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// The agent's socket. Commands use the agent when one listens there and work directly
+    /// (their own /proc scan or eBPF programs) when none does.
+    #[arg(long, global = true, env = "TRACER_SOCKET", value_name = "PATH",
+          default_value = crate::agent::DEFAULT_SOCKET)]
+    pub socket: std::path::PathBuf,
 
     #[command(subcommand)]
     command: Command,
@@ -77,6 +84,49 @@ enum Command {
 
     /// Send SIGCONT.
     Resume(control::SignalArgs),
+
+    /// Run the privileged agent: one live table and event stream, served on a Unix socket.
+    ///
+    /// Every other command uses it when it runs: queries are answered from memory, `events`
+    /// subscribes to its stream, `wait` knows any exit code. Stop it with SIGTERM (it drains,
+    /// removes its socket and exits 0). See README for the protocol and the systemd unit.
+    Agent(agent_cmd::AgentArgs),
+
+    /// The agent's counters: events by kind, losses, table size, clients, queue drops.
+    Stats(agent_cmd::StatsArgs),
+}
+
+/// Where commands get their answers: the agent at `socket` when one listens, else directly.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    socket: std::path::PathBuf,
+    verbose: bool,
+}
+
+impl Connection {
+    /// A connection to the agent, or `None` for direct mode (said on stderr with --verbose,
+    /// always when the agent exists but refuses this user).
+    pub fn client(&self) -> Option<crate::agent::Client> {
+        use crate::agent::ClientError;
+        match crate::agent::Client::connect(&self.socket) {
+            Ok(client) => {
+                if self.verbose {
+                    eprintln!("tracer: using the agent at {}", self.socket.display());
+                }
+                Some(client)
+            }
+            Err(ClientError::NoAgent(path)) => {
+                if self.verbose {
+                    eprintln!("tracer: no agent at {}: direct mode", path.display());
+                }
+                None
+            }
+            Err(error) => {
+                eprintln!("tracer: {error}: direct mode");
+                None
+            }
+        }
+    }
 }
 
 /// Which source of events to use.
@@ -92,15 +142,22 @@ pub enum BackendChoice {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let connection = Connection {
+        socket: cli.socket.clone(),
+        verbose: cli.verbose,
+    };
+    use crate::agent::protocol::SignalOp;
     let result = match cli.command {
-        Command::Events(args) => events::run(args, cli.verbose),
-        Command::Ps(args) => ps::run(args),
-        Command::Tree(args) => ps::run_tree(args),
-        Command::Wait(args) => control::run_wait(args, cli.verbose),
-        Command::Kill(args) => control::run_signal(control::SignalCommand::Kill, args),
-        Command::Terminate(args) => control::run_signal(control::SignalCommand::Terminate, args),
-        Command::Suspend(args) => control::run_signal(control::SignalCommand::Suspend, args),
-        Command::Resume(args) => control::run_signal(control::SignalCommand::Resume, args),
+        Command::Events(args) => events::run(args, &connection, cli.verbose),
+        Command::Ps(args) => ps::run(args, &connection),
+        Command::Tree(args) => ps::run_tree(args, &connection),
+        Command::Wait(args) => control::run_wait(args, &connection, cli.verbose),
+        Command::Kill(args) => control::run_signal(SignalOp::Kill, args, &connection),
+        Command::Terminate(args) => control::run_signal(SignalOp::Terminate, args, &connection),
+        Command::Suspend(args) => control::run_signal(SignalOp::Suspend, args, &connection),
+        Command::Resume(args) => control::run_signal(SignalOp::Resume, args, &connection),
+        Command::Agent(args) => agent_cmd::run_agent(args, cli.socket),
+        Command::Stats(args) => agent_cmd::run_stats(args, &connection),
     };
     match result {
         Ok(code) => code,

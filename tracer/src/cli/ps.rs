@@ -1,4 +1,5 @@
-//! `tracer ps` and `tracer tree`: the process table as aligned text or psutil-shaped JSON.
+//! `tracer ps` and `tracer tree`: the process table as aligned text or psutil-shaped JSON,
+//! from the agent when one runs, else from one `/proc` scan.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -7,39 +8,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::text;
-use crate::attrs::{Attr, Collector, Value};
+use super::Connection;
+use crate::agent_request;
+use crate::attrs::{Attr, Collector};
 use crate::clock::Clock;
-use crate::json::Json;
 use crate::live::{Tracer, TracerConfig};
 use crate::procfs::Procfs;
-use crate::table::{Entry, ProcessTable, SeedFields};
-
-/// Attributes shown when `--attrs` is not given.
-const DEFAULT_ATTRS: [Attr; 9] = [
-    Attr::Pid,
-    Attr::Ppid,
-    Attr::Username,
-    Attr::Status,
-    Attr::NumThreads,
-    Attr::MemoryInfo,
-    Attr::CreateTime,
-    Attr::Name,
-    Attr::Cmdline,
-];
-
-/// Attributes shown by default with `--exited`.
-const EXITED_ATTRS: [Attr; 9] = [
-    Attr::Pid,
-    Attr::Ppid,
-    Attr::Username,
-    Attr::ExitTime,
-    Attr::ExitCode,
-    Attr::Signal,
-    Attr::Duration,
-    Attr::Name,
-    Attr::Cmdline,
-];
+use crate::query::{self, Format, Query, Viewer};
+use crate::table::{ProcessTable, SeedFields};
 
 /// Flags of `tracer ps`.
 #[derive(Debug, Args)]
@@ -78,75 +54,55 @@ pub struct PsArgs {
     exited: bool,
 }
 
-/// Resolved `tracer ps` request.
-struct Query {
-    attrs: Vec<Attr>,
-    sort: Option<(Attr, bool)>,
-    uids: Vec<u32>,
-}
-
-impl PsArgs {
-    fn query(&self) -> anyhow::Result<Query> {
-        let mut attrs: Vec<Attr> = if self.attrs.is_empty() {
-            if self.exited {
-                EXITED_ATTRS.to_vec()
-            } else {
-                DEFAULT_ATTRS.to_vec()
-            }
-        } else {
-            self.attrs
-                .iter()
-                .map(|a| a.trim().parse::<Attr>().map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<_>>()?
-        };
-        let sort = match &self.sort {
-            Some(key) => {
-                let (name, descending) = match key.strip_prefix('-') {
-                    Some(name) => (name, true),
-                    None => (key.as_str(), false),
-                };
-                let attr = name.parse::<Attr>().map_err(anyhow::Error::msg)?;
-                if !attrs.contains(&attr) {
-                    attrs.push(attr);
-                }
-                Some((attr, descending))
-            }
-            None => None,
-        };
-        let uids = self
-            .user
-            .iter()
-            .map(|user| super::events::resolve_user(user))
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Query { attrs, sort, uids })
-    }
-
-    fn selects(&self, entry: &Entry, query: &Query) -> bool {
-        (self.pid.is_empty() || self.pid.contains(&entry.id.pid))
-            && (self.ppid.is_empty() || self.ppid.contains(&entry.ppid))
-            && (query.uids.is_empty()
-                || entry
-                    .uids
-                    .is_some_and(|[real, ..]| query.uids.contains(&real)))
-            && (self.name.is_empty() || self.name.contains(&entry.name()))
-    }
-}
-
 /// Runs `tracer ps`.
-pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
-    let query = args.query()?;
-    if args.exited {
+pub fn run(args: PsArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let mut query =
+        Query::new(&args.attrs, args.sort.as_deref(), args.exited).map_err(anyhow::Error::msg)?;
+    query.pids = args.pid.clone();
+    query.ppids = args.ppid.clone();
+    query.names = args.name.clone();
+    query.uids = args
+        .user
+        .iter()
+        .map(|user| super::events::resolve_user(user))
+        .collect::<anyhow::Result<_>>()?;
+    query.format = if args.json {
+        Format::Json
+    } else {
+        Format::Text
+    };
+
+    let output = match connection.client() {
+        Some(mut client) => client
+            .request(agent_request!(
+                "query",
+                "attrs" => args.attrs,
+                "sort" => args.sort,
+                "pids" => query.pids,
+                "ppids" => query.ppids,
+                "names" => args.name.iter().map(|n| n.to_string_lossy().into_owned()).collect::<Vec<_>>(),
+                "uids" => query.uids,
+                "exited" => args.exited,
+                "format" => if args.json { "json" } else { "text" },
+            ))
+            .context("the agent could not answer")?,
+        None => direct(&query)?,
+    };
+    print(&output)
+}
+
+/// One `/proc` scan into a table, reading only what the attributes need.
+fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
+    if query.exited {
         eprintln!(
             "tracer: no agent is running, and a direct query has no history of exited processes"
         );
     }
-    // A direct query is one /proc scan into a table, reading only what the attributes need.
     let procfs = Procfs::new();
-    let needs = |attrs: &[Attr]| query.attrs.iter().any(|a| attrs.contains(a));
     let fields = SeedFields {
-        exe: needs(&[Attr::Exe]),
-        cmdline: needs(&[Attr::Cmdline, Attr::Name]),
-        ids: needs(&[Attr::Username, Attr::Uids, Attr::Gids]) || !args.user.is_empty(),
+        exe: query.needs(&[Attr::Exe]),
+        cmdline: query.needs(&[Attr::Cmdline, Attr::Name]),
+        ids: query.needs(&[Attr::Username, Attr::Uids, Attr::Gids]) || !query.uids.is_empty(),
     };
     let now = Clock::new()
         .map(|clock| clock.epoch_seconds(Clock::now_boot_ns()))
@@ -155,125 +111,19 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
     table
         .seed_with(&procfs, now, fields)
         .context("cannot scan /proc")?;
-    let entries: Vec<Entry> = {
-        let source: Vec<&Entry> = if args.exited {
-            table.exited().collect()
-        } else {
-            table.live().collect()
-        };
-        source
-            .into_iter()
-            .filter(|e| args.selects(e, &query))
-            .cloned()
-            .collect()
-    };
     let mut collector = Collector::new(procfs);
-    let mut rows: Vec<(Entry, Vec<Value>)> = entries
-        .into_iter()
-        .map(|entry| {
-            let values = collector.collect(&entry, &query.attrs);
-            (entry, values)
-        })
-        .collect();
-    sort_rows(&mut rows, &query);
+    Ok(query::render(&table, &mut collector, query, &Viewer::ROOT))
+}
 
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = if args.json {
-        writeln!(out, "{}", rows_json(&query.attrs, &rows))
-    } else {
-        write_table(&mut out, &query.attrs, &rows)
-    };
-    match result.and_then(|()| out.flush()) {
+/// Writes an answer to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn print(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            bail!("writing the table failed: {e}")
+            bail!("writing the output failed: {e}")
         }
         _ => Ok(ExitCode::SUCCESS),
     }
-}
-
-fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
-    let Some((attr, descending)) = query.sort else {
-        rows.sort_by_key(|(entry, _)| entry.id);
-        return;
-    };
-    let index = query
-        .attrs
-        .iter()
-        .position(|a| *a == attr)
-        .expect("the sort attribute is always collected");
-    rows.sort_by(|(a_entry, a), (b_entry, b)| {
-        let order = match (a[index].sort_key(), b[index].sort_key()) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (None, None) => text::value(&a[index]).cmp(&text::value(&b[index])),
-        };
-        let order = if descending { order.reverse() } else { order };
-        order.then(a_entry.id.cmp(&b_entry.id))
-    });
-}
-
-/// The rows as one JSON array of objects.
-pub fn rows_json(attrs: &[Attr], rows: &[(Entry, Vec<Value>)]) -> String {
-    let mut json = Json::new();
-    json.begin_array();
-    for (_, values) in rows {
-        json.begin_object();
-        for (attr, value) in attrs.iter().zip(values) {
-            json.key(attr.name());
-            value.write_json(&mut json);
-        }
-        json.end_object();
-    }
-    json.end_array();
-    json.finish()
-}
-
-fn write_table(
-    out: &mut impl Write,
-    attrs: &[Attr],
-    rows: &[(Entry, Vec<Value>)],
-) -> std::io::Result<()> {
-    let headers: Vec<String> = attrs.iter().map(|a| text::header(*a)).collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(_, values)| {
-            attrs
-                .iter()
-                .zip(values)
-                .map(|(attr, value)| text::cell(*attr, value))
-                .collect()
-        })
-        .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let last = attrs.len().saturating_sub(1);
-    let line = |cells: &[String]| -> String {
-        let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            if i == last {
-                line.push_str(cell);
-            } else if text::right_aligned(attrs[i]) {
-                line.push_str(&format!("{cell:>width$}"));
-            } else {
-                line.push_str(&format!("{cell:<width$}"));
-            }
-        }
-        line.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(&headers))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row))?;
-    }
-    Ok(())
 }
 
 /// Flags of `tracer tree`.
@@ -288,90 +138,29 @@ pub struct TreeArgs {
 }
 
 /// Runs `tracer tree`.
-pub fn run_tree(args: TreeArgs) -> anyhow::Result<ExitCode> {
-    let tracer = Tracer::start(TracerConfig {
-        ebpf: false,
-        ..TracerConfig::default()
-    })
-    .context("cannot read the process table")?;
-    let table = tracer.refresh();
-    let roots: Vec<&Entry> = match args.pid {
-        Some(pid) => vec![table
-            .get(pid)
-            .with_context(|| format!("no process with pid {pid}"))?],
-        None => {
-            let mut roots: Vec<&Entry> = table
-                .live()
-                .filter(|e| e.ppid == 0 || table.get(e.ppid).is_none())
-                .collect();
-            roots.sort_by_key(|e| e.id);
-            roots
-        }
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = if args.json {
-        let mut json = Json::new();
-        json.begin_array();
-        for root in roots {
-            tree_json(&table, root, &mut json);
-        }
-        json.end_array();
-        writeln!(out, "{}", json.finish())
+pub fn run_tree(args: TreeArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let format = if args.json {
+        Format::Json
     } else {
-        roots
-            .into_iter()
-            .try_for_each(|root| tree_text(&table, root, "", "", &mut out))
+        Format::Text
     };
-    match result.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            bail!("writing the tree failed: {e}")
+    let output = match connection.client() {
+        Some(mut client) => client
+            .request(agent_request!(
+                "tree",
+                "pid" => args.pid,
+                "format" => if args.json { "json" } else { "text" },
+            ))
+            .context("the agent could not answer")?,
+        None => {
+            let tracer = Tracer::start(TracerConfig {
+                ebpf: false,
+                ..TracerConfig::default()
+            })
+            .context("cannot read the process table")?;
+            let table = tracer.refresh();
+            query::tree(&table, args.pid, format, &Viewer::ROOT).map_err(anyhow::Error::msg)?
         }
-        _ => Ok(ExitCode::SUCCESS),
-    }
-}
-
-fn label(entry: &Entry) -> String {
-    format!("{}({})", text::display(&entry.name()), entry.id.pid)
-}
-
-fn tree_text(
-    table: &crate::table::ProcessTable,
-    entry: &Entry,
-    first_prefix: &str,
-    prefix: &str,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    writeln!(out, "{first_prefix}{}", label(entry))?;
-    let children = table.children(entry.id.pid, false);
-    let count = children.len();
-    for (i, child) in children.into_iter().enumerate() {
-        let last = i + 1 == count;
-        let (branch, continuation) = if last {
-            ("└─", "  ")
-        } else {
-            ("├─", "│ ")
-        };
-        tree_text(
-            table,
-            child,
-            &format!("{prefix}{branch}"),
-            &format!("{prefix}{continuation}"),
-            out,
-        )?;
-    }
-    Ok(())
-}
-
-fn tree_json(table: &crate::table::ProcessTable, entry: &Entry, json: &mut Json) {
-    json.begin_object();
-    json.key("pid").uint(entry.id.pid.into());
-    json.key("ppid").uint(entry.ppid.into());
-    json.key("name").os_str(&entry.name());
-    json.key("children").begin_array();
-    for child in table.children(entry.id.pid, false) {
-        tree_json(table, child, json);
-    }
-    json.end_array();
-    json.end_object();
+    };
+    print(&output)
 }

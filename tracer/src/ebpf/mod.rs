@@ -80,8 +80,8 @@ pub struct ProgramCost {
 impl Default for EbpfConfig {
     fn default() -> Self {
         Self {
-            ring_bytes: 16 << 20,
-            wakeup_bytes: 256 << 10,
+            ring_bytes: 4 << 20,
+            wakeup_bytes: 64 << 10,
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
         }
@@ -97,12 +97,52 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
     ("sched_process_fork", "sched_process_fork"),
 ];
 
+/// Makes the kernel wake the consumer on every exit while someone waits for one (`wait`
+/// latency), instead of batching. Shared by the waiters; cheap to call.
+pub struct ExitWakeup {
+    control: std::sync::Mutex<aya::maps::Array<MapData, u32>>,
+    waiters: std::sync::atomic::AtomicU32,
+}
+
+impl ExitWakeup {
+    /// A waiter arrives: exits wake the consumer at once until it leaves.
+    pub fn enter(&self) {
+        if self
+            .waiters
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            == 0
+        {
+            self.set(1);
+        }
+    }
+
+    /// A waiter leaves.
+    pub fn leave(&self) {
+        if self
+            .waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.set(0);
+        }
+    }
+
+    fn set(&self, value: u32) {
+        if let Ok(mut control) = self.control.lock() {
+            if let Err(e) = control.set(0, value, 0) {
+                tracing::warn!("cannot switch exit wake-ups: {e}");
+            }
+        }
+    }
+}
+
 /// Lifecycle events from the kernel programs.
 pub struct EbpfSource {
     /// Owns the programs and their links: dropping it detaches them.
     ebpf: Ebpf,
     ring: AsyncFd<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
+    exit_wakeup: std::sync::Arc<ExitWakeup>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     clock: Clock,
     tick: tokio::time::Interval,
@@ -121,7 +161,15 @@ impl EbpfSource {
         // thread (on a busy host SIGCHLD arrives all the time): keep signals off this thread
         // while loading; they are delivered to it (or another thread) afterwards.
         let _blocked = SignalsBlocked::new();
-        Self::load_and_attach(config)
+        let source = Self::load_and_attach(config);
+        // Parsing kernel BTF (twice: ours and aya's) leaves tens of MiB of freed small
+        // allocations in the heap; hand them back to the system.
+        // SAFETY: malloc_trim has no preconditions.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        source
     }
 
     fn load_and_attach(config: &EbpfConfig) -> Result<Self, EbpfError> {
@@ -212,6 +260,15 @@ impl EbpfSource {
                 .ok_or_else(|| EbpfError::Load("map COUNTERS missing from the object".into()))?,
         )
         .map_err(|e| EbpfError::Load(e.to_string()))?;
+        let control = aya::maps::Array::try_from(
+            ebpf.take_map("CONTROL")
+                .ok_or_else(|| EbpfError::Load("map CONTROL missing from the object".into()))?,
+        )
+        .map_err(|e| EbpfError::Load(e.to_string()))?;
+        let exit_wakeup = std::sync::Arc::new(ExitWakeup {
+            control: std::sync::Mutex::new(control),
+            waiters: std::sync::atomic::AtomicU32::new(0),
+        });
         let mut tick = tokio::time::interval(config.drain_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::debug!(
@@ -226,6 +283,7 @@ impl EbpfSource {
             ebpf,
             ring,
             counters,
+            exit_wakeup,
             logger,
             clock: Clock::new()?,
             tick,
@@ -234,6 +292,11 @@ impl EbpfSource {
             decode_errors: 0,
             drained_at_ns: 0,
         })
+    }
+
+    /// The switch for immediate exit wake-ups, to hand to waiters.
+    pub fn exit_wakeup(&self) -> std::sync::Arc<ExitWakeup> {
+        std::sync::Arc::clone(&self.exit_wakeup)
     }
 
     /// Which backend this is.

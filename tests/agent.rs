@@ -1,0 +1,456 @@
+//! `tracer agent` against the real kernel: answers equal direct mode, authorisation by peer
+//! credentials, bad and hostile clients, restarts, stale sockets and the metrics endpoint.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{privileged, tracer_bin};
+use serde_json::Value;
+
+/// A running agent on a private socket.
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(name: &str, args: &[&str]) -> Agent {
+        let socket =
+            std::env::temp_dir().join(format!("tracer-test-{name}-{}.sock", std::process::id()));
+        Agent::start_at(&socket, args)
+    }
+
+    fn start_at(socket: &Path, args: &[&str]) -> Agent {
+        let mut child = Command::new(tracer_bin())
+            .arg("--socket")
+            .arg(socket)
+            .arg("agent")
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !line.contains("listening on") {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+                panic!("the agent did not start: {line}; {:?}", child.wait());
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Agent {
+            child,
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    fn tracer(&self) -> Command {
+        let mut command = Command::new(tracer_bin());
+        command.arg("--socket").arg(&self.socket);
+        command
+    }
+
+    fn request(&self, line: &str) -> (Value, Vec<u8>) {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        stream.write_all(line.as_bytes()).unwrap();
+        stream.write_all(b"\n").unwrap();
+        read_answer(&mut BufReader::new(stream))
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn read_answer(reader: &mut impl BufRead) -> (Value, Vec<u8>) {
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    let header: Value = serde_json::from_str(&header).unwrap_or_else(|e| panic!("{header:?}: {e}"));
+    let mut payload = vec![0; header["len"].as_u64().unwrap_or(0) as usize];
+    reader.read_exact(&mut payload).unwrap();
+    (header, payload)
+}
+
+fn ps_json(command: &mut Command) -> Vec<Value> {
+    let output = command
+        .args([
+            "ps",
+            "--json",
+            "--attrs",
+            "pid,ppid,name,cmdline,username,create_time",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn answers_through_the_agent_equal_direct_mode() {
+    if !privileged("answers_through_the_agent_equal_direct_mode") {
+        return;
+    }
+    let agent = Agent::start("equal", &[]);
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let through_agent = ps_json(agent.tracer().arg("--verbose"));
+    let direct = ps_json(Command::new(tracer_bin()).args(["--socket", "/nonexistent/tracer.sock"]));
+    let key = |row: &Value| {
+        (
+            row["pid"].as_u64().unwrap(),
+            row["create_time"].as_f64().unwrap().to_bits(),
+        )
+    };
+    let agent_rows: std::collections::HashMap<_, _> =
+        through_agent.iter().map(|r| (key(r), r)).collect();
+    let mut compared = 0;
+    for row in &direct {
+        let Some(other) = agent_rows.get(&key(row)) else {
+            continue;
+        };
+        // The tracer processes themselves differ between the two runs.
+        if row["name"] == "tracer" {
+            continue;
+        }
+        assert_eq!(row, *other, "pid {}", row["pid"]);
+        compared += 1;
+    }
+    assert!(compared > 10, "compared {compared} processes");
+    assert!(
+        through_agent.iter().any(|r| r["pid"] == sleeper.id() && r["cmdline"] == serde_json::json!(["sleep", "30"])),
+        "the agent knows a process started after it"
+    );
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    let status = agent.stop();
+    assert!(status.success(), "SIGTERM: drain and exit 0, got {status}");
+}
+
+#[test]
+fn exit_codes_and_exited_processes_through_the_agent() {
+    if !privileged("exit_codes_and_exited_processes_through_the_agent") {
+        return;
+    }
+    let agent = Agent::start("exited", &[]);
+    let output = Command::new("sh")
+        .args(["-c", "(sleep 0.3; exit 9) >/dev/null 2>&1 & echo $!"])
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let wait = agent
+        .tracer()
+        .args(["wait", "--json", "--timeout", "5"])
+        .arg(pid.to_string())
+        .output()
+        .unwrap();
+    let result: Value = serde_json::from_slice(&wait.stdout).unwrap();
+    assert_eq!(result["gone"][0]["returncode"], 9, "{result}");
+    let exited = agent
+        .tracer()
+        .args(["ps", "--exited", "--json", "--pid"])
+        .arg(pid.to_string())
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&exited.stdout).unwrap();
+    assert_eq!(rows[0]["exit_code"], 9, "{rows}");
+    assert!(rows[0]["duration"].as_f64().unwrap() >= 0.3);
+}
+
+#[test]
+fn nobody_cannot_signal_roots_processes() {
+    if !privileged("nobody_cannot_signal_roots_processes") {
+        return;
+    }
+    let agent = Agent::start("auth", &["--socket-group", "nogroup"]);
+    let mode = std::fs::metadata(&agent.socket).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o660
+    );
+    let mut roots = Command::new("sleep").arg("30").spawn().unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(tracer_bin())
+            .arg("--socket")
+            .arg(&agent.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let refused = as_nobody(&["kill", &roots.id().to_string()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("access denied"), "{stderr}");
+    assert!(
+        roots.try_wait().unwrap().is_none(),
+        "root's process still runs"
+    );
+
+    // nobody may signal its own process through the agent.
+    let mut own = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "sleep",
+            "30",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let allowed = as_nobody(&["--verbose", "terminate", &own.id().to_string()]);
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&allowed.stderr).contains("using the agent"));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&own.wait().unwrap()),
+        Some(libc::SIGTERM)
+    );
+    // …and sees no more of root's processes than /proc shows it: no exe, environ, cwd.
+    let rows = as_nobody(&[
+        "ps",
+        "--json",
+        "--attrs",
+        "pid,exe,cwd,environ",
+        "--pid",
+        &roots.id().to_string(),
+    ]);
+    let rows: Value = serde_json::from_slice(&rows.stdout).unwrap();
+    assert_eq!(rows[0]["pid"], roots.id());
+    assert!(
+        rows[0]["exe"].is_null() && rows[0]["cwd"].is_null() && rows[0]["environ"].is_null(),
+        "{rows}"
+    );
+    roots.kill().unwrap();
+    roots.wait().unwrap();
+}
+
+#[test]
+fn malformed_and_oversized_requests_get_clear_errors() {
+    if !privileged("malformed_and_oversized_requests_get_clear_errors") {
+        return;
+    }
+    let agent = Agent::start("bad", &[]);
+    let mut stream = UnixStream::connect(&agent.socket).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    for (line, kind) in [
+        ("this is not json", "bad_request"),
+        (r#"{"v":1,"id":4,"op":"launch"}"#, "bad_request"),
+        (r#"{"v":99,"id":5,"op":"stats"}"#, "unsupported_version"),
+        (
+            r#"{"v":1,"id":6,"op":"query","attrs":["pid","nonsense"]}"#,
+            "bad_request",
+        ),
+    ] {
+        stream.write_all(line.as_bytes()).unwrap();
+        stream.write_all(b"\n").unwrap();
+        let (header, _) = read_answer(&mut reader);
+        assert_eq!(header["ok"], false, "{line}");
+        assert_eq!(header["error"], kind, "{line}: {header}");
+    }
+    // The same connection still works after errors.
+    stream
+        .write_all(b"{\"v\":1,\"id\":7,\"op\":\"stats\"}\n")
+        .unwrap();
+    let (header, payload) = read_answer(&mut reader);
+    assert_eq!(
+        (header["ok"].clone(), header["id"].clone()),
+        (Value::Bool(true), Value::from(7))
+    );
+    let stats: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(stats["refused"].as_u64().unwrap() >= 4);
+
+    // Oversized: an error, then the connection is closed.
+    let mut big = UnixStream::connect(&agent.socket).unwrap();
+    let _ = big.write_all(&vec![b'x'; 100 * 1024]);
+    let mut reader = BufReader::new(big);
+    let (header, _) = read_answer(&mut reader);
+    assert_eq!(header["error"], "too_large");
+    let mut rest = Vec::new();
+    assert_eq!(
+        reader.read_to_end(&mut rest).unwrap_or(0),
+        0,
+        "closed after too_large"
+    );
+
+    // Other clients were never affected.
+    let (header, _) = agent.request(r#"{"v":1,"id":1,"op":"query","attrs":["pid"]}"#);
+    assert_eq!(header["ok"], true);
+}
+
+#[test]
+fn a_stalled_subscriber_does_not_stall_the_feed() {
+    if !privileged("a_stalled_subscriber_does_not_stall_the_feed") {
+        return;
+    }
+    let agent = Agent::start("stall", &[]);
+    // A subscriber that never reads, and many idle clients.
+    let mut stalled = UnixStream::connect(&agent.socket).unwrap();
+    stalled
+        .write_all(b"{\"v\":1,\"id\":1,\"op\":\"subscribe\"}\n")
+        .unwrap();
+    let idle: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(&agent.socket).unwrap())
+        .collect();
+    // A storm while the subscriber's queue overflows.
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for _ in 0..3000 {
+        let mut child = Command::new("/bin/true").spawn().unwrap();
+        pids.push(child.id());
+        child.wait().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, payload) = agent.request(r#"{"v":1,"id":1,"op":"stats"}"#);
+    let stats: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(stats["clients"].as_u64().unwrap() >= 1000, "{stats}");
+    // Every exit of the storm reached the table.
+    let (_, payload) = agent.request(&format!(
+        r#"{{"v":1,"id":2,"op":"query","exited":true,"attrs":["pid","exit_code"],"ppids":[{me}]}}"#
+    ));
+    let rows: Value = serde_json::from_slice(&payload).unwrap();
+    let exited: std::collections::HashSet<u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pid"].as_u64().unwrap())
+        .collect();
+    let missing = pids
+        .iter()
+        .filter(|p| !exited.contains(&(**p as u64)))
+        .count();
+    assert_eq!(missing, 0, "exits missing from the table");
+    assert_eq!(stats["source"]["lost"], 0, "{stats}");
+    // The stalled subscriber is dropped once a write to it has blocked for 10 s, and what it
+    // missed is counted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, payload) = agent.request(r#"{"v":1,"id":3,"op":"stats"}"#);
+        let stats: Value = serde_json::from_slice(&payload).unwrap();
+        if stats["slow_clients"].as_u64().unwrap() >= 1 {
+            assert_eq!(stats["subscribers"], 0, "{stats}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled subscriber was never dropped: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(idle);
+    drop(stalled);
+}
+
+#[test]
+fn restart_stale_socket_and_live_socket() {
+    if !privileged("restart_stale_socket_and_live_socket") {
+        return;
+    }
+    let first = Agent::start("restart", &[]);
+    let socket = first.socket.clone();
+    // A subscriber connected when the agent stops sees its stream end.
+    let mut subscriber = UnixStream::connect(&socket).unwrap();
+    subscriber
+        .write_all(b"{\"v\":1,\"id\":1,\"op\":\"subscribe\",\"kinds\":[\"exit\"]}\n")
+        .unwrap();
+    let mut reader = BufReader::new(subscriber.try_clone().unwrap());
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    assert!(header.contains("\"stream\":true"), "{header}");
+
+    // A second agent does not steal a live socket.
+    let second = Command::new(tracer_bin())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("agent")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already listening"));
+
+    assert!(first.stop().success());
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("agent stopping"), "{rest}");
+    assert!(!socket.exists(), "the socket is removed on SIGTERM");
+
+    // A crash leaves a stale socket: the next agent replaces it.
+    let mut crashed = Agent::start_at(&socket, &[]);
+    crashed.child.kill().unwrap();
+    crashed.child.wait().unwrap();
+    assert!(socket.exists(), "SIGKILL leaves the socket behind");
+    let third = Agent::start_at(&socket, &[]);
+    let (header, _) = third.request(r#"{"v":1,"id":1,"op":"stats"}"#);
+    assert_eq!(header["ok"], true);
+    std::mem::forget(crashed);
+    // Clients fall back to direct mode, clearly, when no agent runs.
+    assert!(third.stop().success());
+    let direct = Command::new(tracer_bin())
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--verbose", "ps", "--pid", "1"])
+        .output()
+        .unwrap();
+    assert!(direct.status.success());
+    assert!(String::from_utf8_lossy(&direct.stderr).contains("direct mode"));
+}
+
+#[test]
+fn metrics_endpoint_is_scraped() {
+    if !privileged("metrics_endpoint_is_scraped") {
+        return;
+    }
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let addr = format!("127.0.0.1:{port}");
+    let agent = Agent::start("metrics", &["--metrics", &addr]);
+    Command::new("/bin/true").status().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut http = std::net::TcpStream::connect(&addr).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut response = String::new();
+    http.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    for metric in [
+        "tracer_events_total{kind=\"exec\"}",
+        "tracer_lost_events_total{kind=\"exit\"} 0",
+        "tracer_table_processes{state=\"live\"}",
+        "tracer_clients",
+        "tracer_subscriber_dropped_events_total",
+        "tracer_backend_info{backend=\"ebpf\"} 1",
+        "tracer_resyncs_total",
+    ] {
+        assert!(response.contains(metric), "missing {metric}:\n{response}");
+    }
+    let stats = agent.tracer().arg("stats").output().unwrap();
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("backend      ebpf"));
+}

@@ -1,0 +1,140 @@
+//! The client side of the agent protocol: connect, send one request, read the answer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as JsonValue;
+
+use super::protocol::VERSION;
+
+/// Where the agent listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/tracer/tracer.sock";
+
+/// The socket to use: `--socket`, else `TRACER_SOCKET`, else [`DEFAULT_SOCKET`].
+pub fn socket_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("TRACER_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// Why the agent could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No agent listens there (no socket, or a stale one).
+    #[error("no agent at {0}")]
+    NoAgent(PathBuf),
+    /// The socket exists but this user may not connect.
+    #[error("not allowed to use the agent at {0} (ask to be added to its socket group)")]
+    NotAllowed(PathBuf),
+    /// The agent refused the request.
+    #[error("{message}")]
+    Refused {
+        /// The protocol's error kind.
+        kind: String,
+        /// Its message.
+        message: String,
+    },
+    /// The connection failed mid-way.
+    #[error("talking to the agent failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The agent answered something that is not the protocol.
+    #[error("the agent's answer is not understood: {0}")]
+    Protocol(String),
+}
+
+/// A connection to the agent.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects. `NoAgent` when nobody listens (the caller may fall back to direct mode).
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NoAgent(path.to_path_buf())
+            }
+            std::io::ErrorKind::PermissionDenied => ClientError::NotAllowed(path.to_path_buf()),
+            _ => ClientError::Io(e),
+        })?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            next_id: 1,
+        })
+    }
+
+    fn send(
+        &mut self,
+        mut request: serde_json::Map<String, JsonValue>,
+    ) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        request.insert("v".into(), VERSION.into());
+        request.insert("id".into(), id.into());
+        let mut line = serde_json::to_vec(&JsonValue::Object(request))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        Ok(id)
+    }
+
+    fn header(&mut self) -> Result<JsonValue, ClientError> {
+        let mut line = Vec::new();
+        if self.reader.read_until(b'\n', &mut line)? == 0 {
+            return Err(ClientError::Protocol(
+                "the agent closed the connection".into(),
+            ));
+        }
+        let header: JsonValue =
+            serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if header["ok"] == JsonValue::Bool(true) {
+            Ok(header)
+        } else {
+            Err(ClientError::Refused {
+                kind: header["error"].as_str().unwrap_or("unknown").into(),
+                message: header["message"].as_str().unwrap_or("refused").into(),
+            })
+        }
+    }
+
+    /// Sends a request (an object without `v` and `id`) and returns the answer's payload.
+    pub fn request(
+        &mut self,
+        request: serde_json::Map<String, JsonValue>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.send(request)?;
+        let header = self.header()?;
+        let len = header["len"]
+            .as_u64()
+            .ok_or_else(|| ClientError::Protocol("answer without \"len\"".into()))?;
+        let mut payload = vec![0; len as usize];
+        self.reader.read_exact(&mut payload)?;
+        Ok(payload)
+    }
+
+    /// Sends a `subscribe` request and returns the stream of event lines.
+    pub fn subscribe(
+        mut self,
+        request: serde_json::Map<String, JsonValue>,
+    ) -> Result<BufReader<UnixStream>, ClientError> {
+        self.send(request)?;
+        self.header()?;
+        Ok(self.reader)
+    }
+}
+
+/// Builds a request object: `request!("query", "attrs" => attrs, …)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! agent_request {
+    ($op:expr $(, $key:expr => $value:expr)* $(,)?) => {{
+        let mut map = serde_json::Map::new();
+        map.insert("op".to_string(), serde_json::Value::from($op));
+        $( map.insert($key.to_string(), serde_json::json!($value)); )*
+        map
+    }};
+}

@@ -1,0 +1,9 @@
+//! The privileged agent (`tracer agent`) and its clients: one live process table served over
+//! a Unix socket, with a versioned JSON-lines protocol.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+pub use client::{socket_path, Client, ClientError, DEFAULT_SOCKET};
+pub use server::AgentConfig;

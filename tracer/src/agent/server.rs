@@ -1,0 +1,735 @@
+//! `tracer agent`: one live table, many clients. Serves the protocol in [`super::protocol`] on
+//! a Unix socket, authorises every request by the peer's credentials, and never lets a client
+//! slow the event feed: queries run on blocking threads, subscribers have bounded queues, and
+//! a slow or silent client only ever stalls itself.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{broadcast, watch};
+
+use super::protocol::{self, Envelope, ProtocolError, Request, MAX_REQUEST};
+use crate::attrs::Collector;
+use crate::live::{Feed, Tracer, TracerConfig};
+use crate::query::{self, Format, Viewer};
+
+/// How long a client may take to finish a request line once it started one.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write to a client may block before the client is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The socket path.
+    pub socket: PathBuf,
+    /// Group allowed to connect (mode 0660); root only when `None`.
+    pub socket_group: Option<u32>,
+    /// Where to serve Prometheus metrics.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The table's settings.
+    pub tracer: TracerConfig,
+}
+
+/// Counters of the agent itself.
+#[derive(Debug, Default)]
+pub struct AgentCounters {
+    /// Clients connected now.
+    pub clients: AtomicU64,
+    /// Connections accepted since start.
+    pub connections: AtomicU64,
+    /// Subscribers connected now.
+    pub subscribers: AtomicU64,
+    /// Events dropped for subscribers that fell behind.
+    pub subscriber_drops: AtomicU64,
+    /// Requests refused (malformed, too large, unauthorised).
+    pub refused: AtomicU64,
+    /// Clients dropped for being too slow to send or to read.
+    pub slow_clients: AtomicU64,
+}
+
+struct Shared {
+    tracer: Tracer,
+    collector: Mutex<Collector>,
+    hidepid: bool,
+    counters: AgentCounters,
+    started: Instant,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs the agent until SIGTERM or SIGINT; then it stops accepting, ends its clients'
+/// streams, removes the socket and exits 0.
+pub fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let listener = bind(&config.socket, config.socket_group)?;
+    let _remove = RemoveOnDrop(config.socket.clone());
+
+    Tracer::configure_global(config.tracer.clone());
+    let tracer = tokio::task::spawn_blocking(Tracer::global)
+        .await
+        .context("starting the process table failed")?
+        .clone();
+    match tracer.feed() {
+        Feed::Ebpf => tracing::info!("process table fed by eBPF"),
+        Feed::Snapshot(reason) => eprintln!(
+            "tracer agent: eBPF unavailable ({reason}): answering from /proc snapshots, no events or exit codes"
+        ),
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let context = Arc::new(Shared {
+        collector: Mutex::new(Collector::new(tracer.procfs().clone())),
+        tracer,
+        hidepid: proc_hidepid(),
+        counters: AgentCounters::default(),
+        started: Instant::now(),
+        shutdown: shutdown_rx,
+    });
+    if let Some(addr) = config.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tokio::spawn(serve_metrics(listener, Arc::clone(&context)));
+    }
+    eprintln!(
+        "tracer agent: listening on {} ({} processes tracked{})",
+        config.socket.display(),
+        context.tracer.lock().len(),
+        config
+            .metrics
+            .map(|a| format!(", metrics on http://{a}/metrics"))
+            .unwrap_or_default()
+    );
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let context = Arc::clone(&context);
+                    tokio::spawn(async move { handle_client(stream, context).await });
+                }
+                Err(e) => {
+                    tracing::warn!("accepting a client failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+        if let Some(reason) = context.tracer.stopped() {
+            bail!("the event feed stopped: {reason}");
+        }
+    }
+    drop(listener);
+    let _ = shutdown_tx.send(true);
+    // Let clients see the end of their streams.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while context.counters.clients.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("tracer agent: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the socket file when the agent ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds the socket: a stale socket left by a crash is replaced, a live one is never stolen.
+fn bind(path: &Path, group: Option<u32>) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if path.exists() {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => bail!(
+                "another agent is already listening on {} (stop it first, or use --socket)",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tracing::info!("replacing the stale socket {}", path.display());
+                std::fs::remove_file(path).with_context(|| {
+                    format!("cannot remove the stale socket {}", path.display())
+                })?;
+            }
+            Err(e) => bail!(
+                "{} exists and is not a usable socket ({e}); remove it or use --socket",
+                path.display()
+            ),
+        }
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    let gid = group.unwrap_or(0);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .context("socket path contains a NUL byte")?;
+    // SAFETY: a valid C string; uid 0 (root) owns it, `gid` may connect.
+    if unsafe { libc::chown(c_path.as_ptr(), 0, gid) } != 0 {
+        bail!(
+            "cannot give {} to group {gid}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(listener)
+}
+
+/// Whether /proc is mounted with `hidepid` (other users' processes hidden from non-root).
+fn proc_hidepid() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines().any(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                fields.get(4) == Some(&"/proc")
+                    && line.split(" - ").nth(1).is_some_and(|options| {
+                        options.split([',', ' ']).any(|o| {
+                            matches!(
+                                o,
+                                "hidepid=1"
+                                    | "hidepid=2"
+                                    | "hidepid=invisible"
+                                    | "hidepid=noaccess"
+                            )
+                        })
+                    })
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Decrements a gauge when dropped.
+struct Gauge<'a>(&'a AtomicU64);
+
+impl<'a> Gauge<'a> {
+    fn up(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Gauge(counter)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
+    let _client = Gauge::up(&context.counters.clients);
+    context.counters.connections.fetch_add(1, Ordering::Relaxed);
+    let viewer = match stream.peer_cred() {
+        Ok(cred) => Viewer {
+            uid: cred.uid(),
+            hidepid: context.hidepid,
+        },
+        Err(e) => {
+            tracing::warn!("dropping a client whose credentials cannot be read: {e}");
+            return;
+        }
+    };
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(16 * 1024, reader);
+    let mut shutdown = context.shutdown.clone();
+    loop {
+        let line = tokio::select! {
+            line = read_request(&mut reader) => line,
+            _ = shutdown.changed() => return,
+        };
+        let line = match line {
+            Ok(Some(line)) => line,
+            Ok(None) => return, // the client closed
+            Err(RequestError::TooLarge) => {
+                context.counters.refused.fetch_add(1, Ordering::Relaxed);
+                let error = ProtocolError {
+                    kind: "too_large",
+                    message: format!("request longer than {MAX_REQUEST} bytes"),
+                };
+                let _ = write(&mut writer, protocol::error_line(0, &error).as_bytes()).await;
+                return;
+            }
+            Err(RequestError::Slow) => {
+                context
+                    .counters
+                    .slow_clients
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(RequestError::Io) => return,
+        };
+        let envelope = match protocol::parse(&line) {
+            Ok(envelope) => envelope,
+            Err((id, error)) => {
+                context.counters.refused.fetch_add(1, Ordering::Relaxed);
+                if write(&mut writer, protocol::error_line(id, &error).as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Envelope { id, request } = envelope;
+        if let Request::Subscribe {
+            filter,
+            replay_exited,
+            format,
+        } = request
+        {
+            stream_events(&mut writer, id, &context, filter, replay_exited, format).await;
+            return;
+        }
+        let answer = answer(Arc::clone(&context), request, viewer).await;
+        let bytes = match answer {
+            Ok(payload) => {
+                let mut bytes = protocol::ok_header(id, payload.len()).into_bytes();
+                bytes.extend_from_slice(&payload);
+                bytes
+            }
+            Err(error) => {
+                context.counters.refused.fetch_add(1, Ordering::Relaxed);
+                protocol::error_line(id, &error).into_bytes()
+            }
+        };
+        if write(&mut writer, &bytes).await.is_err() {
+            context
+                .counters
+                .slow_clients
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+enum RequestError {
+    TooLarge,
+    Slow,
+    Io,
+}
+
+/// Reads one request line: `None` at end of input. A line must fit [`MAX_REQUEST`] and, once
+/// begun, finish within [`REQUEST_TIMEOUT`].
+async fn read_request<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+) -> Result<Option<Vec<u8>>, RequestError> {
+    let mut line = Vec::new();
+    // Wait as long as needed for the first byte (an idle client is fine)…
+    let available = reader.fill_buf().await.map_err(|_| RequestError::Io)?;
+    if available.is_empty() {
+        return Ok(None);
+    }
+    // …then the rest of the line must come promptly and fit.
+    let read = async {
+        loop {
+            let available = reader.fill_buf().await.map_err(|_| RequestError::Io)?;
+            if available.is_empty() {
+                return Ok(if line.is_empty() { None } else { Some(()) });
+            }
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(at) => (&available[..at], Some(at + 1)),
+                None => (available, None),
+            };
+            if line.len() + chunk.len() > MAX_REQUEST {
+                return Err(RequestError::TooLarge);
+            }
+            line.extend_from_slice(chunk);
+            let consumed = done.unwrap_or(chunk.len());
+            reader.consume(consumed);
+            if done.is_some() {
+                return Ok(Some(()));
+            }
+        }
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+        Ok(Ok(Some(()))) => Ok(Some(line)),
+        Ok(Ok(None)) => Ok(None),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(RequestError::Slow),
+    }
+}
+
+async fn write(writer: &mut tokio::net::unix::OwnedWriteHalf, bytes: &[u8]) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Serves one request (not `subscribe`) on a blocking thread: table locks and waits never
+/// hold up the runtime.
+async fn answer(
+    context: Arc<Shared>,
+    request: Request,
+    viewer: Viewer,
+) -> Result<Vec<u8>, ProtocolError> {
+    tokio::task::spawn_blocking(move || answer_blocking(&context, request, viewer))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ProtocolError {
+                kind: "internal",
+                message: format!("the request failed: {e}"),
+            })
+        })
+}
+
+fn answer_blocking(
+    context: &Shared,
+    request: Request,
+    viewer: Viewer,
+) -> Result<Vec<u8>, ProtocolError> {
+    match request {
+        Request::Query(query) => {
+            let mut collector = context.collector.lock().unwrap_or_else(|p| p.into_inner());
+            let table = context.tracer.refresh();
+            Ok(query::render(&table, &mut collector, &query, &viewer))
+        }
+        Request::Tree { pid, format } => {
+            let table = context.tracer.refresh();
+            query::tree(&table, pid, format, &viewer).map_err(|message| ProtocolError {
+                kind: "no_such_process",
+                message,
+            })
+        }
+        Request::Wait { pids, timeout } => {
+            let timeout = timeout.map(Duration::from_secs_f64);
+            crate::ops::wait(&pids, timeout, &viewer)
+                .map(|(json, _)| json.into_bytes())
+                .map_err(process_error)
+        }
+        Request::Signal { pids, signal } => {
+            let (json, _) = crate::ops::signal(&pids, signal.signal(), &viewer);
+            Ok(json.into_bytes())
+        }
+        Request::Stats => Ok(stats_json(context).into_bytes()),
+        Request::Subscribe { .. } => unreachable!("subscriptions are streamed, not answered"),
+    }
+}
+
+fn process_error(error: crate::process::Error) -> ProtocolError {
+    let kind = match error {
+        crate::process::Error::NoSuchProcess { .. } => "no_such_process",
+        crate::process::Error::AccessDenied { .. } => "access_denied",
+        _ => "internal",
+    };
+    ProtocolError {
+        kind,
+        message: error.to_string(),
+    }
+}
+
+/// Streams events to a subscriber until it leaves or the agent stops.
+async fn stream_events(
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    id: u64,
+    context: &Shared,
+    filter: crate::filter::EventFilter,
+    replay_exited: bool,
+    format: Format,
+) {
+    let _subscriber = Gauge::up(&context.counters.subscribers);
+    if !matches!(context.tracer.feed(), Feed::Ebpf) {
+        let error = ProtocolError {
+            kind: "unavailable",
+            message: "this agent has no event feed (eBPF unavailable)".into(),
+        };
+        let _ = write(writer, protocol::error_line(id, &error).as_bytes()).await;
+        return;
+    }
+    let mut events = context.tracer.subscribe();
+    let render = |event: &crate::event::Event| -> String {
+        let mut line = match format {
+            Format::Json => crate::cli::events::event_json(event),
+            Format::Text => crate::cli::events::event_text(event),
+        };
+        line.push('\n');
+        line
+    };
+    let mut head = protocol::stream_header(id);
+    if replay_exited {
+        let table = context.tracer.lock();
+        for entry in table.exited() {
+            if let Some(event) = crate::table::exit_event(entry) {
+                if filter.matches(&event) {
+                    head.push_str(&render(&event));
+                }
+            }
+        }
+    }
+    if write(writer, head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut shutdown = context.shutdown.clone();
+    let mut dropped_here = 0u64;
+    loop {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            _ = shutdown.changed() => {
+                let _ = write(writer, b"{\"event\":\"end\",\"reason\":\"agent stopping\"}\n").await;
+                return;
+            }
+        };
+        let mut out = String::new();
+        match received {
+            Ok(event) => {
+                if filter.matches(&event) {
+                    out.push_str(&render(&event));
+                }
+                // Take what else is queued, to write in one go.
+                while out.len() < 64 * 1024 {
+                    match events.try_recv() {
+                        Ok(event) if filter.matches(&event) => out.push_str(&render(&event)),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(count)) => {
+                dropped_here += count;
+                context
+                    .counters
+                    .subscriber_drops
+                    .fetch_add(count, Ordering::Relaxed);
+                out.push_str(&format!("{{\"event\":\"dropped\",\"count\":{count}}}\n"));
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        if !out.is_empty() && write(writer, out.as_bytes()).await.is_err() {
+            context
+                .counters
+                .slow_clients
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "dropped a subscriber that stopped reading ({dropped_here} events dropped for it)"
+            );
+            return;
+        }
+    }
+}
+
+/// The agent's counters as one JSON object (`tracer stats --json`, the `stats` request).
+fn stats_json(context: &Shared) -> String {
+    let table = context.tracer.lock();
+    let t = table.stats();
+    let mut json = crate::json::Json::new();
+    json.begin_object();
+    json.key("backend").str(match context.tracer.feed() {
+        Feed::Ebpf => "ebpf",
+        Feed::Snapshot(_) => "procfs-snapshot",
+    });
+    json.key("uptime")
+        .float(context.started.elapsed().as_secs_f64());
+    json.key("table").begin_object();
+    json.key("live").uint(table.len() as u64);
+    json.key("exited").uint(table.exited().count() as u64);
+    json.key("seeded").uint(t.seeded);
+    json.key("forks").uint(t.forks);
+    json.key("execs").uint(t.execs);
+    json.key("exits").uint(t.exits);
+    json.key("resyncs").uint(t.resyncs);
+    json.key("vanished").uint(t.vanished);
+    json.key("expired").uint(t.expired);
+    json.end_object();
+    drop(table);
+    if let Some(s) = context.tracer.source_stats() {
+        json.key("source").begin_object();
+        json.key("events").uint(s.events);
+        json.key("lost").uint(s.lost());
+        json.key("lost_fork").uint(s.lost_fork);
+        json.key("lost_exec").uint(s.lost_exec);
+        json.key("lost_exit").uint(s.lost_exit);
+        json.key("decode_errors").uint(s.decode_errors);
+        json.key("threads_created").uint(s.threads_created);
+        json.key("args_truncated").uint(s.args_truncated);
+        json.key("read_errors").uint(s.read_errors);
+        json.end_object();
+    }
+    let c = &context.counters;
+    json.key("clients").uint(c.clients.load(Ordering::Relaxed));
+    json.key("connections")
+        .uint(c.connections.load(Ordering::Relaxed));
+    json.key("subscribers")
+        .uint(c.subscribers.load(Ordering::Relaxed));
+    json.key("subscriber_drops")
+        .uint(c.subscriber_drops.load(Ordering::Relaxed));
+    json.key("refused").uint(c.refused.load(Ordering::Relaxed));
+    json.key("slow_clients")
+        .uint(c.slow_clients.load(Ordering::Relaxed));
+    json.key("rss_bytes").uint(own_rss());
+    json.end_object();
+    json.finish()
+}
+
+fn own_rss() -> u64 {
+    crate::procfs::Procfs::new()
+        .memory_info(std::process::id())
+        .map_or(0, |m| m.rss)
+}
+
+/// Prometheus text exposition of the same counters.
+fn metrics_text(context: &Shared) -> String {
+    let stats: serde_json::Value =
+        serde_json::from_str(&stats_json(context)).unwrap_or(serde_json::Value::Null);
+    let num = |path: &[&str]| -> u64 {
+        let mut v = &stats;
+        for key in path {
+            v = &v[key];
+        }
+        v.as_u64().unwrap_or(0)
+    };
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, value) in samples {
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    metric(
+        "tracer_events_total",
+        "counter",
+        "Lifecycle events applied to the table, by kind.",
+        &[
+            ("{kind=\"fork\"}".into(), num(&["table", "forks"])),
+            ("{kind=\"exec\"}".into(), num(&["table", "execs"])),
+            ("{kind=\"exit\"}".into(), num(&["table", "exits"])),
+        ],
+    );
+    metric(
+        "tracer_lost_events_total",
+        "counter",
+        "Events the kernel could not deliver (ring buffer full), by kind.",
+        &[
+            ("{kind=\"fork\"}".into(), num(&["source", "lost_fork"])),
+            ("{kind=\"exec\"}".into(), num(&["source", "lost_exec"])),
+            ("{kind=\"exit\"}".into(), num(&["source", "lost_exit"])),
+        ],
+    );
+    metric(
+        "tracer_table_processes",
+        "gauge",
+        "Processes in the table.",
+        &[
+            ("{state=\"live\"}".into(), num(&["table", "live"])),
+            ("{state=\"exited\"}".into(), num(&["table", "exited"])),
+        ],
+    );
+    metric(
+        "tracer_resyncs_total",
+        "counter",
+        "Resynchronisations of the table from /proc after lost events.",
+        &[(String::new(), num(&["table", "resyncs"]))],
+    );
+    metric(
+        "tracer_clients",
+        "gauge",
+        "Clients connected.",
+        &[(String::new(), num(&["clients"]))],
+    );
+    metric(
+        "tracer_subscribers",
+        "gauge",
+        "Event stream subscribers connected.",
+        &[(String::new(), num(&["subscribers"]))],
+    );
+    metric(
+        "tracer_subscriber_dropped_events_total",
+        "counter",
+        "Events dropped for subscribers that fell behind.",
+        &[(String::new(), num(&["subscriber_drops"]))],
+    );
+    metric(
+        "tracer_refused_requests_total",
+        "counter",
+        "Requests refused (malformed, too large, unauthorised).",
+        &[(String::new(), num(&["refused"]))],
+    );
+    metric(
+        "tracer_backend_info",
+        "gauge",
+        "The event backend in use.",
+        &[(
+            format!(
+                "{{backend=\"{}\"}}",
+                stats["backend"].as_str().unwrap_or("unknown")
+            ),
+            1,
+        )],
+    );
+    metric(
+        "tracer_agent_rss_bytes",
+        "gauge",
+        "Resident memory of the agent.",
+        &[(String::new(), num(&["rss_bytes"]))],
+    );
+    out
+}
+
+/// A minimal HTTP server: every GET gets the metrics.
+async fn serve_metrics(listener: tokio::net::TcpListener, context: Arc<Shared>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            let mut request = [0u8; 4096];
+            let read = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::io::AsyncReadExt::read(&mut stream, &mut request),
+            )
+            .await;
+            let Ok(Ok(n)) = read else { return };
+            let head = String::from_utf8_lossy(&request[..n]);
+            let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
+                let body = tokio::task::spawn_blocking(move || metrics_text(&context))
+                    .await
+                    .unwrap_or_default();
+                format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}

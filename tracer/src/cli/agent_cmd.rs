@@ -1,0 +1,167 @@
+//! `tracer agent` (run the daemon) and `tracer stats` (ask it for its counters).
+
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::Connection;
+use crate::agent::AgentConfig;
+use crate::agent_request;
+use crate::ebpf::EbpfConfig;
+use crate::live::TracerConfig;
+
+/// Flags of `tracer agent` (the socket path is the global --socket).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    tracer agent                                   root-only socket at /run/tracer/tracer.sock\n  \
+    tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n\n\
+The socket is created mode 0660, owned by root and --socket-group. A client sees what /proc \
+would show it (hidepid is honoured, other users' exe, cwd, environ, fds and I/O are null) and \
+may signal only its own processes unless it is root.")]
+pub struct AgentArgs {
+    /// Group allowed to connect to the socket (name or gid); root only when absent.
+    #[arg(long, value_name = "GROUP")]
+    socket_group: Option<String>,
+
+    /// Serve Prometheus metrics over HTTP at this address (e.g. 127.0.0.1:9465).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+
+    /// Seconds exited processes stay queryable (ps --exited, wait).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    retention: f64,
+
+    /// Ring buffer size in MiB (a power of two).
+    #[arg(long, default_value_t = 4, value_name = "MIB")]
+    ring_mib: u32,
+}
+
+/// Runs the agent until SIGTERM.
+pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
+    if !(args.retention.is_finite() && args.retention >= 0.0) {
+        bail!(
+            "--retention must be a number of seconds ≥ 0, not {}",
+            args.retention
+        );
+    }
+    if !args.ring_mib.is_power_of_two() || args.ring_mib > 1024 {
+        bail!(
+            "--ring-mib must be a power of two between 1 and 1024, not {}",
+            args.ring_mib
+        );
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the agent runs as root (it loads eBPF programs and serves every user)");
+    }
+    let socket_group = args
+        .socket_group
+        .as_deref()
+        .map(resolve_group)
+        .transpose()?;
+    let ring_bytes = args.ring_mib << 20;
+    run_config(AgentConfig {
+        socket,
+        socket_group,
+        metrics: args.metrics,
+        tracer: TracerConfig {
+            retention: Duration::from_secs_f64(args.retention),
+            ebpf: true,
+            ebpf_config: EbpfConfig {
+                ring_bytes,
+                wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+                ..EbpfConfig::default()
+            },
+        },
+    })
+}
+
+fn run_config(config: AgentConfig) -> anyhow::Result<ExitCode> {
+    crate::agent::server::run(config)
+}
+
+/// A group name or numeric gid.
+fn resolve_group(group: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let name = CString::new(group).with_context(|| format!("invalid group name {group:?}"))?;
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 64 * 1024];
+    let mut result = std::ptr::null_mut();
+    // SAFETY: valid pointers; `buf` outlives the use of `grp`.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        bail!("unknown group '{group}' (--socket-group takes a group name or a numeric gid)");
+    }
+    Ok(grp.gr_gid)
+}
+
+/// Flags of `tracer stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The counters as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the agent's counters.
+pub fn run_stats(args: StatsArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    let Some(mut client) = connection.client() else {
+        bail!(
+            "tracer stats needs a running agent (none at {}; start one with `tracer agent`)",
+            connection.socket.display()
+        );
+    };
+    let payload = client
+        .request(agent_request!("stats"))
+        .context("the agent could not answer")?;
+    if args.json {
+        let mut payload = payload;
+        payload.push(b'\n');
+        return super::ps::print(&payload);
+    }
+    let stats: serde_json::Value =
+        serde_json::from_slice(&payload).context("unexpected answer to stats")?;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "backend      {}\nuptime       {}\n",
+        stats["backend"].as_str().unwrap_or("?"),
+        super::text::duration(stats["uptime"].as_f64().unwrap_or(0.0))
+    ));
+    let table = &stats["table"];
+    out.push_str(&format!(
+        "table        {} live, {} exited kept; {} seeded, {} forks, {} execs, {} exits applied; {} resyncs\n",
+        table["live"], table["exited"], table["seeded"], table["forks"], table["execs"], table["exits"], table["resyncs"]
+    ));
+    let source = &stats["source"];
+    if source.is_object() {
+        out.push_str(&format!(
+            "events       {} delivered, {} lost (fork {}, exec {}, exit {}), {} argv truncated, {} read errors\n",
+            source["events"], source["lost"], source["lost_fork"], source["lost_exec"], source["lost_exit"],
+            source["args_truncated"], source["read_errors"]
+        ));
+    }
+    out.push_str(&format!(
+        "clients      {} connected ({} subscribers), {} since start; {} requests refused, {} slow clients dropped\n",
+        stats["clients"], stats["subscribers"], stats["connections"], stats["refused"], stats["slow_clients"]
+    ));
+    out.push_str(&format!(
+        "queue drops  {} events dropped for subscribers that fell behind\nmemory       {} resident\n",
+        stats["subscriber_drops"],
+        super::text::bytes(stats["rss_bytes"].as_i64().unwrap_or(0))
+    ));
+    super::ps::print(out.as_bytes())
+}

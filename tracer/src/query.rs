@@ -1,0 +1,369 @@
+//! One query over the process table — attributes, filters, sort, who asks — rendered as
+//! psutil-shaped JSON or aligned text. Direct mode and the agent run the same code, so their
+//! answers are the same by construction.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::attrs::{Attr, Collector, Value};
+use crate::cli::text;
+use crate::json::Json;
+use crate::table::{Entry, ProcessTable};
+
+/// Attributes shown when none are asked for.
+pub const DEFAULT_ATTRS: [Attr; 9] = [
+    Attr::Pid,
+    Attr::Ppid,
+    Attr::Username,
+    Attr::Status,
+    Attr::NumThreads,
+    Attr::MemoryInfo,
+    Attr::CreateTime,
+    Attr::Name,
+    Attr::Cmdline,
+];
+
+/// Attributes shown by default for exited processes.
+pub const EXITED_ATTRS: [Attr; 9] = [
+    Attr::Pid,
+    Attr::Ppid,
+    Attr::Username,
+    Attr::ExitTime,
+    Attr::ExitCode,
+    Attr::Signal,
+    Attr::Duration,
+    Attr::Name,
+    Attr::Cmdline,
+];
+
+/// Output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON array of objects keyed by psutil's attribute names.
+    Json,
+    /// Aligned columns with a header line.
+    Text,
+}
+
+/// A validated process query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Attributes, in output order (the sort attribute included).
+    pub attrs: Vec<Attr>,
+    /// Sort attribute and whether descending; by identity when `None`.
+    pub sort: Option<(Attr, bool)>,
+    /// Only these pids (all when empty).
+    pub pids: Vec<u32>,
+    /// Only children of these pids.
+    pub ppids: Vec<u32>,
+    /// Only these names (psutil's `name()`).
+    pub names: Vec<OsString>,
+    /// Only these real uids.
+    pub uids: Vec<u32>,
+    /// Recently exited processes instead of live ones.
+    pub exited: bool,
+    /// Output shape.
+    pub format: Format,
+}
+
+impl Query {
+    /// Builds a query from attribute and sort names as users type them (`-memory_info` sorts
+    /// descending). Unknown names are an error naming them.
+    pub fn new(attrs: &[String], sort: Option<&str>, exited: bool) -> Result<Query, String> {
+        let mut parsed: Vec<Attr> = if attrs.is_empty() {
+            if exited {
+                EXITED_ATTRS.to_vec()
+            } else {
+                DEFAULT_ATTRS.to_vec()
+            }
+        } else {
+            attrs
+                .iter()
+                .map(|a| a.trim().parse::<Attr>())
+                .collect::<Result<_, _>>()?
+        };
+        let sort = match sort {
+            Some(key) => {
+                let (name, descending) = match key.strip_prefix('-') {
+                    Some(name) => (name, true),
+                    None => (key, false),
+                };
+                let attr = name.parse::<Attr>()?;
+                if !parsed.contains(&attr) {
+                    parsed.push(attr);
+                }
+                Some((attr, descending))
+            }
+            None => None,
+        };
+        Ok(Query {
+            attrs: parsed,
+            sort,
+            pids: Vec::new(),
+            ppids: Vec::new(),
+            names: Vec::new(),
+            uids: Vec::new(),
+            exited,
+            format: Format::Json,
+        })
+    }
+
+    /// Whether any of `attrs` is asked for.
+    pub fn needs(&self, attrs: &[Attr]) -> bool {
+        self.attrs.iter().any(|a| attrs.contains(a))
+    }
+
+    fn selects(&self, entry: &Entry) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&entry.id.pid))
+            && (self.ppids.is_empty() || self.ppids.contains(&entry.ppid))
+            && (self.uids.is_empty()
+                || entry
+                    .uids
+                    .is_some_and(|[real, ..]| self.uids.contains(&real)))
+            && (self.names.is_empty() || self.names.contains(&entry.name()))
+    }
+}
+
+/// Who is asking: what a client may see of processes that are not its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    /// The client's uid (0 sees everything).
+    pub uid: u32,
+    /// `/proc` is mounted with `hidepid`: other users' processes are invisible to non-root.
+    pub hidepid: bool,
+}
+
+impl Viewer {
+    /// Sees everything.
+    pub const ROOT: Viewer = Viewer {
+        uid: 0,
+        hidepid: false,
+    };
+
+    /// Whether this viewer may see the process at all.
+    pub fn sees(&self, entry: &Entry) -> bool {
+        self.uid == 0 || !self.hidepid || self.owns(entry)
+    }
+
+    /// Whether the process belongs to the viewer (its real or effective uid).
+    pub fn owns(&self, entry: &Entry) -> bool {
+        self.uid == 0
+            || entry
+                .uids
+                .is_some_and(|[real, effective, _]| real == self.uid || effective == self.uid)
+    }
+}
+
+/// Runs `query` over `table` for `viewer` and renders the answer.
+pub fn render(
+    table: &ProcessTable,
+    collector: &mut Collector,
+    query: &Query,
+    viewer: &Viewer,
+) -> Vec<u8> {
+    let source: Vec<&Entry> = if query.exited {
+        table.exited().collect()
+    } else {
+        table.live().collect()
+    };
+    let mut rows: Vec<(Entry, Vec<Value>)> = source
+        .into_iter()
+        .filter(|e| viewer.sees(e) && query.selects(e))
+        .map(|entry| {
+            let values = collector.collect_for(entry, &query.attrs, viewer.owns(entry));
+            (entry.clone(), values)
+        })
+        .collect();
+    sort_rows(&mut rows, query);
+    let mut out = Vec::with_capacity(rows.len() * 160);
+    match query.format {
+        Format::Json => {
+            out.extend_from_slice(rows_json(&query.attrs, &rows).as_bytes());
+            out.push(b'\n');
+        }
+        Format::Text => {
+            let _ = write_table(&mut out, &query.attrs, &rows);
+        }
+    }
+    out
+}
+
+fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
+    let Some((attr, descending)) = query.sort else {
+        rows.sort_by_key(|(entry, _)| entry.id);
+        return;
+    };
+    let index = query
+        .attrs
+        .iter()
+        .position(|a| *a == attr)
+        .expect("the sort attribute is always collected");
+    rows.sort_by(|(a_entry, a), (b_entry, b)| {
+        let order = match (a[index].sort_key(), b[index].sort_key()) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (None, None) => text::value(&a[index]).cmp(&text::value(&b[index])),
+        };
+        let order = if descending { order.reverse() } else { order };
+        order.then(a_entry.id.cmp(&b_entry.id))
+    });
+}
+
+/// The rows as one JSON array of objects.
+fn rows_json(attrs: &[Attr], rows: &[(Entry, Vec<Value>)]) -> String {
+    let mut json = Json::new();
+    json.begin_array();
+    for (_, values) in rows {
+        json.begin_object();
+        for (attr, value) in attrs.iter().zip(values) {
+            json.key(attr.name());
+            value.write_json(&mut json);
+        }
+        json.end_object();
+    }
+    json.end_array();
+    json.finish()
+}
+
+fn write_table(
+    out: &mut impl Write,
+    attrs: &[Attr],
+    rows: &[(Entry, Vec<Value>)],
+) -> std::io::Result<()> {
+    let headers: Vec<String> = attrs.iter().map(|a| text::header(*a)).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(_, values)| {
+            attrs
+                .iter()
+                .zip(values)
+                .map(|(attr, value)| text::cell(*attr, value))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let last = attrs.len().saturating_sub(1);
+    let line = |cells: &[String]| -> String {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            if i == last {
+                line.push_str(cell);
+            } else if text::right_aligned(attrs[i]) {
+                line.push_str(&format!("{cell:>width$}"));
+            } else {
+                line.push_str(&format!("{cell:<width$}"));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&headers))?;
+    for row in &cells {
+        writeln!(out, "{}", line(row))?;
+    }
+    Ok(())
+}
+
+/// Renders the process tree under `root` (every parentless process when `None`).
+pub fn tree(
+    table: &ProcessTable,
+    root: Option<u32>,
+    format: Format,
+    viewer: &Viewer,
+) -> Result<Vec<u8>, String> {
+    let roots: Vec<&Entry> = match root {
+        Some(pid) => vec![table
+            .get(pid)
+            .filter(|e| viewer.sees(e))
+            .ok_or_else(|| format!("no process with pid {pid}"))?],
+        None => {
+            let mut roots: Vec<&Entry> = table
+                .live()
+                .filter(|e| viewer.sees(e))
+                .filter(|e| e.ppid == 0 || table.get(e.ppid).is_none_or(|p| !viewer.sees(p)))
+                .collect();
+            roots.sort_by_key(|e| e.id);
+            roots
+        }
+    };
+    let mut out = Vec::new();
+    match format {
+        Format::Json => {
+            let mut json = Json::new();
+            json.begin_array();
+            for root in roots {
+                tree_json(table, root, viewer, &mut json);
+            }
+            json.end_array();
+            out.extend_from_slice(json.finish().as_bytes());
+            out.push(b'\n');
+        }
+        Format::Text => {
+            for root in roots {
+                let _ = tree_text(table, root, viewer, "", "", &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn label(entry: &Entry) -> String {
+    format!("{}({})", text::display(&entry.name()), entry.id.pid)
+}
+
+fn tree_text(
+    table: &ProcessTable,
+    entry: &Entry,
+    viewer: &Viewer,
+    first_prefix: &str,
+    prefix: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(out, "{first_prefix}{}", label(entry))?;
+    let children: Vec<&Entry> = table
+        .children(entry.id.pid, false)
+        .into_iter()
+        .filter(|c| viewer.sees(c))
+        .collect();
+    let count = children.len();
+    for (i, child) in children.into_iter().enumerate() {
+        let last = i + 1 == count;
+        let (branch, continuation) = if last {
+            ("└─", "  ")
+        } else {
+            ("├─", "│ ")
+        };
+        tree_text(
+            table,
+            child,
+            viewer,
+            &format!("{prefix}{branch}"),
+            &format!("{prefix}{continuation}"),
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+fn tree_json(table: &ProcessTable, entry: &Entry, viewer: &Viewer, json: &mut Json) {
+    json.begin_object();
+    json.key("pid").uint(entry.id.pid.into());
+    json.key("ppid").uint(entry.ppid.into());
+    json.key("name").os_str(&entry.name());
+    json.key("children").begin_array();
+    for child in table.children(entry.id.pid, false) {
+        if viewer.sees(child) {
+            tree_json(table, child, viewer, json);
+        }
+    }
+    json.end_array();
+    json.end_object();
+}
