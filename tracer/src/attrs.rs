@@ -356,6 +356,14 @@ impl Collector {
         match attr {
             Attr::Pid => Value::Int(pid.into()),
             Attr::Ppid => Value::Int(entry.ppid.into()),
+            // Kernel threads' names change without an event (a kworker's shows the workqueue
+            // it serves): read them. There are few.
+            Attr::Name if !exited && (entry.ppid == 2 || pid == 2) => {
+                match self.stat(entry, once) {
+                    Some(stat) => Value::Str(stat.comm.clone()),
+                    None => Value::Str(entry.name()),
+                }
+            }
             Attr::Name => Value::Str(entry.name()),
             Attr::Exe => entry.exe.clone().map_or(Value::Null, Value::Str),
             Attr::Cmdline => entry.cmdline.as_ref().map_or(Value::Null, |args| {
