@@ -277,12 +277,8 @@ fn a_storm_of_2000_processes_is_seen_whole() {
     }
 }
 
-#[test]
-fn without_privileges_it_says_what_is_missing() {
-    if !privileged("without_privileges_it_says_what_is_missing") {
-        return;
-    }
-    let output = Command::new("setpriv")
+fn unprivileged(args: &[&str], seconds: &str) -> std::process::Output {
+    Command::new("setpriv")
         .args([
             "--reuid=nobody",
             "--regid=nogroup",
@@ -290,10 +286,19 @@ fn without_privileges_it_says_what_is_missing() {
             "--inh-caps=-all",
             "--bounding-set=-all",
         ])
+        .args(["timeout", "--preserve-status", "-s", "INT", seconds])
         .arg(common::tracer_bin())
-        .args(["events", "--json"])
+        .args(args)
         .output()
-        .expect("run setpriv (util-linux)");
+        .expect("run setpriv (util-linux)")
+}
+
+#[test]
+fn without_privileges_ebpf_says_what_is_missing() {
+    if !privileged("without_privileges_ebpf_says_what_is_missing") {
+        return;
+    }
+    let output = unprivileged(&["events", "--json", "--backend", "ebpf"], "5");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
     assert!(output.stdout.is_empty());
@@ -301,6 +306,89 @@ fn without_privileges_it_says_what_is_missing() {
     assert!(
         stderr.contains("root or CAP_BPF + CAP_PERFMON") && stderr.contains("lacks CAP_BPF"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn without_privileges_auto_falls_back_to_polling_and_says_so() {
+    if !privileged("without_privileges_auto_falls_back_to_polling_and_says_so") {
+        return;
+    }
+    // A process that lives well over the interval, started while the unprivileged tracer runs.
+    let starter = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(700));
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 1; exit 4"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    });
+    let output = unprivileged(&["events", "--json", "--interval", "0.2"], "3");
+    let pid = starter.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let notice = stderr.lines().next().unwrap_or_default();
+    assert!(
+        notice.contains("eBPF unavailable")
+            && notice.contains("CAP_BPF")
+            && notice.contains("procfs polling every 0.2s")
+            && notice.contains("processes shorter than 0.2s are not seen"),
+        "{stderr}"
+    );
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |kind: &str| {
+        records
+            .iter()
+            .filter(|r| r["event"] == kind && r["pid"] == pid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("fork").len(), 1, "{records:#?}");
+    let exec = of("exec");
+    assert_eq!(exec.len(), 1);
+    assert_eq!(cmdline(exec[0]), ["sh", "-c", "sleep 1; exit 4"]);
+    let exit = of("exit");
+    assert_eq!(exit.len(), 1);
+    assert!(
+        exit[0]["exit_code"].is_null(),
+        "polling cannot know it: {}",
+        exit[0]
+    );
+    for record in [exec[0], exit[0]] {
+        assert_eq!(record["backend"], "procfs");
+        assert_eq!(record["synthesized"], true);
+    }
+    let stats = records
+        .iter()
+        .rev()
+        .find(|r| r["event"] == "stats")
+        .unwrap();
+    assert_eq!(stats["backend"], "procfs");
+}
+
+#[test]
+fn procfs_backend_sees_processes_longer_than_the_interval() {
+    let tracer = Tracer::start(&["--backend", "procfs", "--interval", "0.1"]);
+    let mut child = Command::new("sleep").arg("0.6").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let short = Command::new("/bin/true").spawn().unwrap().id();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = tracer.stop();
+    let exec = out.one("exec", pid);
+    assert_eq!(cmdline(exec), ["sleep", "0.6"]);
+    assert_eq!(exec["synthesized"], true);
+    let exit = out.one("exit", pid);
+    assert!(exit["exit_code"].is_null());
+    let duration = exit["duration"].as_f64().unwrap();
+    assert!((0.5..1.5).contains(&duration), "duration {duration}");
+    assert!(
+        out.of("exec", short).is_empty(),
+        "a 1 ms process is invisible to polling"
     );
 }
 

@@ -19,6 +19,9 @@ pub struct ProcessId {
 pub enum Backend {
     /// Kernel programs on the sched tracepoints: sees every process.
     Ebpf,
+    /// `/proc` polled at an interval: events are synthesised from the difference between two
+    /// scans; processes shorter than the interval are not seen, exit codes are unknown.
+    Procfs,
 }
 
 impl Backend {
@@ -26,7 +29,15 @@ impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Ebpf => "ebpf",
+            Backend::Procfs => "procfs",
         }
+    }
+}
+
+impl Backend {
+    /// Whether its events are inferred from snapshots rather than seen as they happen.
+    pub fn synthesized(self) -> bool {
+        matches!(self, Backend::Procfs)
     }
 }
 
@@ -113,8 +124,8 @@ pub enum Details {
 /// What an exec event carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exec {
-    /// The executable (the interpreter for a script).
-    pub exe: OsString,
+    /// The executable (the interpreter for a script); `None` when the backend cannot read it.
+    pub exe: Option<OsString>,
     /// The argument vector, byte for byte.
     pub cmdline: Vec<OsString>,
     /// Real, effective and saved user ids.
@@ -143,6 +154,17 @@ pub struct Exit {
 }
 
 impl Exit {
+    /// An end that was inferred (a process found gone), not seen: status unknown.
+    pub fn unknown(duration: f64) -> Self {
+        Exit::from_wait_status(0, duration).without_status()
+    }
+
+    fn without_status(mut self) -> Self {
+        self.exit_code = None;
+        self.signal = None;
+        self
+    }
+
     /// Decodes a raw wait status as the kernel keeps it in `task_struct::exit_code`.
     pub fn from_wait_status(status: u32, duration: f64) -> Self {
         let signal = (status & 0x7f) as i32;

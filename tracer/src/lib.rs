@@ -16,6 +16,7 @@ pub mod filter;
 pub mod json;
 pub mod live;
 pub mod ops;
+pub mod polling;
 pub mod process;
 pub mod procfs;
 pub mod query;

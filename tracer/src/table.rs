@@ -307,7 +307,7 @@ impl ProcessTable {
                 if entry.updated <= event.time || entry.cmdline.is_none() {
                     entry.ppid = event.ppid;
                     entry.comm = event.name.clone();
-                    entry.exe = Some(exec.exe.clone());
+                    entry.exe = exec.exe.clone();
                     entry.cmdline = Some(exec.cmdline.clone());
                     entry.uids = Some(exec.uids);
                     entry.gids = Some(exec.gids);

@@ -12,10 +12,11 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::text;
 use super::{BackendChoice, Connection};
-use crate::ebpf::{EbpfConfig, EbpfSource, ProgramCost};
+use crate::ebpf::{EbpfConfig, ProgramCost};
 use crate::event::{Details, Event, EventKind};
 use crate::filter::EventFilter;
 use crate::json::Json;
+use crate::source::Source;
 use crate::source::SourceStats;
 
 /// Most events decoded per batch before they are written out.
@@ -60,6 +61,10 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = 4, value_name = "MIB")]
     ring_mib: u32,
 
+    /// Seconds between /proc scans with the procfs backend.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    interval: f64,
+
     /// Measure what each kernel program costs (BPF run-time statistics) and report it in the
     /// final stats: run count and nanoseconds per run of fork, exec and exit.
     #[arg(long)]
@@ -86,6 +91,12 @@ impl EventsArgs {
     }
 
     fn config(&self) -> anyhow::Result<EbpfConfig> {
+        if !(self.interval.is_finite() && self.interval >= 0.01 && self.interval <= 3600.0) {
+            bail!(
+                "--interval must be between 0.01 and 3600 seconds, not {}",
+                self.interval
+            );
+        }
         if !self.ring_mib.is_power_of_two() || self.ring_mib > 1024 {
             bail!(
                 "--ring-mib must be a power of two between 1 and 1024, not {}",
@@ -135,8 +146,9 @@ pub fn run(args: EventsArgs, connection: &Connection, verbose: bool) -> anyhow::
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // --kernel-stats measures this process's own programs: always direct.
-    if !args.kernel_stats {
+    // --kernel-stats measures this process's own programs, and a chosen backend is this
+    // process's own: direct. Otherwise the agent's feed, when one runs.
+    if !args.kernel_stats && args.backend == BackendChoice::Auto {
         if let Some(client) = connection.client() {
             return runtime.block_on(from_agent(client, &args, &filter));
         }
@@ -208,15 +220,24 @@ async fn stream(
     config: EbpfConfig,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let _ = args.backend; // auto and ebpf are the same today
-    let mut source = EbpfSource::open(&config).context("cannot trace with eBPF")?;
+    let interval = Duration::from_secs_f64(args.interval);
+    let (mut source, notice) =
+        Source::open(args.backend.choice(), &config, interval).map_err(anyhow::Error::msg)?;
+    if let Some(notice) = notice {
+        eprintln!("tracer: {notice}");
+    }
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    eprintln!(
-        "tracer: tracing fork, exec and exit with {} (ring {} MiB); Ctrl-C to stop",
-        source.backend(),
-        args.ring_mib
-    );
+    match &source {
+        Source::Ebpf(_) => eprintln!(
+            "tracer: tracing fork, exec and exit with ebpf (ring {} MiB); Ctrl-C to stop",
+            args.ring_mib
+        ),
+        Source::Procfs(_) => eprintln!(
+            "tracer: tracing fork, exec and exit with procfs polling every {}s; Ctrl-C to stop",
+            args.interval
+        ),
+    }
 
     let mut out = Output::new(args.json);
     if !args.json {
@@ -260,7 +281,10 @@ async fn stream(
         return Ok(ExitCode::SUCCESS);
     }
     let stats = source.stats();
-    let costs = source.program_costs();
+    let costs = match &source {
+        Source::Ebpf(ebpf) => ebpf.program_costs(),
+        Source::Procfs(_) => Vec::new(),
+    };
     out.final_stats(&stats, args.kernel_stats.then_some(&costs[..]));
     if stats.lost() > reported_lost {
         eprintln!(
@@ -364,12 +388,16 @@ pub fn event_json(event: &Event) -> String {
     json.key("uid").uint(event.uid.into());
     json.key("gid").uint(event.gid.into());
     json.key("backend").str(event.backend.as_str());
+    json.key("synthesized").bool(event.backend.synthesized());
     match &event.details {
         Details::Fork { parent_pid } => {
             json.key("parent_pid").uint((*parent_pid).into());
         }
         Details::Exec(exec) => {
-            json.key("exe").os_str(&exec.exe);
+            match &exec.exe {
+                Some(exe) => json.key("exe").os_str(exe),
+                None => json.key("exe").null(),
+            };
             json.key("cmdline").begin_array();
             for arg in &exec.cmdline {
                 json.os_str(arg);
@@ -451,7 +479,7 @@ pub(crate) fn event_text(event: &Event) -> String {
             let result = match (exit.exit_code, exit.signal) {
                 (Some(code), _) => format!("exit {code}"),
                 (None, Some(signal)) => text::signal_name(signal),
-                (None, None) => "?".into(),
+                (None, None) => "unknown".into(),
             };
             let result = if exit.core_dumped {
                 format!("{result} (core)")

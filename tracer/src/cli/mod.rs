@@ -6,6 +6,7 @@ mod agent_cmd;
 mod control;
 pub(crate) mod events;
 mod ps;
+mod sys;
 pub(crate) mod text;
 
 use std::process::ExitCode;
@@ -94,6 +95,22 @@ enum Command {
 
     /// The agent's counters: events by kind, losses, table size, clients, queue drops.
     Stats(agent_cmd::StatsArgs),
+
+    /// System-wide figures as psutil reports them: CPU, memory, disks, network, sensors.
+    ///
+    /// Text is aligned sections in human units. --json prints one object keyed by psutil's
+    /// function names (cpu_times, virtual_memory, disk_partitions, net_if_addrs, …), each value
+    /// shaped as psutil returns it: named tuples as objects with psutil's field names, dicts as
+    /// objects, lists as arrays, address families and other enums as their numbers. Variants
+    /// of one function are suffixed: cpu_count_cores is cpu_count(logical=False),
+    /// cpu_times_percpu is cpu_times(percpu=True), disk_io_counters_perdisk, …; disk_usage
+    /// maps each partition's mountpoint to its usage. A figure that cannot be read is null.
+    #[command(after_help = "Examples:\n  \
+        tracer sys                          everything, for a glance\n  \
+        tracer sys memory                   one section\n  \
+        tracer sys --json net | jq .net_if_addrs\n  \
+        tracer sys cpu --interval 1         CPU use over one second")]
+    Sys(sys::SysArgs),
 }
 
 /// Where commands get their answers: the agent at `socket` when one listens, else directly.
@@ -132,10 +149,25 @@ impl Connection {
 /// Which source of events to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
-    /// The best available (today: eBPF).
+    /// eBPF when it can run (root, or CAP_BPF + CAP_PERFMON, and kernel BTF), else procfs
+    /// polling — saying why on stderr.
     Auto,
     /// Kernel programs on the sched tracepoints: every process, every exit code.
     Ebpf,
+    /// /proc polled every --interval: processes shorter than the interval are not seen, exit
+    /// codes are unknown (null), events are marked "synthesized".
+    Procfs,
+}
+
+impl BackendChoice {
+    /// The library's choice.
+    pub fn choice(self) -> crate::source::Choice {
+        match self {
+            BackendChoice::Auto => crate::source::Choice::Auto,
+            BackendChoice::Ebpf => crate::source::Choice::Ebpf,
+            BackendChoice::Procfs => crate::source::Choice::Procfs,
+        }
+    }
 }
 
 /// Runs the command line and returns the process's exit status.
@@ -158,6 +190,7 @@ pub fn main() -> ExitCode {
         Command::Resume(args) => control::run_signal(SignalOp::Resume, args, &connection),
         Command::Agent(args) => agent_cmd::run_agent(args, cli.socket),
         Command::Stats(args) => agent_cmd::run_stats(args, &connection),
+        Command::Sys(args) => sys::run(args),
     };
     match result {
         Ok(code) => code,

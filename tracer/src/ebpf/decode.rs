@@ -96,11 +96,11 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
             let exe = &exec.exe[..exe_len];
             let exe_truncated = header.flags & FLAG_EXE_TRUNCATED != 0;
             Details::Exec(Box::new(Exec {
-                exe: if header.flags & FLAG_EXE_AS_PASSED != 0 {
+                exe: Some(if header.flags & FLAG_EXE_AS_PASSED != 0 {
                     OsString::from_vec(exe.to_vec())
                 } else {
                     path_from_components(exe, exe_truncated)
-                },
+                }),
                 cmdline: split_cmdline(args),
                 uids: exec.uids,
                 gids: exec.gids,
