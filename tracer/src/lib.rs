@@ -21,6 +21,7 @@ pub mod process;
 pub mod procfs;
 pub mod query;
 pub mod source;
+pub mod system;
 pub mod table;
 
 pub use attrs::{Attr, Value};

@@ -1,0 +1,930 @@
+//! `tracer sys`: psutil's system-wide figures — CPU, memory, disks, network, sensors, boot time
+//! and users — as aligned text for a glance, or as one JSON object keyed by psutil's function
+//! names with values shaped as psutil returns them.
+//!
+//! Figures are read directly (`crate::system`). A figure that cannot be read is `null` in JSON
+//! and `-` in text, with one warning line on stderr; the rest is still shown.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+
+use super::text;
+use crate::json::Json;
+use crate::procfs::Procfs;
+use crate::system::json::{write_named, ToJson};
+use crate::system::{
+    self, Address, Battery, ConnKind, Connection, CpuFreq, CpuStats, CpuTimes, DiskIo,
+    DiskPartition, DiskUsage, Fan, Named, NetIo, NicAddr, NicStats, Sampler, SwapMemory,
+    SystemError, Temperature, User, VirtualMemory, AF_LINK,
+};
+
+/// Flags of `tracer sys`.
+#[derive(Debug, Args)]
+pub struct SysArgs {
+    /// Which figures: cpu, memory, disk, net, sensors, or all of them plus boot_time and users.
+    #[arg(value_enum, default_value_t = Section::All)]
+    section: Section,
+
+    /// One JSON object keyed by psutil function names (cpu_times, virtual_memory, …), values
+    /// shaped as psutil returns them.
+    #[arg(long)]
+    json: bool,
+
+    /// The window, in seconds, cpu_percent and cpu_times_percent measure (psutil's interval;
+    /// it starts when tracer starts). 0 compares with the start at once, which, as psutil's
+    /// first non-blocking call, means nothing.
+    #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
+    interval: f64,
+}
+
+/// A group of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    /// cpu_count, cpu_count_cores, cpu_percent(_percpu), cpu_times_percent, cpu_times(_percpu),
+    /// cpu_stats, cpu_freq(_percpu), getloadavg.
+    Cpu,
+    /// virtual_memory, swap_memory.
+    Memory,
+    /// disk_partitions, disk_usage (per mountpoint), disk_io_counters(_perdisk).
+    Disk,
+    /// net_io_counters(_pernic), net_if_addrs, net_if_stats, net_connections (kind inet).
+    Net,
+    /// sensors_temperatures, sensors_fans, sensors_battery.
+    Sensors,
+    /// Everything above, plus boot_time and users.
+    All,
+}
+
+/// CPU figures; `None` where the read failed (warned about).
+struct CpuReport {
+    cpu_count: Option<Option<u32>>,
+    cpu_count_cores: Option<Option<u32>>,
+    cpu_percent: Option<f64>,
+    cpu_percent_percpu: Option<Vec<f64>>,
+    cpu_times_percent: Option<CpuTimes>,
+    cpu_times: Option<CpuTimes>,
+    cpu_times_percpu: Option<Vec<CpuTimes>>,
+    cpu_stats: Option<CpuStats>,
+    cpu_freq: Option<Option<CpuFreq>>,
+    cpu_freq_percpu: Option<Vec<CpuFreq>>,
+    getloadavg: Option<[f64; 3]>,
+    /// How long cpu_percent measured.
+    window: Duration,
+}
+
+struct MemoryReport {
+    virtual_memory: Option<VirtualMemory>,
+    swap_memory: Option<SwapMemory>,
+}
+
+struct DiskReport {
+    disk_partitions: Option<Vec<DiskPartition>>,
+    /// Per partition's mountpoint, in disk_partitions' order (duplicates once).
+    disk_usage: Vec<(OsString, Option<DiskUsage>)>,
+    disk_io_counters: Option<Option<DiskIo>>,
+    disk_io_counters_perdisk: Option<Named<DiskIo>>,
+}
+
+struct NetReport {
+    net_io_counters: Option<Option<NetIo>>,
+    net_io_counters_pernic: Option<Named<NetIo>>,
+    net_if_addrs: Option<Named<Vec<NicAddr>>>,
+    net_if_stats: Option<Named<NicStats>>,
+    net_connections: Option<Vec<Connection>>,
+}
+
+struct SensorsReport {
+    sensors_temperatures: Option<Named<Vec<Temperature>>>,
+    sensors_fans: Option<Named<Vec<Fan>>>,
+    sensors_battery: Option<Option<Battery>>,
+}
+
+/// Everything `tracer sys` shows; sections not asked for are `None`.
+struct Report {
+    cpu: Option<CpuReport>,
+    memory: Option<MemoryReport>,
+    disk: Option<DiskReport>,
+    net: Option<NetReport>,
+    sensors: Option<SensorsReport>,
+    boot_time: Option<Option<f64>>,
+    users: Option<Option<Vec<User>>>,
+}
+
+/// Collects results, keeping the value or warning about the error.
+#[derive(Default)]
+struct Warnings(Vec<String>);
+
+impl Warnings {
+    fn keep<T>(&mut self, name: &str, result: Result<T, SystemError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(format!("{name}: {error}"));
+                None
+            }
+        }
+    }
+}
+
+/// Runs `tracer sys`.
+pub fn run(args: SysArgs) -> anyhow::Result<ExitCode> {
+    if !(args.interval.is_finite() && args.interval >= 0.0) {
+        anyhow::bail!("--interval must be a number of seconds, 0 or more");
+    }
+    let interval = Duration::from_secs_f64(args.interval);
+    let wants = |s: Section| args.section == s || args.section == Section::All;
+    let started = Instant::now();
+    // psutil's module load: the baseline of cpu_percent.
+    let mut sampler = wants(Section::Cpu).then(Sampler::new);
+    let mut warnings = Warnings::default();
+    let w = &mut warnings;
+
+    let memory = wants(Section::Memory).then(|| MemoryReport {
+        virtual_memory: w.keep("virtual_memory", system::virtual_memory()),
+        swap_memory: w.keep("swap_memory", system::swap_memory()),
+    });
+    let disk = wants(Section::Disk).then(|| read_disk(w));
+    let net = wants(Section::Net).then(|| NetReport {
+        net_io_counters: w.keep("net_io_counters", system::net_io_counters()),
+        net_io_counters_pernic: w.keep("net_io_counters_pernic", system::net_io_counters_pernic()),
+        net_if_addrs: w.keep("net_if_addrs", system::net_if_addrs()),
+        net_if_stats: w.keep("net_if_stats", system::net_if_stats()),
+        net_connections: w.keep("net_connections", system::net_connections(ConnKind::Inet)),
+    });
+    let sensors = wants(Section::Sensors).then(|| SensorsReport {
+        sensors_temperatures: w.keep("sensors_temperatures", system::sensors_temperatures()),
+        sensors_fans: w.keep("sensors_fans", system::sensors_fans()),
+        sensors_battery: w.keep("sensors_battery", system::sensors_battery()),
+    });
+    let everything = args.section == Section::All;
+    let boot_time = everything.then(|| w.keep("boot_time", system::boot_time()));
+    let users = everything.then(|| w.keep("users", system::users()));
+    let cpu = sampler.as_mut().map(|sampler| {
+        // The other sections' reads count towards the window.
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+        CpuReport {
+            cpu_count: w.keep("cpu_count", system::cpu_count(true)),
+            cpu_count_cores: w.keep("cpu_count_cores", system::cpu_count(false)),
+            cpu_percent: w.keep("cpu_percent", sampler.cpu_percent(None)),
+            cpu_percent_percpu: w.keep("cpu_percent_percpu", sampler.cpu_percent_percpu(None)),
+            cpu_times_percent: w.keep("cpu_times_percent", sampler.cpu_times_percent(None)),
+            window: started.elapsed(),
+            cpu_times: w.keep("cpu_times", system::cpu_times()),
+            cpu_times_percpu: w.keep("cpu_times_percpu", system::cpu_times_percpu()),
+            cpu_stats: w.keep("cpu_stats", system::cpu_stats()),
+            cpu_freq: w.keep("cpu_freq", system::cpu_freq()),
+            cpu_freq_percpu: w.keep("cpu_freq_percpu", system::cpu_freq_percpu()),
+            getloadavg: w.keep("getloadavg", system::getloadavg()),
+        }
+    });
+    let report = Report {
+        cpu,
+        memory,
+        disk,
+        net,
+        sensors,
+        boot_time,
+        users,
+    };
+    for warning in &warnings.0 {
+        eprintln!("tracer: warning: {warning}");
+    }
+    let out = if args.json {
+        let mut json = report_json(&report);
+        json.push('\n');
+        json
+    } else {
+        report_text(&report)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_disk(w: &mut Warnings) -> DiskReport {
+    let disk_partitions = w.keep("disk_partitions", system::disk_partitions(false));
+    let mut disk_usage: Vec<(OsString, Option<DiskUsage>)> = Vec::new();
+    let mountpoints: Vec<OsString> = match &disk_partitions {
+        Some(parts) => parts.iter().map(|p| p.mountpoint.clone()).collect(),
+        None => vec![OsString::from("/")],
+    };
+    for mountpoint in mountpoints {
+        if disk_usage.iter().any(|(m, _)| *m == mountpoint) {
+            continue;
+        }
+        let usage = w.keep("disk_usage", system::disk_usage(&mountpoint));
+        disk_usage.push((mountpoint, usage));
+    }
+    DiskReport {
+        disk_partitions,
+        disk_usage,
+        disk_io_counters: w.keep("disk_io_counters", system::disk_io_counters()),
+        disk_io_counters_perdisk: w.keep(
+            "disk_io_counters_perdisk",
+            system::disk_io_counters_perdisk(),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/// Writes `key: value` (null when the read failed).
+fn field<T: ToJson>(json: &mut Json, key: &str, value: &Option<T>) {
+    json.key(key);
+    value.write_json(json);
+}
+
+/// Writes `key: {name: value, …}` (null when the read failed).
+fn named_field<T: ToJson>(json: &mut Json, key: &str, value: &Option<Named<T>>) {
+    json.key(key);
+    match value {
+        Some(named) => write_named(json, named),
+        None => {
+            json.null();
+        }
+    }
+}
+
+fn report_json(report: &Report) -> String {
+    let mut json = Json::new();
+    json.begin_object();
+    if let Some(cpu) = &report.cpu {
+        field(
+            &mut json,
+            "cpu_count",
+            &cpu.cpu_count.map(|c| c.map(u64::from)),
+        );
+        field(
+            &mut json,
+            "cpu_count_cores",
+            &cpu.cpu_count_cores.map(|c| c.map(u64::from)),
+        );
+        field(&mut json, "cpu_percent", &cpu.cpu_percent);
+        field(&mut json, "cpu_percent_percpu", &cpu.cpu_percent_percpu);
+        field(&mut json, "cpu_times_percent", &cpu.cpu_times_percent);
+        field(&mut json, "cpu_times", &cpu.cpu_times);
+        field(&mut json, "cpu_times_percpu", &cpu.cpu_times_percpu);
+        field(&mut json, "cpu_stats", &cpu.cpu_stats);
+        field(&mut json, "cpu_freq", &cpu.cpu_freq);
+        field(&mut json, "cpu_freq_percpu", &cpu.cpu_freq_percpu);
+        field(&mut json, "getloadavg", &cpu.getloadavg);
+    }
+    if let Some(memory) = &report.memory {
+        field(&mut json, "virtual_memory", &memory.virtual_memory);
+        field(&mut json, "swap_memory", &memory.swap_memory);
+    }
+    if let Some(disk) = &report.disk {
+        field(&mut json, "disk_partitions", &disk.disk_partitions);
+        json.key("disk_usage").begin_object();
+        for (mountpoint, usage) in &disk.disk_usage {
+            // Object keys are strings: a mountpoint that is not UTF-8 is shown lossily.
+            json.key(&mountpoint.to_string_lossy());
+            usage.write_json(&mut json);
+        }
+        json.end_object();
+        field(&mut json, "disk_io_counters", &disk.disk_io_counters);
+        named_field(
+            &mut json,
+            "disk_io_counters_perdisk",
+            &disk.disk_io_counters_perdisk,
+        );
+    }
+    if let Some(net) = &report.net {
+        field(&mut json, "net_io_counters", &net.net_io_counters);
+        named_field(
+            &mut json,
+            "net_io_counters_pernic",
+            &net.net_io_counters_pernic,
+        );
+        named_field(&mut json, "net_if_addrs", &net.net_if_addrs);
+        named_field(&mut json, "net_if_stats", &net.net_if_stats);
+        field(&mut json, "net_connections", &net.net_connections);
+    }
+    if let Some(sensors) = &report.sensors {
+        named_field(
+            &mut json,
+            "sensors_temperatures",
+            &sensors.sensors_temperatures,
+        );
+        named_field(&mut json, "sensors_fans", &sensors.sensors_fans);
+        field(&mut json, "sensors_battery", &sensors.sensors_battery);
+    }
+    if let Some(boot_time) = &report.boot_time {
+        field(&mut json, "boot_time", boot_time);
+    }
+    if let Some(users) = &report.users {
+        field(&mut json, "users", users);
+    }
+    json.end_object();
+    json.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+/// Width of the section label column.
+const LABEL: usize = 9;
+
+/// Lines under section labels: the label on the first line, blanks below.
+struct Page {
+    out: String,
+}
+
+impl Page {
+    fn section(&mut self, label: &str, lines: Vec<String>) {
+        for (i, line) in lines.iter().enumerate() {
+            let label = if i == 0 { label } else { "" };
+            let line = format!("{label:<LABEL$}{line}");
+            self.out.push_str(line.trim_end());
+            self.out.push('\n');
+        }
+    }
+}
+
+/// Columns padded to their widest cell; `right` says which are right-aligned.
+fn table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let w = widths[i];
+            if right.get(i).copied().unwrap_or(false) {
+                out.push_str(&format!("{cell:>w$}"));
+            } else if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}"));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut lines = vec![line(header.to_vec())];
+    for row in rows {
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines
+}
+
+fn bytes(n: u64) -> String {
+    text::bytes(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// A count, short: `987`, `12.3K`, `4.5M`, `1.2G`.
+fn count(n: u64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1e9, "G"), (1e6, "M"), (1e3, "K")];
+    for (scale, unit) in UNITS {
+        if n as f64 >= scale {
+            return format!("{:.1}{unit}", n as f64 / scale);
+        }
+    }
+    n.to_string()
+}
+
+/// A long span of seconds: `12.6s`, `5m07s`, `2h03m`, `3d04h`.
+fn span(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 60.0 {
+        return format!("{s:.1}s");
+    }
+    let whole = s as u64;
+    let (d, h, m) = (whole / 86400, whole / 3600 % 24, whole / 60 % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else {
+        format!("{m}m{:02}s", whole % 60)
+    }
+}
+
+fn percent(p: f64) -> String {
+    format!("{p:.1}%")
+}
+
+fn dash<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), show)
+}
+
+/// The prefix length of a netmask (`255.255.255.0` → 24), if it is one.
+fn prefix_len(netmask: &str) -> Option<u32> {
+    let bits = match netmask.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    (bits.leading_ones() + bits.trailing_zeros() == 128 || bits == 0).then_some(bits.leading_ones())
+}
+
+fn report_text(report: &Report) -> String {
+    let mut page = Page { out: String::new() };
+    if let (Some(Some(boot)), Some(users)) = (&report.boot_time, &report.users) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let boot_clock = text::time_of_day(*boot);
+        let boot_clock = boot_clock.split('.').next().unwrap_or_default();
+        let mut line = format!("up {}, booted at {boot_clock}", span(now - boot));
+        if let Some(users) = users {
+            let n = users.len();
+            line.push_str(&format!(" · {n} user{}", if n == 1 { "" } else { "s" }));
+        }
+        if let Some(Some(load)) = report.cpu.as_ref().map(|c| c.getloadavg) {
+            line.push_str(&format!(
+                " · load {:.2} {:.2} {:.2}",
+                load[0], load[1], load[2]
+            ));
+        }
+        page.section("SYSTEM", vec![line]);
+    }
+    if let Some(cpu) = &report.cpu {
+        page.section("CPU", cpu_text(cpu, report.boot_time.is_none()));
+    }
+    if let Some(memory) = &report.memory {
+        page.section("MEMORY", memory_text(memory));
+    }
+    if let Some(disk) = &report.disk {
+        page.section("DISK", disk_text(disk));
+    }
+    if let Some(net) = &report.net {
+        page.section("NETWORK", net_text(net));
+        page.section("SOCKETS", sockets_text(net));
+    }
+    if let Some(sensors) = &report.sensors {
+        page.section("SENSORS", sensors_text(sensors));
+    }
+    if let Some(users) = &report.users {
+        page.section("USERS", users_text(users.as_deref()));
+    }
+    page.out
+}
+
+fn cpu_text(cpu: &CpuReport, with_load: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut head = format!(
+        "{} logical, {} cores",
+        dash(cpu.cpu_count.flatten(), |n| n.to_string()),
+        dash(cpu.cpu_count_cores.flatten(), |n| n.to_string()),
+    );
+    if let Some(Some(freq)) = cpu.cpu_freq {
+        head.push_str(&format!(" · {:.0} MHz", freq.current));
+        if freq.max > 0.0 {
+            head.push_str(&format!(" (max {:.0})", freq.max));
+        }
+    }
+    if let Some(busy) = cpu.cpu_percent {
+        head.push_str(&format!(
+            " · {} busy over {}",
+            percent(busy),
+            text::duration(cpu.window.as_secs_f64())
+        ));
+    }
+    if with_load {
+        if let Some(load) = cpu.getloadavg {
+            head.push_str(&format!(
+                " · load {:.2} {:.2} {:.2}",
+                load[0], load[1], load[2]
+            ));
+        }
+    }
+    lines.push(head);
+    if let Some(p) = cpu.cpu_times_percent {
+        // psutil scales by the total CPU time only when it is over one second, so over a
+        // shorter window its shares sum to less than 100: shown here as shares of their sum.
+        let sum: f64 = p.values()[..8].iter().sum();
+        let scale = if sum > 0.0 { 100.0 / sum } else { 1.0 };
+        let parts: Vec<String> = CpuTimes::FIELDS
+            .iter()
+            .zip(p.values().map(|v| v * scale))
+            .filter(|(name, v)| *v > 0.0 || matches!(**name, "user" | "system" | "idle" | "iowait"))
+            .map(|(name, v)| format!("{name} {v:.1}%"))
+            .collect();
+        lines.push(parts.join("  "));
+    }
+    if let Some(each) = &cpu.cpu_percent_percpu {
+        let cells: Vec<String> = each
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("cpu{i} {:>5}", percent(*p)))
+            .collect();
+        for chunk in cells.chunks(8) {
+            lines.push(chunk.join("   "));
+        }
+    }
+    if let Some(t) = cpu.cpu_times {
+        let mut line = format!(
+            "since boot: user {}  system {}  idle {}  iowait {}",
+            span(t.user),
+            span(t.system),
+            span(t.idle),
+            span(t.iowait)
+        );
+        if t.steal > 0.0 {
+            line.push_str(&format!("  steal {}", span(t.steal)));
+        }
+        if let Some(stats) = cpu.cpu_stats {
+            line.push_str(&format!(
+                " · {} context switches, {} interrupts",
+                count(stats.ctx_switches),
+                count(stats.interrupts)
+            ));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn memory_text(memory: &MemoryReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    match memory.virtual_memory {
+        Some(vm) => {
+            lines.push(format!(
+                "total {}  used {} ({})  available {}  free {}",
+                bytes(vm.total),
+                bytes(vm.used),
+                percent(vm.percent),
+                bytes(vm.available),
+                bytes(vm.free)
+            ));
+            lines.push(format!(
+                "buffers {}  cached {}  shared {}  slab {}  active {}  inactive {}",
+                bytes(vm.buffers),
+                bytes(vm.cached),
+                bytes(vm.shared),
+                bytes(vm.slab),
+                bytes(vm.active),
+                bytes(vm.inactive)
+            ));
+        }
+        None => lines.push("memory: -".into()),
+    }
+    lines.push(match memory.swap_memory {
+        Some(swap) if swap.total == 0 => "swap: none".into(),
+        Some(swap) => format!(
+            "swap: total {}  used {} ({})  free {}  swapped in {}  out {}",
+            bytes(swap.total),
+            bytes(swap.used),
+            percent(swap.percent),
+            bytes(swap.free),
+            bytes(swap.sin),
+            bytes(swap.sout)
+        ),
+        None => "swap: -".into(),
+    });
+    lines
+}
+
+fn disk_text(disk: &DiskReport) -> Vec<String> {
+    let mut rows = Vec::new();
+    for part in disk.disk_partitions.iter().flatten() {
+        let usage = disk
+            .disk_usage
+            .iter()
+            .find(|(m, _)| *m == part.mountpoint)
+            .and_then(|(_, u)| *u);
+        rows.push(vec![
+            text::display(&part.device),
+            text::display(&part.mountpoint),
+            part.fstype.clone(),
+            dash(usage, |u| bytes(u.total)),
+            dash(usage, |u| bytes(u.used)),
+            dash(usage, |u| bytes(u.free)),
+            dash(usage, |u| percent(u.percent)),
+        ]);
+    }
+    let mut lines = if rows.is_empty() {
+        vec!["no disk partitions".to_string()]
+    } else {
+        table(
+            &[
+                "DEVICE",
+                "MOUNTPOINT",
+                "FSTYPE",
+                "SIZE",
+                "USED",
+                "AVAIL",
+                "USE%",
+            ],
+            &rows,
+            &[false, false, false, true, true, true, true],
+        )
+    };
+    if let Some(perdisk) = &disk.disk_io_counters_perdisk {
+        // Disks and partitions that did any I/O (idle loop and ram devices are left out).
+        let rows: Vec<Vec<String>> = perdisk
+            .iter()
+            .filter(|(_, io)| io.read_count + io.write_count > 0)
+            .map(|(name, io)| {
+                vec![
+                    name.clone(),
+                    count(io.read_count),
+                    bytes(io.read_bytes),
+                    count(io.write_count),
+                    bytes(io.write_bytes),
+                    span(io.busy_time as f64 / 1000.0),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            lines.extend(table(
+                &["DISK", "READS", "READ", "WRITES", "WRITTEN", "BUSY"],
+                &rows,
+                &[false, true, true, true, true, true],
+            ));
+        }
+    }
+    lines
+}
+
+fn net_text(net: &NetReport) -> Vec<String> {
+    let names: Vec<&String> = match (&net.net_io_counters_pernic, &net.net_if_stats) {
+        (Some(io), _) => io.iter().map(|(n, _)| n).collect(),
+        (None, Some(stats)) => stats.iter().map(|(n, _)| n).collect(),
+        (None, None) => Vec::new(),
+    };
+    let stats_of = |name: &str| {
+        net.net_if_stats
+            .as_ref()
+            .and_then(|s| s.iter().find(|(n, _)| n == name).map(|(_, v)| v))
+    };
+    let io_of = |name: &str| {
+        net.net_io_counters_pernic
+            .as_ref()
+            .and_then(|s| s.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+    };
+    let addrs_of = |name: &str| -> String {
+        let Some(list) = net
+            .net_if_addrs
+            .as_ref()
+            .and_then(|a| a.iter().find(|(n, _)| n == name).map(|(_, v)| v))
+        else {
+            return String::new();
+        };
+        list.iter()
+            .filter(|a| !(a.family == AF_LINK && a.address == "00:00:00:00:00:00"))
+            .map(|a| match a.netmask.as_deref().and_then(prefix_len) {
+                Some(len) if a.family != AF_LINK => format!("{}/{len}", a.address),
+                _ => a.address.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let rows: Vec<Vec<String>> = names
+        .iter()
+        .map(|name| {
+            let stats = stats_of(name);
+            let io = io_of(name);
+            vec![
+                (*name).clone(),
+                dash(stats, |s| if s.isup { "up" } else { "down" }.to_string()),
+                dash(stats, |s| s.mtu.to_string()),
+                dash(stats.filter(|s| s.speed > 0), |s| {
+                    if s.speed >= 1000 && s.speed % 1000 == 0 {
+                        format!("{}G", s.speed / 1000)
+                    } else {
+                        format!("{}M", s.speed)
+                    }
+                }),
+                dash(io, |io| bytes(io.bytes_sent)),
+                dash(io, |io| bytes(io.bytes_recv)),
+                dash(io, |io| {
+                    format!("{}/{}", io.errin + io.errout, io.dropin + io.dropout)
+                }),
+                addrs_of(name),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return vec!["no interfaces".into()];
+    }
+    table(
+        &[
+            "NIC",
+            "STATE",
+            "MTU",
+            "SPEED",
+            "SENT",
+            "RECV",
+            "ERR/DROP",
+            "ADDRESSES",
+        ],
+        &rows,
+        &[false, false, true, true, true, true, true, false],
+    )
+}
+
+fn address_text(addr: &Address) -> String {
+    match addr {
+        Address::None => "*".into(),
+        Address::Inet { ip, port } if ip.contains(':') => format!("[{ip}]:{port}"),
+        Address::Inet { ip, port } => format!("{ip}:{port}"),
+        Address::Path(path) => text::display(path),
+    }
+}
+
+fn sockets_text(net: &NetReport) -> Vec<String> {
+    let Some(conns) = &net.net_connections else {
+        return vec!["-".into()];
+    };
+    let procfs = Procfs::new();
+    let proto = |c: &Connection| {
+        let base = if c.r#type == libc::SOCK_STREAM {
+            "tcp"
+        } else {
+            "udp"
+        };
+        if c.family == libc::AF_INET6 {
+            format!("{base}6")
+        } else {
+            base.to_string()
+        }
+    };
+    let port = |c: &Connection| match &c.laddr {
+        Address::Inet { port, .. } => *port,
+        _ => 0,
+    };
+    // Listening TCP sockets and bound UDP ones without a peer: the services of this host.
+    let mut listening: Vec<&Connection> = conns
+        .iter()
+        .filter(|c| {
+            c.status == "LISTEN"
+                || (c.r#type == libc::SOCK_DGRAM && c.raddr == Address::None && port(c) != 0)
+        })
+        .collect();
+    listening.sort_by_key(|c| (port(c), proto(c), c.pid));
+    let rows: Vec<Vec<String>> = listening
+        .iter()
+        .map(|c| {
+            let name = c
+                .pid
+                .and_then(|pid| procfs.stat(pid).ok())
+                .map(|s| text::display(&s.comm))
+                .unwrap_or_else(|| "-".into());
+            vec![
+                proto(c),
+                address_text(&c.laddr),
+                dash(c.pid, |p| p.to_string()),
+                name,
+            ]
+        })
+        .collect();
+    let mut lines = if rows.is_empty() {
+        vec!["nothing listening".into()]
+    } else {
+        table(
+            &["PROTO", "LISTENING ON", "PID", "PROCESS"],
+            &rows,
+            &[false, false, true, false],
+        )
+    };
+    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in conns
+        .iter()
+        .filter(|c| c.r#type == libc::SOCK_STREAM && c.status != "LISTEN")
+    {
+        *states.entry(c.status).or_default() += 1;
+    }
+    if !states.is_empty() {
+        let parts: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        lines.push(format!("tcp connections: {}", parts.join(", ")));
+    }
+    lines
+}
+
+fn sensors_text(sensors: &SensorsReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (unit, temps) in sensors.sensors_temperatures.iter().flatten() {
+        for t in temps {
+            let label = if t.label.is_empty() {
+                unit.as_str()
+            } else {
+                t.label.as_str()
+            };
+            let mut line = format!("{unit:<12} {label:<20} {:>6.1}°C", t.current);
+            if let Some(high) = t.high {
+                line.push_str(&format!("  high {high:.1}"));
+            }
+            if let Some(crit) = t.critical {
+                line.push_str(&format!("  critical {crit:.1}"));
+            }
+            lines.push(line);
+        }
+    }
+    for (unit, fans) in sensors.sensors_fans.iter().flatten() {
+        for fan in fans {
+            let label = if fan.label.is_empty() {
+                "fan"
+            } else {
+                fan.label.as_str()
+            };
+            lines.push(format!("{unit:<12} {label:<20} {:>6} RPM", fan.current));
+        }
+    }
+    if let Some(Some(battery)) = sensors.sensors_battery {
+        let state = match battery.power_plugged {
+            Some(true) => "on AC power".to_string(),
+            Some(false) => "on battery".to_string(),
+            None => "power source unknown".to_string(),
+        };
+        let left = match battery.secsleft {
+            system::POWER_TIME_UNLIMITED | system::POWER_TIME_UNKNOWN => String::new(),
+            secs => format!(", {} left", span(secs as f64)),
+        };
+        lines.push(format!(
+            "battery {}, {state}{left}",
+            percent(battery.percent)
+        ));
+    }
+    if lines.is_empty() {
+        let failed = sensors.sensors_temperatures.is_none()
+            || sensors.sensors_fans.is_none()
+            || sensors.sensors_battery.is_none();
+        lines.push(if failed {
+            "-".into()
+        } else {
+            "none found (no hwmon or thermal sensors, fans or battery)".into()
+        });
+    }
+    lines
+}
+
+fn users_text(users: Option<&[User]>) -> Vec<String> {
+    let Some(users) = users else {
+        return vec!["-".into()];
+    };
+    if users.is_empty() {
+        return vec!["nobody logged in".into()];
+    }
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            let started = text::time_of_day(u.started);
+            vec![
+                u.name.clone(),
+                u.terminal.clone().unwrap_or_else(|| "-".into()),
+                u.host.clone(),
+                started.split('.').next().unwrap_or_default().to_string(),
+                u.pid.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["USER", "TERMINAL", "HOST", "SINCE", "PID"],
+        &rows,
+        &[false, false, false, false, true],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_read_at_a_glance() {
+        assert_eq!(span(12.64), "12.6s");
+        assert_eq!(span(307.0), "5m07s");
+        assert_eq!(span(7380.0), "2h03m");
+        assert_eq!(span(3.0 * 86400.0 + 4.0 * 3600.0), "3d04h");
+        assert_eq!(count(987), "987");
+        assert_eq!(count(1_234_567), "1.2M");
+        assert_eq!(prefix_len("255.255.255.0"), Some(24));
+        assert_eq!(prefix_len("ffff:ffff:ffff:ffff::"), Some(64));
+        assert_eq!(prefix_len("255.0.255.0"), None);
+        assert_eq!(prefix_len("0.0.0.0"), Some(0));
+    }
+
+    #[test]
+    fn tables_align() {
+        let lines = table(
+            &["A", "NUM", "LAST"],
+            &[
+                vec!["x".into(), "1".into(), "tail".into()],
+                vec!["long".into(), "100".into(), "t".into()],
+            ],
+            &[false, true, false],
+        );
+        assert_eq!(
+            lines,
+            vec!["A     NUM  LAST", "x       1  tail", "long  100  t"]
+        );
+    }
+}
