@@ -110,8 +110,167 @@ pub struct ExitRecord {
     pub header: RecordHeader,
     /// The raw wait status (`task_struct::exit_code`): `(status << 8) | core << 7 | signal`.
     pub exit_code: u32,
-    /// Explicit padding, always zero.
-    pub _pad: u32,
+    /// `USAGE_*` bits: which parts of `usage` this kernel keeps (0: no usage was read).
+    pub usage_fields: u32,
+    /// The process's final resource usage, for the whole thread group.
+    pub usage: Usage,
+}
+
+/// Bytes of an [`ExitRecord`] before its `usage`: an exit record without usage (a kernel that
+/// lacks the fields) is this long.
+pub const EXIT_FIXED_LEN: usize =
+    core::mem::size_of::<ExitRecord>() - core::mem::size_of::<Usage>();
+
+/// [`ExitRecord::usage_fields`]: CPU times, faults, context switches and peak RSS were read.
+pub const USAGE_CORE: u32 = 1 << 0;
+/// [`ExitRecord::usage_fields`]: `rchar`, `wchar`, `syscr`, `syscw` are kept (CONFIG_TASK_XACCT).
+pub const USAGE_IO_CHARS: u32 = 1 << 1;
+/// [`ExitRecord::usage_fields`]: `read_bytes`, `write_bytes` are kept
+/// (CONFIG_TASK_IO_ACCOUNTING).
+pub const USAGE_IO_BYTES: u32 = 1 << 2;
+/// [`ExitRecord::usage_fields`]: `signal_struct::prev_cputime` was read (the floor the kernel
+/// keeps so reported CPU times never go backwards).
+pub const USAGE_PREV_CPUTIME: u32 = 1 << 3;
+/// [`ExitRecord::usage_fields`]: threads not yet folded into `signal_struct` were walked and
+/// added (otherwise only the exiting thread was).
+pub const USAGE_THREADS: u32 = 1 << 4;
+/// [`ExitRecord::usage_fields`]: the thread walk stopped at [`USAGE_MAX_THREADS`] (or on a
+/// failed read): threads beyond it are missing from the sums.
+pub const USAGE_THREADS_PARTIAL: u32 = 1 << 5;
+
+/// [`ExitRecord::usage_fields`] (kernel side only): `signal_struct::stats_lock` can be read.
+/// Its sequence count is still zero when no thread was ever folded into `signal_struct`
+/// (`__exit_signal` is the only writer of the summed counters, under that lock), and the
+/// program then skips reading them: they are zero.
+pub const USAGE_FOLD_SEQ: u32 = 1 << 6;
+
+/// Most threads besides the exiting one the exit program adds up. Only threads that have not
+/// finished exiting themselves (or a group leader that exited first and waits as a zombie)
+/// are still on the list when the last thread exits, so this is rarely reached.
+pub const USAGE_MAX_THREADS: u32 = 32;
+
+/// Final resource usage of a process, summed in the kernel at the exit of its last thread:
+/// what `signal_struct` accumulated from threads already gone plus each remaining thread's
+/// own counters — the sums `getrusage(2)` and `/proc/PID/{stat,io}` make.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// User CPU time, nanoseconds, as sampled by the tick (`utime`), before the kernel scales
+    /// it to the precise runtime (see `runtime_ns`).
+    pub utime_ns: u64,
+    /// System CPU time, nanoseconds, as sampled (`stime`).
+    pub stime_ns: u64,
+    /// Precise CPU time, nanoseconds (`sum_exec_runtime`): the kernel reports user and system
+    /// time as this total split in the ratio of the samples (`cputime_adjust`).
+    pub runtime_ns: u64,
+    /// `signal_struct::prev_cputime.utime`: the floor for the reported user time.
+    pub prev_utime_ns: u64,
+    /// `signal_struct::prev_cputime.stime`: the floor for the reported system time.
+    pub prev_stime_ns: u64,
+    /// User CPU time of reaped children, nanoseconds (`cutime`, already scaled).
+    pub cutime_ns: u64,
+    /// System CPU time of reaped children, nanoseconds (`cstime`, already scaled).
+    pub cstime_ns: u64,
+    /// Voluntary context switches.
+    pub nvcsw: u64,
+    /// Involuntary context switches.
+    pub nivcsw: u64,
+    /// Minor page faults.
+    pub min_flt: u64,
+    /// Major page faults.
+    pub maj_flt: u64,
+    /// Peak resident set size, in pages (`signal_struct::maxrss`).
+    pub maxrss_pages: u64,
+    /// Bytes passed to read-like syscalls (`rchar`).
+    pub rchar: u64,
+    /// Bytes passed to write-like syscalls (`wchar`).
+    pub wchar: u64,
+    /// Read-like syscalls (`syscr`).
+    pub syscr: u64,
+    /// Write-like syscalls (`syscw`).
+    pub syscw: u64,
+    /// Bytes fetched from storage (`read_bytes`).
+    pub read_bytes: u64,
+    /// Bytes sent towards storage (`write_bytes`).
+    pub write_bytes: u64,
+}
+
+/// An exit record followed by the process's final scheduler accounting: what the exit
+/// program writes while scheduler accounting runs (the plain [`ExitRecord`] otherwise, so
+/// exits cost no more without it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitSchedRecord {
+    /// The exit record, with [`USAGE_SCHED`] in its `usage_fields`.
+    pub exit: ExitRecord,
+    /// The process's final [`ProcSched`] summary (its histogram is not carried).
+    pub sched: SchedSummary,
+}
+
+/// [`ExitRecord::usage_fields`]: the record is an [`ExitSchedRecord`] whose `sched` holds
+/// the process's final on-CPU time and run-queue latency summary.
+pub const USAGE_SCHED: u32 = 1 << 7;
+
+/// On-CPU time and run-queue latency of a process, without the histogram.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedSummary {
+    /// Nanoseconds its threads ran on a CPU.
+    pub oncpu_ns: u64,
+    /// Times one of its threads went from runnable (woken, or preempted) to running.
+    pub runq_count: u64,
+    /// Nanoseconds its threads waited on a run queue, in all.
+    pub runq_sum_ns: u64,
+    /// The longest such wait, nanoseconds.
+    pub runq_max_ns: u64,
+}
+
+/// Buckets of the log2 latency histograms: bucket `i` counts waits of `[2^i, 2^(i+1))`
+/// nanoseconds (bucket 0 also holds 0), the last one everything from `2^31` ns (2.1 s) on.
+pub const SCHED_BUCKETS: usize = 32;
+
+/// Per-process scheduler accounting (`tracer agent --sched`), kept by the sched programs in
+/// the `PROC_SCHED` map keyed by pid (tgid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcSched {
+    /// The group leader's `start_boottime`: with the pid, which process this is (an entry
+    /// found with another start time belongs to an earlier process with that pid).
+    pub start_boottime_ns: u64,
+    /// On-CPU time and run-queue latency sums.
+    pub summary: SchedSummary,
+    /// Run-queue latencies, log2 buckets of nanoseconds ([`SCHED_BUCKETS`]).
+    pub runq_hist: [u64; SCHED_BUCKETS],
+}
+
+/// Host-wide scheduler histograms, one per CPU (`HOST_SCHED`), summed by userspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostSched {
+    /// Run-queue latencies of every task, log2 buckets of nanoseconds.
+    pub runq_hist: [u64; SCHED_BUCKETS],
+    /// Number of run-queue waits.
+    pub runq_count: u64,
+    /// Nanoseconds waited, in all.
+    pub runq_sum_ns: u64,
+    /// How long tasks ran each time they were on a CPU, log2 buckets of nanoseconds.
+    pub slice_hist: [u64; SCHED_BUCKETS],
+    /// Number of slices.
+    pub slice_count: u64,
+    /// Nanoseconds run, in all.
+    pub slice_sum_ns: u64,
+}
+
+/// What each CPU last switched to, for the on-CPU time of its slice (`CPU_SLICE`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuSlice {
+    /// `bpf_ktime_get_ns` when the task was switched in.
+    pub start_ns: u64,
+    /// The task (thread id) switched in; 0 for idle or unknown.
+    pub tid: u32,
+    /// Its process (tgid).
+    pub tgid: u32,
 }
 
 /// A process replaced its image with execve/execveat.
@@ -162,8 +321,10 @@ pub mod counter {
     pub const ARGS_TRUNCATED: u32 = 5;
     /// Kernel reads that failed (a field could not be read; the record still went out).
     pub const READ_ERRORS: u32 = 6;
+    /// Scheduler accounting: processes that got no `PROC_SCHED` entry (the map was full).
+    pub const SCHED_MAP_FULL: u32 = 7;
     /// Number of counters.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 8;
 }
 
 /// Offsets of the kernel structure fields the programs read, resolved by userspace from the
@@ -229,6 +390,95 @@ pub struct KernelOffsets {
     pub vfsmount_root: u32,
     /// `signal_struct::live`
     pub signal_live: u32,
+    /// `USAGE_*` bits: what the exit program reads and reports (0: no usage at all).
+    pub usage_fields: u32,
+    /// `task_struct::utime`
+    pub task_utime: u32,
+    /// `task_struct::stime`
+    pub task_stime: u32,
+    /// `task_struct::se` + `sched_entity::sum_exec_runtime`
+    pub task_sum_exec_runtime: u32,
+    /// `task_struct::nvcsw`
+    pub task_nvcsw: u32,
+    /// `task_struct::nivcsw`
+    pub task_nivcsw: u32,
+    /// `task_struct::min_flt`
+    pub task_min_flt: u32,
+    /// `task_struct::maj_flt`
+    pub task_maj_flt: u32,
+    /// `task_struct::ioac` + `task_io_accounting::rchar`
+    pub task_rchar: u32,
+    /// `task_struct::ioac` + `task_io_accounting::wchar`
+    pub task_wchar: u32,
+    /// `task_struct::ioac` + `task_io_accounting::syscr`
+    pub task_syscr: u32,
+    /// `task_struct::ioac` + `task_io_accounting::syscw`
+    pub task_syscw: u32,
+    /// `task_struct::ioac` + `task_io_accounting::read_bytes`
+    pub task_read_bytes: u32,
+    /// `task_struct::ioac` + `task_io_accounting::write_bytes`
+    pub task_write_bytes: u32,
+    /// `task_struct::thread_node` (its link in `signal_struct::thread_head`)
+    pub task_thread_node: u32,
+    /// `signal_struct::utime`
+    pub signal_utime: u32,
+    /// `signal_struct::stime`
+    pub signal_stime: u32,
+    /// `signal_struct::cutime`
+    pub signal_cutime: u32,
+    /// `signal_struct::cstime`
+    pub signal_cstime: u32,
+    /// `signal_struct::prev_cputime` + `prev_cputime::utime`
+    pub signal_prev_utime: u32,
+    /// `signal_struct::prev_cputime` + `prev_cputime::stime`
+    pub signal_prev_stime: u32,
+    /// `signal_struct::sum_sched_runtime`
+    pub signal_sum_sched_runtime: u32,
+    /// `signal_struct::nvcsw`
+    pub signal_nvcsw: u32,
+    /// `signal_struct::nivcsw`
+    pub signal_nivcsw: u32,
+    /// `signal_struct::min_flt`
+    pub signal_min_flt: u32,
+    /// `signal_struct::maj_flt`
+    pub signal_maj_flt: u32,
+    /// `signal_struct::maxrss`
+    pub signal_maxrss: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::rchar`
+    pub signal_rchar: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::wchar`
+    pub signal_wchar: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::syscr`
+    pub signal_syscr: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::syscw`
+    pub signal_syscw: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::read_bytes`
+    pub signal_read_bytes: u32,
+    /// `signal_struct::ioac` + `task_io_accounting::write_bytes`
+    pub signal_write_bytes: u32,
+    /// `signal_struct::nr_threads`
+    pub signal_nr_threads: u32,
+    /// `signal_struct::thread_head`
+    pub signal_thread_head: u32,
+    /// `list_head::next`
+    pub list_next: u32,
+    /// `signal_struct::stats_lock` + `seqlock_t::seqcount` + … + `seqcount::sequence`
+    pub signal_stats_seq: u32,
+    /// 1 when scheduler accounting is loaded: the exit program then moves the process's
+    /// `PROC_SCHED` entry into its exit record.
+    pub sched: u32,
+    /// `task_struct::flags`
+    pub task_flags: u32,
+    /// `task_struct::se` + `sched_entity::cfs_rq` (scheduler accounting only)
+    pub task_se_cfs_rq: u32,
+    /// `cfs_rq::rq`
+    pub cfs_rq_rq: u32,
+    /// `rq::clock`
+    pub rq_clock: u32,
+    /// `rq::clock_task`
+    pub rq_clock_task: u32,
+    /// `task_struct::sched_info` + `sched_info::last_queued`
+    pub task_last_queued: u32,
     /// 1 when the `sched_process_exit` tracepoint passes `group_dead` (Linux 6.16+); otherwise
     /// the exit program decides from `signal_struct::live`.
     pub exit_has_group_dead: u32,
@@ -250,6 +500,10 @@ impl KernelOffsets {
 mod user {
     // SAFETY: plain `#[repr(C)]` integers with no padding holes; any bit pattern is valid.
     unsafe impl aya::Pod for super::KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ProcSched {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::HostSched {}
 }
 
 #[cfg(test)]
@@ -261,8 +515,12 @@ mod tests {
     fn layouts_have_no_implicit_padding() {
         assert_eq!(size_of::<RecordHeader>(), 56);
         assert_eq!(size_of::<ForkRecord>(), 56 + 8);
-        assert_eq!(size_of::<ExitRecord>(), 56 + 8);
+        assert_eq!(size_of::<Usage>(), 18 * 8);
+        assert_eq!(size_of::<ExitRecord>(), 56 + 8 + 18 * 8);
+        assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
+        assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
+        assert_eq!(size_of::<CpuSlice>(), 16);
         assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + EXE_CAPTURE);
-        assert_eq!(size_of::<KernelOffsets>(), 31 * 4);
+        assert_eq!(size_of::<KernelOffsets>(), (31 + 44) * 4);
     }
 }

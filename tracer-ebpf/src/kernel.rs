@@ -63,6 +63,17 @@ pub unsafe fn header(kind: RecordKind, task: *const u8) -> Result<RecordHeader, 
         gid: field(cred, offset!(cred_gid)),
         time_ns: bpf_ktime_get_boot_ns(),
         start_boottime_ns: field(leader, offset!(task_start_boottime)),
-        comm: field::<[u8; COMM_LEN]>(leader, offset!(task_comm)),
+        comm: comm(leader),
     })
+}
+
+/// `task_struct::comm`, loaded as two 8-byte words instead of sixteen single bytes.
+#[inline(always)]
+unsafe fn comm(task: *const u8) -> [u8; COMM_LEN] {
+    let words: [u64; COMM_LEN / 8] = [
+        field(task, offset!(task_comm)),
+        field(task, offset!(task_comm) + 8),
+    ];
+    // SAFETY: two u64 are sixteen bytes; any bytes are a valid [u8; 16].
+    core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words)
 }

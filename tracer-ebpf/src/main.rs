@@ -6,11 +6,14 @@
 //! Anything that is not written — ring full, unreadable field — is counted in `COUNTERS`.
 #![no_std]
 #![no_main]
+// BPF's atomic add, for counters several CPUs update (`sched`).
+#![feature(asm_experimental_arch)]
 
 mod exec;
 mod exit;
 mod fork;
 mod kernel;
+mod sched;
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -71,14 +74,23 @@ pub(crate) fn count(index: u32) {
 /// `lost_counter`.
 #[inline(always)]
 pub(crate) fn emit(bytes: &[u8], lost_counter: u32, urgent: bool) {
-    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    let flags = if urgent || pending + bytes.len() as u64 >= offset!(wakeup_bytes) as u64 {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
-    if EVENTS.output::<[u8]>(bytes, flags as u64).is_err() {
+    if EVENTS
+        .output::<[u8]>(bytes, wakeup_flags(bytes.len(), urgent))
+        .is_err()
+    {
         count(lost_counter);
+    }
+}
+
+/// The flags for committing `len` more bytes to the ring: wake the consumer only once
+/// `wakeup_bytes` are waiting, or when `urgent`.
+#[inline(always)]
+pub(crate) fn wakeup_flags(len: usize, urgent: bool) -> u64 {
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if urgent || pending + len as u64 >= offset!(wakeup_bytes) as u64 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
     }
 }
 

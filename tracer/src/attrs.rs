@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::event::{SchedUsage, Usage};
 use crate::json::Json;
 use crate::procfs::{ProcError, Procfs, Stat, Status};
 use crate::table::Entry;
@@ -37,6 +38,8 @@ pub enum Attr {
     MemoryFullInfo,
     MemoryPercent,
     NumCtxSwitches,
+    /// Minor and major page faults (not in psutil; `/proc/PID/stat`, or the exit usage).
+    NumPageFaults,
     NumFds,
     IoCounters,
     Ionice,
@@ -44,6 +47,11 @@ pub enum Attr {
     Environ,
     OpenFiles,
     Threads,
+    /// Seconds the process's threads ran on a CPU (not in psutil; `tracer agent --sched`).
+    OncpuTime,
+    /// Time the process's threads waited to run: `{count, sum, max, histogram}` (not in
+    /// psutil; `tracer agent --sched`).
+    RunqLatency,
     /// Exited processes only: the exit status (null when a signal ended it).
     ExitCode,
     /// Exited processes only: the terminating signal.
@@ -55,7 +63,7 @@ pub enum Attr {
 }
 
 /// Every attribute `tracer ps` knows, in psutil's order of `as_dict()` keys where it has one.
-pub const ALL: [Attr; 32] = [
+pub const ALL: [Attr; 35] = [
     Attr::Pid,
     Attr::Ppid,
     Attr::Name,
@@ -77,6 +85,7 @@ pub const ALL: [Attr; 32] = [
     Attr::MemoryFullInfo,
     Attr::MemoryPercent,
     Attr::NumCtxSwitches,
+    Attr::NumPageFaults,
     Attr::NumFds,
     Attr::IoCounters,
     Attr::Ionice,
@@ -84,6 +93,8 @@ pub const ALL: [Attr; 32] = [
     Attr::Environ,
     Attr::OpenFiles,
     Attr::Threads,
+    Attr::OncpuTime,
+    Attr::RunqLatency,
     Attr::ExitCode,
     Attr::Signal,
     Attr::Duration,
@@ -115,6 +126,7 @@ impl Attr {
             Attr::MemoryFullInfo => "memory_full_info",
             Attr::MemoryPercent => "memory_percent",
             Attr::NumCtxSwitches => "num_ctx_switches",
+            Attr::NumPageFaults => "num_page_faults",
             Attr::NumFds => "num_fds",
             Attr::IoCounters => "io_counters",
             Attr::Ionice => "ionice",
@@ -122,6 +134,8 @@ impl Attr {
             Attr::Environ => "environ",
             Attr::OpenFiles => "open_files",
             Attr::Threads => "threads",
+            Attr::OncpuTime => "oncpu_time",
+            Attr::RunqLatency => "runq_latency",
             Attr::ExitCode => "exit_code",
             Attr::Signal => "signal",
             Attr::Duration => "duration",
@@ -266,8 +280,8 @@ pub struct Collector {
     procfs: Procfs,
     users: HashMap<u32, Option<String>>,
     total_memory: Option<u64>,
-    /// Previous CPU time sample per process, for `cpu_percent` between two queries.
-    cpu_samples: HashMap<(u32, u64), (f64, std::time::Instant)>,
+    /// CPU time samples per process, for `cpu_percent` between two queries.
+    cpu_samples: crate::cpu_samples::CpuSamples,
 }
 
 /// Per-process cache of `/proc` files for one query: each is read at most once.
@@ -289,6 +303,11 @@ impl Collector {
     /// The procfs reader.
     pub fn procfs(&self) -> &Procfs {
         &self.procfs
+    }
+
+    /// The CPU time samples `cpu_percent` compares with (a handle: clones share them).
+    pub fn cpu_samples(&self) -> &crate::cpu_samples::CpuSamples {
+        &self.cpu_samples
     }
 
     /// User name for a uid, as psutil's `username()`: the passwd name, else the number.
@@ -348,6 +367,23 @@ impl Collector {
     fn value(&mut self, entry: &Entry, attr: Attr, once: &mut OneShot) -> Value {
         let exited = entry.exit.is_some();
         let pid = entry.id.pid;
+        // What a process consumed in all is known at its exit (when the kernel read it).
+        if exited && USAGE_ATTRS.contains(&attr) {
+            let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
+            return usage_value(usage.as_ref(), attr);
+        }
+        // Scheduler accounting: from the kernel's maps while the process lives, from its
+        // exit record after.
+        if matches!(attr, Attr::OncpuTime | Attr::RunqLatency) {
+            if exited {
+                let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
+                return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
+            }
+            return match crate::ebpf::sched::active().and_then(|maps| maps.process(entry.id)) {
+                Some(stats) => sched_value(Some(&stats.usage), Some(&stats.histogram), attr),
+                None => Value::Null,
+            };
+        }
         // Attributes that need /proc are null for a process that is gone (or a reused pid).
         if !attr.from_table() && (exited || self.stat(entry, once).is_none()) {
             return Value::Null;
@@ -411,21 +447,9 @@ impl Collector {
                 };
                 let times = stat.cpu_times();
                 let busy = times.user + times.system;
-                let now = std::time::Instant::now();
                 let key = (pid, entry.id.start_ticks);
-                let previous = self.cpu_samples.insert(key, (busy, now));
-                // psutil: the first call for a process has nothing to compare with and says 0.0.
-                Value::Float(match previous {
-                    Some((before, then)) => {
-                        let wall = now.duration_since(then).as_secs_f64();
-                        if wall > 0.0 {
-                            ((busy - before) / wall * 100.0 * 10.0).round() / 10.0
-                        } else {
-                            0.0
-                        }
-                    }
-                    None => 0.0,
-                })
+                // Compared with an earlier query's sample (see `crate::cpu_samples`).
+                Value::Float(self.cpu_samples.percent(key, busy, entry.create_time))
             }
             Attr::Terminal => match procfs.terminal(pid) {
                 Ok(Some(tty)) => Value::Str(tty),
@@ -476,6 +500,12 @@ impl Collector {
                 ]),
                 None => Value::Null,
             },
+            Attr::NumPageFaults => self.stat(entry, once).map_or(Value::Null, |s| {
+                Value::Tuple(vec![
+                    ("minor", Value::Int(s.minflt as i64)),
+                    ("major", Value::Int(s.majflt as i64)),
+                ])
+            }),
             Attr::NumFds => procfs
                 .num_fds(pid)
                 .map_or(Value::Null, |n| Value::Int(n.into())),
@@ -529,7 +559,106 @@ impl Collector {
                         .collect(),
                 )
             }),
+            // Answered above, from the scheduler accounting.
+            Attr::OncpuTime | Attr::RunqLatency => Value::Null,
         }
+    }
+}
+
+/// The attributes an exited process has from its exit usage.
+pub const USAGE_ATTRS: [Attr; 5] = [
+    Attr::CpuTimes,
+    Attr::MemoryInfo,
+    Attr::NumCtxSwitches,
+    Attr::IoCounters,
+    Attr::NumPageFaults,
+];
+
+/// One of [`USAGE_ATTRS`] from a process's exit usage, shaped as for a live process except
+/// `memory_info`, which is `{rss}` with the peak RSS (the rest is gone with the process), and
+/// `io_counters`, which lacks the counters this kernel does not keep. `Null` without usage.
+pub fn usage_value(usage: Option<&Usage>, attr: Attr) -> Value {
+    let Some(u) = usage else {
+        return Value::Null;
+    };
+    let int = |v: u64| Value::Int(v.min(i64::MAX as u64) as i64);
+    match attr {
+        Attr::CpuTimes => Value::Tuple(vec![
+            ("user", Value::Float(u.user)),
+            ("system", Value::Float(u.system)),
+            ("children_user", Value::Float(u.children_user)),
+            ("children_system", Value::Float(u.children_system)),
+            ("iowait", Value::Float(0.0)),
+        ]),
+        Attr::MemoryInfo => Value::Tuple(vec![("rss", int(u.peak_rss))]),
+        Attr::NumCtxSwitches => Value::Tuple(vec![
+            ("voluntary", int(u.voluntary_ctx_switches)),
+            ("involuntary", int(u.involuntary_ctx_switches)),
+        ]),
+        Attr::IoCounters => Value::Tuple(
+            [
+                ("read_count", u.io.read_count),
+                ("write_count", u.io.write_count),
+                ("read_bytes", u.io.read_bytes),
+                ("write_bytes", u.io.write_bytes),
+                ("read_chars", u.io.read_chars),
+                ("write_chars", u.io.write_chars),
+            ]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key, int(v))))
+            .collect(),
+        ),
+        Attr::NumPageFaults => Value::Tuple(vec![
+            ("minor", int(u.minor_faults)),
+            ("major", int(u.major_faults)),
+        ]),
+        _ => Value::Null,
+    }
+}
+
+/// `oncpu_time` or `runq_latency` from a process's scheduler accounting; `histogram` is
+/// `(upper bound in seconds, count)` per non-empty log2 bucket (null for an exited process:
+/// the exit record carries the sums only). `Null` without accounting.
+pub fn sched_value(
+    usage: Option<&SchedUsage>,
+    histogram: Option<&[(f64, u64)]>,
+    attr: Attr,
+) -> Value {
+    let Some(u) = usage else {
+        return Value::Null;
+    };
+    let int = |v: u64| Value::Int(v.min(i64::MAX as u64) as i64);
+    match attr {
+        Attr::OncpuTime => Value::Float(u.oncpu),
+        Attr::RunqLatency => Value::Tuple(vec![
+            ("count", int(u.runq_count)),
+            ("sum", Value::Float(u.runq_sum)),
+            ("max", Value::Float(u.runq_max)),
+            (
+                "histogram",
+                histogram.map_or(Value::Null, |buckets| {
+                    Value::List(
+                        buckets
+                            .iter()
+                            .map(|&(le, count)| {
+                                Value::Tuple(vec![
+                                    (
+                                        "le",
+                                        if le.is_finite() {
+                                            Value::Float(le)
+                                        } else {
+                                            Value::Null
+                                        },
+                                    ),
+                                    ("count", int(count)),
+                                ])
+                            })
+                            .collect(),
+                    )
+                }),
+            ),
+        ]),
+        _ => Value::Null,
     }
 }
 

@@ -108,6 +108,10 @@ pub struct Event {
 }
 
 /// What each kind of event adds.
+///
+/// `Exit` stays inline although it is the largest variant: exits are as frequent as forks, and
+/// boxing would cost an allocation per exit on the hot path (the rarer, larger exec is boxed).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Details {
     /// A process was created.
@@ -151,6 +155,68 @@ pub struct Exit {
     pub core_dumped: bool,
     /// Seconds from the process's start to its end.
     pub duration: f64,
+    /// The process's final resource usage, for its whole thread group, when the backend can
+    /// read it (eBPF: in the kernel, as the last thread exits).
+    pub usage: Option<Usage>,
+}
+
+/// What a process consumed in all, in psutil's names and units: read by the kernel programs
+/// as the last thread exits, when `/proc` can no longer tell.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Usage {
+    /// User CPU seconds, as `getrusage(2)` and psutil's `cpu_times().user` report them.
+    pub user: f64,
+    /// System CPU seconds.
+    pub system: f64,
+    /// User CPU seconds of the children it reaped.
+    pub children_user: f64,
+    /// System CPU seconds of the children it reaped.
+    pub children_system: f64,
+    /// Peak resident set size in bytes (`ru_maxrss`), not the size at the end.
+    pub peak_rss: u64,
+    /// Voluntary context switches (all threads).
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches (all threads).
+    pub involuntary_ctx_switches: u64,
+    /// Minor page faults.
+    pub minor_faults: u64,
+    /// Major page faults.
+    pub major_faults: u64,
+    /// I/O counters, each `None` where the kernel does not keep it.
+    pub io: IoUsage,
+    /// With scheduler accounting (`tracer agent --sched`): the process's on-CPU time and
+    /// run-queue latency in all.
+    pub sched: Option<SchedUsage>,
+}
+
+/// On-CPU time and run-queue latency of a process, summed by the scheduler programs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SchedUsage {
+    /// Seconds its threads ran on a CPU.
+    pub oncpu: f64,
+    /// Times one of its threads went from runnable to running.
+    pub runq_count: u64,
+    /// Seconds its threads waited to run, in all.
+    pub runq_sum: f64,
+    /// The longest wait, seconds.
+    pub runq_max: f64,
+}
+
+/// I/O counters as `/proc/PID/io` keeps them, in psutil's `io_counters()` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoUsage {
+    /// Read-like syscalls (`syscr`).
+    pub read_count: Option<u64>,
+    /// Write-like syscalls (`syscw`).
+    pub write_count: Option<u64>,
+    /// Bytes fetched from storage (`read_bytes`; reads served from the page cache are not in it).
+    pub read_bytes: Option<u64>,
+    /// Bytes sent towards storage (`write_bytes`).
+    pub write_bytes: Option<u64>,
+    /// Bytes passed to read-like syscalls, cached or not (`rchar`).
+    pub read_chars: Option<u64>,
+    /// Bytes passed to write-like syscalls (`wchar`).
+    pub write_chars: Option<u64>,
 }
 
 impl Exit {
@@ -173,6 +239,7 @@ impl Exit {
             signal: (signal != 0).then_some(signal),
             core_dumped: status & 0x80 != 0,
             duration,
+            usage: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod attrs;
 pub mod cli;
 pub mod clock;
+pub mod cpu_samples;
 pub mod ebpf;
 pub mod event;
 pub mod filter;

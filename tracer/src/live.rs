@@ -17,7 +17,7 @@ use crate::ebpf::{EbpfConfig, EbpfSource};
 use crate::event::{Event, ProcessId};
 use crate::procfs::Procfs;
 use crate::source::SourceStats;
-use crate::table::{Entry, ProcessTable};
+use crate::table::{Entry, ProcessTable, SeedFields};
 
 /// How long exited processes stay queryable unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60);
@@ -197,6 +197,7 @@ impl Tracer {
     /// re-parented processes' ppid. Returns the locked table.
     pub fn refresh(&self) -> MutexGuard<'_, ProcessTable> {
         let mut table = self.lock();
+        table.complete(&self.shared.procfs);
         if let Feed::Snapshot(_) = self.shared.feed {
             let now = self.now();
             if let Err(e) = table.resync(&self.shared.procfs, now) {
@@ -247,7 +248,7 @@ impl Tracer {
         loop {
             if let Some(entry) = table.find(id) {
                 if entry.exit.is_some() {
-                    return WaitOutcome::Exited(Some(entry.clone()));
+                    return WaitOutcome::Exited(Some(Box::new(entry.clone())));
                 }
             } else if !still_running(&self.shared.procfs, id) {
                 // Gone, and the table does not know it: either its events are still in the
@@ -303,7 +304,7 @@ impl Drop for Awaiting<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitOutcome {
     /// The process is gone; its entry when the table saw it end.
-    Exited(Option<Entry>),
+    Exited(Option<Box<Entry>>),
     /// The timeout passed first.
     TimedOut,
     /// The event feed stopped (its error).
@@ -384,7 +385,15 @@ fn feed_thread(
         let procfs = Procfs::new();
         let mut table = table;
         // Attached first, scanned second: nothing that happens during the scan is missed.
-        if let Err(e) = table.seed(&procfs, clock.epoch_seconds(Clock::now_boot_ns())) {
+        // The scan reads identity, parent and name now; the rest follows on another thread
+        // (and any query completes what is still missing first).
+        let identity_only = SeedFields {
+            exe: false,
+            cmdline: false,
+            ids: false,
+        };
+        let now = clock.epoch_seconds(Clock::now_boot_ns());
+        if let Err(e) = table.seed_with(&procfs, now, identity_only) {
             let _ = ready.send(Err(format!("cannot scan /proc: {e}")));
             return;
         }
@@ -401,12 +410,41 @@ fn feed_thread(
             exit_wakeup: Some(source.exit_wakeup()),
         });
         let _ = ready.send(Ok(Arc::clone(&shared)));
+        let completer = Arc::clone(&shared);
+        let _ = std::thread::Builder::new()
+            .name("tracer-seed".into())
+            .spawn(move || complete_pending(&completer));
         let error = run_feed(&mut source, &shared).await;
         if let Ok(mut stopped) = shared.stopped.lock() {
             *stopped = Some(error);
         }
         shared.exits.notify_all();
     });
+}
+
+/// Reads the fields the start-up scan left for later, a chunk at a time, outside the lock.
+fn complete_pending(shared: &Shared) {
+    let pending = shared
+        .table
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pending();
+    for chunk in pending.chunks(256) {
+        let read: Vec<_> = chunk
+            .iter()
+            .map(|id| (*id, crate::table::read_missing(&shared.procfs, *id)))
+            .collect();
+        let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, missing) in read {
+            table.fill(id, missing);
+        }
+    }
+    // The scan's buffers are freed: give them back.
+    // SAFETY: malloc_trim has no preconditions.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {

@@ -8,7 +8,8 @@ use crate::process::{self, Error, Process};
 use crate::query::Viewer;
 
 /// Waits for `pids` (any process, not only children) and renders
-/// `{"gone":[{pid,name,returncode}],"alive":[{pid,name}]}`. Returns the JSON and whether all
+/// `{"gone":[{pid,name,returncode,cpu_times,memory_info,…}],"alive":[{pid,name}]}`, the gone
+/// with what they consumed in all (null where their exit was not seen with usage). Returns the JSON and whether all
 /// are gone. A pid the viewer may not see, or that does not exist, is an error naming it.
 pub fn wait(
     pids: &[u32],
@@ -32,6 +33,15 @@ pub fn wait(
             .map_or("", |i| names[i].as_str())
     };
     let (gone, alive) = process::wait_procs(&procs, timeout, |_| {});
+    // What each gone process consumed, when its exit was seen with usage.
+    let usage_of = |p: &Process| {
+        crate::live::Tracer::global()
+            .lock()
+            .find(p.id())
+            .and_then(|entry| entry.exit)
+            .and_then(|exit| exit.status)
+            .and_then(|status| status.usage)
+    };
     let mut json = Json::new();
     json.begin_object();
     json.key("gone").begin_array();
@@ -41,6 +51,11 @@ pub fn wait(
         json.key("name").str(name_of(p));
         json.key("returncode")
             .opt_int(p.returncode.flatten().map(i64::from));
+        let usage = usage_of(p);
+        for attr in crate::attrs::USAGE_ATTRS {
+            json.key(attr.name());
+            crate::attrs::usage_value(usage.as_ref(), attr).write_json(&mut json);
+        }
         json.end_object();
     }
     json.end_array();

@@ -558,10 +558,10 @@ impl Process {
                 Ok(entry
                     .exit
                     .and_then(|e| e.status)
-                    .map(|s| match (s.exit_code, s.signal) {
-                        (Some(code), _) => code,
-                        (None, Some(signal)) => -signal,
-                        (None, None) => 0,
+                    .and_then(|s| match (s.exit_code, s.signal) {
+                        (Some(code), _) => Some(code),
+                        (None, Some(signal)) => Some(-signal),
+                        (None, None) => None, // the end was inferred, not seen
                     }))
             }
             WaitOutcome::Exited(None) => Ok(self.reap_child()),

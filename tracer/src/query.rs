@@ -23,8 +23,9 @@ pub const DEFAULT_ATTRS: [Attr; 9] = [
     Attr::Cmdline,
 ];
 
-/// Attributes shown by default for exited processes.
-pub const EXITED_ATTRS: [Attr; 9] = [
+/// Attributes shown by default for exited processes (`cpu_times` and `memory_info` — the
+/// peak RSS — from the usage the kernel read at their exit).
+pub const EXITED_ATTRS: [Attr; 11] = [
     Attr::Pid,
     Attr::Ppid,
     Attr::Username,
@@ -32,6 +33,8 @@ pub const EXITED_ATTRS: [Attr; 9] = [
     Attr::ExitCode,
     Attr::Signal,
     Attr::Duration,
+    Attr::CpuTimes,
+    Attr::MemoryInfo,
     Attr::Name,
     Attr::Cmdline,
 ];
@@ -62,6 +65,8 @@ pub struct Query {
     pub uids: Vec<u32>,
     /// Recently exited processes instead of live ones.
     pub exited: bool,
+    /// At most this many rows, the first after sorting (all when `None`).
+    pub limit: Option<usize>,
     /// Output shape.
     pub format: Format,
 }
@@ -104,6 +109,7 @@ impl Query {
             names: Vec::new(),
             uids: Vec::new(),
             exited,
+            limit: None,
             format: Format::Json,
         })
     }
@@ -166,15 +172,21 @@ pub fn render(
     } else {
         table.live().collect()
     };
-    let mut rows: Vec<(Entry, Vec<Value>)> = source
+    let selected: Vec<&Entry> = source
         .into_iter()
         .filter(|e| viewer.sees(e) && query.selects(e))
+        .collect();
+    let mut rows: Vec<(Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
+        .into_iter()
         .map(|entry| {
             let values = collector.collect_for(entry, &query.attrs, viewer.owns(entry));
             (entry.clone(), values)
         })
         .collect();
     sort_rows(&mut rows, query);
+    if let Some(limit) = query.limit {
+        rows.truncate(limit);
+    }
     let mut out = Vec::with_capacity(rows.len() * 160);
     match query.format {
         Format::Json => {
@@ -188,6 +200,57 @@ pub fn render(
     out
 }
 
+/// With a `limit` and a sort on an attribute the table answers (exit_time, pid, name, …),
+/// only the rows that make the cut are collected in full: on a busy host the exited list holds
+/// hundreds of thousands of processes, and a client asking for the newest 500 should not pay
+/// for the rest.
+fn preselect<'a>(
+    entries: Vec<&'a Entry>,
+    collector: &mut Collector,
+    query: &Query,
+    viewer: &Viewer,
+) -> Vec<&'a Entry> {
+    let (Some(limit), Some((attr, descending))) = (query.limit, query.sort) else {
+        return entries;
+    };
+    if entries.len() <= limit || !attr.from_table() {
+        return entries;
+    }
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut keyed: Vec<(&Entry, Value)> = entries
+        .into_iter()
+        .map(|entry| {
+            let key = collector.collect_for(entry, &[attr], viewer.owns(entry));
+            (entry, key.into_iter().next().unwrap_or(Value::Null))
+        })
+        .collect();
+    keyed.select_nth_unstable_by(limit - 1, |(a_entry, a), (b_entry, b)| {
+        compare(a_entry, a, b_entry, b, descending)
+    });
+    keyed.truncate(limit);
+    keyed.into_iter().map(|(entry, _)| entry).collect()
+}
+
+/// The order of two rows by one attribute's values, ties by identity.
+fn compare(
+    a_entry: &Entry,
+    a: &Value,
+    b_entry: &Entry,
+    b: &Value,
+    descending: bool,
+) -> std::cmp::Ordering {
+    let order = match (a.sort_key(), b.sort_key()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (None, None) => text::value(a).cmp(&text::value(b)),
+    };
+    let order = if descending { order.reverse() } else { order };
+    order.then(a_entry.id.cmp(&b_entry.id))
+}
+
 fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
     let Some((attr, descending)) = query.sort else {
         rows.sort_by_key(|(entry, _)| entry.id);
@@ -199,14 +262,7 @@ fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
         .position(|a| *a == attr)
         .expect("the sort attribute is always collected");
     rows.sort_by(|(a_entry, a), (b_entry, b)| {
-        let order = match (a[index].sort_key(), b[index].sort_key()) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (None, None) => text::value(&a[index]).cmp(&text::value(&b[index])),
-        };
-        let order = if descending { order.reverse() } else { order };
-        order.then(a_entry.id.cmp(&b_entry.id))
+        compare(a_entry, &a[index], b_entry, &b[index], descending)
     });
 }
 

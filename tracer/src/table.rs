@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::event::{Details, Event, Exit, ProcessId};
 use crate::procfs::{ProcError, Procfs};
 
+/// Most exited processes kept, whatever the retention time: the oldest go first.
+pub const MAX_EXITED: usize = 10_000;
+
 /// Where an entry's data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -59,6 +62,9 @@ pub struct Entry {
     /// Seen as a zombie by a `/proc` scan: it exited before the table started, so no exit
     /// event will come; it leaves the table when its parent reaps it.
     pub zombie: bool,
+    /// `exe`, `cmdline`, `uids` and `gids` have not been read from `/proc` yet (a start-up scan
+    /// reads identity first and the rest afterwards; a fork from an unknown parent knows none).
+    pub pending: bool,
     /// Set once the process has exited.
     pub exit: Option<ExitInfo>,
 }
@@ -293,11 +299,12 @@ impl ProcessTable {
                 }
                 // A forked child runs its parent's image until it execs.
                 if let Some(parent) = parent {
-                    if entry.exe.is_none() && entry.cmdline.is_none() {
+                    if entry.pending && !parent.pending {
                         entry.exe = parent.exe;
                         entry.cmdline = parent.cmdline;
                         entry.uids = entry.uids.or(parent.uids);
                         entry.gids = entry.gids.or(parent.gids);
+                        entry.pending = false;
                     }
                 }
             }
@@ -311,6 +318,7 @@ impl ProcessTable {
                     entry.cmdline = Some(exec.cmdline.clone());
                     entry.uids = Some(exec.uids);
                     entry.gids = Some(exec.gids);
+                    entry.pending = false;
                     entry.updated = entry.updated.max(event.time);
                 }
             }
@@ -368,6 +376,45 @@ impl ProcessTable {
     fn retire(&mut self, mut entry: Entry, exit: ExitInfo) {
         entry.exit = Some(exit);
         self.exited.push_back(entry);
+        // A storm must not grow the table without bound: past the cap, the oldest exits go
+        // before their retention time (counted as expired).
+        while self.exited.len() > MAX_EXITED {
+            self.exited.pop_front();
+            self.stats.expired += 1;
+        }
+    }
+
+    /// Identities of live entries whose `/proc` fields are still to be read.
+    pub fn pending(&self) -> Vec<ProcessId> {
+        self.live
+            .values()
+            .filter(|e| e.pending)
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Reads every pending entry's missing fields now.
+    pub fn complete(&mut self, procfs: &Procfs) {
+        for id in self.pending() {
+            let missing = read_missing(procfs, id);
+            self.fill(id, missing);
+        }
+    }
+
+    /// Stores fields read for `id` (ignored if the entry changed meanwhile: an exec event
+    /// brought newer data, or the pid now belongs to another process).
+    pub fn fill(&mut self, id: ProcessId, missing: Missing) {
+        let Some(entry) = self.live.get_mut(&id.pid) else {
+            return;
+        };
+        if entry.id != id || !entry.pending {
+            return;
+        }
+        entry.exe = entry.exe.take().or(missing.exe);
+        entry.cmdline = entry.cmdline.take().or(missing.cmdline);
+        entry.uids = entry.uids.or(missing.uids);
+        entry.gids = entry.gids.or(missing.gids);
+        entry.pending = false;
     }
 
     /// Drops exited entries older than the retention time.
@@ -426,6 +473,7 @@ fn new_entry(event: &Event) -> Entry {
         updated: event.time,
         ppid_stale: false,
         zombie: false,
+        pending: true,
         exit: None,
     }
 }
@@ -445,6 +493,31 @@ pub fn exit_event(entry: &Entry) -> Option<crate::event::Event> {
         backend: crate::event::Backend::Ebpf,
         details: Details::Exit(status),
     })
+}
+
+/// Fields read for a pending entry.
+#[derive(Debug, Clone, Default)]
+pub struct Missing {
+    exe: Option<OsString>,
+    cmdline: Option<Vec<OsString>>,
+    uids: Option<[u32; 3]>,
+    gids: Option<[u32; 3]>,
+}
+
+/// Reads what a pending entry lacks (nothing if the pid is now another process).
+pub fn read_missing(procfs: &Procfs, id: ProcessId) -> Missing {
+    if procfs.stat(id.pid).ok().map(|s| s.starttime) != Some(id.start_ticks) {
+        return Missing::default();
+    }
+    let status = procfs.status(id.pid).ok();
+    Missing {
+        exe: procfs.exe(id.pid).ok(),
+        cmdline: procfs.cmdline(id.pid).ok(),
+        uids: status
+            .as_ref()
+            .map(|s| [s.uids.real, s.uids.effective, s.uids.saved]),
+        gids: status.map(|s| [s.gids.real, s.gids.effective, s.gids.saved]),
+    }
 }
 
 /// Which of the table's attributes a `/proc` scan reads besides identity, parent and name.
@@ -516,6 +589,7 @@ pub fn read_entry_with(
         updated: now,
         ppid_stale: false,
         zombie: stat.state == 'Z',
+        pending: fields != SeedFields::ALL,
         exit: None,
     })
 }

@@ -2,8 +2,8 @@
 //! `.cargo/config.toml`).
 //!
 //! Every command but `setup` first runs `setup`, which installs what a fresh machine
-//! lacks (LLVM 22, nightly's rust-src, bpf-linker, psutil, bpftrace and forkstat) and returns in
-//! well under a second when everything is there. Progress goes to stderr as `[xtask] …` lines.
+//! lacks (LLVM 22, nightly's rust-src, bpf-linker, psutil, bpftrace, forkstat and tmux) and
+//! returns in well under a second when everything is there. Progress goes to stderr as `[xtask] …` lines.
 
 mod bench;
 mod cmd;
@@ -36,7 +36,7 @@ enum Task {
     ///   2. rust-src for nightly: `rustup component add` (the nightly toolchain must exist)
     ///   3. bpf-linker: `cargo install`, built against LLVM 22 (about 90 s)
     ///   4. psutil: `pip install`, or `apt-get install python3-psutil` for Debian's python3
-    ///   5. bpftrace and forkstat: `apt-get install`
+    ///   5. bpftrace, forkstat and tmux: `apt-get install`
     ///
     /// Debian packages need root: without it, setup names the command to run as root.
     #[command(verbatim_doc_comment)]

@@ -16,8 +16,13 @@ use crate::cmd::{self, say};
 const LLVM_CONFIG: &str = "/usr/lib/llvm-22/bin/llvm-config";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const LLVM_PACKAGE: &str = "llvm-22-dev";
-/// Tools compared against by the benchmark and the tests, with the Debian packages holding them.
-const PEERS: [(&str, &str); 2] = [("bpftrace", "bpftrace"), ("forkstat", "forkstat")];
+/// Tools the benchmark and the tests use (peers compared against, and tmux, the terminal that
+/// drives `tracer top` in tests/top.rs), with the Debian packages holding them.
+const PEERS: [(&str, &str); 3] = [
+    ("bpftrace", "bpftrace"),
+    ("forkstat", "forkstat"),
+    ("tmux", "tmux"),
+];
 /// Debian's psutil, for when `python3` is the system interpreter (PEP 668 forbids pip there).
 const PSUTIL_PACKAGE: &str = "python3-psutil";
 
@@ -27,7 +32,7 @@ const STEPS: [(&str, StepFn); 5] = [
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
-    ("bpftrace and forkstat", peers),
+    ("bpftrace, forkstat and tmux", peers),
 ];
 
 type StepFn = fn(&Step, &mut Apt) -> Result<Outcome>;
@@ -239,7 +244,8 @@ fn externally_managed() -> Result<bool> {
     Ok(stdout.trim() == "True")
 }
 
-/// Step e: bpftrace and forkstat, the peers that the benchmark and tests compare against.
+/// Step e: bpftrace and forkstat, the peers that the benchmark and tests compare against, and
+/// tmux, the pseudo-terminal the `tracer top` tests drive.
 fn peers(step: &Step, apt: &mut Apt) -> Result<Outcome> {
     let missing = missing_peers();
     if missing.is_empty() {

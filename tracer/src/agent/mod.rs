@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod protocol;
+pub mod sampling;
 pub mod server;
 
 pub use client::{socket_path, Client, ClientError, DEFAULT_SOCKET};

@@ -12,9 +12,10 @@
 //!   `bad_request`, `too_large`, `unsupported_version`, `access_denied`, `no_such_process`,
 //!   `unavailable`, `internal`.
 //!
-//! Operations: `query` (attrs, sort, pids, ppids, names, uids, exited, format), `tree` (pid,
+//! Operations: `query` (attrs, sort, pids, ppids, names, uids, exited, limit, format), `tree` (pid,
 //! format), `subscribe` (pids, ppids, names, uids, kinds, replay_exited, format), `wait` (pids,
-//! timeout), `signal` (pids, signal: kill|terminate|suspend|resume), `stats`.
+//! timeout), `signal` (pids, signal: kill|terminate|suspend|resume), `stats`, `sys` (sections:
+//! cpu|memory|disk|net|sensors|all, format: `tracer sys` output from the agent's sampling).
 
 use std::ffi::OsString;
 
@@ -127,6 +128,13 @@ pub enum Request {
     },
     /// The agent's counters.
     Stats,
+    /// System-wide figures (`tracer sys`), compared with the agent's own samples.
+    Sys {
+        /// Which groups of figures (all when empty).
+        sections: Vec<crate::cli::sys::Section>,
+        /// Output shape.
+        format: Format,
+    },
 }
 
 /// A request with its id.
@@ -183,6 +191,10 @@ pub fn parse(line: &[u8]) -> Result<Envelope, (u64, ProtocolError)> {
                 .map(OsString::from)
                 .collect();
             query.format = format(object.get("format")).map_err(fail)?;
+            query.limit = (object.get("limit").filter(|v| !v.is_null()))
+                .map(|v| number(v, "limit").map(|n| n as usize))
+                .transpose()
+                .map_err(fail)?;
             Request::Query(query)
         }
         "tree" => Request::Tree {
@@ -249,9 +261,18 @@ pub fn parse(line: &[u8]) -> Result<Envelope, (u64, ProtocolError)> {
             Request::Signal { pids, signal }
         }
         "stats" => Request::Stats,
+        "sys" => Request::Sys {
+            sections: strings(object.get("sections"))
+                .map_err(fail)?
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, String>>()
+                .map_err(|e| fail(ProtocolError::bad_request(e)))?,
+            format: format(object.get("format")).map_err(fail)?,
+        },
         other => {
             return Err(fail(ProtocolError::bad_request(format!(
-                "unknown op '{other}' (query, tree, subscribe, wait, signal, stats)"
+                "unknown op '{other}' (query, tree, subscribe, wait, signal, stats, sys)"
             ))))
         }
     };
@@ -380,6 +401,32 @@ mod tests {
                 .request,
             Request::Subscribe { .. }
         ));
+    }
+
+    #[test]
+    fn parses_sys_and_query_limit() {
+        use crate::cli::sys::Section;
+        match parse(br#"{"v":1,"op":"sys","sections":["cpu","memory"],"format":"text"}"#)
+            .unwrap()
+            .request
+        {
+            Request::Sys { sections, format } => {
+                assert_eq!(sections, [Section::Cpu, Section::Memory]);
+                assert_eq!(format, Format::Text);
+            }
+            other => panic!("{other:?}"),
+        }
+        let (id, error) = parse(br#"{"v":1,"id":4,"op":"sys","sections":["cpux"]}"#).unwrap_err();
+        assert_eq!((id, error.kind), (4, "bad_request"));
+        assert!(error.message.contains("unknown section 'cpux'"), "{error}");
+        match parse(br#"{"v":1,"op":"query","exited":true,"limit":3}"#)
+            .unwrap()
+            .request
+        {
+            Request::Query(query) => assert_eq!(query.limit, Some(3)),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(br#"{"v":1,"op":"query","limit":-3}"#).is_err());
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::live::TracerConfig;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     tracer agent                                   root-only socket at /run/tracer/tracer.sock\n  \
-    tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n\n\
+    tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n  \
+    tracer agent --sched                           also on-CPU time and run-queue latency\n\n\
 The socket is created mode 0660, owned by root and --socket-group. A client sees what /proc \
 would show it (hidepid is honoured, other users' exe, cwd, environ, fds and I/O are null) and \
 may signal only its own processes unless it is root.")]
@@ -38,6 +39,12 @@ pub struct AgentArgs {
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4, value_name = "MIB")]
     ring_mib: u32,
+
+    /// Scheduler accounting: per-process on-CPU time and run-queue latency (ps attributes
+    /// oncpu_time and runq_latency) and host histograms in the metrics. Its programs run on
+    /// every context switch and wakeup, so it is off unless asked for.
+    #[arg(long)]
+    sched: bool,
 }
 
 /// Runs the agent until SIGTERM.
@@ -74,6 +81,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             ebpf_config: EbpfConfig {
                 ring_bytes,
                 wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+                sched: args.sched,
                 ..EbpfConfig::default()
             },
         },

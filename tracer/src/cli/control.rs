@@ -24,7 +24,8 @@ pub struct WaitArgs {
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
 
-    /// One JSON object: {"gone": [{pid, name, returncode}], "alive": [{pid, name}]}.
+    /// One JSON object: {"gone": [{pid, name, returncode, cpu_times, memory_info,
+    /// num_ctx_switches, io_counters, num_page_faults}], "alive": [{pid, name}]}.
     #[arg(long)]
     json: bool,
 }
@@ -66,8 +67,18 @@ pub fn run_wait(
                 Some(code) => code.to_string(),
                 None => "unknown".into(),
             };
+            let cpu = &p["cpu_times"];
+            let usage = match (cpu["user"].as_f64(), cpu["system"].as_f64()) {
+                (Some(user), Some(system)) => format!(
+                    ", cpu {} user {} system, peak RSS {}",
+                    super::text::duration(user),
+                    super::text::duration(system),
+                    super::text::bytes(p["memory_info"]["rss"].as_i64().unwrap_or(0))
+                ),
+                _ => String::new(),
+            };
             println!(
-                "{} ({}) gone, returncode {code}",
+                "{} ({}) gone, returncode {code}{usage}",
                 p["pid"],
                 p["name"].as_str().unwrap_or("?")
             );

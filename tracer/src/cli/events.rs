@@ -422,6 +422,21 @@ pub fn event_json(event: &Event) -> String {
             json.key("signal").opt_int(exit.signal.map(i64::from));
             json.key("core_dumped").bool(exit.core_dumped);
             json.key("duration").float(exit.duration);
+            // The final usage (null when the backend cannot read it), as `ps --exited` shows.
+            for attr in crate::attrs::USAGE_ATTRS {
+                json.key(attr.name());
+                crate::attrs::usage_value(exit.usage.as_ref(), attr).write_json(&mut json);
+            }
+            // With scheduler accounting (agent --sched) only.
+            if let Some(sched) = exit.usage.as_ref().and_then(|u| u.sched.as_ref()) {
+                for attr in [
+                    crate::attrs::Attr::OncpuTime,
+                    crate::attrs::Attr::RunqLatency,
+                ] {
+                    json.key(attr.name());
+                    crate::attrs::sched_value(Some(sched), None, attr).write_json(&mut json);
+                }
+            }
         }
     }
     json.end_object();

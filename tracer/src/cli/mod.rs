@@ -6,8 +6,9 @@ mod agent_cmd;
 mod control;
 pub(crate) mod events;
 mod ps;
-mod sys;
+pub mod sys;
 pub(crate) mod text;
+mod top;
 
 use std::process::ExitCode;
 
@@ -105,12 +106,35 @@ enum Command {
     /// of one function are suffixed: cpu_count_cores is cpu_count(logical=False),
     /// cpu_times_percpu is cpu_times(percpu=True), disk_io_counters_perdisk, …; disk_usage
     /// maps each partition's mountpoint to its usage. A figure that cannot be read is null.
+    ///
+    /// Through the agent, cpu_percent and cpu_times_percent compare with the agent's own sample
+    /// of a second ago, so even the first call measures something (psutil's says 0.0), and the
+    /// text adds disk and network throughput; directly, they measure --interval.
     #[command(after_help = "Examples:\n  \
         tracer sys                          everything, for a glance\n  \
         tracer sys memory                   one section\n  \
         tracer sys --json net | jq .net_if_addrs\n  \
         tracer sys cpu --interval 1         CPU use over one second")]
     Sys(sys::SysArgs),
+
+    /// A live view: system summary, processes by CPU or memory, and the recent exits.
+    ///
+    /// Like top, it refreshes every --interval; unlike top, it shows how processes ended — the
+    /// bottom pane lists recent exits with their exit code or killing signal and how long each
+    /// lived, including processes that lived between two refreshes. Through the agent (when
+    /// one runs) everything comes from its table and samples, so even the first screen shows
+    /// real CPU use; directly, it reads /proc itself, and as root traces exits with eBPF, else
+    /// says that exits need the agent.
+    ///
+    /// Keys: c, m, p, n sort by CPU, memory, pid, name (again: reverse); / filters by name
+    /// (Enter keeps, Esc clears); t toggles the process tree; x shows only the exits that failed
+    /// (non-zero code or a signal); ↑ ↓ PgUp PgDn Home End scroll; r refreshes now; q or Ctrl-C
+    /// quits.
+    #[command(after_help = "Examples:\n  \
+        tracer top                          CPU-hungry processes first\n  \
+        tracer top --sort memory --tree\n  \
+        tracer top --interval 0.5")]
+    Top(top::TopArgs),
 }
 
 /// Where commands get their answers: the agent at `socket` when one listens, else directly.
@@ -190,7 +214,8 @@ pub fn main() -> ExitCode {
         Command::Resume(args) => control::run_signal(SignalOp::Resume, args, &connection),
         Command::Agent(args) => agent_cmd::run_agent(args, cli.socket),
         Command::Stats(args) => agent_cmd::run_stats(args, &connection),
-        Command::Sys(args) => sys::run(args),
+        Command::Sys(args) => sys::run(args, &connection),
+        Command::Top(args) => top::run(args, &connection),
     };
     match result {
         Ok(code) => code,

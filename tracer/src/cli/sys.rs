@@ -2,24 +2,41 @@
 //! and users — as aligned text for a glance, or as one JSON object keyed by psutil's function
 //! names with values shaped as psutil returns them.
 //!
-//! Figures are read directly (`crate::system`). A figure that cannot be read is `null` in JSON
-//! and `-` in text, with one warning line on stderr; the rest is still shown.
+//! Figures are read directly (`crate::system`), by this process or by the agent. The ones that
+//! compare two moments differ between the two:
+//!
+//! - **Directly**, psutil's semantics: `cpu_percent` and `cpu_times_percent` measure the
+//!   window from this command's start to its answer (`--interval`, 0.25 s by default), as
+//!   psutil's first non-blocking call measures from its import.
+//! - **Through the agent**, which samples the CPU and I/O counters every second
+//!   (`crate::agent::sampling`), they compare with a sample 0.5–1.5 s old, so the first call is
+//!   already meaningful; the I/O counters keep psutil's `nowrap` memory across the agent's
+//!   life, and the text adds disk and network throughput over the last second. An explicit
+//!   `--interval` measures that window here instead.
+//!
+//! A figure that cannot be read is `null` in JSON and `-` in text, with one warning line on
+//! stderr (through the agent, in the agent's log); the rest is still shown.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::text;
+use super::Connection;
+use crate::agent::ClientError;
+use crate::agent_request;
 use crate::json::Json;
 use crate::procfs::Procfs;
+use crate::query::Format;
 use crate::system::json::{write_named, ToJson};
 use crate::system::{
-    self, Address, Battery, ConnKind, Connection, CpuFreq, CpuStats, CpuTimes, DiskIo,
+    self, Address, Battery, ConnKind, Connection as Socket, CpuFreq, CpuStats, CpuTimes, DiskIo,
     DiskPartition, DiskUsage, Fan, Named, NetIo, NicAddr, NicStats, Sampler, SwapMemory,
     SystemError, Temperature, User, VirtualMemory, AF_LINK,
 };
@@ -28,8 +45,9 @@ use crate::system::{
 #[derive(Debug, Args)]
 pub struct SysArgs {
     /// Which figures: cpu, memory, disk, net, sensors, or all of them plus boot_time and users.
-    #[arg(value_enum, default_value_t = Section::All)]
-    section: Section,
+    /// Several may be named (`tracer sys cpu memory`).
+    #[arg(value_enum, num_args = 0.., default_values_t = [Section::All])]
+    sections: Vec<Section>,
 
     /// One JSON object keyed by psutil function names (cpu_times, virtual_memory, …), values
     /// shaped as psutil returns them.
@@ -37,15 +55,16 @@ pub struct SysArgs {
     json: bool,
 
     /// The window, in seconds, cpu_percent and cpu_times_percent measure (psutil's interval;
-    /// it starts when tracer starts). 0 compares with the start at once, which, as psutil's
-    /// first non-blocking call, means nothing.
-    #[arg(long, default_value_t = 0.25, value_name = "SECONDS")]
-    interval: f64,
+    /// it starts when tracer starts; default 0.25). 0 compares with the start at once, which,
+    /// as psutil's first non-blocking call, means nothing. Through the agent the window is the
+    /// agent's last sample (0.5–1.5 s old) unless this flag is given.
+    #[arg(long, value_name = "SECONDS")]
+    interval: Option<f64>,
 }
 
 /// A group of figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Section {
+pub enum Section {
     /// cpu_count, cpu_count_cores, cpu_percent(_percpu), cpu_times_percent, cpu_times(_percpu),
     /// cpu_stats, cpu_freq(_percpu), getloadavg.
     Cpu,
@@ -59,6 +78,39 @@ enum Section {
     Sensors,
     /// Everything above, plus boot_time and users.
     All,
+}
+
+impl Section {
+    const NAMES: [(&'static str, Section); 6] = [
+        ("cpu", Section::Cpu),
+        ("memory", Section::Memory),
+        ("disk", Section::Disk),
+        ("net", Section::Net),
+        ("sensors", Section::Sensors),
+        ("all", Section::All),
+    ];
+
+    /// The name on the command line and in the protocol.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("all", |(n, _)| n)
+    }
+}
+
+impl FromStr for Section {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, section)| *section)
+            .ok_or_else(|| {
+                format!("unknown section '{s}' (cpu, memory, disk, net, sensors or all)")
+            })
+    }
 }
 
 /// CPU figures; `None` where the read failed (warned about).
@@ -96,7 +148,7 @@ struct NetReport {
     net_io_counters_pernic: Option<Named<NetIo>>,
     net_if_addrs: Option<Named<Vec<NicAddr>>>,
     net_if_stats: Option<Named<NicStats>>,
-    net_connections: Option<Vec<Connection>>,
+    net_connections: Option<Vec<Socket>>,
 }
 
 struct SensorsReport {
@@ -114,6 +166,8 @@ struct Report {
     sensors: Option<SensorsReport>,
     boot_time: Option<Option<f64>>,
     users: Option<Option<Vec<User>>>,
+    /// Throughput over the agent's last sampling period (text only: psutil has no rates).
+    rates: Option<IoRates>,
 }
 
 /// Collects results, keeping the value or warning about the error.
@@ -132,16 +186,127 @@ impl Warnings {
     }
 }
 
-/// Runs `tracer sys`.
-pub fn run(args: SysArgs) -> anyhow::Result<ExitCode> {
-    if !(args.interval.is_finite() && args.interval >= 0.0) {
-        anyhow::bail!("--interval must be a number of seconds, 0 or more");
+/// What `cpu_percent` and `cpu_times_percent` compare with: a sampler whose baseline was taken
+/// at `since`, read at `until` (waiting for it) or at once.
+pub(crate) struct CpuWindow {
+    /// Holds the baseline; its cpu_percent(None) compares with it.
+    pub sampler: Sampler,
+    /// When the baseline was taken.
+    pub since: Instant,
+    /// When to read the second sample; `None`: now.
+    pub until: Option<Instant>,
+}
+
+/// The I/O counters' `nowrap` memory (psutil's `_wrap_numbers` caches): one sampler for the
+/// totals and one for the per-device figures, as their keys differ.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IoMemory {
+    /// For disk_io_counters and net_io_counters.
+    pub total: Sampler,
+    /// For disk_io_counters_perdisk and net_io_counters_pernic.
+    pub each: Sampler,
+}
+
+/// Disk and network throughput between two readings, in bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct IoRates {
+    /// The time between the readings.
+    pub window: Duration,
+    /// Read and written per second on whole disks.
+    pub disk: Option<(f64, f64)>,
+    /// Sent and received per second on all interfaces.
+    pub net: Option<(f64, f64)>,
+}
+
+impl IoRates {
+    /// The rates between two readings of the totals, `window` apart.
+    pub fn between(
+        window: Duration,
+        before: (Option<DiskIo>, Option<NetIo>),
+        after: (Option<DiskIo>, Option<NetIo>),
+    ) -> IoRates {
+        let secs = window.as_secs_f64().max(1e-3);
+        let per_second = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
+        IoRates {
+            window,
+            disk: before.0.zip(after.0).map(|(a, b)| {
+                (
+                    per_second(a.read_bytes, b.read_bytes),
+                    per_second(a.write_bytes, b.write_bytes),
+                )
+            }),
+            net: before.1.zip(after.1).map(|(a, b)| {
+                (
+                    per_second(a.bytes_sent, b.bytes_sent),
+                    per_second(a.bytes_recv, b.bytes_recv),
+                )
+            }),
+        }
     }
-    let interval = Duration::from_secs_f64(args.interval);
-    let wants = |s: Section| args.section == s || args.section == Section::All;
+}
+
+/// Runs `tracer sys`: through the agent when one runs (and no --interval is given), else here.
+pub fn run(args: SysArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+    if let Some(interval) = args.interval {
+        if !(interval.is_finite() && interval >= 0.0) {
+            anyhow::bail!("--interval must be a number of seconds, 0 or more");
+        }
+    }
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    if args.interval.is_none() {
+        if let Some(mut client) = connection.client() {
+            let names: Vec<&str> = args.sections.iter().map(|s| s.name()).collect();
+            match client.request(agent_request!(
+                "sys",
+                "sections" => names,
+                "format" => if args.json { "json" } else { "text" },
+            )) {
+                Ok(out) => return super::ps::print(&out),
+                // An agent from before the `sys` operation: answer here.
+                Err(ClientError::Refused { kind, message })
+                    if kind == "bad_request" && message.starts_with("unknown op") =>
+                {
+                    eprintln!("tracer: the agent does not serve sys figures: direct mode");
+                }
+                Err(error) => return Err(error).context("the agent could not answer"),
+            }
+        }
+    }
+    let interval = Duration::from_secs_f64(args.interval.unwrap_or(0.25));
     let started = Instant::now();
     // psutil's module load: the baseline of cpu_percent.
-    let mut sampler = wants(Section::Cpu).then(Sampler::new);
+    let cpu = wants(&args.sections, Section::Cpu).then(|| CpuWindow {
+        sampler: Sampler::new(),
+        since: started,
+        until: Some(started + interval),
+    });
+    let (out, warnings) = render(&args.sections, format, cpu, None, None);
+    for warning in &warnings {
+        eprintln!("tracer: warning: {warning}");
+    }
+    super::ps::print(out.as_bytes())
+}
+
+fn wants(sections: &[Section], section: Section) -> bool {
+    sections.is_empty() || sections.iter().any(|s| *s == section || *s == Section::All)
+}
+
+/// Reads `sections` and renders them as `tracer sys` prints them, with the warnings about
+/// figures that could not be read. `cpu` is the cpu_percent baseline (needed when the cpu
+/// section is asked for); `io` the `nowrap` memory of the I/O counters (without it they are
+/// read raw, as psutil's `nowrap=False`); `rates` the throughput to show in text.
+pub(crate) fn render(
+    sections: &[Section],
+    format: Format,
+    cpu: Option<CpuWindow>,
+    mut io: Option<&mut IoMemory>,
+    rates: Option<IoRates>,
+) -> (String, Vec<String>) {
+    let wants = |s: Section| wants(sections, s);
     let mut warnings = Warnings::default();
     let w = &mut warnings;
 
@@ -149,32 +314,49 @@ pub fn run(args: SysArgs) -> anyhow::Result<ExitCode> {
         virtual_memory: w.keep("virtual_memory", system::virtual_memory()),
         swap_memory: w.keep("swap_memory", system::swap_memory()),
     });
-    let disk = wants(Section::Disk).then(|| read_disk(w));
-    let net = wants(Section::Net).then(|| NetReport {
-        net_io_counters: w.keep("net_io_counters", system::net_io_counters()),
-        net_io_counters_pernic: w.keep("net_io_counters_pernic", system::net_io_counters_pernic()),
-        net_if_addrs: w.keep("net_if_addrs", system::net_if_addrs()),
-        net_if_stats: w.keep("net_if_stats", system::net_if_stats()),
-        net_connections: w.keep("net_connections", system::net_connections(ConnKind::Inet)),
+    let disk = wants(Section::Disk).then(|| read_disk(w, io.as_deref_mut()));
+    let net = wants(Section::Net).then(|| {
+        let (total, pernic) = match io {
+            Some(io) => (
+                io.total.net_io_counters(true),
+                io.each.net_io_counters_pernic(true),
+            ),
+            None => (system::net_io_counters(), system::net_io_counters_pernic()),
+        };
+        NetReport {
+            net_io_counters: w.keep("net_io_counters", total),
+            net_io_counters_pernic: w.keep("net_io_counters_pernic", pernic),
+            net_if_addrs: w.keep("net_if_addrs", system::net_if_addrs()),
+            net_if_stats: w.keep("net_if_stats", system::net_if_stats()),
+            net_connections: w.keep("net_connections", system::net_connections(ConnKind::Inet)),
+        }
     });
     let sensors = wants(Section::Sensors).then(|| SensorsReport {
         sensors_temperatures: w.keep("sensors_temperatures", system::sensors_temperatures()),
         sensors_fans: w.keep("sensors_fans", system::sensors_fans()),
         sensors_battery: w.keep("sensors_battery", system::sensors_battery()),
     });
-    let everything = args.section == Section::All;
+    let everything = sections.is_empty() || sections.contains(&Section::All);
     let boot_time = everything.then(|| w.keep("boot_time", system::boot_time()));
     let users = everything.then(|| w.keep("users", system::users()));
-    let cpu = sampler.as_mut().map(|sampler| {
-        // The other sections' reads count towards the window.
-        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    let cpu = wants(Section::Cpu).then(|| {
+        let mut window = cpu.unwrap_or_else(|| CpuWindow {
+            sampler: Sampler::new(),
+            since: Instant::now(),
+            until: None,
+        });
+        if let Some(until) = window.until {
+            // The other sections' reads count towards the window.
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
+        let sampler = &mut window.sampler;
         CpuReport {
             cpu_count: w.keep("cpu_count", system::cpu_count(true)),
             cpu_count_cores: w.keep("cpu_count_cores", system::cpu_count(false)),
             cpu_percent: w.keep("cpu_percent", sampler.cpu_percent(None)),
             cpu_percent_percpu: w.keep("cpu_percent_percpu", sampler.cpu_percent_percpu(None)),
             cpu_times_percent: w.keep("cpu_times_percent", sampler.cpu_times_percent(None)),
-            window: started.elapsed(),
+            window: window.since.elapsed(),
             cpu_times: w.keep("cpu_times", system::cpu_times()),
             cpu_times_percpu: w.keep("cpu_times_percpu", system::cpu_times_percpu()),
             cpu_stats: w.keep("cpu_stats", system::cpu_stats()),
@@ -191,29 +373,20 @@ pub fn run(args: SysArgs) -> anyhow::Result<ExitCode> {
         sensors,
         boot_time,
         users,
+        rates,
     };
-    for warning in &warnings.0 {
-        eprintln!("tracer: warning: {warning}");
-    }
-    let out = if args.json {
-        let mut json = report_json(&report);
-        json.push('\n');
-        json
-    } else {
-        report_text(&report)
+    let out = match format {
+        Format::Json => {
+            let mut json = report_json(&report);
+            json.push('\n');
+            json
+        }
+        Format::Text => report_text(&report),
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e.into()),
-    }
+    (out, warnings.0)
 }
 
-fn read_disk(w: &mut Warnings) -> DiskReport {
+fn read_disk(w: &mut Warnings, io: Option<&mut IoMemory>) -> DiskReport {
     let disk_partitions = w.keep("disk_partitions", system::disk_partitions(false));
     let mut disk_usage: Vec<(OsString, Option<DiskUsage>)> = Vec::new();
     let mountpoints: Vec<OsString> = match &disk_partitions {
@@ -227,14 +400,21 @@ fn read_disk(w: &mut Warnings) -> DiskReport {
         let usage = w.keep("disk_usage", system::disk_usage(&mountpoint));
         disk_usage.push((mountpoint, usage));
     }
+    let (total, perdisk) = match io {
+        Some(io) => (
+            io.total.disk_io_counters(true),
+            io.each.disk_io_counters_perdisk(true),
+        ),
+        None => (
+            system::disk_io_counters(),
+            system::disk_io_counters_perdisk(),
+        ),
+    };
     DiskReport {
         disk_partitions,
         disk_usage,
-        disk_io_counters: w.keep("disk_io_counters", system::disk_io_counters()),
-        disk_io_counters_perdisk: w.keep(
-            "disk_io_counters_perdisk",
-            system::disk_io_counters_perdisk(),
-        ),
+        disk_io_counters: w.keep("disk_io_counters", total),
+        disk_io_counters_perdisk: w.keep("disk_io_counters_perdisk", perdisk),
     }
 }
 
@@ -386,6 +566,11 @@ fn table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
     lines
 }
 
+/// Bytes per second, short.
+fn rate(per_second: f64) -> String {
+    bytes(per_second.round() as u64)
+}
+
 fn bytes(n: u64) -> String {
     text::bytes(i64::try_from(n).unwrap_or(i64::MAX))
 }
@@ -463,10 +648,28 @@ fn report_text(report: &Report) -> String {
         page.section("MEMORY", memory_text(memory));
     }
     if let Some(disk) = &report.disk {
-        page.section("DISK", disk_text(disk));
+        let mut lines = disk_text(disk);
+        if let Some((read, written)) = report.rates.and_then(|r| r.disk) {
+            lines.push(format!(
+                "throughput: read {}/s, written {}/s (last {})",
+                rate(read),
+                rate(written),
+                text::duration(report.rates.map_or(0.0, |r| r.window.as_secs_f64()))
+            ));
+        }
+        page.section("DISK", lines);
     }
     if let Some(net) = &report.net {
-        page.section("NETWORK", net_text(net));
+        let mut lines = net_text(net);
+        if let Some((sent, received)) = report.rates.and_then(|r| r.net) {
+            lines.push(format!(
+                "throughput: sent {}/s, received {}/s (last {})",
+                rate(sent),
+                rate(received),
+                text::duration(report.rates.map_or(0.0, |r| r.window.as_secs_f64()))
+            ));
+        }
+        page.section("NETWORK", lines);
         page.section("SOCKETS", sockets_text(net));
     }
     if let Some(sensors) = &report.sensors {
@@ -746,7 +949,7 @@ fn sockets_text(net: &NetReport) -> Vec<String> {
         return vec!["-".into()];
     };
     let procfs = Procfs::new();
-    let proto = |c: &Connection| {
+    let proto = |c: &Socket| {
         let base = if c.r#type == libc::SOCK_STREAM {
             "tcp"
         } else {
@@ -758,12 +961,12 @@ fn sockets_text(net: &NetReport) -> Vec<String> {
             base.to_string()
         }
     };
-    let port = |c: &Connection| match &c.laddr {
+    let port = |c: &Socket| match &c.laddr {
         Address::Inet { port, .. } => *port,
         _ => 0,
     };
     // Listening TCP sockets and bound UDP ones without a peer: the services of this host.
-    let mut listening: Vec<&Connection> = conns
+    let mut listening: Vec<&Socket> = conns
         .iter()
         .filter(|c| {
             c.status == "LISTEN"

@@ -137,6 +137,8 @@ pub fn header(attr: crate::attrs::Attr) -> String {
         Attr::MemoryPercent => "%MEM".into(),
         Attr::ExitTime => "ENDED".into(),
         Attr::ExitCode => "CODE".into(),
+        Attr::OncpuTime => "ONCPU".into(),
+        Attr::RunqLatency => "RUNQ".into(),
         other => other.name().to_uppercase(),
     }
 }
@@ -160,6 +162,7 @@ pub fn right_aligned(attr: crate::attrs::Attr) -> bool {
             | Attr::ExitCode
             | Attr::Signal
             | Attr::Duration
+            | Attr::OncpuTime
     )
 }
 
@@ -185,7 +188,18 @@ pub fn cell(attr: crate::attrs::Attr, value: &crate::attrs::Value) -> String {
             None => "-".into(),
         },
         (Attr::CreateTime | Attr::ExitTime, Value::Float(t)) => time_of_day(*t),
-        (Attr::Duration, Value::Float(d)) => duration(*d),
+        (Attr::Duration | Attr::OncpuTime, Value::Float(d)) => duration(*d),
+        // Waits, mean and longest: `120 waits, avg 35us, max 1.2ms`.
+        (Attr::RunqLatency, Value::Tuple(fields)) => {
+            let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+            match (get("count"), get("sum"), get("max")) {
+                (Some(Value::Int(n)), Some(Value::Float(sum)), Some(Value::Float(max))) => {
+                    let mean = if *n > 0 { sum / *n as f64 } else { 0.0 };
+                    format!("{n} waits, avg {}, max {}", duration(mean), duration(*max))
+                }
+                _ => value_text(value),
+            }
+        }
         (Attr::Signal, Value::Int(s)) => signal_name(*s as i32),
         (Attr::CpuPercent | Attr::MemoryPercent, Value::Float(p)) => format!("{p:.1}"),
         (Attr::Cmdline, Value::List(args)) => args

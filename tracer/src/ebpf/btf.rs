@@ -8,7 +8,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use tracer_common::KernelOffsets;
+use tracer_common::{
+    KernelOffsets, USAGE_CORE, USAGE_FOLD_SEQ, USAGE_IO_BYTES, USAGE_IO_CHARS, USAGE_PREV_CPUTIME,
+    USAGE_THREADS,
+};
 
 /// What went wrong reading BTF or resolving an offset.
 #[derive(Debug, thiserror::Error)]
@@ -202,34 +205,81 @@ impl Btf {
     /// Byte offset of `member` in `struct name`, looking through anonymous structs and unions
     /// (newer kernels wrap `mm_struct`'s fields in one).
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
-        let id = *self
+        Ok(self.locate(name, member)?.0)
+    }
+
+    /// Byte offset and size of a member of `struct name`; `path` may name a member of a
+    /// member (`ioac.read_bytes`), whose offsets are summed.
+    pub fn member(&self, name: &str, path: &str) -> Result<(u32, u32), BtfError> {
+        let (offset, id) = self.locate(name, path)?;
+        let size = self
+            .size_of(id)
+            .ok_or_else(|| BtfError::Missing(format!("the size of {name}::{path}")))?;
+        Ok((offset, size))
+    }
+
+    /// Byte offset and resolved type of a member (or a member's member) of `struct name`.
+    fn locate(&self, name: &str, path: &str) -> Result<(u32, u32), BtfError> {
+        let mut id = *self
             .structs
             .get(name)
             .ok_or_else(|| BtfError::Missing(format!("struct {name}")))?;
-        let bits = self
-            .find_member(id, member, 0)?
-            .ok_or_else(|| BtfError::Missing(format!("{name}::{member}")))?;
+        let mut bits = 0;
+        for member in path.split('.') {
+            let (offset, member_type) = self
+                .find_member(id, member, 0)?
+                .ok_or_else(|| BtfError::Missing(format!("{name}::{path}")))?;
+            bits += offset;
+            id = self.resolve(member_type)?;
+        }
         if bits % 8 != 0 {
             return Err(BtfError::Missing(format!(
-                "{name}::{member} at a byte offset"
+                "{name}::{path} at a byte offset"
             )));
         }
-        Ok(bits / 8)
+        Ok((bits / 8, id))
     }
 
-    fn find_member(&self, id: u32, member: &str, depth: u32) -> Result<Option<u32>, BtfError> {
+    /// Byte offset of a member that must be a 64-bit integer (a `u64` or, on a 64-bit kernel,
+    /// an `unsigned long`): the programs load it as one.
+    pub fn u64_member(&self, name: &str, path: &str) -> Result<u32, BtfError> {
+        match self.member(name, path)? {
+            (offset, 8) => Ok(offset),
+            (_, size) => Err(BtfError::Missing(format!(
+                "{name}::{path} as a 64-bit integer (it has {size} bytes)"
+            ))),
+        }
+    }
+
+    /// Size in bytes of a resolved type, where BTF says it.
+    fn size_of(&self, id: u32) -> Option<u32> {
+        let ty = self.ty(id).ok()?;
+        match ty.kind {
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 => Some(ty.size_or_type),
+            KIND_PTR => Some(8),
+            _ => None,
+        }
+    }
+
+    /// Bit offset and type of `member`, searching anonymous members too.
+    fn find_member(
+        &self,
+        id: u32,
+        member: &str,
+        depth: u32,
+    ) -> Result<Option<(u32, u32)>, BtfError> {
         if depth > 8 {
             return Ok(None);
         }
         for (name, member_type, bit_offset) in &self.ty(id)?.members {
             if name == member {
-                return Ok(Some(*bit_offset));
+                return Ok(Some((*bit_offset, *member_type)));
             }
             if name.is_empty() {
                 let inner = self.resolve(*member_type)?;
                 if matches!(self.ty(inner)?.kind, KIND_STRUCT | KIND_UNION) {
-                    if let Some(found) = self.find_member(inner, member, depth + 1)? {
-                        return Ok(Some(bit_offset + found));
+                    if let Some((found, found_type)) = self.find_member(inner, member, depth + 1)? {
+                        return Ok(Some((bit_offset + found, found_type)));
                     }
                 }
             }
@@ -276,7 +326,7 @@ impl Btf {
         let task = |member| self.member_offset("task_struct", member);
         let mm = |member| self.member_offset("mm_struct", member);
         let cred = |member| self.member_offset("cred", member);
-        Ok(KernelOffsets {
+        let mut offsets = KernelOffsets {
             task_pid: task("pid")?,
             task_tgid: task("tgid")?,
             task_real_parent: task("real_parent")?,
@@ -311,7 +361,155 @@ impl Btf {
             signal_live: self.member_offset("signal_struct", "live")?,
             exit_has_group_dead: u32::from(self.tracepoint_args("sched_process_exit")? >= 2),
             wakeup_bytes: 0,
-        })
+            ..KernelOffsets::default()
+        };
+        offsets.task_flags = task("flags")?;
+        match self.usage_offsets(&mut offsets) {
+            Ok(fields) => offsets.usage_fields = fields,
+            Err(error) => {
+                tracing::warn!("exit events will carry no resource usage: {error}");
+                offsets.usage_fields = 0;
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// The offsets of what the exit program sums into a process's final usage; returns the
+    /// `USAGE_*` bits of what this kernel keeps. CPU times, faults, context switches and peak
+    /// RSS are needed for any usage; I/O counters (CONFIG_TASK_XACCT,
+    /// CONFIG_TASK_IO_ACCOUNTING), the CPU-time floor and the thread walk are optional: an
+    /// optional field that is missing points at a valid one and its bit stays clear.
+    fn usage_offsets(&self, o: &mut KernelOffsets) -> Result<u32, BtfError> {
+        let task = |path| self.u64_member("task_struct", path);
+        let signal = |path| self.u64_member("signal_struct", path);
+        o.task_utime = task("utime")?;
+        o.task_stime = task("stime")?;
+        o.task_sum_exec_runtime = task("se.sum_exec_runtime")?;
+        o.task_nvcsw = task("nvcsw")?;
+        o.task_nivcsw = task("nivcsw")?;
+        o.task_min_flt = task("min_flt")?;
+        o.task_maj_flt = task("maj_flt")?;
+        o.signal_utime = signal("utime")?;
+        o.signal_stime = signal("stime")?;
+        o.signal_cutime = signal("cutime")?;
+        o.signal_cstime = signal("cstime")?;
+        o.signal_sum_sched_runtime = signal("sum_sched_runtime")?;
+        o.signal_nvcsw = signal("nvcsw")?;
+        o.signal_nivcsw = signal("nivcsw")?;
+        o.signal_min_flt = signal("min_flt")?;
+        o.signal_maj_flt = signal("maj_flt")?;
+        o.signal_maxrss = signal("maxrss")?;
+        let mut fields = USAGE_CORE;
+
+        fields |= self.io_offsets(o);
+
+        match (signal("prev_cputime.utime"), signal("prev_cputime.stime")) {
+            (Ok(utime), Ok(stime)) => {
+                o.signal_prev_utime = utime;
+                o.signal_prev_stime = stime;
+                fields |= USAGE_PREV_CPUTIME;
+            }
+            _ => {
+                o.signal_prev_utime = o.signal_utime;
+                o.signal_prev_stime = o.signal_stime;
+            }
+        }
+
+        let walk = (|| -> Result<(u32, u32, u32, u32), BtfError> {
+            let (nr_threads, size) = self.member("signal_struct", "nr_threads")?;
+            if size != 4 {
+                return Err(BtfError::Missing(
+                    "signal_struct::nr_threads as an int".into(),
+                ));
+            }
+            let next = self.u64_member("list_head", "next")?;
+            Ok((
+                nr_threads,
+                self.member_offset("signal_struct", "thread_head")?,
+                self.member_offset("task_struct", "thread_node")?,
+                next,
+            ))
+        })();
+        if let Ok((nr_threads, head, node, next)) = walk {
+            o.signal_nr_threads = nr_threads;
+            o.signal_thread_head = head;
+            o.task_thread_node = node;
+            o.list_next = next;
+            fields |= USAGE_THREADS;
+        }
+        if let Ok((offset, 4)) =
+            self.member("signal_struct", "stats_lock.seqcount.seqcount.sequence")
+        {
+            o.signal_stats_seq = offset;
+            fields |= USAGE_FOLD_SEQ;
+        }
+        Ok(fields)
+    }
+
+    /// The offsets the scheduler accounting program reads (`--sched`): the run queue's
+    /// clocks, reached from a task through its CFS run queue (CONFIG_FAIR_GROUP_SCHED), and
+    /// the time the kernel queued a task (`sched_info`, CONFIG_SCHED_INFO).
+    pub fn sched_offsets(&self, o: &mut KernelOffsets) -> Result<(), BtfError> {
+        let need = |what: &str, result: Result<u32, BtfError>| {
+            result.map_err(|e| {
+                BtfError::Missing(format!(
+                    "{what} for scheduler accounting ({e}; it needs CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED)"
+                ))
+            })
+        };
+        o.task_se_cfs_rq = need("se.cfs_rq", self.u64_member("task_struct", "se.cfs_rq"))?;
+        o.cfs_rq_rq = need("cfs_rq::rq", self.u64_member("cfs_rq", "rq"))?;
+        o.rq_clock = need("rq::clock", self.u64_member("rq", "clock"))?;
+        o.rq_clock_task = need("rq::clock_task", self.u64_member("rq", "clock_task"))?;
+        o.task_last_queued = need(
+            "sched_info.last_queued",
+            self.u64_member("task_struct", "sched_info.last_queued"),
+        )?;
+        Ok(())
+    }
+
+    /// The I/O counters of `task_struct::ioac` and `signal_struct::ioac`, in two groups that
+    /// kernels keep or not as a whole; a group this kernel lacks reads `utime` instead (its
+    /// bit stays clear and userspace ignores the values).
+    fn io_offsets(&self, o: &mut KernelOffsets) -> u32 {
+        let both = |name: &str| -> Result<(u32, u32), BtfError> {
+            let path = format!("ioac.{name}");
+            Ok((
+                self.u64_member("task_struct", &path)?,
+                self.u64_member("signal_struct", &path)?,
+            ))
+        };
+        let fallback = (o.task_utime, o.signal_utime);
+        let mut fields = 0;
+        let chars = ["rchar", "wchar", "syscr", "syscw"]
+            .map(both)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>();
+        let chars = match chars {
+            Ok(found) => {
+                fields |= USAGE_IO_CHARS;
+                found
+            }
+            Err(_) => vec![fallback; 4],
+        };
+        (o.task_rchar, o.signal_rchar) = chars[0];
+        (o.task_wchar, o.signal_wchar) = chars[1];
+        (o.task_syscr, o.signal_syscr) = chars[2];
+        (o.task_syscw, o.signal_syscw) = chars[3];
+        let bytes = ["read_bytes", "write_bytes"]
+            .map(both)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>();
+        let bytes = match bytes {
+            Ok(found) => {
+                fields |= USAGE_IO_BYTES;
+                found
+            }
+            Err(_) => vec![fallback; 2],
+        };
+        (o.task_read_bytes, o.signal_read_bytes) = bytes[0];
+        (o.task_write_bytes, o.signal_write_bytes) = bytes[1];
+        fields
     }
 }
 
@@ -388,5 +586,45 @@ mod tests {
         assert_eq!(offsets.cred_gid, offsets.cred_uid + 4);
         assert_eq!(btf.tracepoint_args("sched_process_fork").unwrap(), 2);
         assert_eq!(btf.tracepoint_args("sched_process_exec").unwrap(), 3);
+        // This machine kind (6.18, x86_64) keeps every usage field the exit program reads.
+        let all = USAGE_CORE
+            | USAGE_IO_CHARS
+            | USAGE_IO_BYTES
+            | USAGE_PREV_CPUTIME
+            | USAGE_THREADS
+            | USAGE_FOLD_SEQ;
+        assert_eq!(offsets.usage_fields, all, "{offsets:?}");
+        let mut sched = offsets;
+        btf.sched_offsets(&mut sched)
+            .expect("this kernel has what scheduler accounting reads");
+        assert!(sched.rq_clock > 0 && sched.rq_clock_task > 0 && sched.task_last_queued > 0);
+        assert_eq!(offsets.signal_stime, offsets.signal_utime + 8);
+        assert_eq!(
+            offsets.signal_read_bytes,
+            btf.member_offset("signal_struct", "ioac").unwrap()
+                + btf
+                    .member_offset("task_io_accounting", "read_bytes")
+                    .unwrap()
+        );
+    }
+
+    #[test]
+    fn nested_members_sum_their_offsets_and_report_sizes() {
+        // strings: 0 "", 1 "u64", 5 "inner", 11 "outer", 17 "x", 19 "y", 21 "in"
+        let strings = b"\0u64\0inner\0outer\0x\0y\0in\0";
+        let types = [
+            // 1: u64, 8 bytes
+            (1, KIND_INT << 24, 8, vec![64]),
+            // 2: struct inner { u64 x at 0; u64 y at 8 }
+            (5, (KIND_STRUCT << 24) | 2, 16, vec![17, 1, 0, 19, 1, 64]),
+            // 3: struct outer { u64 x at 0; struct inner in at 16 }
+            (11, (KIND_STRUCT << 24) | 2, 32, vec![17, 1, 0, 21, 2, 128]),
+        ];
+        let btf = Btf::parse(&blob(strings, &types)).unwrap();
+        assert_eq!(btf.member("outer", "in.y").unwrap(), (24, 8));
+        assert_eq!(btf.member("outer", "in").unwrap(), (16, 16));
+        assert_eq!(btf.u64_member("outer", "in.x").unwrap(), 16);
+        assert!(btf.u64_member("outer", "in").is_err());
+        assert!(btf.member("outer", "in.z").is_err());
     }
 }

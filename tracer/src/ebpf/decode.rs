@@ -4,12 +4,14 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use tracer_common::{
-    ExecRecord, ExitRecord, ForkRecord, RecordHeader, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN,
-    EXE_CAPTURE, FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED,
+    ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, RecordHeader, RecordKind, ARGS_CAPTURE,
+    EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN, FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED,
+    FLAG_EXE_TRUNCATED, USAGE_CORE, USAGE_IO_BYTES, USAGE_IO_CHARS, USAGE_PREV_CPUTIME,
+    USAGE_SCHED,
 };
 
 use crate::clock::Clock;
-use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, ProcessId};
+use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
 
 /// A record that does not match the layout shared with the kernel programs.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,89 @@ fn path_from_components(bytes: &[u8], truncated: bool) -> OsString {
     OsString::from_vec(path)
 }
 
+/// The usage an exit record carries, in psutil's units; `None` when the kernel read none.
+fn usage(
+    fields: u32,
+    raw: &tracer_common::Usage,
+    sched: &tracer_common::SchedSummary,
+) -> Option<Usage> {
+    if fields & USAGE_CORE == 0 {
+        return None;
+    }
+    let (user_ns, system_ns) = if fields & USAGE_PREV_CPUTIME != 0 {
+        cputime_adjust(
+            raw.utime_ns,
+            raw.stime_ns,
+            raw.runtime_ns,
+            raw.prev_utime_ns,
+            raw.prev_stime_ns,
+        )
+    } else {
+        // No prev_cputime: precise (native) accounting, the samples are the times.
+        (raw.utime_ns, raw.stime_ns)
+    };
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    let chars = fields & USAGE_IO_CHARS != 0;
+    let bytes = fields & USAGE_IO_BYTES != 0;
+    Some(Usage {
+        user: seconds(user_ns),
+        system: seconds(system_ns),
+        children_user: seconds(raw.cutime_ns),
+        children_system: seconds(raw.cstime_ns),
+        peak_rss: raw.maxrss_pages.saturating_mul(page_size()),
+        voluntary_ctx_switches: raw.nvcsw,
+        involuntary_ctx_switches: raw.nivcsw,
+        minor_faults: raw.min_flt,
+        major_faults: raw.maj_flt,
+        io: IoUsage {
+            read_count: chars.then_some(raw.syscr),
+            write_count: chars.then_some(raw.syscw),
+            read_bytes: bytes.then_some(raw.read_bytes),
+            write_bytes: bytes.then_some(raw.write_bytes),
+            read_chars: chars.then_some(raw.rchar),
+            write_chars: chars.then_some(raw.wchar),
+        },
+        sched: (fields & USAGE_SCHED != 0).then(|| super::sched::summary(sched)),
+    })
+}
+
+/// User and system time as the kernel reports them (`cputime_adjust`): the tick samples
+/// `utime`/`stime` only give the ratio, the precise runtime is split in that ratio, and
+/// neither may fall below what was reported before (`prev`). This is what `wait4(2)`,
+/// `getrusage(2)` and `/proc/PID/stat` (so psutil) give for the same process.
+fn cputime_adjust(utime: u64, stime: u64, rtime: u64, prev_u: u64, prev_s: u64) -> (u64, u64) {
+    if prev_u.saturating_add(prev_s) >= rtime {
+        return (prev_u, prev_s);
+    }
+    let mut stime = if stime == 0 {
+        0
+    } else if utime == 0 {
+        rtime
+    } else {
+        let scaled = (stime as u128 * rtime as u128 / (stime as u128 + utime as u128)) as u64;
+        scaled.min(rtime)
+    };
+    stime = stime.max(prev_s);
+    let mut utime = rtime - stime;
+    if utime < prev_u {
+        utime = prev_u;
+        stime = rtime - utime;
+    }
+    (utime, stime)
+}
+
+/// The page size, which `maxrss` is counted in.
+fn page_size() -> u64 {
+    static PAGE_SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            size if size > 0 => size as u64,
+            _ => 4096,
+        }
+    })
+}
+
 /// Decodes one record.
 pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
     let header: RecordHeader = read(bytes)?;
@@ -66,10 +151,29 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
             }
         }
         RecordKind::Exit => {
-            let exit: ExitRecord = read(bytes)?;
+            // A kernel without the usage fields sends the record without its usage part.
+            if bytes.len() < EXIT_FIXED_LEN {
+                return Err(DecodeError(format!(
+                    "exit record of {} bytes is shorter than its fixed part",
+                    bytes.len()
+                )));
+            }
+            // With scheduler accounting the record is followed by its summary.
+            let mut full = [0u8; size_of::<ExitSchedRecord>()];
+            let len = bytes.len().min(full.len());
+            full[..len].copy_from_slice(&bytes[..len]);
+            let mut record: ExitSchedRecord = read(&full)?;
+            if len < size_of::<ExitRecord>() {
+                record.exit.usage_fields = 0;
+            } else if len < full.len() {
+                record.exit.usage_fields &= !USAGE_SCHED;
+            }
+            let exit = record.exit;
             let duration =
                 header.time_ns.saturating_sub(header.start_boottime_ns) as f64 / 1_000_000_000.0;
-            Details::Exit(Exit::from_wait_status(exit.exit_code, duration))
+            let mut status = Exit::from_wait_status(exit.exit_code, duration);
+            status.usage = usage(exit.usage_fields, &exit.usage, &record.sched);
+            Details::Exit(status)
         }
         RecordKind::Exec => {
             if bytes.len() < EXEC_FIXED_LEN {
@@ -129,6 +233,22 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_the_runtime_split_in_the_ratio_of_the_samples() {
+        // 3 ticks user, 1 tick system, 1 s of runtime: 0.75 s user, 0.25 s system.
+        assert_eq!(
+            cputime_adjust(12_000_000, 4_000_000, 1_000_000_000, 0, 0),
+            (750_000_000, 250_000_000)
+        );
+        // No system sample: all user; no user sample: all system.
+        assert_eq!(cputime_adjust(8, 0, 100, 0, 0), (100, 0));
+        assert_eq!(cputime_adjust(0, 8, 100, 0, 0), (0, 100));
+        // Never below what was reported before.
+        assert_eq!(cputime_adjust(12, 4, 100, 10, 40), (60, 40));
+        assert_eq!(cputime_adjust(1, 99, 100, 30, 0), (30, 70));
+        assert_eq!(cputime_adjust(12, 4, 100, 60, 50), (60, 50));
+    }
 
     #[test]
     fn paths_are_built_from_leaf_first_components() {

@@ -4,6 +4,7 @@
 
 pub mod btf;
 mod decode;
+pub mod sched;
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -64,6 +65,10 @@ pub struct EbpfConfig {
     /// Have the kernel account each program's run time and count (BPF_ENABLE_STATS), for
     /// [`EbpfSource::program_costs`]. Costs a few nanoseconds per event while on.
     pub kernel_stats: bool,
+    /// Also load the scheduler accounting program (on `sched_switch`): per-process on-CPU
+    /// time and run-queue latency, read through [`sched::active`]. It runs on every context
+    /// switch, so it is opt-in.
+    pub sched: bool,
 }
 
 /// What one kernel program has cost since it was loaded (with `kernel_stats` on).
@@ -84,6 +89,7 @@ impl Default for EbpfConfig {
             wakeup_bytes: 64 << 10,
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
+            sched: false,
         }
     }
 }
@@ -96,6 +102,10 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
     ("sched_process_exec", "sched_process_exec"),
     ("sched_process_fork", "sched_process_fork"),
 ];
+
+/// The scheduler accounting program, attached after the lifecycle ones with
+/// [`EbpfConfig::sched`].
+const SCHED_PROGRAMS_AND_HOOKS: [(&str, &str); 1] = [("sched_switch", "sched_switch")];
 
 /// Makes the kernel wake the consumer on every exit while someone waits for one (`wait`
 /// latency), instead of batching. Shared by the waiters; cheap to call.
@@ -148,6 +158,8 @@ pub struct EbpfSource {
     tick: tokio::time::Interval,
     /// Keeps BPF run-time statistics on while held.
     _stats_enabled: Option<std::os::fd::OwnedFd>,
+    /// The scheduler accounting maps, when its programs run (registered in [`sched`]).
+    sched: Option<std::sync::Arc<sched::SchedMaps>>,
     events: u64,
     decode_errors: u64,
     /// CLOCK_BOOTTIME when the last drain started: every record committed before it is read.
@@ -193,6 +205,10 @@ impl EbpfSource {
         tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed");
         let mut offsets = btf.kernel_offsets()?;
         offsets.wakeup_bytes = config.wakeup_bytes;
+        offsets.sched = u32::from(config.sched);
+        if config.sched {
+            btf.sched_offsets(&mut offsets)?;
+        }
         let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Load(e.to_string()))?;
         tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed by aya");
 
@@ -210,7 +226,12 @@ impl EbpfSource {
                 None
             }
         };
-        for (program, tracepoint) in PROGRAMS_AND_HOOKS {
+        let hooks = PROGRAMS_AND_HOOKS.iter().chain(if config.sched {
+            &SCHED_PROGRAMS_AND_HOOKS[..]
+        } else {
+            &[]
+        });
+        for &(program, tracepoint) in hooks {
             let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
                 let prog: &mut BtfTracePoint = ebpf
                     .program_mut(program)
@@ -265,6 +286,21 @@ impl EbpfSource {
                 .ok_or_else(|| EbpfError::Load("map CONTROL missing from the object".into()))?,
         )
         .map_err(|e| EbpfError::Load(e.to_string()))?;
+        let sched = if config.sched {
+            let take = |ebpf: &mut Ebpf, name: &str| {
+                ebpf.take_map(name)
+                    .ok_or_else(|| EbpfError::Load(format!("map {name} missing from the object")))
+            };
+            let procs = aya::maps::HashMap::try_from(take(&mut ebpf, "PROC_SCHED")?)
+                .map_err(|e| EbpfError::Load(e.to_string()))?;
+            let host = PerCpuArray::try_from(take(&mut ebpf, "HOST_SCHED")?)
+                .map_err(|e| EbpfError::Load(e.to_string()))?;
+            let maps = std::sync::Arc::new(sched::SchedMaps::new(procs, host)?);
+            sched::register(std::sync::Arc::clone(&maps));
+            Some(maps)
+        } else {
+            None
+        };
         let exit_wakeup = std::sync::Arc::new(ExitWakeup {
             control: std::sync::Mutex::new(control),
             waiters: std::sync::atomic::AtomicU32::new(0),
@@ -288,6 +324,7 @@ impl EbpfSource {
             clock: Clock::new()?,
             tick,
             _stats_enabled: stats_enabled,
+            sched,
             events: 0,
             decode_errors: 0,
             drained_at_ns: 0,
@@ -346,6 +383,11 @@ impl EbpfSource {
     pub fn program_costs(&self) -> Vec<ProgramCost> {
         PROGRAMS_AND_HOOKS
             .iter()
+            .chain(if self.sched.is_some() {
+                &SCHED_PROGRAMS_AND_HOOKS[..]
+            } else {
+                &[]
+            })
             .filter_map(|(name, _)| {
                 let program: &BtfTracePoint = self.ebpf.program(name)?.try_into().ok()?;
                 let info = program.info().ok()?;
@@ -398,6 +440,14 @@ impl EbpfSource {
             args_truncated: read(counter::ARGS_TRUNCATED),
             read_errors: read(counter::READ_ERRORS),
             decode_errors: self.decode_errors,
+        }
+    }
+}
+
+impl Drop for EbpfSource {
+    fn drop(&mut self) {
+        if let Some(maps) = &self.sched {
+            sched::unregister(maps);
         }
     }
 }

@@ -1,0 +1,189 @@
+//! What the agent samples by itself, so that figures comparing two moments are meaningful on
+//! a client's first call (psutil's first `cpu_percent()` says `0.0`).
+//!
+//! Every [`PERIOD`] a thread of its own reads the system's CPU times (`/proc/stat`) and the
+//! disk and network counters (`/proc/diskstats`, `/proc/net/dev`): six small reads a second.
+//! A `sys` request then compares with the newest CPU sample at least half a second old (so
+//! over a window of 0.5–1.5 s), reads the I/O counters through `nowrap` memory kept since the
+//! agent started, and shows the throughput between the last two samples.
+//!
+//! Processes' `cpu_percent` is not sampled in the background — reading every process's CPU
+//! times each second costs too much on a host with 10,000 of them. Each query samples the
+//! processes it asks about and keeps the samples for the next (`crate::cpu_samples`); the
+//! agent makes a process's first query compare with the process's start (its average since
+//! then, as `ps`'s `%CPU`) instead of saying `0.0`, and drops ended processes' samples once a
+//! minute.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::cli::sys::{self, CpuWindow, IoMemory, IoRates, Section};
+use crate::cpu_samples::{CpuSamples, MIN_WINDOW};
+use crate::procfs::Procfs;
+use crate::query::Format;
+use crate::system::{DiskIo, NetIo, Sampler};
+
+/// How often the agent samples the system's counters.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// Every how many periods ended processes' CPU samples are dropped.
+const PRUNE_EVERY: u32 = 60;
+
+/// Totals of the I/O counters at one moment.
+type IoTotals = (Option<DiskIo>, Option<NetIo>);
+
+struct State {
+    /// cpu_percent baselines, oldest first (at most two).
+    baselines: VecDeque<(Instant, Sampler)>,
+    /// psutil's `nowrap` memory, fed every period.
+    io: IoMemory,
+    /// The last totals, for the rates.
+    last_io: Option<(Instant, IoTotals)>,
+    /// Throughput between the last two samples.
+    rates: Option<IoRates>,
+}
+
+/// The system's counters, sampled every [`PERIOD`].
+pub struct SystemSampling {
+    state: Mutex<State>,
+}
+
+impl Default for SystemSampling {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SystemSampling {
+    /// Takes the first sample now.
+    pub fn new() -> Self {
+        let sampling = SystemSampling {
+            state: Mutex::new(State {
+                baselines: VecDeque::with_capacity(3),
+                io: IoMemory::default(),
+                last_io: None,
+                rates: None,
+            }),
+        };
+        sampling.sample();
+        sampling
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the counters once more.
+    pub fn sample(&self) {
+        let baseline = Sampler::new();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let io = &mut state.io;
+        let totals: IoTotals = (
+            io.total.disk_io_counters(true).ok().flatten(),
+            io.total.net_io_counters(true).ok().flatten(),
+        );
+        // Only to keep their `nowrap` memory current: a wrap is seen when it happens.
+        let _ = io.each.disk_io_counters_perdisk(true);
+        let _ = io.each.net_io_counters_pernic(true);
+        if let Some((then, before)) = state.last_io.take() {
+            state.rates = Some(IoRates::between(now - then, before, totals));
+        }
+        state.last_io = Some((now, totals));
+        state.baselines.push_back((now, baseline));
+        while state.baselines.len() > 2 {
+            state.baselines.pop_front();
+        }
+    }
+
+    /// The newest CPU baseline at least [`MIN_WINDOW`] old (else the oldest there is), a copy
+    /// of the `nowrap` memory, and the rates.
+    fn snapshot(&self) -> (CpuWindow, IoMemory, Option<IoRates>) {
+        let state = self.lock();
+        let now = Instant::now();
+        let (since, sampler) = state
+            .baselines
+            .iter()
+            .rev()
+            .find(|(at, _)| now.duration_since(*at) >= MIN_WINDOW)
+            .or_else(|| state.baselines.front())
+            .cloned()
+            .unwrap_or_else(|| (now, Sampler::new()));
+        let window = CpuWindow {
+            sampler,
+            since,
+            until: None,
+        };
+        (window, state.io.clone(), state.rates)
+    }
+
+    /// Answers a `sys` request: `sections` rendered as `tracer sys` prints them. Figures that
+    /// cannot be read are null (JSON) or `-` (text), and logged.
+    pub fn answer(&self, sections: &[Section], format: Format) -> Vec<u8> {
+        let (cpu, mut io, rates) = self.snapshot();
+        let (out, warnings) = sys::render(sections, format, Some(cpu), Some(&mut io), rates);
+        for warning in warnings {
+            tracing::debug!("sys: {warning}");
+        }
+        out.into_bytes()
+    }
+}
+
+static SYSTEM: OnceLock<SystemSampling> = OnceLock::new();
+
+/// The agent's system sampling (created, with its first sample, on first use).
+pub fn system() -> &'static SystemSampling {
+    SYSTEM.get_or_init(SystemSampling::new)
+}
+
+/// Starts sampling on a thread of its own: the system's counters every [`PERIOD`], and once a
+/// minute dropping the CPU samples of processes that ended. `processes` (the agent's
+/// collector's samples) also switches to comparing a process's first query with its start.
+pub fn start(processes: CpuSamples, procfs: Procfs) {
+    processes.set_first_since_start(true);
+    let system = system();
+    let spawned = std::thread::Builder::new()
+        .name("tracer-sampling".into())
+        .spawn(move || {
+            let mut periods = 0u32;
+            loop {
+                std::thread::sleep(PERIOD);
+                system.sample();
+                periods = periods.wrapping_add(1);
+                if periods.is_multiple_of(PRUNE_EVERY) {
+                    processes.prune(&procfs);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start sampling ({e}): cpu_percent compares with the last query");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_answer_has_a_real_window() {
+        let sampling = SystemSampling::new();
+        std::thread::sleep(Duration::from_millis(550));
+        sampling.sample();
+        let (window, _, rates) = sampling.snapshot();
+        // The first sample (≥ 0.5 s old) is the baseline, not the one just taken.
+        assert!(window.since.elapsed() >= MIN_WINDOW);
+        let rates = rates.expect("two samples give rates");
+        assert!(rates.window >= Duration::from_millis(500));
+        let out = sampling.answer(&[Section::Cpu], Format::Json);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(value["cpu_percent"].is_number(), "{value}");
+        let shares: f64 = value["cpu_times_percent"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(serde_json::Value::as_f64)
+            .sum();
+        assert!(shares > 0.0, "a window was measured: {value}");
+    }
+}
