@@ -282,3 +282,24 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
     assert!(storm_exits > 0, "storm exits recorded");
     assert_eq!(table.stats().resyncs, 0, "no events lost");
 }
+
+#[test]
+fn net_connections_of_a_process() {
+    // Unprivileged: a process may always read its own sockets.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let me = Process::new(std::process::id()).unwrap();
+    let connections = me.net_connections(tracer::system::ConnKind::Inet).unwrap();
+    let found = connections.iter().find(|c| {
+        matches!(&c.laddr, tracer::system::Address::Inet { ip, port: p } if ip == "127.0.0.1" && *p == port)
+    });
+    let found = found.unwrap_or_else(|| panic!("port {port} not in {connections:#?}"));
+    assert_eq!(found.status, "LISTEN");
+    assert_eq!(found.pid, Some(std::process::id()));
+    assert!(matches!(
+        Process::new(std::process::id())
+            .unwrap()
+            .net_connections(tracer::system::ConnKind::Unix),
+        Ok(_)
+    ));
+}

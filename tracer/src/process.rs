@@ -475,6 +475,14 @@ impl Process {
         self.read(|p, pid| p.cpu_affinity(pid))
     }
 
+    /// psutil's `net_connections(kind)`: the sockets this process has open.
+    pub fn net_connections(
+        &self,
+        kind: crate::system::ConnKind,
+    ) -> Result<Vec<crate::system::Connection>> {
+        self.read(|_, pid| crate::system::process_net_connections(pid, kind))
+    }
+
     /// psutil's `as_dict(attrs)`.
     pub fn as_dict(&self, attrs: &[Attr]) -> Result<Vec<(Attr, Value)>> {
         let entry = self.entry()?;
