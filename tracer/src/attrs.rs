@@ -282,6 +282,9 @@ pub struct Collector {
     total_memory: Option<u64>,
     /// CPU time samples per process, for `cpu_percent` between two queries.
     cpu_samples: crate::cpu_samples::CpuSamples,
+    /// `/proc/PID/stat` already read by the scan this query runs on, used instead of reading
+    /// it again.
+    primed: HashMap<u32, Stat>,
 }
 
 /// Per-process cache of `/proc` files for one query: each is read at most once.
@@ -341,17 +344,26 @@ impl Collector {
             .collect()
     }
 
-    fn stat<'a>(&self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Stat> {
+    /// Hands over the `/proc/PID/stat` of each process that a scan just read, for a query on
+    /// that scan's table: each is used once instead of read again.
+    pub fn prime(&mut self, stats: HashMap<u32, Stat>) {
+        self.primed = stats;
+    }
+
+    fn stat<'a>(&mut self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Stat> {
         let procfs = &self.procfs;
+        let primed = self.primed.remove(&entry.id.pid);
         let stat = once.stat.get_or_insert_with(|| {
-            procfs.stat(entry.id.pid).and_then(|stat| {
-                // A reused pid is another process: its files are not ours.
-                if stat.starttime == entry.id.start_ticks {
-                    Ok(stat)
-                } else {
-                    Err(ProcError::NoSuchProcess { pid: entry.id.pid })
-                }
-            })
+            primed
+                .map_or_else(|| procfs.stat(entry.id.pid), Ok)
+                .and_then(|stat| {
+                    // A reused pid is another process: its files are not ours.
+                    if stat.starttime == entry.id.start_ticks {
+                        Ok(stat)
+                    } else {
+                        Err(ProcError::NoSuchProcess { pid: entry.id.pid })
+                    }
+                })
         });
         stat.as_ref().ok()
     }

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::event::{Details, Event, Exit, ProcessId};
-use crate::procfs::{ProcError, Procfs};
+use crate::procfs::{ProcError, Procfs, Stat};
 
 /// Most exited processes kept, whatever the retention time: the oldest go first.
 pub const MAX_EXITED: usize = 10_000;
@@ -199,6 +199,27 @@ impl ProcessTable {
     /// (refreshed); new ones are added as [`Origin::Seeded`]. Returns how many were added.
     pub fn seed(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<usize> {
         self.seed_with(procfs, now, SeedFields::ALL)
+    }
+
+    /// [`ProcessTable::seed_with`], also returning each process's `/proc/PID/stat` as read (a
+    /// one-shot query answers stat's attributes from it instead of reading it again).
+    pub fn seed_keeping_stats(
+        &mut self,
+        procfs: &Procfs,
+        now: f64,
+        fields: SeedFields,
+    ) -> std::io::Result<HashMap<u32, Stat>> {
+        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
+        let mut stats = HashMap::new();
+        for pid in procfs.pids()? {
+            if let Ok((entry, stat)) = read_entry_and_stat(procfs, pid, boot_time, now, fields) {
+                if self.insert_seeded(entry) {
+                    self.stats.seeded += 1;
+                }
+                stats.insert(pid, stat);
+            }
+        }
+        Ok(stats)
     }
 
     /// [`ProcessTable::seed`], reading only `fields` besides identity, parent and name (for a
@@ -553,6 +574,17 @@ pub fn read_entry_with(
     now: f64,
     fields: SeedFields,
 ) -> Result<Entry, ProcError> {
+    read_entry_and_stat(procfs, pid, boot_time, now, fields).map(|(entry, _)| entry)
+}
+
+/// [`read_entry_with`], also returning the `/proc/PID/stat` it read.
+fn read_entry_and_stat(
+    procfs: &Procfs,
+    pid: u32,
+    boot_time: f64,
+    now: f64,
+    fields: SeedFields,
+) -> Result<(Entry, Stat), ProcError> {
     let stat = procfs.stat(pid)?;
     let (uids, gids) = if fields.ids {
         let status = procfs.status(pid)?;
@@ -573,14 +605,14 @@ pub fn read_entry_with(
     } else {
         None
     };
-    Ok(Entry {
+    let entry = Entry {
         id: ProcessId {
             pid,
             start_ticks: stat.starttime,
         },
         create_time: stat.create_time(boot_time),
         ppid: stat.ppid,
-        comm: stat.comm,
+        comm: stat.comm.clone(),
         exe,
         cmdline,
         uids,
@@ -591,5 +623,6 @@ pub fn read_entry_with(
         zombie: stat.state == 'Z',
         pending: fields != SeedFields::ALL,
         exit: None,
-    })
+    };
+    Ok((entry, stat))
 }

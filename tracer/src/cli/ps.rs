@@ -108,10 +108,11 @@ fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
         .map(|clock| clock.epoch_seconds(Clock::now_boot_ns()))
         .context("cannot read the clocks")?;
     let mut table = ProcessTable::new(crate::live::DEFAULT_RETENTION);
-    table
-        .seed_with(&procfs, now, fields)
+    let stats = table
+        .seed_keeping_stats(&procfs, now, fields)
         .context("cannot scan /proc")?;
     let mut collector = Collector::new(procfs);
+    collector.prime(stats);
     Ok(query::render(&table, &mut collector, query, &Viewer::ROOT))
 }
 
