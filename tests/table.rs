@@ -296,10 +296,8 @@ fn net_connections_of_a_process() {
     let found = found.unwrap_or_else(|| panic!("port {port} not in {connections:#?}"));
     assert_eq!(found.status, "LISTEN");
     assert_eq!(found.pid, Some(std::process::id()));
-    assert!(matches!(
-        Process::new(std::process::id())
-            .unwrap()
-            .net_connections(tracer::system::ConnKind::Unix),
-        Ok(_)
-    ));
+    assert!(Process::new(std::process::id())
+        .unwrap()
+        .net_connections(tracer::system::ConnKind::Unix)
+        .is_ok());
 }
