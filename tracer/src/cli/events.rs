@@ -58,7 +58,7 @@ pub struct EventsArgs {
     kinds: Vec<String>,
 
     /// Ring buffer size in MiB (a power of two); raise it if events are lost under load.
-    #[arg(long, default_value_t = 4, value_name = "MIB")]
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
     ring_mib: u32,
 
     /// Seconds between /proc scans with the procfs backend.
