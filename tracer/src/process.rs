@@ -216,9 +216,15 @@ impl Process {
     }
 
     /// Whether it still runs: same pid and start time, not a zombie (psutil's `is_running`
-    /// detects pid reuse the same way).
+    /// detects pid reuse the same way), and the table has not seen it exit (a process is still
+    /// in /proc for a moment after its exit event, while the kernel finishes `do_exit`).
     pub fn is_running(&self) -> bool {
-        still_running(self.tracer.procfs(), self.id)
+        let exited = self
+            .tracer
+            .lock()
+            .find(self.id)
+            .is_some_and(|entry| entry.exit.is_some());
+        !exited && still_running(self.tracer.procfs(), self.id)
     }
 
     /// The table's entry, falling back to `/proc` when the table does not know this process.
