@@ -184,10 +184,15 @@ mod tests {
                 .env("EMPTY", ""),
         );
         let procfs = Procfs::new();
-        assert_eq!(
-            procfs.cmdline(child.pid()).unwrap(),
-            vec![OsString::from("sleep"), OsString::from("5")]
-        );
+        // Until the child has exec'd, /proc shows the spawner's state: wait for the new image.
+        let expected = vec![OsString::from("sleep"), OsString::from("5")];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut cmdline = procfs.cmdline(child.pid()).unwrap();
+        while cmdline != expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            cmdline = procfs.cmdline(child.pid()).unwrap();
+        }
+        assert_eq!(cmdline, expected);
         let env = procfs.environ(child.pid()).unwrap();
         assert!(env.contains(&(OsString::from("TRACER_TEST"), OsString::from("a b=c"))));
         assert!(env.contains(&(OsString::from("EMPTY"), OsString::from(""))));

@@ -435,8 +435,14 @@ pub(crate) mod testutil {
     pub struct Child(pub std::process::Child);
 
     impl Child {
+        /// Spawns `cmd` and waits until the child runs its own image (until it has exec'd,
+        /// /proc shows the test binary's).
         pub fn spawn(cmd: &mut std::process::Command) -> Child {
-            Child(cmd.spawn().expect("test child spawns"))
+            let child = Child(cmd.spawn().expect("test child spawns"));
+            let me = std::fs::read_link("/proc/self/exe").ok();
+            let path = format!("/proc/{}/exe", child.pid());
+            wait_until(|| std::fs::read_link(&path).ok() != me);
+            child
         }
 
         pub fn pid(&self) -> u32 {
