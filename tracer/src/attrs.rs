@@ -471,29 +471,16 @@ impl Collector {
                 Value::List(cpus.into_iter().map(|c| Value::Int(c.into())).collect())
             }),
             Attr::MemoryInfo => procfs.memory_info(pid).map_or(Value::Null, |m| {
-                Value::Tuple(vec![
-                    ("rss", Value::Int(m.rss as i64)),
-                    ("vms", Value::Int(m.vms as i64)),
-                    ("shared", Value::Int(m.shared as i64)),
-                    ("text", Value::Int(m.text as i64)),
-                    ("lib", Value::Int(m.lib as i64)),
-                    ("data", Value::Int(m.data as i64)),
-                    ("dirty", Value::Int(m.dirty as i64)),
-                ])
+                memory_tuple(
+                    [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty],
+                    &[],
+                )
             }),
             Attr::MemoryFullInfo => procfs.memory_full_info(pid).map_or(Value::Null, |m| {
-                Value::Tuple(vec![
-                    ("rss", Value::Int(m.rss as i64)),
-                    ("vms", Value::Int(m.vms as i64)),
-                    ("shared", Value::Int(m.shared as i64)),
-                    ("text", Value::Int(m.text as i64)),
-                    ("lib", Value::Int(m.lib as i64)),
-                    ("data", Value::Int(m.data as i64)),
-                    ("dirty", Value::Int(m.dirty as i64)),
-                    ("uss", Value::Int(m.uss as i64)),
-                    ("pss", Value::Int(m.pss as i64)),
-                    ("swap", Value::Int(m.swap as i64)),
-                ])
+                memory_tuple(
+                    [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty],
+                    &[("uss", m.uss), ("pss", m.pss), ("swap", m.swap)],
+                )
             }),
             Attr::MemoryPercent => {
                 let total = *self.total_memory.get_or_insert_with(total_memory);
@@ -672,6 +659,20 @@ pub fn sched_value(
         ]),
         _ => Value::Null,
     }
+}
+
+/// psutil's `pmem` (`rss, vms, shared, text, lib, data, dirty`), then `extra` fields
+/// (`pfullmem` adds `uss, pss, swap`).
+fn memory_tuple(base: [u64; 7], extra: &[(&'static str, u64)]) -> Value {
+    const NAMES: [&str; 7] = ["rss", "vms", "shared", "text", "lib", "data", "dirty"];
+    Value::Tuple(
+        NAMES
+            .into_iter()
+            .zip(base)
+            .chain(extra.iter().copied())
+            .map(|(name, value)| (name, Value::Int(value as i64)))
+            .collect(),
+    )
 }
 
 fn ids([real, effective, saved]: [u32; 3]) -> Value {

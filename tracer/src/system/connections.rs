@@ -422,7 +422,7 @@ impl System {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     #[test]

@@ -376,7 +376,7 @@ fn cpu_dirs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     const STAT: &[u8] = b"cpu  80860 0 31520 612237 1263 0 192 15 0 0\n\

@@ -408,7 +408,7 @@ fn parse_diskstats(data: &[u8], path: &Path) -> Result<Vec<(String, DiskIo)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     #[test]

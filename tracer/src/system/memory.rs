@@ -194,7 +194,7 @@ impl System {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     const MEMINFO: &[u8] = b"MemTotal:       24684092 kB\n\

@@ -397,55 +397,27 @@ impl System {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! Fixture trees for the system tests.
+    //! Fixture trees for the system tests: procfs's temporary directory, which can also
+    //! read itself as a `/proc` + `/sys` root.
 
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
+    pub use crate::procfs::testutil::TempDir;
 
-    /// A temporary directory removed on drop.
-    pub struct TempDir(pub PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "tracer-system-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&dir).expect("temp dir is creatable");
-            TempDir(dir)
-        }
-
-        /// Writes `ROOT/rel` (creating parents).
-        pub fn write(&self, rel: &str, content: &[u8]) -> PathBuf {
-            let path = self.0.join(rel);
-            std::fs::create_dir_all(path.parent().expect("fixture path has a parent"))
-                .expect("fixture dir is creatable");
-            std::fs::write(&path, content).expect("fixture file is writable");
-            path
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-
+    /// A reader of a fixture tree's `ROOT/proc` and `ROOT/sys`.
+    pub trait SystemRoot {
         /// A reader of `ROOT/proc` and `ROOT/sys`.
-        pub fn system(&self) -> super::System {
-            super::System::with_roots(self.0.join("proc"), self.0.join("sys"))
-        }
+        fn system(&self) -> super::System;
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+    impl SystemRoot for TempDir {
+        fn system(&self) -> super::System {
+            super::System::with_roots(self.0.join("proc"), self.0.join("sys"))
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::TempDir;
+    use super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     #[test]

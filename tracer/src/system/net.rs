@@ -277,7 +277,7 @@ pub(crate) fn net_if_addrs() -> Result<Named<Vec<NicAddr>>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     const NET_DEV: &[u8] = b"Inter-|   Receive                                                |  Transmit\n \

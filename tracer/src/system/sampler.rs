@@ -287,7 +287,7 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TempDir;
+    use super::super::testutil::{SystemRoot, TempDir};
     use super::*;
 
     fn times(user: f64, system: f64, idle: f64, iowait: f64, guest: f64) -> CpuTimes {
