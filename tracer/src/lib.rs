@@ -14,6 +14,7 @@ pub mod cpu_samples;
 pub mod ebpf;
 pub mod event;
 pub mod filter;
+pub mod host;
 pub mod json;
 pub mod live;
 pub mod ops;

@@ -2,44 +2,13 @@
 //! `num_fds`, `open_files`, `io_counters`).
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::links::readlink;
 use super::{errno, parse_int, py_split, py_strip, with_scratch, ProcError, Procfs, ReadMode};
-
-/// psutil's `popenfile` on Linux.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenFile {
-    /// The file's absolute path, byte-exact.
-    pub path: OsString,
-    /// The descriptor.
-    pub fd: u32,
-    /// The file offset (`pos:` of fdinfo).
-    pub position: u64,
-    /// `"r"`, `"w"`, `"a"`, `"r+"` or `"a+"`, from the flags.
-    pub mode: &'static str,
-    /// The `open` flags (`flags:` of fdinfo, octal there).
-    pub flags: u32,
-}
-
-/// psutil's `pio` on Linux (`/proc/PID/io`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct IoCounters {
-    /// `syscr`: read syscalls.
-    pub read_count: u64,
-    /// `syscw`: write syscalls.
-    pub write_count: u64,
-    /// `read_bytes`: bytes fetched from storage.
-    pub read_bytes: u64,
-    /// `write_bytes`: bytes sent to storage.
-    pub write_bytes: u64,
-    /// `rchar`: bytes read by any read syscall.
-    pub read_chars: u64,
-    /// `wchar`: bytes written by any write syscall.
-    pub write_chars: u64,
-}
+use crate::host::*;
 
 /// psutil's `file_flags_to_mode`: `None` for access mode 3, where psutil raises `KeyError`.
 pub fn file_flags_to_mode(flags: u32) -> Option<&'static str> {

@@ -4,50 +4,7 @@
 use std::path::Path;
 
 use super::{errno, parse_int, py_split, with_scratch, ProcError, Procfs, ReadMode};
-
-/// psutil's `pmem` on Linux, in bytes (`statm` pages × page size).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryInfo {
-    /// Resident set size (statm field 2).
-    pub rss: u64,
-    /// Virtual memory size (statm field 1).
-    pub vms: u64,
-    /// Resident file-backed and shared pages (statm field 3).
-    pub shared: u64,
-    /// Text (statm field 4).
-    pub text: u64,
-    /// Library, always 0 since Linux 2.6 (statm field 5).
-    pub lib: u64,
-    /// Data + stack (statm field 6).
-    pub data: u64,
-    /// Dirty pages, always 0 since Linux 2.6 (statm field 7).
-    pub dirty: u64,
-}
-
-/// psutil's `pfullmem` on Linux: [`MemoryInfo`]'s fields plus `uss`, `pss`, `swap` in bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryFullInfo {
-    /// As [`MemoryInfo::rss`].
-    pub rss: u64,
-    /// As [`MemoryInfo::vms`].
-    pub vms: u64,
-    /// As [`MemoryInfo::shared`].
-    pub shared: u64,
-    /// As [`MemoryInfo::text`].
-    pub text: u64,
-    /// As [`MemoryInfo::lib`].
-    pub lib: u64,
-    /// As [`MemoryInfo::data`].
-    pub data: u64,
-    /// As [`MemoryInfo::dirty`].
-    pub dirty: u64,
-    /// Unique set size: the sum of the `Private_*` lines.
-    pub uss: u64,
-    /// Proportional set size: the `Pss:` line (summed over mappings with `smaps`).
-    pub pss: u64,
-    /// Swapped out: the `Swap:` line (summed over mappings with `smaps`).
-    pub swap: u64,
-}
+use crate::host::*;
 
 impl MemoryInfo {
     /// Parses the content of a statm file; `path` is only for the error.

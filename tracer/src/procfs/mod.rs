@@ -29,74 +29,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub use crate::host::{
+    status_name, CpuTimes, CtxSwitches, Gids, IoClass, IoCounters, IoNice, MemoryFullInfo,
+    MemoryInfo, OpenFile, ProcError, Rlimit, Stat, Status, ThreadTimes, Uids,
+};
 pub use args::{parse_environ, split_cmdline};
-pub use files::{file_flags_to_mode, parse_io, IoCounters, OpenFile};
-pub use memory::{parse_smaps, parse_smaps_rollup, MemoryFullInfo, MemoryInfo};
-pub use stat::{status_name, CpuTimes, Stat, ThreadTimes};
-pub use status::{parse_cpu_list, CtxSwitches, Gids, Status, Uids};
-pub use sys::{IoClass, IoNice, Rlimit};
+pub use files::{file_flags_to_mode, parse_io};
+pub use memory::{parse_smaps, parse_smaps_rollup};
+pub use status::parse_cpu_list;
 pub use terminal::TerminalMap;
-
-/// Why a procfs read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcError {
-    /// The process is gone (`ENOENT`/`ESRCH` on its files and `/proc/PID/stat` is gone too).
-    #[error("process no longer exists (pid={pid})")]
-    NoSuchProcess {
-        /// The process asked about.
-        pid: u32,
-    },
-    /// The kernel refused the read (`EACCES`/`EPERM`).
-    #[error("access denied (pid={pid}): {}", path.display())]
-    AccessDenied {
-        /// The process asked about.
-        pid: u32,
-        /// The file refused, or the process's directory when a syscall was refused.
-        path: PathBuf,
-    },
-    /// The process exists but is a zombie, and the field is not readable for zombies (where
-    /// psutil raises `ZombieProcess`: exe, cwd, cmdline, environ, …).
-    #[error("process still exists but it's a zombie (pid={pid})")]
-    ZombieProcess {
-        /// The process asked about.
-        pid: u32,
-    },
-    /// Any other I/O error, with the path that produced it.
-    #[error("reading {}: {source}", path.display())]
-    Io {
-        /// The file read.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
-    /// A syscall about a process failed in a way that is not one of the above.
-    #[error("{call}({pid}): {source}")]
-    Syscall {
-        /// The process asked about.
-        pid: u32,
-        /// The syscall.
-        call: &'static str,
-        /// The error.
-        source: io::Error,
-    },
-    /// The file's content is not what the kernel writes.
-    #[error("unexpected content in {}: {what}", path.display())]
-    Parse {
-        /// The file read.
-        path: PathBuf,
-        /// What was wrong.
-        what: String,
-    },
-}
-
-impl ProcError {
-    pub(crate) fn parse(path: &Path, what: impl Into<String>) -> ProcError {
-        ProcError::Parse {
-            path: path.to_path_buf(),
-            what: what.into(),
-        }
-    }
-}
 
 /// A procfs reader rooted at a directory (`/proc` unless told otherwise).
 ///
@@ -271,8 +212,7 @@ impl Procfs {
 
     /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of the times in `stat`.
     pub fn clock_ticks() -> u64 {
-        static TICKS: OnceLock<u64> = OnceLock::new();
-        *TICKS.get_or_init(|| sys::sysconf(libc::_SC_CLK_TCK).unwrap_or(100))
+        crate::host::clock_ticks()
     }
 
     /// The page size in bytes, the unit of `statm`.

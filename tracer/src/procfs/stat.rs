@@ -6,119 +6,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use super::{parse_int, py_split, with_scratch, ProcError, Procfs, ReadMode};
-
-/// The fields of `/proc/PID/stat` that psutil and `ps` use. Times are in clock ticks
-/// ([`Procfs::clock_ticks`]), sizes as the kernel writes them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
-    /// Field 1, the process ID.
-    pub pid: u32,
-    /// Field 2 without the parentheses: the kernel's `comm`, up to 15 bytes for user
-    /// processes (longer for some kernel threads), byte-exact, may hold spaces and `)`.
-    pub comm: OsString,
-    /// Field 3, the state letter (`R`, `S`, `D`, `Z`, …); `?` if the field is not one byte.
-    pub state: char,
-    /// Field 4.
-    pub ppid: u32,
-    /// Field 5, process group.
-    pub pgrp: u32,
-    /// Field 6, session.
-    pub session: u32,
-    /// Field 7, the controlling terminal's device number (0 = none).
-    pub tty_nr: i32,
-    /// Field 10, minor faults.
-    pub minflt: u64,
-    /// Field 12, major faults.
-    pub majflt: u64,
-    /// Field 14, user time in ticks.
-    pub utime: u64,
-    /// Field 15, system time in ticks.
-    pub stime: u64,
-    /// Field 16, waited-for children's user time in ticks.
-    pub cutime: u64,
-    /// Field 17, waited-for children's system time in ticks.
-    pub cstime: u64,
-    /// Field 18.
-    pub priority: i64,
-    /// Field 19, the nice value (-20..19).
-    pub nice: i64,
-    /// Field 20.
-    pub num_threads: u32,
-    /// Field 22, start time in ticks since boot.
-    pub starttime: u64,
-    /// Field 23, virtual memory size in bytes.
-    pub vsize: u64,
-    /// Field 24, resident set size in pages.
-    pub rss_pages: u64,
-    /// Field 39, the CPU the process last ran on (psutil's `cpu_num`).
-    pub processor: u32,
-    /// Field 40.
-    pub rt_priority: u32,
-    /// Field 41, scheduling policy.
-    pub policy: u32,
-    /// Field 42, block I/O delay in ticks; 0 when the kernel does not write it (as psutil).
-    pub delayacct_blkio_ticks: u64,
-}
-
-/// psutil's `pcputimes` on Linux, in seconds (ticks / `CLK_TCK` as a float).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CpuTimes {
-    /// User time.
-    pub user: f64,
-    /// System time.
-    pub system: f64,
-    /// Waited-for children's user time.
-    pub children_user: f64,
-    /// Waited-for children's system time.
-    pub children_system: f64,
-    /// Time waiting for block I/O (`delayacct_blkio_ticks`).
-    pub iowait: f64,
-}
-
-/// psutil's `pthread`: one thread's CPU times in seconds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThreadTimes {
-    /// Thread ID.
-    pub id: u32,
-    /// User time.
-    pub user_time: f64,
-    /// System time.
-    pub system_time: f64,
-}
-
-fn ticks_to_secs(ticks: u64) -> f64 {
-    ticks as f64 / Procfs::clock_ticks() as f64
-}
+use crate::host::*;
 
 impl Stat {
-    /// psutil's status string for the state letter (`"running"`, `"sleeping"`, …, `"?"` for a
-    /// letter psutil does not know).
-    pub fn status(&self) -> &'static str {
-        status_name(self.state)
-    }
-
-    /// psutil's `cpu_times()`: ticks / `CLK_TCK`.
-    pub fn cpu_times(&self) -> CpuTimes {
-        CpuTimes {
-            user: ticks_to_secs(self.utime),
-            system: ticks_to_secs(self.stime),
-            children_user: ticks_to_secs(self.cutime),
-            children_system: ticks_to_secs(self.cstime),
-            iowait: ticks_to_secs(self.delayacct_blkio_ticks),
-        }
-    }
-
-    /// psutil's `create_time()`: starttime / `CLK_TCK` + `boot_time` (from
-    /// [`Procfs::boot_time`]), in seconds since the epoch.
-    pub fn create_time(&self, boot_time: f64) -> f64 {
-        ticks_to_secs(self.starttime) + boot_time
-    }
-
-    /// psutil's `create_time(monotonic=True)`: seconds since boot.
-    pub fn create_time_since_boot(&self) -> f64 {
-        ticks_to_secs(self.starttime)
-    }
-
     /// Parses the content of a stat file; `path` is only for the error.
     pub fn parse(data: &[u8], path: &Path) -> Result<Stat, ProcError> {
         // The name is between the first '(' and the last ')': it may hold both.
@@ -195,24 +85,6 @@ impl Stat {
                 0
             },
         })
-    }
-}
-
-/// psutil's `PROC_STATUSES` mapping, `"?"` for anything else.
-pub fn status_name(state: char) -> &'static str {
-    match state {
-        'R' => "running",
-        'S' => "sleeping",
-        'D' => "disk-sleep",
-        'T' => "stopped",
-        't' => "tracing-stop",
-        'Z' => "zombie",
-        'X' | 'x' => "dead",
-        'K' => "wake-kill",
-        'W' => "waking",
-        'I' => "idle",
-        'P' => "parked",
-        _ => "?",
     }
 }
 

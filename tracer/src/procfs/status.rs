@@ -4,65 +4,7 @@
 use std::path::Path;
 
 use super::{parse_int, py_split, with_scratch, ProcError, Procfs, ReadMode};
-
-/// psutil's `puids`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Uids {
-    /// Real user ID.
-    pub real: u32,
-    /// Effective user ID.
-    pub effective: u32,
-    /// Saved set-user-ID.
-    pub saved: u32,
-}
-
-/// psutil's `pgids`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gids {
-    /// Real group ID.
-    pub real: u32,
-    /// Effective group ID.
-    pub effective: u32,
-    /// Saved set-group-ID.
-    pub saved: u32,
-}
-
-/// psutil's `pctxsw`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CtxSwitches {
-    /// `voluntary_ctxt_switches`.
-    pub voluntary: u64,
-    /// `nonvoluntary_ctxt_switches`.
-    pub involuntary: u64,
-}
-
-/// The fields of `/proc/PID/status` psutil uses, plus identity fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    /// `State:` letter.
-    pub state: char,
-    /// `Umask:`, absent before Linux 4.7.
-    pub umask: Option<u32>,
-    /// `Tgid:`, the process ID (differs from `pid` for a thread; psutil's `pid_exists` test).
-    pub tgid: u32,
-    /// `Pid:`.
-    pub pid: u32,
-    /// `PPid:`.
-    pub ppid: u32,
-    /// `TracerPid:` (0 = not traced).
-    pub tracer_pid: u32,
-    /// `Uid:` real, effective, saved (psutil's `uids()`).
-    pub uids: Uids,
-    /// `Gid:` real, effective, saved (psutil's `gids()`).
-    pub gids: Gids,
-    /// `Threads:` (psutil's `num_threads()`).
-    pub num_threads: u32,
-    /// The two `ctxt_switches` lines (psutil's `num_ctx_switches()`); `None` where the kernel
-    /// does not write them (before 2.6.23), where psutil raises `NotImplementedError`.
-    pub num_ctx_switches: Option<CtxSwitches>,
-    /// `Cpus_allowed_list:` expanded (`0-2,4` → `[0, 1, 2, 4]`); `None` if absent.
-    pub cpus_allowed_list: Option<Vec<u32>>,
-}
+use crate::host::*;
 
 /// Parses a CPU list such as `0-3,8,10-11` into its CPUs, ascending as written.
 pub fn parse_cpu_list(list: &[u8]) -> Option<Vec<u32>> {
