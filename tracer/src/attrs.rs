@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use crate::event::{SchedUsage, Usage};
 use crate::json::Json;
-use crate::procfs::{ProcError, Procfs, Stat, Status};
+use crate::host::{Host, ProcError, Stat, Status};
 use crate::table::Entry;
 
 /// A process attribute, named as psutil names it.
@@ -277,7 +277,7 @@ impl Value {
 /// total memory).
 #[derive(Debug, Default)]
 pub struct Collector {
-    procfs: Procfs,
+    host: Host,
     users: HashMap<u32, Option<String>>,
     total_memory: Option<u64>,
     /// CPU time samples per process, for `cpu_percent` between two queries.
@@ -295,17 +295,17 @@ struct OneShot {
 }
 
 impl Collector {
-    /// A collector reading `procfs`.
-    pub fn new(procfs: Procfs) -> Self {
+    /// A collector reading `host`.
+    pub fn new(host: Host) -> Self {
         Self {
-            procfs,
+            host,
             ..Self::default()
         }
     }
 
-    /// The procfs reader.
-    pub fn procfs(&self) -> &Procfs {
-        &self.procfs
+    /// The host reader.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// The CPU time samples `cpu_percent` compares with (a handle: clones share them).
@@ -351,11 +351,11 @@ impl Collector {
     }
 
     fn stat<'a>(&mut self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Stat> {
-        let procfs = &self.procfs;
+        let host = &self.host;
         let primed = self.primed.remove(&entry.id.pid);
         let stat = once.stat.get_or_insert_with(|| {
             primed
-                .map_or_else(|| procfs.stat(entry.id.pid), Ok)
+                .map_or_else(|| host.stat(entry.id.pid), Ok)
                 .and_then(|stat| {
                     // A reused pid is another process: its files are not ours.
                     if stat.starttime == entry.id.start_ticks {
@@ -369,9 +369,9 @@ impl Collector {
     }
 
     fn status<'a>(&self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Status> {
-        let procfs = &self.procfs;
+        let host = &self.host;
         once.status
-            .get_or_insert_with(|| procfs.status(entry.id.pid))
+            .get_or_insert_with(|| host.status(entry.id.pid))
             .as_ref()
             .ok()
     }
@@ -400,7 +400,7 @@ impl Collector {
         if !attr.from_table() && (exited || self.stat(entry, once).is_none()) {
             return Value::Null;
         }
-        let procfs = &self.procfs;
+        let host = &self.host;
         match attr {
             Attr::Pid => Value::Int(pid.into()),
             Attr::Ppid => Value::Int(entry.ppid.into()),
@@ -463,20 +463,20 @@ impl Collector {
                 // Compared with an earlier query's sample (see `crate::cpu_samples`).
                 Value::Float(self.cpu_samples.percent(key, busy, entry.create_time))
             }
-            Attr::Terminal => match procfs.terminal(pid) {
+            Attr::Terminal => match host.terminal(pid) {
                 Ok(Some(tty)) => Value::Str(tty),
                 _ => Value::Null,
             },
-            Attr::CpuAffinity => procfs.cpu_affinity(pid).map_or(Value::Null, |cpus| {
+            Attr::CpuAffinity => host.cpu_affinity(pid).map_or(Value::Null, |cpus| {
                 Value::List(cpus.into_iter().map(|c| Value::Int(c.into())).collect())
             }),
-            Attr::MemoryInfo => procfs.memory_info(pid).map_or(Value::Null, |m| {
+            Attr::MemoryInfo => host.memory_info(pid).map_or(Value::Null, |m| {
                 memory_tuple(
                     [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty],
                     &[],
                 )
             }),
-            Attr::MemoryFullInfo => procfs.memory_full_info(pid).map_or(Value::Null, |m| {
+            Attr::MemoryFullInfo => host.memory_full_info(pid).map_or(Value::Null, |m| {
                 memory_tuple(
                     [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty],
                     &[("uss", m.uss), ("pss", m.pss), ("swap", m.swap)],
@@ -484,7 +484,7 @@ impl Collector {
             }),
             Attr::MemoryPercent => {
                 let total = *self.total_memory.get_or_insert_with(total_memory);
-                match (self.procfs.memory_info(pid), total) {
+                match (self.host.memory_info(pid), total) {
                     (Ok(m), total) if total > 0 => {
                         Value::Float(m.rss as f64 / total as f64 * 100.0)
                     }
@@ -505,10 +505,10 @@ impl Collector {
                     ("major", Value::Int(s.majflt as i64)),
                 ])
             }),
-            Attr::NumFds => procfs
+            Attr::NumFds => host
                 .num_fds(pid)
                 .map_or(Value::Null, |n| Value::Int(n.into())),
-            Attr::IoCounters => procfs.io_counters(pid).map_or(Value::Null, |io| {
+            Attr::IoCounters => host.io_counters(pid).map_or(Value::Null, |io| {
                 Value::Tuple(vec![
                     ("read_count", Value::Int(io.read_count as i64)),
                     ("write_count", Value::Int(io.write_count as i64)),
@@ -518,17 +518,17 @@ impl Collector {
                     ("write_chars", Value::Int(io.write_chars as i64)),
                 ])
             }),
-            Attr::Ionice => procfs.ionice(pid).map_or(Value::Null, |io| {
+            Attr::Ionice => host.ionice(pid).map_or(Value::Null, |io| {
                 Value::Tuple(vec![
                     ("ioclass", Value::Int(io.ioclass as i64)),
                     ("value", Value::Int(io.value.into())),
                 ])
             }),
-            Attr::Cwd => procfs.cwd(pid).map_or(Value::Null, Value::Str),
-            Attr::Environ => procfs.environ(pid).map_or(Value::Null, |vars| {
+            Attr::Cwd => host.cwd(pid).map_or(Value::Null, Value::Str),
+            Attr::Environ => host.environ(pid).map_or(Value::Null, |vars| {
                 Value::Dict(vars.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
             }),
-            Attr::OpenFiles => procfs.open_files(pid).map_or(Value::Null, |files| {
+            Attr::OpenFiles => host.open_files(pid).map_or(Value::Null, |files| {
                 Value::List(
                     files
                         .into_iter()
@@ -544,7 +544,7 @@ impl Collector {
                         .collect(),
                 )
             }),
-            Attr::Threads => procfs.threads(pid).map_or(Value::Null, |threads| {
+            Attr::Threads => host.threads(pid).map_or(Value::Null, |threads| {
                 Value::List(
                     threads
                         .into_iter()

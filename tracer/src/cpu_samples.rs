@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::procfs::Procfs;
+use crate::host::Host;
 
 /// The shortest window a `cpu_percent` is measured over once a process has two samples.
 pub const MIN_WINDOW: Duration = Duration::from_millis(500);
@@ -131,11 +131,11 @@ impl CpuSamples {
 
     /// Drops the samples of processes that ended (or whose pid now names another process):
     /// one read of `/proc/PID/stat` per sampled process, without holding the samples locked.
-    pub fn prune(&self, procfs: &Procfs) {
+    pub fn prune(&self, host: &Host) {
         let keys: Vec<SampleKey> = self.lock().tracks.keys().copied().collect();
         let gone: Vec<SampleKey> = keys
             .into_iter()
-            .filter(|&(pid, ticks)| procfs.stat(pid).map_or(true, |s| s.starttime != ticks))
+            .filter(|&(pid, ticks)| host.stat(pid).map_or(true, |s| s.starttime != ticks))
             .collect();
         if gone.is_empty() {
             return;
@@ -201,12 +201,12 @@ mod tests {
     #[test]
     fn prune_drops_ended_processes() {
         let samples = CpuSamples::new();
-        let procfs = Procfs::new();
-        let me = procfs.stat(std::process::id()).unwrap();
+        let host = Host::new();
+        let me = host.stat(std::process::id()).unwrap();
         samples.percent((std::process::id(), me.starttime), 0.0, 0.0);
         samples.percent((std::process::id(), me.starttime + 1), 0.0, 0.0);
         samples.percent((u32::MAX - 1, 1), 0.0, 0.0);
-        samples.prune(&procfs);
+        samples.prune(&host);
         assert_eq!(samples.len(), 1);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::ebpf::{EbpfConfig, EbpfSource};
 use crate::event::{Event, ProcessId};
-use crate::procfs::Procfs;
+use crate::host::Host;
 use crate::source::SourceStats;
 use crate::table::{Entry, ProcessTable, SeedFields};
 
@@ -61,7 +61,7 @@ struct Shared {
     exits: Condvar,
     /// CLOCK_BOOTTIME up to which the feed has applied the kernel's events.
     applied_until_ns: std::sync::atomic::AtomicU64,
-    procfs: Procfs,
+    host: Host,
     clock: Clock,
     feed: Feed,
     /// Set when the feeding thread stopped (its error, if any).
@@ -96,10 +96,10 @@ impl Tracer {
     /// Starts a table: eBPF first if allowed and possible, then the `/proc` scan.
     pub fn start(config: TracerConfig) -> std::io::Result<Tracer> {
         let clock = Clock::new()?;
-        let procfs = Procfs::new();
+        let host = Host::new();
         let table = ProcessTable::new(config.retention);
         if !config.ebpf {
-            return Ok(Self::snapshot(table, procfs, clock, "disabled".into()));
+            return Ok(Self::snapshot(table, host, clock, "disabled".into()));
         }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<Shared>, String>>();
         let ebpf_config = config.ebpf_config.clone();
@@ -109,7 +109,7 @@ impl Tracer {
         if let Err(e) = spawned {
             return Ok(Self::snapshot(
                 ProcessTable::new(config.retention),
-                procfs,
+                host,
                 clock,
                 format!("cannot start the feed thread: {e}"),
             ));
@@ -118,26 +118,26 @@ impl Tracer {
             Ok(Ok(shared)) => Ok(Tracer { shared }),
             Ok(Err(reason)) => Ok(Self::snapshot(
                 ProcessTable::new(config.retention),
-                procfs,
+                host,
                 clock,
                 reason,
             )),
             Err(_) => Ok(Self::snapshot(
                 ProcessTable::new(config.retention),
-                procfs,
+                host,
                 clock,
                 "the feed thread died".into(),
             )),
         }
     }
 
-    fn snapshot(table: ProcessTable, procfs: Procfs, clock: Clock, reason: String) -> Tracer {
+    fn snapshot(table: ProcessTable, host: Host, clock: Clock, reason: String) -> Tracer {
         let tracer = Tracer {
             shared: Arc::new(Shared {
                 table: Mutex::new(table),
                 exits: Condvar::new(),
                 applied_until_ns: std::sync::atomic::AtomicU64::new(0),
-                procfs,
+                host,
                 clock,
                 feed: Feed::Snapshot(reason),
                 stopped: Mutex::new(None),
@@ -183,9 +183,9 @@ impl Tracer {
         &self.shared.feed
     }
 
-    /// The procfs reader.
-    pub fn procfs(&self) -> &Procfs {
-        &self.shared.procfs
+    /// The host reader.
+    pub fn host(&self) -> &Host {
+        &self.shared.host
     }
 
     /// Seconds since the epoch, now.
@@ -197,15 +197,15 @@ impl Tracer {
     /// re-parented processes' ppid. Returns the locked table.
     pub fn refresh(&self) -> MutexGuard<'_, ProcessTable> {
         let mut table = self.lock();
-        table.complete(&self.shared.procfs);
+        table.complete(&self.shared.host);
         if let Feed::Snapshot(_) = self.shared.feed {
             let now = self.now();
-            if let Err(e) = table.resync(&self.shared.procfs, now) {
+            if let Err(e) = table.resync(&self.shared.host, now) {
                 tracing::warn!("rescanning /proc failed: {e}");
             }
         }
         let now = self.now();
-        table.refresh_unsettled(&self.shared.procfs, now);
+        table.refresh_unsettled(&self.shared.host, now);
         table
     }
 
@@ -239,7 +239,7 @@ impl Tracer {
     pub fn wait_exit(&self, id: ProcessId, timeout: Option<Duration>) -> WaitOutcome {
         let deadline = timeout.map(|t| Instant::now() + t);
         if let Feed::Snapshot(_) = self.shared.feed {
-            return wait_pidfd(&self.shared.procfs, id, deadline);
+            return wait_pidfd(&self.shared.host, id, deadline);
         }
         // While we wait, the kernel wakes the feed on every exit instead of batching.
         let _awaiting = self.shared.exit_wakeup.as_deref().map(Awaiting::new);
@@ -250,7 +250,7 @@ impl Tracer {
                 if entry.exit.is_some() {
                     return WaitOutcome::Exited(Some(Box::new(entry.clone())));
                 }
-            } else if !still_running(&self.shared.procfs, id) {
+            } else if !still_running(&self.shared.host, id) {
                 // Gone, and the table does not know it: either its events are still in the
                 // ring (it lived less than a drain interval), or it ended before the table
                 // started. Wait until the feed has applied everything up to now to tell.
@@ -312,20 +312,20 @@ pub enum WaitOutcome {
 }
 
 /// Whether the process with this identity still exists (`/proc/PID/stat` with its start time).
-pub fn still_running(procfs: &Procfs, id: ProcessId) -> bool {
-    procfs
+pub fn still_running(host: &Host, id: ProcessId) -> bool {
+    host
         .stat(id.pid)
         .is_ok_and(|stat| stat.starttime == id.start_ticks && stat.state != 'Z')
 }
 
-fn wait_pidfd(procfs: &Procfs, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
+fn wait_pidfd(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
     // SAFETY: plain syscall; the fd is closed below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) } as i32;
     if fd < 0 {
         return WaitOutcome::Exited(None);
     }
     // The pid may have been reused between the caller's check and pidfd_open.
-    if !still_running(procfs, id) {
+    if !still_running(host, id) {
         unsafe { libc::close(fd) };
         return WaitOutcome::Exited(None);
     }
@@ -382,7 +382,7 @@ fn feed_thread(
                 return;
             }
         };
-        let procfs = Procfs::new();
+        let host = Host::new();
         let mut table = table;
         // Attached first, scanned second: nothing that happens during the scan is missed.
         // The scan reads identity, parent and name now; the rest follows on another thread
@@ -393,7 +393,7 @@ fn feed_thread(
             ids: false,
         };
         let now = clock.epoch_seconds(Clock::now_boot_ns());
-        if let Err(e) = table.seed_with(&procfs, now, identity_only) {
+        if let Err(e) = table.seed_with(&host, now, identity_only) {
             let _ = ready.send(Err(format!("cannot scan /proc: {e}")));
             return;
         }
@@ -401,7 +401,7 @@ fn feed_thread(
             table: Mutex::new(table),
             exits: Condvar::new(),
             applied_until_ns: std::sync::atomic::AtomicU64::new(0),
-            procfs: Procfs::new(),
+            host: Host::new(),
             clock,
             feed: Feed::Ebpf,
             stopped: Mutex::new(None),
@@ -432,7 +432,7 @@ fn complete_pending(shared: &Shared) {
     for chunk in pending.chunks(256) {
         let read: Vec<_> = chunk
             .iter()
-            .map(|id| (*id, crate::table::read_missing(&shared.procfs, *id)))
+            .map(|id| (*id, crate::table::read_missing(&shared.host, *id)))
             .collect();
         let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
         for (id, missing) in read {
@@ -487,11 +487,11 @@ async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
                     lost - seen_lost
                 );
                 seen_lost = lost;
-                if let Err(e) = table.resync(&shared.procfs, now) {
+                if let Err(e) = table.resync(&shared.host, now) {
                     tracing::warn!("resynchronising from /proc failed: {e}");
                 }
             }
-            table.refresh_unsettled(&shared.procfs, now);
+            table.refresh_unsettled(&shared.host, now);
             table.expire(now);
         }
         // Waiters re-check after every drain: for exits, and for processes that came and went

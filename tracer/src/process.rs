@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::attrs::{Attr, Collector, Value};
 use crate::event::ProcessId;
 use crate::live::{still_running, Tracer, WaitOutcome};
-use crate::procfs::{
+use crate::host::{
     CpuTimes, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, OpenFile, ProcError, Rlimit,
     ThreadTimes,
 };
@@ -110,7 +110,7 @@ pub fn process_iter(attrs: &[Attr]) -> Vec<(Process, Vec<Value>)> {
         entries.sort_by_key(|e| e.id);
         entries
     };
-    let mut collector = Collector::new(tracer.procfs().clone());
+    let mut collector = Collector::new(tracer.host().clone());
     entries
         .into_iter()
         .map(|entry| {
@@ -168,16 +168,16 @@ impl Process {
     pub fn new(pid: u32) -> Result<Process> {
         let tracer = Tracer::global();
         if let Some(entry) = tracer.lock().get(pid) {
-            if still_running(tracer.procfs(), entry.id) {
+            if still_running(tracer.host(), entry.id) {
                 return Ok(Self::from_entry(tracer, entry));
             }
         }
         let stat = tracer
-            .procfs()
+            .host()
             .stat(pid)
             .map_err(|e| map_error(e, pid, None))?;
         let boot = tracer
-            .procfs()
+            .host()
             .boot_time()
             .map_err(|e| map_error(e, pid, None))?;
         Ok(Process {
@@ -224,7 +224,7 @@ impl Process {
             .lock()
             .find(self.id)
             .is_some_and(|entry| entry.exit.is_some());
-        !exited && still_running(self.tracer.procfs(), self.id)
+        !exited && still_running(self.tracer.host(), self.id)
     }
 
     /// The table's entry, falling back to `/proc` when the table does not know this process.
@@ -237,9 +237,9 @@ impl Process {
             }
             return Err(self.gone());
         }
-        let procfs = self.tracer.procfs();
-        let boot = procfs.boot_time().map_err(|e| self.error(e))?;
-        let entry = crate::table::read_entry(procfs, self.id.pid, boot, self.tracer.now())
+        let host = self.tracer.host();
+        let boot = host.boot_time().map_err(|e| self.error(e))?;
+        let entry = crate::table::read_entry(host, self.id.pid, boot, self.tracer.now())
             .map_err(|e| self.error(e))?;
         if entry.id != self.id {
             return Err(self.gone());
@@ -268,9 +268,9 @@ impl Process {
     /// Runs a `/proc` read for this process, refusing a reused pid.
     fn read<T>(
         &self,
-        read: impl FnOnce(&crate::procfs::Procfs, u32) -> std::result::Result<T, ProcError>,
+        read: impl FnOnce(&crate::host::Host, u32) -> std::result::Result<T, ProcError>,
     ) -> Result<T> {
-        let value = read(self.tracer.procfs(), self.id.pid).map_err(|e| self.error(e))?;
+        let value = read(self.tracer.host(), self.id.pid).map_err(|e| self.error(e))?;
         if !self.is_running() && !self.is_zombie() {
             return Err(self.gone());
         }
@@ -279,7 +279,7 @@ impl Process {
 
     fn is_zombie(&self) -> bool {
         self.tracer
-            .procfs()
+            .host()
             .stat(self.id.pid)
             .is_ok_and(|s| s.starttime == self.id.start_ticks && s.state == 'Z')
     }
@@ -355,7 +355,7 @@ impl Process {
     /// psutil's `username()`.
     pub fn username(&self) -> Result<String> {
         let [real, ..] = self.uids()?;
-        let mut collector = Collector::new(self.tracer.procfs().clone());
+        let mut collector = Collector::new(self.tracer.host().clone());
         Ok(collector.username(real))
     }
 
@@ -492,7 +492,7 @@ impl Process {
     /// psutil's `as_dict(attrs)`.
     pub fn as_dict(&self, attrs: &[Attr]) -> Result<Vec<(Attr, Value)>> {
         let entry = self.entry()?;
-        let mut collector = Collector::new(self.tracer.procfs().clone());
+        let mut collector = Collector::new(self.tracer.host().clone());
         Ok(attrs
             .iter()
             .copied()

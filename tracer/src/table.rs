@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::event::{Details, Event, Exit, ProcessId};
-use crate::procfs::{ProcError, Procfs, Stat};
+use crate::host::{Host, ProcError, Stat};
 
 /// Most exited processes kept, whatever the retention time: the oldest go first.
 pub const MAX_EXITED: usize = 10_000;
@@ -197,22 +197,22 @@ impl ProcessTable {
 
     /// Fills the table from a `/proc` scan. Processes already present keep their entries
     /// (refreshed); new ones are added as [`Origin::Seeded`]. Returns how many were added.
-    pub fn seed(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<usize> {
-        self.seed_with(procfs, now, SeedFields::ALL)
+    pub fn seed(&mut self, host: &Host, now: f64) -> std::io::Result<usize> {
+        self.seed_with(host, now, SeedFields::ALL)
     }
 
     /// [`ProcessTable::seed_with`], also returning each process's `/proc/PID/stat` as read (a
     /// one-shot query answers stat's attributes from it instead of reading it again).
     pub fn seed_keeping_stats(
         &mut self,
-        procfs: &Procfs,
+        host: &Host,
         now: f64,
         fields: SeedFields,
     ) -> std::io::Result<HashMap<u32, Stat>> {
-        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
+        let boot_time = host.boot_time().map_err(std::io::Error::other)?;
         let mut stats = HashMap::new();
-        for pid in procfs.pids()? {
-            if let Ok((entry, stat)) = read_entry_and_stat(procfs, pid, boot_time, now, fields) {
+        for pid in host.pids()? {
+            if let Ok((entry, stat)) = read_entry_and_stat(host, pid, boot_time, now, fields) {
                 if self.insert_seeded(entry) {
                     self.stats.seeded += 1;
                 }
@@ -226,14 +226,14 @@ impl ProcessTable {
     /// one-shot query that needs less).
     pub fn seed_with(
         &mut self,
-        procfs: &Procfs,
+        host: &Host,
         now: f64,
         fields: SeedFields,
     ) -> std::io::Result<usize> {
         let mut added = 0;
-        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
-        for pid in procfs.pids()? {
-            match read_entry_with(procfs, pid, boot_time, now, fields) {
+        let boot_time = host.boot_time().map_err(std::io::Error::other)?;
+        for pid in host.pids()? {
+            match read_entry_with(host, pid, boot_time, now, fields) {
                 Ok(entry) => {
                     if self.insert_seeded(entry) {
                         added += 1;
@@ -249,9 +249,9 @@ impl ProcessTable {
     /// Re-reads `/proc` after events were lost: live entries whose process is gone become
     /// exited with an unknown status, new processes are added, and changed identities replace
     /// the old entry.
-    pub fn resync(&mut self, procfs: &Procfs, now: f64) -> std::io::Result<()> {
+    pub fn resync(&mut self, host: &Host, now: f64) -> std::io::Result<()> {
         self.stats.resyncs += 1;
-        let present: std::collections::HashSet<u32> = procfs.pids()?.into_iter().collect();
+        let present: std::collections::HashSet<u32> = host.pids()?.into_iter().collect();
         let gone: Vec<u32> = self
             .live
             .keys()
@@ -270,7 +270,7 @@ impl ProcessTable {
                 );
             }
         }
-        self.seed(procfs, now)?;
+        self.seed(host, now)?;
         Ok(())
     }
 
@@ -415,9 +415,9 @@ impl ProcessTable {
     }
 
     /// Reads every pending entry's missing fields now.
-    pub fn complete(&mut self, procfs: &Procfs) {
+    pub fn complete(&mut self, host: &Host) {
         for id in self.pending() {
-            let missing = read_missing(procfs, id);
+            let missing = read_missing(host, id);
             self.fill(id, missing);
         }
     }
@@ -454,10 +454,10 @@ impl ProcessTable {
 
     /// Settles what events cannot tell: re-reads the parent of entries whose parent exited
     /// (they were re-parented), and retires zombies found by a scan once they are reaped.
-    pub fn refresh_unsettled(&mut self, procfs: &Procfs, now: f64) {
+    pub fn refresh_unsettled(&mut self, host: &Host, now: f64) {
         let mut reaped = Vec::new();
         for entry in self.live.values_mut().filter(|e| e.ppid_stale || e.zombie) {
-            match procfs.stat(entry.id.pid) {
+            match host.stat(entry.id.pid) {
                 Ok(stat) if stat.starttime == entry.id.start_ticks => {
                     entry.ppid = stat.ppid;
                     entry.ppid_stale = false;
@@ -526,14 +526,14 @@ pub struct Missing {
 }
 
 /// Reads what a pending entry lacks (nothing if the pid is now another process).
-pub fn read_missing(procfs: &Procfs, id: ProcessId) -> Missing {
-    if procfs.stat(id.pid).ok().map(|s| s.starttime) != Some(id.start_ticks) {
+pub fn read_missing(host: &Host, id: ProcessId) -> Missing {
+    if host.stat(id.pid).ok().map(|s| s.starttime) != Some(id.start_ticks) {
         return Missing::default();
     }
-    let status = procfs.status(id.pid).ok();
+    let status = host.status(id.pid).ok();
     Missing {
-        exe: procfs.exe(id.pid).ok(),
-        cmdline: procfs.cmdline(id.pid).ok(),
+        exe: host.exe(id.pid).ok(),
+        cmdline: host.cmdline(id.pid).ok(),
         uids: status
             .as_ref()
             .map(|s| [s.uids.real, s.uids.effective, s.uids.saved]),
@@ -562,32 +562,32 @@ impl SeedFields {
 }
 
 /// Reads one process's table attributes from `/proc`.
-pub fn read_entry(procfs: &Procfs, pid: u32, boot_time: f64, now: f64) -> Result<Entry, ProcError> {
-    read_entry_with(procfs, pid, boot_time, now, SeedFields::ALL)
+pub fn read_entry(host: &Host, pid: u32, boot_time: f64, now: f64) -> Result<Entry, ProcError> {
+    read_entry_with(host, pid, boot_time, now, SeedFields::ALL)
 }
 
 /// Reads one process's identity, parent, name and the chosen `fields` from `/proc`.
 pub fn read_entry_with(
-    procfs: &Procfs,
+    host: &Host,
     pid: u32,
     boot_time: f64,
     now: f64,
     fields: SeedFields,
 ) -> Result<Entry, ProcError> {
-    read_entry_and_stat(procfs, pid, boot_time, now, fields).map(|(entry, _)| entry)
+    read_entry_and_stat(host, pid, boot_time, now, fields).map(|(entry, _)| entry)
 }
 
 /// [`read_entry_with`], also returning the `/proc/PID/stat` it read.
 fn read_entry_and_stat(
-    procfs: &Procfs,
+    host: &Host,
     pid: u32,
     boot_time: f64,
     now: f64,
     fields: SeedFields,
 ) -> Result<(Entry, Stat), ProcError> {
-    let stat = procfs.stat(pid)?;
+    let stat = host.stat(pid)?;
     let (uids, gids) = if fields.ids {
-        let status = procfs.status(pid)?;
+        let status = host.status(pid)?;
         (
             Some([status.uids.real, status.uids.effective, status.uids.saved]),
             Some([status.gids.real, status.gids.effective, status.gids.saved]),
@@ -596,12 +596,12 @@ fn read_entry_and_stat(
         (None, None)
     };
     let cmdline = if fields.cmdline {
-        procfs.cmdline(pid).ok()
+        host.cmdline(pid).ok()
     } else {
         None
     };
     let exe = if fields.exe {
-        procfs.exe(pid).ok()
+        host.exe(pid).ok()
     } else {
         None
     };

@@ -103,7 +103,7 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let context = Arc::new(Shared {
-        collector: Mutex::new(Collector::new(tracer.procfs().clone())),
+        collector: Mutex::new(Collector::new(tracer.host().clone())),
         tracer,
         hidepid: proc_hidepid(),
         counters: AgentCounters::default(),
@@ -162,7 +162,7 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
 fn start_sampling(context: &Shared) {
     let collector = context.collector.lock().unwrap_or_else(|p| p.into_inner());
     let samples = collector.cpu_samples().clone();
-    super::sampling::start(samples, context.tracer.procfs().clone());
+    super::sampling::start(samples, context.tracer.host().clone());
 }
 
 /// Removes the socket file when the agent ends.

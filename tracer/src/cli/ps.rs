@@ -13,7 +13,7 @@ use crate::agent_request;
 use crate::attrs::{Attr, Collector};
 use crate::clock::Clock;
 use crate::live::{Tracer, TracerConfig};
-use crate::procfs::Procfs;
+use crate::host::Host;
 use crate::query::{self, Format, Query, Viewer};
 use crate::table::{ProcessTable, SeedFields};
 
@@ -98,7 +98,7 @@ fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
             "tracer: no agent is running, and a direct query has no history of exited processes"
         );
     }
-    let procfs = Procfs::new();
+    let procfs = Host::new();
     let fields = SeedFields {
         exe: query.needs(&[Attr::Exe]),
         cmdline: query.needs(&[Attr::Cmdline, Attr::Name]),

@@ -533,7 +533,7 @@ impl Source {
             ..TracerConfig::default()
         })
         .context("cannot read the process table")?;
-        let collector = Collector::new(tracer.procfs().clone());
+        let collector = Collector::new(tracer.host().clone());
         let mut direct = Direct {
             tracer,
             collector,
@@ -641,7 +641,7 @@ impl Direct {
         // Once a minute, forget the CPU samples of processes that ended.
         self.refreshes = self.refreshes.wrapping_add(1);
         if self.refreshes.is_multiple_of(60) {
-            self.collector.cpu_samples().prune(self.tracer.procfs());
+            self.collector.cpu_samples().prune(self.tracer.host());
         }
         Snapshot {
             summary,
