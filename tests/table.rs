@@ -256,7 +256,7 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
 
     // A process in both listings existed 50 ms before the table was read (five drain
     // intervals): the table must know it. One in neither had ended by then: the table must not.
-    let procfs = tracer.procfs();
+    let procfs = tracer.host();
     let before: HashSet<u32> = procfs.pids().unwrap().into_iter().collect();
     std::thread::sleep(Duration::from_millis(50));
     let table = tracer.refresh();
