@@ -9,8 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::event::{SchedUsage, Usage};
-use crate::json::Json;
 use crate::host::{Host, ProcError, Stat, Status};
+use crate::json::Json;
 use crate::table::Entry;
 
 /// A process attribute, named as psutil names it.

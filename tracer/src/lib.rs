@@ -11,6 +11,7 @@ pub mod attrs;
 pub mod cli;
 pub mod clock;
 pub mod cpu_samples;
+#[cfg(target_os = "linux")]
 pub mod ebpf;
 pub mod event;
 pub mod filter;
@@ -18,11 +19,14 @@ pub mod host;
 pub mod json;
 pub mod live;
 pub mod ops;
+#[cfg(target_os = "linux")]
 pub mod polling;
 pub mod process;
+#[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod query;
 pub mod source;
+#[cfg(target_os = "linux")]
 pub mod system;
 pub mod table;
 

@@ -313,8 +313,7 @@ pub enum WaitOutcome {
 
 /// Whether the process with this identity still exists (`/proc/PID/stat` with its start time).
 pub fn still_running(host: &Host, id: ProcessId) -> bool {
-    host
-        .stat(id.pid)
+    host.stat(id.pid)
         .is_ok_and(|stat| stat.starttime == id.start_ticks && stat.state != 'Z')
 }
 

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use crate::attrs::{Attr, Collector, Value};
 use crate::event::ProcessId;
-use crate::live::{still_running, Tracer, WaitOutcome};
 use crate::host::{
     CpuTimes, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, OpenFile, ProcError, Rlimit,
     ThreadTimes,
 };
+use crate::live::{still_running, Tracer, WaitOutcome};
 use crate::table::Entry;
 
 /// psutil's exceptions, as one error type.

@@ -600,11 +600,7 @@ fn read_entry_and_stat(
     } else {
         None
     };
-    let exe = if fields.exe {
-        host.exe(pid).ok()
-    } else {
-        None
-    };
+    let exe = if fields.exe { host.exe(pid).ok() } else { None };
     let entry = Entry {
         id: ProcessId {
             pid,

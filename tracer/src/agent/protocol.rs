@@ -19,6 +19,9 @@
 
 use std::ffi::OsString;
 
+use std::str::FromStr;
+
+use clap::ValueEnum;
 use serde_json::Value as JsonValue;
 
 use crate::event::EventKind;
@@ -131,7 +134,7 @@ pub enum Request {
     /// System-wide figures (`tracer sys`), compared with the agent's own samples.
     Sys {
         /// Which groups of figures (all when empty).
-        sections: Vec<crate::cli::sys::Section>,
+        sections: Vec<Section>,
         /// Output shape.
         format: Format,
     },
@@ -368,6 +371,57 @@ pub fn error_line(id: u64, error: &ProtocolError) -> String {
     line
 }
 
+/// A group of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Section {
+    /// cpu_count, cpu_count_cores, cpu_percent(_percpu), cpu_times_percent, cpu_times(_percpu),
+    /// cpu_stats, cpu_freq(_percpu), getloadavg.
+    Cpu,
+    /// virtual_memory, swap_memory.
+    Memory,
+    /// disk_partitions, disk_usage (per mountpoint), disk_io_counters(_perdisk).
+    Disk,
+    /// net_io_counters(_pernic), net_if_addrs, net_if_stats, net_connections (kind inet).
+    Net,
+    /// sensors_temperatures, sensors_fans, sensors_battery.
+    Sensors,
+    /// Everything above, plus boot_time and users.
+    All,
+}
+
+impl Section {
+    const NAMES: [(&'static str, Section); 6] = [
+        ("cpu", Section::Cpu),
+        ("memory", Section::Memory),
+        ("disk", Section::Disk),
+        ("net", Section::Net),
+        ("sensors", Section::Sensors),
+        ("all", Section::All),
+    ];
+
+    /// The name on the command line and in the protocol.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("all", |(n, _)| n)
+    }
+}
+
+impl FromStr for Section {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, section)| *section)
+            .ok_or_else(|| {
+                format!("unknown section '{s}' (cpu, memory, disk, net, sensors or all)")
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,7 +459,7 @@ mod tests {
 
     #[test]
     fn parses_sys_and_query_limit() {
-        use crate::cli::sys::Section;
+        use Section;
         match parse(br#"{"v":1,"op":"sys","sections":["cpu","memory"],"format":"text"}"#)
             .unwrap()
             .request

@@ -18,7 +18,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::cli::sys::{self, CpuWindow, IoMemory, IoRates, Section};
+use crate::agent::protocol::Section;
+use crate::cli::sys::{self, CpuWindow, IoMemory, IoRates};
 use crate::cpu_samples::{CpuSamples, MIN_WINDOW};
 use crate::procfs::Procfs;
 use crate::query::Format;

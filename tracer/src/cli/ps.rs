@@ -12,8 +12,8 @@ use super::Connection;
 use crate::agent_request;
 use crate::attrs::{Attr, Collector};
 use crate::clock::Clock;
-use crate::live::{Tracer, TracerConfig};
 use crate::host::Host;
+use crate::live::{Tracer, TracerConfig};
 use crate::query::{self, Format, Query, Viewer};
 use crate::table::{ProcessTable, SeedFields};
 

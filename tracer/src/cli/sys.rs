@@ -21,14 +21,14 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::text;
 use super::Connection;
+use crate::agent::protocol::Section;
 use crate::agent::ClientError;
 use crate::agent_request;
 use crate::json::Json;
@@ -60,57 +60,6 @@ pub struct SysArgs {
     /// agent's last sample (0.5–1.5 s old) unless this flag is given.
     #[arg(long, value_name = "SECONDS")]
     interval: Option<f64>,
-}
-
-/// A group of figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Section {
-    /// cpu_count, cpu_count_cores, cpu_percent(_percpu), cpu_times_percent, cpu_times(_percpu),
-    /// cpu_stats, cpu_freq(_percpu), getloadavg.
-    Cpu,
-    /// virtual_memory, swap_memory.
-    Memory,
-    /// disk_partitions, disk_usage (per mountpoint), disk_io_counters(_perdisk).
-    Disk,
-    /// net_io_counters(_pernic), net_if_addrs, net_if_stats, net_connections (kind inet).
-    Net,
-    /// sensors_temperatures, sensors_fans, sensors_battery.
-    Sensors,
-    /// Everything above, plus boot_time and users.
-    All,
-}
-
-impl Section {
-    const NAMES: [(&'static str, Section); 6] = [
-        ("cpu", Section::Cpu),
-        ("memory", Section::Memory),
-        ("disk", Section::Disk),
-        ("net", Section::Net),
-        ("sensors", Section::Sensors),
-        ("all", Section::All),
-    ];
-
-    /// The name on the command line and in the protocol.
-    pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, s)| *s == self)
-            .map_or("all", |(n, _)| n)
-    }
-}
-
-impl FromStr for Section {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::NAMES
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, section)| *section)
-            .ok_or_else(|| {
-                format!("unknown section '{s}' (cpu, memory, disk, net, sensors or all)")
-            })
-    }
 }
 
 /// CPU figures; `None` where the read failed (warned about).
