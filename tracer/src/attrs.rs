@@ -391,10 +391,11 @@ impl Collector {
                 let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
                 return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
             }
-            return match crate::ebpf::sched::active().and_then(|maps| maps.process(entry.id)) {
-                Some(stats) => sched_value(Some(&stats.usage), Some(&stats.histogram), attr),
-                None => Value::Null,
-            };
+            #[cfg(target_os = "linux")]
+            if let Some(stats) = crate::ebpf::sched::active().and_then(|m| m.process(entry.id)) {
+                return sched_value(Some(&stats.usage), Some(&stats.histogram), attr);
+            }
+            return Value::Null;
         }
         // Attributes that need /proc are null for a process that is gone (or a reused pid).
         if !attr.from_table() && (exited || self.stat(entry, once).is_none()) {

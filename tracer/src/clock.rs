@@ -17,6 +17,7 @@ pub struct Clock {
 
 impl Clock {
     /// Samples the system's clocks.
+    #[cfg(target_os = "linux")]
     pub fn new() -> io::Result<Self> {
         let stat = std::fs::read_to_string("/proc/stat")?;
         let boot_time = stat
@@ -24,14 +25,27 @@ impl Clock {
             .find_map(|line| line.strip_prefix("btime "))
             .and_then(|value| value.trim().parse::<u64>().ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no btime in /proc/stat"))?;
-        // SAFETY: sysconf has no preconditions.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let realtime = clock_ns(libc::CLOCK_REALTIME)?;
         let boottime = clock_ns(libc::CLOCK_BOOTTIME)?;
         Ok(Self {
             boot_time: boot_time as f64,
-            ticks_per_second: if ticks > 0 { ticks as u64 } else { 100 },
+            ticks_per_second: crate::host::clock_ticks(),
             realtime_offset_ns: realtime - boottime,
+        })
+    }
+
+    /// Samples the system's clocks: the boot time the `sysinfo` crate reports, in whole
+    /// seconds; "boot-relative" times are then epoch times minus that boot time.
+    #[cfg(not(target_os = "linux"))]
+    pub fn new() -> io::Result<Self> {
+        let boot_time = sysinfo::System::boot_time();
+        if boot_time == 0 {
+            return Err(io::Error::other("the system's boot time is unknown"));
+        }
+        Ok(Self {
+            boot_time: boot_time as f64,
+            ticks_per_second: crate::host::clock_ticks(),
+            realtime_offset_ns: i128::from(boot_time) * 1_000_000_000,
         })
     }
 
@@ -57,11 +71,23 @@ impl Clock {
     }
 
     /// Current CLOCK_BOOTTIME in nanoseconds.
+    #[cfg(target_os = "linux")]
     pub fn now_boot_ns() -> u64 {
         clock_ns(libc::CLOCK_BOOTTIME).map_or(0, |ns| ns as u64)
     }
+
+    /// Nanoseconds since boot: the wall clock minus the boot time.
+    #[cfg(not(target_os = "linux"))]
+    pub fn now_boot_ns() -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let boot = u128::from(sysinfo::System::boot_time()) * 1_000_000_000;
+        now.saturating_sub(boot) as u64
+    }
 }
 
+#[cfg(target_os = "linux")]
 fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -74,7 +100,7 @@ fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
     Ok(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

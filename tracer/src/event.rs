@@ -22,6 +22,9 @@ pub enum Backend {
     /// `/proc` polled at an interval: events are synthesised from the difference between two
     /// scans; processes shorter than the interval are not seen, exit codes are unknown.
     Procfs,
+    /// The `sysinfo` crate polled at an interval (the portable backend: macOS, Windows, the
+    /// BSDs, and Linux on request): the same guarantees as `Procfs`.
+    Sysinfo,
 }
 
 impl Backend {
@@ -30,6 +33,7 @@ impl Backend {
         match self {
             Backend::Ebpf => "ebpf",
             Backend::Procfs => "procfs",
+            Backend::Sysinfo => "sysinfo",
         }
     }
 }
@@ -37,7 +41,7 @@ impl Backend {
 impl Backend {
     /// Whether its events are inferred from snapshots rather than seen as they happen.
     pub fn synthesized(self) -> bool {
-        matches!(self, Backend::Procfs)
+        matches!(self, Backend::Procfs | Backend::Sysinfo)
     }
 }
 

@@ -19,7 +19,6 @@ pub mod host;
 pub mod json;
 pub mod live;
 pub mod ops;
-#[cfg(target_os = "linux")]
 pub mod polling;
 pub mod process;
 #[cfg(target_os = "linux")]

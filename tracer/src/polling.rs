@@ -1,10 +1,12 @@
-//! The procfs polling backend: scans `/proc` every interval and synthesises fork, exec and exit
-//! events from the difference between two scans, keyed by identity `(pid, start time)`.
+//! The polling backends: list the processes every interval and synthesise fork, exec and exit
+//! events from the difference between two lists, keyed by identity `(pid, start time)`. The
+//! list comes from a [`Scanner`]: `/proc` on Linux ([`ProcfsScanner`]), the `sysinfo` crate
+//! anywhere ([`crate::sysinfo_host::SysinfoScanner`]).
 //!
 //! What it cannot know, it does not make up: a process that lives less than one interval is
 //! never seen; an exit's code is unknown (null); an exec is reported only for a process first
 //! seen running an image different from its parent's, with the argv it has when scanned. Only
-//! new pids have their files read; a known pid costs a directory entry per scan (so a pid
+//! new pids have their details read; a known pid costs a list entry per scan (so a pid
 //! reused within one interval goes unnoticed).
 
 use std::collections::HashMap;
@@ -13,8 +15,88 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::event::{Backend, Details, Event, Exec, Exit, ProcessId};
-use crate::procfs::Procfs;
 use crate::source::SourceStats;
+
+/// What fork and exec events carry, read for a pid a scan found new.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Identity.
+    pub id: ProcessId,
+    /// psutil's `create_time()`.
+    pub create_time: f64,
+    /// Parent pid.
+    pub ppid: u32,
+    /// Real, effective, saved user ids; `None` when unreadable.
+    pub uids: Option<[u32; 3]>,
+    /// Real, effective, saved group ids; `None` when unreadable.
+    pub gids: Option<[u32; 3]>,
+    /// The process's name.
+    pub comm: OsString,
+    /// Executable path, when readable.
+    pub exe: Option<OsString>,
+    /// Argument vector, when readable.
+    pub cmdline: Option<Vec<OsString>>,
+}
+
+/// A way to list the host's processes, for a polling backend.
+pub trait Scanner: Send {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+    /// Lists the pids of every process now (one full listing per interval).
+    fn pids(&mut self) -> std::io::Result<Vec<u32>>;
+    /// Reads a pid the last listing found new; `None` when it is gone already.
+    fn read(&mut self, pid: u32) -> Option<Seen>;
+}
+
+/// Lists processes from `/proc`: a directory read per scan, four small files per new pid.
+#[cfg(target_os = "linux")]
+pub struct ProcfsScanner {
+    procfs: crate::procfs::Procfs,
+    boot_time: f64,
+}
+
+#[cfg(target_os = "linux")]
+impl ProcfsScanner {
+    /// A scanner of `/proc`.
+    pub fn new() -> std::io::Result<Self> {
+        let procfs = crate::procfs::Procfs::new();
+        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
+        Ok(Self { procfs, boot_time })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Scanner for ProcfsScanner {
+    fn backend(&self) -> Backend {
+        Backend::Procfs
+    }
+
+    fn pids(&mut self) -> std::io::Result<Vec<u32>> {
+        self.procfs.pids()
+    }
+
+    fn read(&mut self, pid: u32) -> Option<Seen> {
+        let stat = self.procfs.stat(pid).ok()?;
+        let status = self.procfs.status(pid).ok();
+        Some(Seen {
+            id: ProcessId {
+                pid,
+                start_ticks: stat.starttime,
+            },
+            create_time: stat.create_time(self.boot_time),
+            ppid: stat.ppid,
+            uids: status
+                .as_ref()
+                .map(|s| [s.uids.real, s.uids.effective, s.uids.saved]),
+            gids: status
+                .as_ref()
+                .map(|s| [s.gids.real, s.gids.effective, s.gids.saved]),
+            comm: stat.comm,
+            exe: self.procfs.exe(pid).ok(),
+            cmdline: self.procfs.cmdline(pid).ok(),
+        })
+    }
+}
 
 /// What a scan remembers of a process.
 #[derive(Debug, Clone)]
@@ -31,33 +113,32 @@ struct Known {
 
 /// Lifecycle events synthesised from `/proc` scans.
 pub struct PollingSource {
-    procfs: Procfs,
+    scanner: Box<dyn Scanner>,
     clock: Clock,
-    boot_time: f64,
     tick: tokio::time::Interval,
     known: HashMap<u32, Known>,
     events: u64,
     read_errors: u64,
     scans: u64,
+    /// Boot-relative nanoseconds when the last scan started.
+    scanned_at_ns: u64,
 }
 
 impl PollingSource {
     /// Starts polling every `interval`; the first scan sets the baseline (no events for the
     /// processes already running).
-    pub fn open(interval: Duration) -> std::io::Result<Self> {
-        let procfs = Procfs::new();
-        let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
+    pub fn open(scanner: Box<dyn Scanner>, interval: Duration) -> std::io::Result<Self> {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut source = Self {
-            procfs,
+            scanner,
             clock: Clock::new()?,
-            boot_time,
             tick,
             known: HashMap::new(),
             events: 0,
             read_errors: 0,
             scans: 0,
+            scanned_at_ns: 0,
         };
         let mut baseline = Vec::new();
         source.scan(&mut baseline)?;
@@ -76,10 +157,21 @@ impl PollingSource {
         Ok(())
     }
 
+    /// The backend the scanner is.
+    pub fn backend(&self) -> Backend {
+        self.scanner.backend()
+    }
+
+    /// Boot-relative nanoseconds when the last scan started: whatever ended before it has
+    /// been reported (if it was seen at all).
+    pub fn scanned_at_ns(&self) -> u64 {
+        self.scanned_at_ns
+    }
+
     /// Counters (nothing is lost in the ring sense; what polling misses cannot be counted).
     pub fn stats(&self) -> SourceStats {
         SourceStats {
-            backend: Backend::Procfs,
+            backend: self.scanner.backend(),
             events: self.events,
             lost_fork: 0,
             lost_exec: 0,
@@ -98,8 +190,10 @@ impl PollingSource {
 
     fn scan(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
         self.scans += 1;
+        self.scanned_at_ns = Clock::now_boot_ns();
         let now = self.now();
-        let pids = self.procfs.pids()?;
+        let pids = self.scanner.pids()?;
+        let backend = self.scanner.backend();
         let before = out.len();
         let mut present = HashMap::with_capacity(pids.len());
         for pid in pids {
@@ -108,36 +202,25 @@ impl PollingSource {
                 continue;
             }
             // A new pid: read what a fork and an exec event carry.
-            let Ok(stat) = self.procfs.stat(pid) else {
+            let Some(seen) = self.scanner.read(pid) else {
                 continue; // gone already: shorter than we can see
             };
-            let status = self.procfs.status(pid).ok();
-            let (uids, gids) = match &status {
-                Some(s) => (
-                    [s.uids.real, s.uids.effective, s.uids.saved],
-                    [s.gids.real, s.gids.effective, s.gids.saved],
-                ),
-                None => {
-                    self.read_errors += 1;
-                    ([0; 3], [0; 3])
-                }
-            };
+            if seen.uids.is_none() {
+                self.read_errors += 1;
+            }
+            let uids = seen.uids.unwrap_or([0; 3]);
+            let gids = seen.gids.unwrap_or([0; 3]);
+            let cmdline = seen.cmdline;
             let known = Known {
-                id: ProcessId {
-                    pid,
-                    start_ticks: stat.starttime,
-                },
-                create_time: stat.create_time(self.boot_time),
-                ppid: stat.ppid,
+                id: seen.id,
+                create_time: seen.create_time,
+                ppid: seen.ppid,
                 uid: uids[0],
                 gid: gids[0],
-                comm: stat.comm.clone(),
-                exe: self.procfs.exe(pid).ok(),
-                argv0: None,
+                comm: seen.comm,
+                exe: seen.exe,
+                argv0: cmdline.as_ref().and_then(|c| c.first().cloned()),
             };
-            let mut known = known;
-            let cmdline = self.procfs.cmdline(pid).ok();
-            known.argv0 = cmdline.as_ref().and_then(|c| c.first().cloned());
             let event = |details| Event {
                 time: known.create_time.max(0.0),
                 id: known.id,
@@ -146,7 +229,7 @@ impl PollingSource {
                 uid: known.uid,
                 gid: known.gid,
                 name: known.comm.clone(),
-                backend: Backend::Procfs,
+                backend,
                 details,
             };
             out.push(event(Details::Fork {
@@ -188,12 +271,98 @@ impl PollingSource {
                 uid: gone.uid,
                 gid: gone.gid,
                 name: gone.comm,
-                backend: Backend::Procfs,
+                backend,
                 details: Details::Exit(Exit::unknown((now - gone.create_time).max(0.0))),
             });
         }
         self.known = present;
         self.events += (out.len() - before) as u64;
         Ok(())
+    }
+}
+
+/// Lists processes with the `sysinfo` crate: one full refresh per scan (names, parents, users,
+/// executables and argv), read back for the new pids. Its start times are whole seconds, so
+/// identities are `(pid, start second)`: [`sysinfo_start_ticks`] converts them into the
+/// table's ticks.
+pub struct SysinfoScanner {
+    system: sysinfo::System,
+    boot_time: u64,
+}
+
+impl SysinfoScanner {
+    /// A scanner (nothing is read until the first scan).
+    pub fn new() -> std::io::Result<Self> {
+        let boot_time = sysinfo::System::boot_time();
+        if boot_time == 0 {
+            return Err(std::io::Error::other("the system's boot time is unknown"));
+        }
+        Ok(Self {
+            system: sysinfo::System::new(),
+            boot_time,
+        })
+    }
+}
+
+/// The table's start ticks for a process `sysinfo` says started at `start_time` (seconds since
+/// the epoch) on a host booted at `boot_time`: 100 ticks a second, whole seconds only.
+pub fn sysinfo_start_ticks(start_time: u64, boot_time: u64) -> u64 {
+    start_time.saturating_sub(boot_time) * crate::host::clock_ticks()
+}
+
+/// A `sysinfo` user or group id as a number (Unix); `None` where ids are not numbers
+/// (Windows SIDs).
+pub fn sysinfo_id<T: std::ops::Deref>(id: Option<&T>) -> Option<u32>
+where
+    T::Target: Copy + TryInto<u32>,
+{
+    id.and_then(|id| (**id).try_into().ok())
+}
+
+impl Scanner for SysinfoScanner {
+    fn backend(&self) -> Backend {
+        Backend::Sysinfo
+    }
+
+    fn pids(&mut self) -> std::io::Result<Vec<u32>> {
+        use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, UpdateKind};
+        let kind = ProcessRefreshKind::nothing()
+            .without_tasks()
+            .with_user(UpdateKind::OnlyIfNotSet)
+            .with_exe(UpdateKind::OnlyIfNotSet)
+            .with_cmd(UpdateKind::OnlyIfNotSet);
+        self.system
+            .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+        let mut pids: Vec<u32> = self
+            .system
+            .processes()
+            .keys()
+            .map(|pid| pid.as_u32())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    fn read(&mut self, pid: u32) -> Option<Seen> {
+        let process = self.system.process(sysinfo::Pid::from_u32(pid))?;
+        let start_ticks = sysinfo_start_ticks(process.start_time(), self.boot_time);
+        let uid = sysinfo_id(process.user_id());
+        let euid = sysinfo_id(process.effective_user_id()).or(uid);
+        let gid = process.group_id().and_then(|g| (*g).try_into().ok());
+        let egid = process
+            .effective_group_id()
+            .and_then(|g| (*g).try_into().ok())
+            .or(gid);
+        let cmdline = process.cmd().to_vec();
+        Some(Seen {
+            id: ProcessId { pid, start_ticks },
+            create_time: process.start_time() as f64,
+            ppid: process.parent().map_or(0, |p| p.as_u32()),
+            uids: uid.zip(euid).map(|(u, e)| [u, e, e]),
+            gids: gid.zip(egid).map(|(g, e)| [g, e, e]),
+            comm: process.name().to_os_string(),
+            exe: process.exe().map(|p| p.as_os_str().to_os_string()),
+            cmdline: Some(cmdline),
+        })
     }
 }

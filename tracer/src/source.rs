@@ -4,96 +4,209 @@
 
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
 use crate::ebpf::{EbpfConfig, EbpfSource};
 use crate::event::{Backend, Event};
-use crate::polling::PollingSource;
+use crate::polling::{PollingSource, Scanner};
 
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
-    /// eBPF when it can run, else procfs polling.
+    /// The best that runs: eBPF, else procfs polling (Linux); sysinfo polling elsewhere.
     Auto,
-    /// eBPF or fail.
+    /// eBPF or fail (Linux only).
     Ebpf,
-    /// procfs polling.
+    /// `/proc` polling (Linux only).
     Procfs,
+    /// `sysinfo` polling (every platform).
+    Sysinfo,
+}
+
+impl Choice {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Auto => "auto",
+            Choice::Ebpf => "ebpf",
+            Choice::Procfs => "procfs",
+            Choice::Sysinfo => "sysinfo",
+        }
+    }
+}
+
+/// How to open a source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Which backend.
+    pub choice: Choice,
+    /// Interval of the polling backends.
+    pub interval: Duration,
+    /// eBPF tuning.
+    #[cfg(target_os = "linux")]
+    pub ebpf: EbpfConfig,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            choice: Choice::Auto,
+            interval: Duration::from_secs(1),
+            #[cfg(target_os = "linux")]
+            ebpf: EbpfConfig::default(),
+        }
+    }
 }
 
 /// A running backend.
 pub enum Source {
     /// Kernel programs.
+    #[cfg(target_os = "linux")]
     Ebpf(Box<EbpfSource>),
-    /// `/proc` polling.
-    Procfs(PollingSource),
+    /// A process list polled every interval (`/proc` or `sysinfo`).
+    Polling(PollingSource),
 }
 
 impl Source {
-    /// Opens the chosen backend (inside a tokio runtime). With [`Choice::Auto`], a failure of
-    /// eBPF falls back to polling and the returned notice says why, in one line.
-    pub fn open(
-        choice: Choice,
-        ebpf: &EbpfConfig,
-        interval: Duration,
-    ) -> Result<(Source, Option<String>), String> {
-        let polling = || {
-            PollingSource::open(interval)
-                .map(Source::Procfs)
-                .map_err(|e| format!("cannot poll /proc: {e}"))
-        };
-        match choice {
-            Choice::Ebpf => EbpfSource::open(ebpf)
+    /// Opens the chosen backend (inside a tokio runtime). With [`Choice::Auto`], when a better
+    /// backend cannot run, the next one is used and the returned notice says why, in one line.
+    pub fn open(config: &SourceConfig) -> Result<(Source, Option<String>), String> {
+        let interval = config.interval;
+        match config.choice {
+            #[cfg(target_os = "linux")]
+            Choice::Ebpf => EbpfSource::open(&config.ebpf)
                 .map(|s| (Source::Ebpf(Box::new(s)), None))
                 .map_err(|e| format!("cannot trace with eBPF: {e}")),
-            Choice::Procfs => polling().map(|s| (s, None)),
-            Choice::Auto => match EbpfSource::open(ebpf) {
+            #[cfg(not(target_os = "linux"))]
+            Choice::Ebpf | Choice::Procfs => Err(format!(
+                "the {} backend needs Linux; use --backend sysinfo (or auto)",
+                config.choice.as_str()
+            )),
+            #[cfg(target_os = "linux")]
+            Choice::Procfs => procfs(interval).map(|s| (s, None)),
+            Choice::Sysinfo => sysinfo(interval).map(|s| (s, None)),
+            #[cfg(target_os = "linux")]
+            Choice::Auto => match EbpfSource::open(&config.ebpf) {
                 Ok(source) => Ok((Source::Ebpf(Box::new(source)), None)),
                 Err(error) => {
                     let notice = format!(
-                        "eBPF unavailable ({error}): using procfs polling every {} — processes shorter than {} are not seen, exit codes are unknown",
+                        "eBPF unavailable ({error}): using procfs polling every {} — {}",
                         seconds(interval),
-                        seconds(interval)
+                        polling_caveat(interval)
                     );
-                    polling().map(|s| (s, Some(notice)))
+                    procfs(interval).map(|s| (s, Some(notice)))
                 }
             },
+            #[cfg(not(target_os = "linux"))]
+            Choice::Auto => {
+                let notice = format!(
+                    "eBPF and /proc are Linux-only: using sysinfo polling every {} — {}",
+                    seconds(interval),
+                    polling_caveat(interval)
+                );
+                sysinfo(interval).map(|s| (s, Some(notice)))
+            }
         }
     }
 
     /// The backend.
     pub fn backend(&self) -> Backend {
         match self {
+            #[cfg(target_os = "linux")]
             Source::Ebpf(_) => Backend::Ebpf,
-            Source::Procfs(_) => Backend::Procfs,
+            Source::Polling(source) => source.backend(),
         }
     }
 
     /// Waits for events and appends up to `max` of them (possibly none after a quiet tick).
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         match self {
+            #[cfg(target_os = "linux")]
             Source::Ebpf(source) => source.next_batch(out, max).await,
-            Source::Procfs(source) => source.next_batch(out).await,
+            Source::Polling(source) => {
+                let _ = max; // a scan's events come together
+                source.next_batch(out).await
+            }
         }
     }
 
     /// Everything still pending, for shutdown.
     pub fn drain_all(&mut self, out: &mut Vec<Event>) {
+        #[cfg(target_os = "linux")]
         if let Source::Ebpf(source) = self {
             source.drain_all(out);
+        }
+        let _ = out;
+    }
+
+    /// Boot-relative nanoseconds up to which the source has delivered what happened: the last
+    /// drain of the ring, or the last scan.
+    pub fn delivered_until_ns(&self) -> u64 {
+        match self {
+            #[cfg(target_os = "linux")]
+            Source::Ebpf(source) => source.drained_at_ns(),
+            Source::Polling(source) => source.scanned_at_ns(),
+        }
+    }
+
+    /// What each kernel program cost (eBPF with `kernel_stats`; empty otherwise).
+    pub fn program_costs(&self) -> Vec<ProgramCost> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Source::Ebpf(source) => source.program_costs(),
+            Source::Polling(_) => Vec::new(),
         }
     }
 
     /// Counters.
     pub fn stats(&self) -> SourceStats {
         match self {
+            #[cfg(target_os = "linux")]
             Source::Ebpf(source) => source.stats(),
-            Source::Procfs(source) => source.stats(),
+            Source::Polling(source) => source.stats(),
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn procfs(interval: Duration) -> Result<Source, String> {
+    let scanner =
+        crate::polling::ProcfsScanner::new().map_err(|e| format!("cannot poll /proc: {e}"))?;
+    polling(Box::new(scanner), interval).map_err(|e| format!("cannot poll /proc: {e}"))
+}
+
+fn sysinfo(interval: Duration) -> Result<Source, String> {
+    let scanner = crate::polling::SysinfoScanner::new()
+        .map_err(|e| format!("cannot list processes with sysinfo: {e}"))?;
+    polling(Box::new(scanner), interval)
+        .map_err(|e| format!("cannot list processes with sysinfo: {e}"))
+}
+
+fn polling(scanner: Box<dyn Scanner>, interval: Duration) -> std::io::Result<Source> {
+    PollingSource::open(scanner, interval).map(Source::Polling)
+}
+
+/// What a polling backend cannot see, said wherever it is chosen.
+pub fn polling_caveat(interval: Duration) -> String {
+    format!(
+        "processes shorter than {} are not seen, exit codes are unknown",
+        seconds(interval)
+    )
 }
 
 /// `1s`, `0.5s`.
 fn seconds(interval: Duration) -> String {
     format!("{}s", interval.as_secs_f64())
+}
+
+/// What one kernel program has cost since it was loaded (with `kernel_stats` on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramCost {
+    /// The program (named after its tracepoint).
+    pub name: &'static str,
+    /// Times it ran.
+    pub run_count: u64,
+    /// Total time it ran, in nanoseconds.
+    pub run_time_ns: u64,
 }
 
 /// Counters of a source since it started. Loss is never silent: every way a record can go

@@ -12,12 +12,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::text;
 use super::{BackendChoice, Connection};
-use crate::ebpf::{EbpfConfig, ProgramCost};
-use crate::event::{Details, Event, EventKind};
+use crate::event::{Backend, Details, Event, EventKind};
 use crate::filter::EventFilter;
 use crate::json::Json;
-use crate::source::Source;
-use crate::source::SourceStats;
+use crate::source::{ProgramCost, Source, SourceConfig, SourceStats};
 
 /// Most events decoded per batch before they are written out.
 const BATCH: usize = 4096;
@@ -61,7 +59,7 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = 16, value_name = "MIB")]
     ring_mib: u32,
 
-    /// Seconds between /proc scans with the procfs backend.
+    /// Seconds between scans with the polling backends (procfs, sysinfo).
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     interval: f64,
 
@@ -90,7 +88,7 @@ impl EventsArgs {
         })
     }
 
-    fn config(&self) -> anyhow::Result<EbpfConfig> {
+    fn config(&self) -> anyhow::Result<SourceConfig> {
         if !(self.interval.is_finite() && self.interval >= 0.01 && self.interval <= 3600.0) {
             bail!(
                 "--interval must be between 0.01 and 3600 seconds, not {}",
@@ -103,12 +101,19 @@ impl EventsArgs {
                 self.ring_mib
             );
         }
-        let ring_bytes = self.ring_mib << 20;
-        Ok(EbpfConfig {
-            ring_bytes,
-            wakeup_bytes: (ring_bytes / 64).min(256 << 10),
-            kernel_stats: self.kernel_stats,
-            ..EbpfConfig::default()
+        Ok(SourceConfig {
+            choice: self.backend.choice(),
+            interval: Duration::from_secs_f64(self.interval),
+            #[cfg(target_os = "linux")]
+            ebpf: {
+                let ring_bytes = self.ring_mib << 20;
+                crate::ebpf::EbpfConfig {
+                    ring_bytes,
+                    wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+                    kernel_stats: self.kernel_stats,
+                    ..crate::ebpf::EbpfConfig::default()
+                }
+            },
         })
     }
 }
@@ -217,24 +222,22 @@ async fn from_agent(
 async fn stream(
     args: EventsArgs,
     filter: EventFilter,
-    config: EbpfConfig,
+    config: SourceConfig,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let interval = Duration::from_secs_f64(args.interval);
-    let (mut source, notice) =
-        Source::open(args.backend.choice(), &config, interval).map_err(anyhow::Error::msg)?;
+    let (mut source, notice) = Source::open(&config).map_err(anyhow::Error::msg)?;
     if let Some(notice) = notice {
         eprintln!("tracer: {notice}");
     }
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    match &source {
-        Source::Ebpf(_) => eprintln!(
+    match source.backend() {
+        Backend::Ebpf => eprintln!(
             "tracer: tracing fork, exec and exit with ebpf (ring {} MiB); Ctrl-C to stop",
             args.ring_mib
         ),
-        Source::Procfs(_) => eprintln!(
-            "tracer: tracing fork, exec and exit with procfs polling every {}s; Ctrl-C to stop",
+        polling => eprintln!(
+            "tracer: tracing fork, exec and exit with {polling} polling every {}s; Ctrl-C to stop",
             args.interval
         ),
     }
@@ -281,10 +284,7 @@ async fn stream(
         return Ok(ExitCode::SUCCESS);
     }
     let stats = source.stats();
-    let costs = match &source {
-        Source::Ebpf(ebpf) => ebpf.program_costs(),
-        Source::Procfs(_) => Vec::new(),
-    };
+    let costs = source.program_costs();
     out.final_stats(&stats, args.kernel_stats.then_some(&costs[..]));
     if stats.lost() > reported_lost {
         eprintln!(

@@ -2,12 +2,15 @@
 //! types, and handed to one function per command. Errors end as one line on stderr and a
 //! non-zero exit status; nothing panics on bad input.
 
+#[cfg(target_os = "linux")]
 mod agent_cmd;
 mod control;
 pub(crate) mod events;
 mod ps;
+#[cfg(target_os = "linux")]
 pub mod sys;
 pub(crate) mod text;
+#[cfg(target_os = "linux")]
 mod top;
 
 use std::process::ExitCode;
@@ -92,9 +95,11 @@ enum Command {
     /// Every other command uses it when it runs: queries are answered from memory, `events`
     /// subscribes to its stream, `wait` knows any exit code. Stop it with SIGTERM (it drains,
     /// removes its socket and exits 0). See README for the protocol and the systemd unit.
+    #[cfg(target_os = "linux")]
     Agent(agent_cmd::AgentArgs),
 
     /// The agent's counters: events by kind, losses, table size, clients, queue drops.
+    #[cfg(target_os = "linux")]
     Stats(agent_cmd::StatsArgs),
 
     /// System-wide figures as psutil reports them: CPU, memory, disks, network, sensors.
@@ -115,6 +120,7 @@ enum Command {
         tracer sys memory                   one section\n  \
         tracer sys --json net | jq .net_if_addrs\n  \
         tracer sys cpu --interval 1         CPU use over one second")]
+    #[cfg(target_os = "linux")]
     Sys(sys::SysArgs),
 
     /// A live view: system summary, processes by CPU or memory, and the recent exits.
@@ -134,6 +140,7 @@ enum Command {
         tracer top                          CPU-hungry processes first\n  \
         tracer top --sort memory --tree\n  \
         tracer top --interval 0.5")]
+    #[cfg(target_os = "linux")]
     Top(top::TopArgs),
 }
 
@@ -181,6 +188,9 @@ pub enum BackendChoice {
     /// /proc polled every --interval: processes shorter than the interval are not seen, exit
     /// codes are unknown (null), events are marked "synthesized".
     Procfs,
+    /// The portable backend (the sysinfo crate) polled every --interval: the same limits as
+    /// procfs; start times are whole seconds. The default outside Linux.
+    Sysinfo,
 }
 
 impl BackendChoice {
@@ -190,6 +200,7 @@ impl BackendChoice {
             BackendChoice::Auto => crate::source::Choice::Auto,
             BackendChoice::Ebpf => crate::source::Choice::Ebpf,
             BackendChoice::Procfs => crate::source::Choice::Procfs,
+            BackendChoice::Sysinfo => crate::source::Choice::Sysinfo,
         }
     }
 }
@@ -212,9 +223,13 @@ pub fn main() -> ExitCode {
         Command::Terminate(args) => control::run_signal(SignalOp::Terminate, args, &connection),
         Command::Suspend(args) => control::run_signal(SignalOp::Suspend, args, &connection),
         Command::Resume(args) => control::run_signal(SignalOp::Resume, args, &connection),
+        #[cfg(target_os = "linux")]
         Command::Agent(args) => agent_cmd::run_agent(args, cli.socket),
+        #[cfg(target_os = "linux")]
         Command::Stats(args) => agent_cmd::run_stats(args, &connection),
+        #[cfg(target_os = "linux")]
         Command::Sys(args) => sys::run(args, &connection),
+        #[cfg(target_os = "linux")]
         Command::Top(args) => top::run(args, &connection),
     };
     match result {

@@ -71,16 +71,7 @@ pub struct EbpfConfig {
     pub sched: bool,
 }
 
-/// What one kernel program has cost since it was loaded (with `kernel_stats` on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgramCost {
-    /// The program (named after its tracepoint).
-    pub name: &'static str,
-    /// Times it ran.
-    pub run_count: u64,
-    /// Total time it ran, in nanoseconds.
-    pub run_time_ns: u64,
-}
+pub use crate::source::ProgramCost;
 
 impl Default for EbpfConfig {
     fn default() -> Self {
