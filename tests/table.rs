@@ -240,10 +240,14 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
     // What is tested is the seeding race, not the ring's capacity: give the storm room
     // (the loss counter below still has to stay at zero).
     let tracer = Tracer::start(TracerConfig {
-        ebpf_config: tracer::ebpf::EbpfConfig {
-            ring_bytes: 16 << 20,
+        source: Some(tracer::source::SourceConfig {
+            choice: tracer::source::Choice::Ebpf,
+            ebpf: tracer::ebpf::EbpfConfig {
+                ring_bytes: 16 << 20,
+                ..Default::default()
+            },
             ..Default::default()
-        },
+        }),
         ..TracerConfig::default()
     })
     .unwrap();

@@ -1,4 +1,5 @@
-//! A live process table: the eBPF source feeding a [`ProcessTable`] on a background thread.
+//! A live process table: an event source (eBPF, or a polling backend) feeding a
+//! [`ProcessTable`] on a background thread.
 //!
 //! Start-up is race-free: the kernel programs are attached first, then `/proc` is scanned,
 //! then the events that arrived meanwhile are applied — a process that starts or ends during
@@ -6,17 +7,17 @@
 //! woken by exit events, not by polling. When the kernel reports lost events the table
 //! resynchronises from `/proc` and counts it.
 //!
-//! Without eBPF (no privileges, no BTF) the table is a snapshot refreshed from `/proc` on each
-//! query, and exit codes are known only for the caller's own children.
+//! Fed by a polling backend (procfs, sysinfo), the table learns of starts and ends once per
+//! interval and exit codes are unknown. Without a feed the table is a snapshot refreshed from
+//! the host on each query, and exit codes are known only for the caller's own children.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::ebpf::{EbpfConfig, EbpfSource};
-use crate::event::{Event, ProcessId};
+use crate::event::{Backend, Event, ProcessId};
 use crate::host::Host;
-use crate::source::SourceStats;
+use crate::source::{Choice, Source, SourceConfig, SourceStats};
 use crate::table::{Entry, ProcessTable, SeedFields};
 
 /// How long exited processes stay queryable unless configured otherwise.
@@ -30,18 +31,35 @@ static GLOBAL_CONFIG: Mutex<Option<TracerConfig>> = Mutex::new(None);
 pub struct TracerConfig {
     /// How long exited processes stay in the table.
     pub retention: Duration,
-    /// Use the eBPF source when it can run (otherwise `/proc` snapshots only).
-    pub ebpf: bool,
-    /// eBPF tuning.
-    pub ebpf_config: EbpfConfig,
+    /// Where events come from; `None` for snapshots only (every query rescans the host).
+    pub source: Option<SourceConfig>,
+    /// When the source cannot open: use snapshots (`true`, saying why in [`Feed::Snapshot`])
+    /// or fail to start (`false`).
+    pub snapshot_fallback: bool,
+}
+
+impl TracerConfig {
+    /// Snapshots only: no event source.
+    pub fn snapshot() -> Self {
+        Self {
+            retention: DEFAULT_RETENTION,
+            source: None,
+            snapshot_fallback: true,
+        }
+    }
 }
 
 impl Default for TracerConfig {
+    /// eBPF when it can run, else snapshots (Linux); snapshots elsewhere, where polling would
+    /// tell a query nothing a rescan does not.
     fn default() -> Self {
         Self {
             retention: DEFAULT_RETENTION,
-            ebpf: true,
-            ebpf_config: EbpfConfig::default(),
+            source: cfg!(target_os = "linux").then(|| SourceConfig {
+                choice: Choice::Ebpf,
+                ..SourceConfig::default()
+            }),
+            snapshot_fallback: true,
         }
     }
 }
@@ -51,8 +69,21 @@ impl Default for TracerConfig {
 pub enum Feed {
     /// Lifecycle events from the kernel programs.
     Ebpf,
-    /// `/proc` re-read on each query; the reason eBPF is not used.
+    /// Events synthesised by a polling backend every interval.
+    Polling(Backend, Duration),
+    /// The host re-read on each query; the reason no event source is used.
     Snapshot(String),
+}
+
+impl Feed {
+    /// The name `tracer stats` and the metrics show.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Feed::Ebpf => "ebpf",
+            Feed::Polling(backend, _) => backend.as_str(),
+            Feed::Snapshot(_) => "snapshot",
+        }
+    }
 }
 
 struct Shared {
@@ -72,7 +103,10 @@ struct Shared {
     /// The source's counters, refreshed every second by the feed.
     source_stats: Mutex<Option<SourceStats>>,
     /// Immediate exit wake-ups while someone waits (eBPF feed only).
+    #[cfg(target_os = "linux")]
     exit_wakeup: Option<Arc<crate::ebpf::ExitWakeup>>,
+    /// Why a better backend than the one in use could not run (auto selection).
+    notice: Option<String>,
 }
 
 /// Events buffered per subscriber before the oldest are dropped for it.
@@ -93,42 +127,45 @@ impl std::fmt::Debug for Tracer {
 }
 
 impl Tracer {
-    /// Starts a table: eBPF first if allowed and possible, then the `/proc` scan.
+    /// Starts a table: the event source first (if one is configured and can run), then the
+    /// host scan.
     pub fn start(config: TracerConfig) -> std::io::Result<Tracer> {
         let clock = Clock::new()?;
         let host = Host::new();
         let table = ProcessTable::new(config.retention);
-        if !config.ebpf {
+        let Some(source_config) = config.source else {
             return Ok(Self::snapshot(table, host, clock, "disabled".into()));
-        }
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<Shared>, String>>();
-        let ebpf_config = config.ebpf_config.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tracer-feed".into())
-            .spawn(move || feed_thread(ebpf_config, table, ready_tx));
-        if let Err(e) = spawned {
-            return Ok(Self::snapshot(
-                ProcessTable::new(config.retention),
-                host,
-                clock,
-                format!("cannot start the feed thread: {e}"),
+        };
+        // On Linux the table's identities are exact start ticks from /proc, which the sysinfo
+        // backend (whole seconds) cannot match: it feeds a table only where it is the host.
+        #[cfg(target_os = "linux")]
+        if source_config.choice == Choice::Sysinfo {
+            return Err(std::io::Error::other(
+                "the sysinfo backend cannot feed a process table on Linux (its start times are \
+                 whole seconds; /proc's are exact): use procfs, ebpf or auto",
             ));
         }
-        match ready_rx.recv() {
-            Ok(Ok(shared)) => Ok(Tracer { shared }),
-            Ok(Err(reason)) => Ok(Self::snapshot(
-                ProcessTable::new(config.retention),
-                host,
-                clock,
-                reason,
-            )),
-            Err(_) => Ok(Self::snapshot(
-                ProcessTable::new(config.retention),
-                host,
-                clock,
-                "the feed thread died".into(),
-            )),
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<Shared>, String>>();
+        let spawned = std::thread::Builder::new()
+            .name("tracer-feed".into())
+            .spawn(move || feed_thread(source_config, table, ready_tx));
+        let failure = match spawned {
+            Err(e) => format!("cannot start the feed thread: {e}"),
+            Ok(_) => match ready_rx.recv() {
+                Ok(Ok(shared)) => return Ok(Tracer { shared }),
+                Ok(Err(reason)) => reason,
+                Err(_) => "the feed thread died".into(),
+            },
+        };
+        if !config.snapshot_fallback {
+            return Err(std::io::Error::other(failure));
         }
+        Ok(Self::snapshot(
+            ProcessTable::new(config.retention),
+            host,
+            clock,
+            failure,
+        ))
     }
 
     fn snapshot(table: ProcessTable, host: Host, clock: Clock, reason: String) -> Tracer {
@@ -143,7 +180,9 @@ impl Tracer {
                 stopped: Mutex::new(None),
                 events: tokio::sync::broadcast::channel(1).0,
                 source_stats: Mutex::new(None),
+                #[cfg(target_os = "linux")]
                 exit_wakeup: None,
+                notice: None,
             }),
         };
         // No scan yet: every query rescans (`refresh`), so the first query does it.
@@ -166,6 +205,16 @@ impl Tracer {
         })
     }
 
+    /// Starts the process-wide table with `config` (an error if its source cannot run and
+    /// `config` does not fall back), or returns it if it has started already.
+    pub fn start_global(config: TracerConfig) -> std::io::Result<&'static Tracer> {
+        if let Some(tracer) = GLOBAL.get() {
+            return Ok(tracer);
+        }
+        let tracer = Tracer::start(config)?;
+        Ok(GLOBAL.get_or_init(|| tracer))
+    }
+
     /// Sets how [`Tracer::global`] will start. Returns `false` (and changes nothing) when it
     /// has already started.
     pub fn configure_global(config: TracerConfig) -> bool {
@@ -183,6 +232,11 @@ impl Tracer {
         &self.shared.feed
     }
 
+    /// Why a better backend could not run, when auto selection fell back (one line).
+    pub fn notice(&self) -> Option<&str> {
+        self.shared.notice.as_deref()
+    }
+
     /// The host reader.
     pub fn host(&self) -> &Host {
         &self.shared.host
@@ -193,12 +247,14 @@ impl Tracer {
         self.shared.clock.epoch_seconds(Clock::now_boot_ns())
     }
 
-    /// Brings the table up to date for a query: in snapshot mode a `/proc` rescan, always the
+    /// Brings the table up to date for a query: without eBPF a rescan of the host, always the
     /// re-parented processes' ppid. Returns the locked table.
     pub fn refresh(&self) -> MutexGuard<'_, ProcessTable> {
         let mut table = self.lock();
         table.complete(&self.shared.host);
-        if let Feed::Snapshot(_) = self.shared.feed {
+        // Only the kernel's feed is current to the millisecond: a polled or snapshot table is
+        // rescanned for the query.
+        if !matches!(self.shared.feed, Feed::Ebpf) {
             let now = self.now();
             if let Err(e) = table.resync(&self.shared.host, now) {
                 tracing::warn!("rescanning /proc failed: {e}");
@@ -209,13 +265,13 @@ impl Tracer {
         table
     }
 
-    /// A stream of every event from now on, after the table applied it (eBPF feed only; a
-    /// snapshot table has no events).
+    /// A stream of every event from now on, after the table applied it (a snapshot table has
+    /// no events).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
         self.shared.events.subscribe()
     }
 
-    /// The event source's counters as of the last second (eBPF feed only).
+    /// The event source's counters as of the last second (`None` for a snapshot table).
     pub fn source_stats(&self) -> Option<SourceStats> {
         self.shared.source_stats.lock().ok().and_then(|s| *s)
     }
@@ -235,13 +291,15 @@ impl Tracer {
 
     /// Waits until the process `id` has exited or `timeout` passed, woken by exit events.
     /// Returns its table entry once exited (with the exit status when it was seen), `None` on
-    /// timeout. In snapshot mode it waits on a pidfd instead.
+    /// timeout. Without eBPF (snapshots, polling) it waits on the process itself instead (a
+    /// pidfd on Linux) and the exit status is unknown.
     pub fn wait_exit(&self, id: ProcessId, timeout: Option<Duration>) -> WaitOutcome {
         let deadline = timeout.map(|t| Instant::now() + t);
-        if let Feed::Snapshot(_) = self.shared.feed {
-            return wait_pidfd(&self.shared.host, id, deadline);
+        if !matches!(self.shared.feed, Feed::Ebpf) {
+            return wait_gone(&self.shared.host, id, deadline);
         }
         // While we wait, the kernel wakes the feed on every exit instead of batching.
+        #[cfg(target_os = "linux")]
         let _awaiting = self.shared.exit_wakeup.as_deref().map(Awaiting::new);
         let mut table = self.lock();
         let mut gone_at = None;
@@ -285,8 +343,10 @@ impl Tracer {
 }
 
 /// Holds immediate exit wake-ups on for as long as it lives.
+#[cfg(target_os = "linux")]
 struct Awaiting<'a>(&'a crate::ebpf::ExitWakeup);
 
+#[cfg(target_os = "linux")]
 impl<'a> Awaiting<'a> {
     fn new(wakeup: &'a crate::ebpf::ExitWakeup) -> Self {
         wakeup.enter();
@@ -294,6 +354,7 @@ impl<'a> Awaiting<'a> {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Awaiting<'_> {
     fn drop(&mut self) {
         self.0.leave();
@@ -317,7 +378,9 @@ pub fn still_running(host: &Host, id: ProcessId) -> bool {
         .is_ok_and(|stat| stat.starttime == id.start_ticks && stat.state != 'Z')
 }
 
-fn wait_pidfd(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
+/// Waits for the process itself to end, on a pidfd.
+#[cfg(target_os = "linux")]
+fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
     // SAFETY: plain syscall; the fd is closed below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) } as i32;
     if fd < 0 {
@@ -350,9 +413,21 @@ fn wait_pidfd(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutc
     }
 }
 
-/// The feed: attach, seed, then apply events until the process ends.
+/// Waits for the process itself to end, looking every 10 ms (no pidfds here).
+#[cfg(not(target_os = "linux"))]
+fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
+    while still_running(host, id) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return WaitOutcome::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    WaitOutcome::Exited(None)
+}
+
+/// The feed: open the source, seed, then apply events until the process ends.
 fn feed_thread(
-    config: EbpfConfig,
+    config: SourceConfig,
     table: ProcessTable,
     ready: std::sync::mpsc::Sender<Result<Arc<Shared>, String>>,
 ) {
@@ -367,10 +442,10 @@ fn feed_thread(
         }
     };
     runtime.block_on(async move {
-        let mut source = match EbpfSource::open(&config) {
-            Ok(source) => source,
+        let (mut source, notice) = match Source::open(&config) {
+            Ok(opened) => opened,
             Err(e) => {
-                let _ = ready.send(Err(e.to_string()));
+                let _ = ready.send(Err(e));
                 return;
             }
         };
@@ -402,11 +477,19 @@ fn feed_thread(
             applied_until_ns: std::sync::atomic::AtomicU64::new(0),
             host: Host::new(),
             clock,
-            feed: Feed::Ebpf,
+            feed: match source.backend() {
+                Backend::Ebpf => Feed::Ebpf,
+                polling => Feed::Polling(polling, config.interval),
+            },
             stopped: Mutex::new(None),
             events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
             source_stats: Mutex::new(Some(source.stats())),
-            exit_wakeup: Some(source.exit_wakeup()),
+            #[cfg(target_os = "linux")]
+            exit_wakeup: match &source {
+                Source::Ebpf(ebpf) => Some(ebpf.exit_wakeup()),
+                _ => None,
+            },
+            notice,
         });
         let _ = ready.send(Ok(Arc::clone(&shared)));
         let completer = Arc::clone(&shared);
@@ -440,19 +523,19 @@ fn complete_pending(shared: &Shared) {
     }
     // The scan's buffers are freed: give them back.
     // SAFETY: malloc_trim has no preconditions.
-    #[cfg(target_env = "gnu")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
         libc::malloc_trim(0);
     }
 }
 
-async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
+async fn run_feed(source: &mut Source, shared: &Shared) -> String {
     let mut batch = Vec::with_capacity(4096);
     let mut seen_lost = 0;
     let mut last_check = Instant::now();
     loop {
         if let Err(e) = source.next_batch(&mut batch, 4096).await {
-            return format!("reading the ring buffer failed: {e}");
+            return format!("reading the {} source failed: {e}", source.backend());
         }
         if !batch.is_empty() {
             let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -468,9 +551,10 @@ async fn run_feed(source: &mut EbpfSource, shared: &Shared) -> String {
             }
             batch.clear();
         }
-        shared
-            .applied_until_ns
-            .store(source.drained_at_ns(), std::sync::atomic::Ordering::Release);
+        shared.applied_until_ns.store(
+            source.delivered_until_ns(),
+            std::sync::atomic::Ordering::Release,
+        );
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
             let now = shared.clock.epoch_seconds(Clock::now_boot_ns());

@@ -90,15 +90,23 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
     let listener = bind(&config.socket, config.socket_group)?;
     let _remove = RemoveOnDrop(config.socket.clone());
 
-    Tracer::configure_global(config.tracer.clone());
-    let tracer = tokio::task::spawn_blocking(Tracer::global)
+    let tracer_config = config.tracer.clone();
+    let tracer = tokio::task::spawn_blocking(move || Tracer::start_global(tracer_config))
         .await
         .context("starting the process table failed")?
+        .context("starting the process table failed")?
         .clone();
+    if let Some(notice) = tracer.notice() {
+        eprintln!("tracer agent: {notice}");
+    }
     match tracer.feed() {
         Feed::Ebpf => tracing::info!("process table fed by eBPF"),
+        Feed::Polling(backend, interval) => tracing::info!(
+            "process table fed by {backend} polling every {}s",
+            interval.as_secs_f64()
+        ),
         Feed::Snapshot(reason) => eprintln!(
-            "tracer agent: eBPF unavailable ({reason}): answering from /proc snapshots, no events or exit codes"
+            "tracer agent: no event feed ({reason}): answering from /proc snapshots, no events or exit codes"
         ),
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -499,10 +507,10 @@ async fn stream_events(
     format: Format,
 ) {
     let _subscriber = Gauge::up(&context.counters.subscribers);
-    if !matches!(context.tracer.feed(), Feed::Ebpf) {
+    if let Feed::Snapshot(reason) = context.tracer.feed() {
         let error = ProtocolError {
             kind: "unavailable",
-            message: "this agent has no event feed (eBPF unavailable)".into(),
+            message: format!("this agent has no event feed ({reason})"),
         };
         let _ = write(writer, protocol::error_line(id, &error).as_bytes()).await;
         return;
@@ -584,10 +592,7 @@ fn stats_json(context: &Shared) -> String {
     let t = table.stats();
     let mut json = crate::json::Json::new();
     json.begin_object();
-    json.key("backend").str(match context.tracer.feed() {
-        Feed::Ebpf => "ebpf",
-        Feed::Snapshot(_) => "procfs-snapshot",
-    });
+    json.key("backend").str(context.tracer.feed().name());
     json.key("uptime")
         .float(context.started.elapsed().as_secs_f64());
     json.key("table").begin_object();

@@ -13,6 +13,7 @@ use crate::agent::AgentConfig;
 use crate::agent_request;
 use crate::ebpf::EbpfConfig;
 use crate::live::TracerConfig;
+use crate::source::SourceConfig;
 
 /// Flags of `tracer agent` (the socket path is the global --socket).
 #[derive(Debug, Args)]
@@ -35,6 +36,15 @@ pub struct AgentArgs {
     /// Seconds exited processes stay queryable (ps --exited, wait).
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     retention: f64,
+
+    /// Where events come from: auto is eBPF, else procfs polling (saying why on stderr).
+    #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
+    backend: super::BackendChoice,
+
+    /// Seconds between scans with the procfs backend (processes shorter than this are not
+    /// seen).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    interval: f64,
 
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4, value_name = "MIB")]
@@ -61,6 +71,15 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             args.ring_mib
         );
     }
+    if !(args.interval.is_finite() && args.interval >= 0.01 && args.interval <= 3600.0) {
+        bail!(
+            "--interval must be between 0.01 and 3600 seconds, not {}",
+            args.interval
+        );
+    }
+    if args.backend == super::BackendChoice::Sysinfo {
+        bail!("the agent's table on Linux is fed by ebpf or procfs (--backend auto|ebpf|procfs); sysinfo is the backend of other platforms");
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("the agent runs as root (it loads eBPF programs and serves every user)");
@@ -77,13 +96,17 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
         metrics: args.metrics,
         tracer: TracerConfig {
             retention: Duration::from_secs_f64(args.retention),
-            ebpf: true,
-            ebpf_config: EbpfConfig {
-                ring_bytes,
-                wakeup_bytes: (ring_bytes / 64).min(256 << 10),
-                sched: args.sched,
-                ..EbpfConfig::default()
-            },
+            source: Some(SourceConfig {
+                choice: args.backend.choice(),
+                interval: Duration::from_secs_f64(args.interval),
+                ebpf: EbpfConfig {
+                    ring_bytes,
+                    wakeup_bytes: (ring_bytes / 64).min(256 << 10),
+                    sched: args.sched,
+                    ..EbpfConfig::default()
+                },
+            }),
+            snapshot_fallback: false,
         },
     })
 }

@@ -121,10 +121,7 @@ pub fn run_signal(
             String::from_utf8_lossy(&payload).into_owned()
         }
         None => {
-            Tracer::configure_global(TracerConfig {
-                ebpf: false,
-                ..TracerConfig::default()
-            });
+            Tracer::configure_global(TracerConfig::snapshot());
             // SAFETY: getuid has no preconditions.
             let viewer = Viewer {
                 uid: unsafe { libc::getuid() },

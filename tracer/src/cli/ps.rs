@@ -154,11 +154,8 @@ pub fn run_tree(args: TreeArgs, connection: &Connection) -> anyhow::Result<ExitC
             ))
             .context("the agent could not answer")?,
         None => {
-            let tracer = Tracer::start(TracerConfig {
-                ebpf: false,
-                ..TracerConfig::default()
-            })
-            .context("cannot read the process table")?;
+            let tracer =
+                Tracer::start(TracerConfig::snapshot()).context("cannot read the process table")?;
             let table = tracer.refresh();
             query::tree(&table, args.pid, format, &Viewer::ROOT).map_err(anyhow::Error::msg)?
         }

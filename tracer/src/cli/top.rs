@@ -528,11 +528,12 @@ impl Source {
     fn direct() -> anyhow::Result<Source> {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        let tracer = Tracer::start(TracerConfig {
-            ebpf: root,
-            ..TracerConfig::default()
-        })
-        .context("cannot read the process table")?;
+        let config = if root {
+            TracerConfig::default()
+        } else {
+            TracerConfig::snapshot()
+        };
+        let tracer = Tracer::start(config).context("cannot read the process table")?;
         let collector = Collector::new(tracer.host().clone());
         let mut direct = Direct {
             tracer,
@@ -616,6 +617,13 @@ impl Direct {
                         .into(),
                 ),
                 "direct: /proc snapshots (no agent)".to_string(),
+            ),
+            Feed::Polling(backend, _) => (
+                Exits::Unavailable(format!(
+                    "exits need the agent (start `tracer agent`) or eBPF: {backend} polling \
+                     cannot tell how a process ended"
+                )),
+                format!("direct: {backend} polling (no agent)"),
             ),
             Feed::Snapshot(reason) => (
                 Exits::Unavailable(format!(
