@@ -705,15 +705,5 @@ fn total_memory() -> u64 {
 
 /// The passwd name of a uid.
 pub fn lookup_user(uid: u32) -> Option<String> {
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: valid pointers for the call; `buf` outlives the read of `pw_name`.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in `buf`.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    Some(name.to_string_lossy().into_owned())
+    crate::host::os::user_name(uid)
 }

@@ -266,6 +266,7 @@ impl Event {
 
 /// Splits NUL-separated argv bytes as `/proc/PID/cmdline` holds them. A trailing NUL ends the
 /// last argument; empty arguments are kept.
+#[cfg(unix)]
 pub fn split_cmdline(bytes: &[u8]) -> Vec<OsString> {
     use std::os::unix::ffi::OsStringExt;
     if bytes.is_empty() {
@@ -293,6 +294,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn cmdline_keeps_empty_arguments() {
         assert_eq!(split_cmdline(b""), Vec::<OsString>::new());
         assert_eq!(split_cmdline(b"a\0\0b\0"), ["a", "", "b"]);

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::attrs::{Attr, Collector, Value};
 use crate::event::ProcessId;
+use crate::host::os::signals;
 use crate::host::{
     CpuTimes, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, OpenFile, ProcError, Rlimit,
     ThreadTimes,
@@ -95,9 +96,7 @@ pub fn pids() -> Vec<u32> {
 
 /// Whether a process with this pid exists.
 pub fn pid_exists(pid: u32) -> bool {
-    // SAFETY: signal 0 checks existence and permission only.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    pid > 0 && (rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    crate::host::os::pid_exists(pid)
 }
 
 /// Every live process with the requested attributes read at once (psutil's
@@ -482,6 +481,7 @@ impl Process {
     }
 
     /// psutil's `net_connections(kind)`: the sockets this process has open.
+    #[cfg(target_os = "linux")]
     pub fn net_connections(
         &self,
         kind: crate::system::ConnKind,
@@ -503,63 +503,36 @@ impl Process {
     /// Sends `signal`, refusing a process whose pid was reused (race-free: the signal goes
     /// through a pidfd opened and checked first).
     pub fn send_signal(&self, signal: i32) -> Result<()> {
-        // SAFETY: plain syscalls on our own fd.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.id.pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return Err(self.signal_error(std::io::Error::last_os_error()));
-        }
-        let fd = fd as i32;
-        let result = if self.is_running() || self.is_zombie() {
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd,
-                    signal,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-            if rc < 0 {
-                Err(self.signal_error(std::io::Error::last_os_error()))
-            } else {
-                Ok(())
-            }
-        } else {
-            Err(self.gone())
-        };
-        unsafe { libc::close(fd) };
-        result
-    }
-
-    fn signal_error(&self, error: std::io::Error) -> Error {
-        match error.raw_os_error() {
-            Some(libc::ESRCH) => self.gone(),
-            Some(libc::EPERM) | Some(libc::EACCES) => Error::AccessDenied {
+        use crate::host::os::SignalError;
+        let same = || self.is_running() || self.is_zombie();
+        crate::host::os::send_signal(self.id.pid, signal, same).map_err(|error| match error {
+            SignalError::Gone => self.gone(),
+            SignalError::Denied => Error::AccessDenied {
                 pid: self.id.pid,
                 name: self.known_name(),
             },
-            _ => Error::Other(format!("signalling pid {} failed: {error}", self.id.pid)),
-        }
+            other => Error::Other(format!("signalling pid {} failed: {other}", self.id.pid)),
+        })
     }
 
     /// SIGTERM.
     pub fn terminate(&self) -> Result<()> {
-        self.send_signal(libc::SIGTERM)
+        self.send_signal(signals::SIGTERM)
     }
 
     /// SIGKILL.
     pub fn kill(&self) -> Result<()> {
-        self.send_signal(libc::SIGKILL)
+        self.send_signal(signals::SIGKILL)
     }
 
     /// SIGSTOP.
     pub fn suspend(&self) -> Result<()> {
-        self.send_signal(libc::SIGSTOP)
+        self.send_signal(signals::SIGSTOP)
     }
 
     /// SIGCONT.
     pub fn resume(&self) -> Result<()> {
-        self.send_signal(libc::SIGCONT)
+        self.send_signal(signals::SIGCONT)
     }
 
     /// Waits for the process to end (psutil's `wait(timeout)`), for any process, not only
@@ -593,19 +566,7 @@ impl Process {
 
     /// For a child of ours, its exit status from waitpid; `None` otherwise.
     fn reap_child(&self) -> Option<i32> {
-        let mut status = 0;
-        // SAFETY: plain syscall with a valid status pointer.
-        let rc = unsafe { libc::waitpid(self.id.pid as libc::pid_t, &mut status, libc::WNOHANG) };
-        if rc != self.id.pid as i32 {
-            return None;
-        }
-        if libc::WIFEXITED(status) {
-            Some(libc::WEXITSTATUS(status))
-        } else if libc::WIFSIGNALED(status) {
-            Some(-libc::WTERMSIG(status))
-        } else {
-            None
-        }
+        crate::host::os::reap_child(self.id.pid)
     }
 }
 

@@ -1,12 +1,47 @@
 //! The client side of the agent protocol: connect, send one request, read the answer.
 
 use std::io::{BufRead, BufReader, Read, Write};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as JsonValue;
 
 use super::protocol::VERSION;
+
+/// Where there are no Unix sockets in std (Windows) there is no agent: a stream that cannot
+/// be made, so every connection attempt answers [`ClientError::NoAgent`].
+#[cfg(not(unix))]
+pub enum UnixStream {}
+
+#[cfg(not(unix))]
+impl UnixStream {
+    fn connect(_: &Path) -> std::io::Result<UnixStream> {
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+
+    fn try_clone(&self) -> std::io::Result<UnixStream> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl Read for UnixStream {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl Write for UnixStream {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        match *self {}
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match *self {}
+    }
+}
 
 /// Where the agent listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/tracer/tracer.sock";

@@ -26,6 +26,7 @@ use serde_json::Value as JsonValue;
 
 use crate::event::EventKind;
 use crate::filter::EventFilter;
+use crate::host::os::signals;
 use crate::query::{Format, Query};
 
 /// Protocol version spoken by this build.
@@ -86,10 +87,10 @@ impl SignalOp {
     /// The signal number.
     pub fn signal(self) -> i32 {
         match self {
-            SignalOp::Kill => libc::SIGKILL,
-            SignalOp::Terminate => libc::SIGTERM,
-            SignalOp::Suspend => libc::SIGSTOP,
-            SignalOp::Resume => libc::SIGCONT,
+            SignalOp::Kill => signals::SIGKILL,
+            SignalOp::Terminate => signals::SIGTERM,
+            SignalOp::Suspend => signals::SIGSTOP,
+            SignalOp::Resume => signals::SIGCONT,
         }
     }
 }

@@ -122,10 +122,13 @@ pub fn run_signal(
         }
         None => {
             Tracer::configure_global(TracerConfig::snapshot());
-            // SAFETY: getuid has no preconditions.
-            let viewer = Viewer {
-                uid: unsafe { libc::getuid() },
-                hidepid: false,
+            // Without uids (Windows) the system alone decides who may signal what.
+            let viewer = match crate::host::os::current_uid() {
+                Some(uid) => Viewer {
+                    uid,
+                    hidepid: false,
+                },
+                None => Viewer::ROOT,
             };
             crate::ops::signal(&args.pids, signal.signal(), &viewer).0
         }

@@ -1,14 +1,13 @@
 //! `tracer events`: streams lifecycle events as aligned text or JSON lines until SIGINT or
 //! SIGTERM, then drains what the kernel still holds, reports the counters and exits 0.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tokio::signal::unix::{signal, SignalKind};
 
 use super::text;
 use super::{BackendChoice, Connection};
@@ -123,24 +122,49 @@ pub(crate) fn resolve_user(user: &str) -> anyhow::Result<u32> {
     if let Ok(uid) = user.parse::<u32>() {
         return Ok(uid);
     }
-    let name = CString::new(user).with_context(|| format!("invalid user name {user:?}"))?;
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; `buf` outlives the use of `pwd`.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        bail!("unknown user '{user}' (--uid takes a user name or a numeric uid)");
+    match crate::host::os::uid_of_user(user) {
+        Some(uid) => Ok(uid),
+        None => bail!("unknown user '{user}' (--uid takes a user name or a numeric uid)"),
     }
-    Ok(pwd.pw_uid)
+}
+
+/// SIGINT or SIGTERM (Ctrl-C on Windows): the end of the stream.
+struct Stop {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    /// Starts listening (inside the runtime).
+    fn new() -> anyhow::Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Stop {
+                interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Stop {})
+        }
+    }
+
+    /// Resolves when asked to stop.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Runs `tracer events`.
@@ -168,8 +192,7 @@ async fn from_agent(
     filter: &EventFilter,
 ) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut stop = Stop::new()?;
     let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
     let names: Vec<String> = filter
         .names
@@ -214,8 +237,7 @@ async fn from_agent(
             }
             _ => Ok(ExitCode::SUCCESS),
         },
-        _ = interrupt.recv() => Ok(ExitCode::SUCCESS),
-        _ = terminate.recv() => Ok(ExitCode::SUCCESS),
+        _ = stop.recv() => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -229,8 +251,7 @@ async fn stream(
     if let Some(notice) = notice {
         eprintln!("tracer: {notice}");
     }
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut stop = Stop::new()?;
     match source.backend() {
         Backend::Ebpf => eprintln!(
             "tracer: tracing fork, exec and exit with ebpf (ring {} MiB); Ctrl-C to stop",
@@ -254,8 +275,7 @@ async fn stream(
             result = source.next_batch(&mut batch, BATCH) => {
                 result.context("reading the ring buffer failed")?;
             }
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = stop.recv() => break,
         }
         if !out.events(&batch, &filter) {
             return Ok(ExitCode::SUCCESS); // stdout closed (e.g. `| head`): nothing left to do

@@ -4,17 +4,11 @@ use std::ffi::OsStr;
 
 /// Local wall-clock time of day, `HH:MM:SS.mmm`, for an epoch timestamp.
 pub fn time_of_day(epoch_seconds: f64) -> String {
-    let secs = epoch_seconds.floor() as libc::time_t;
     let millis = ((epoch_seconds - epoch_seconds.floor()) * 1000.0) as u32;
-    // SAFETY: an all-zero `tm` is valid; localtime_r fills it from a valid time_t.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return format!("{epoch_seconds:.3}");
+    match crate::host::os::time_of_day(epoch_seconds.floor() as i64) {
+        Some((hour, minute, second)) => format!("{hour:02}:{minute:02}:{second:02}.{millis:03}"),
+        None => format!("{epoch_seconds:.3}"),
     }
-    format!(
-        "{:02}:{:02}:{:02}.{millis:03}",
-        tm.tm_hour, tm.tm_min, tm.tm_sec
-    )
 }
 
 /// A string for a terminal: invalid UTF-8 and control characters are shown escaped.
@@ -243,14 +237,17 @@ fn value_text(value: &crate::attrs::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn shell_words_quote_what_needs_it() {
         assert_eq!(shell_word(OsStr::new("ls")), "ls");
         assert_eq!(shell_word(OsStr::new("")), "''");
         assert_eq!(shell_word(OsStr::new("it's")), r"'it'\''s'");
-        assert_eq!(shell_word(OsStr::from_bytes(b"a\xffb")), r"'a\xffb'");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            assert_eq!(shell_word(OsStr::from_bytes(b"a\xffb")), r"'a\xffb'");
+        }
     }
 
     #[test]
