@@ -183,6 +183,85 @@ fn exit_codes_and_exited_processes_through_the_agent() {
 }
 
 #[test]
+fn an_agent_on_procfs_polling_serves_events_queries_and_waits() {
+    if !privileged("an_agent_on_procfs_polling_serves_events_queries_and_waits") {
+        return;
+    }
+    let agent = Agent::start("procfs", &["--backend", "procfs", "--interval", "0.2"]);
+    let stats = agent.tracer().args(["stats", "--json"]).output().unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["backend"], "procfs", "{stats}");
+
+    // Events: the agent's polled feed, relayed to a subscriber.
+    let socket = agent.socket.to_str().unwrap().to_owned();
+    let events = common::Tracer::start(&["--socket", &socket]);
+    let mut child = Command::new("sleep").arg("0.8").spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(400));
+
+    // Queries: a process started after the agent, with its argv, while it runs.
+    let rows: Vec<Value> = ps_json(&mut agent.tracer())
+        .into_iter()
+        .filter(|row| row["pid"] == pid)
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cmdline"], serde_json::json!(["sleep", "0.8"]));
+    assert_eq!(rows[0]["ppid"], std::process::id());
+
+    // Waits: for a process that is not the agent's child; polling cannot know its code.
+    let waited = agent
+        .tracer()
+        .args(["wait", "--json", "--timeout", "5"])
+        .arg(pid.to_string())
+        .output()
+        .unwrap();
+    let waited: Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(waited["gone"][0]["pid"], pid, "{waited}");
+    assert!(waited["gone"][0]["returncode"].is_null(), "{waited}");
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = events.stop();
+
+    let exec = out.one("exec", pid);
+    assert_eq!(exec["backend"], "procfs");
+    assert_eq!(exec["synthesized"], true);
+    assert_eq!(exec["cmdline"], serde_json::json!(["sleep", "0.8"]));
+    let exit = out.one("exit", pid);
+    assert!(exit["exit_code"].is_null(), "{exit}");
+    let exited = agent
+        .tracer()
+        .args(["ps", "--exited", "--json", "--pid"])
+        .arg(pid.to_string())
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&exited.stdout).unwrap();
+    assert_eq!(rows[0]["pid"], pid, "{rows}");
+    assert!(rows[0]["exit_code"].is_null(), "{rows}");
+    let status = agent.stop();
+    assert!(status.success(), "SIGTERM: drain and exit 0, got {status}");
+}
+
+#[test]
+fn the_agent_refuses_a_backend_it_cannot_feed_a_table_with() {
+    if !privileged("the_agent_refuses_a_backend_it_cannot_feed_a_table_with") {
+        return;
+    }
+    let output = Command::new(tracer_bin())
+        .args([
+            "--socket",
+            "/nonexistent/x.sock",
+            "agent",
+            "--backend",
+            "sysinfo",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("sysinfo"), "{stderr}");
+}
+
+#[test]
 fn nobody_cannot_signal_roots_processes() {
     if !privileged("nobody_cannot_signal_roots_processes") {
         return;

@@ -370,26 +370,59 @@ fn without_privileges_auto_falls_back_to_polling_and_says_so() {
     assert_eq!(stats["backend"], "procfs");
 }
 
-#[test]
-fn procfs_backend_sees_processes_longer_than_the_interval() {
-    let tracer = Tracer::start(&["--backend", "procfs", "--interval", "0.1"]);
+/// A polling backend sees a process that lives several intervals — fork, exec with its argv,
+/// and an exit whose code it cannot know — and misses one that lives a millisecond.
+fn polling_backend_sees_processes_longer_than_the_interval(backend: &str) {
+    let tracer = Tracer::start(&["--backend", backend, "--interval", "0.1"]);
     let mut child = Command::new("sleep").arg("0.6").spawn().unwrap();
     let pid = child.id();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     child.wait().unwrap();
-    let short = Command::new("/bin/true").spawn().unwrap().id();
+    let mut short = Command::new("/bin/true").spawn().unwrap();
+    short.wait().unwrap(); // reaped at once: not even a zombie is left to find
+    let short = short.id();
     std::thread::sleep(Duration::from_millis(300));
     let out = tracer.stop();
+    assert!(out.status.success(), "{}", out.stderr);
+    let fork = out.one("fork", pid);
+    assert_eq!(fork["ppid"], std::process::id());
     let exec = out.one("exec", pid);
     assert_eq!(cmdline(exec), ["sleep", "0.6"]);
+    assert_eq!(exec["exe"], exe.to_str().unwrap());
+    assert_eq!(exec["name"], "sleep");
+    // SAFETY: getuid has no preconditions.
+    assert_eq!(exec["uid"], unsafe { libc::getuid() });
     assert_eq!(exec["synthesized"], true);
+    assert_eq!(exec["backend"], backend);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let created = exec["create_time"].as_f64().unwrap();
+    assert!(
+        (now - 3.0..=now).contains(&created),
+        "create_time {created}, now {now}"
+    );
     let exit = out.one("exit", pid);
     assert!(exit["exit_code"].is_null());
+    assert_eq!(exit["backend"], backend);
     let duration = exit["duration"].as_f64().unwrap();
-    assert!((0.5..1.5).contains(&duration), "duration {duration}");
+    assert!((0.4..2.0).contains(&duration), "duration {duration}");
     assert!(
         out.of("exec", short).is_empty(),
         "a 1 ms process is invisible to polling"
     );
+    assert_eq!(out.final_stats()["backend"], backend);
+}
+
+#[test]
+fn procfs_backend_sees_processes_longer_than_the_interval() {
+    polling_backend_sees_processes_longer_than_the_interval("procfs");
+}
+
+#[test]
+fn sysinfo_backend_sees_processes_longer_than_the_interval() {
+    polling_backend_sees_processes_longer_than_the_interval("sysinfo");
 }
 
 #[test]

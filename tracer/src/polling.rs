@@ -310,13 +310,30 @@ pub fn sysinfo_start_ticks(start_time: u64, boot_time: u64) -> u64 {
     start_time.saturating_sub(boot_time) * crate::host::clock_ticks()
 }
 
-/// A `sysinfo` user or group id as a number (Unix); `None` where ids are not numbers
-/// (Windows SIDs).
-pub fn sysinfo_id<T: std::ops::Deref>(id: Option<&T>) -> Option<u32>
-where
-    T::Target: Copy + TryInto<u32>,
-{
-    id.and_then(|id| (**id).try_into().ok())
+/// A `sysinfo` user id as a number (Unix); `None` where ids are not numbers (Windows SIDs).
+pub fn sysinfo_uid(id: Option<&sysinfo::Uid>) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        id.map(|id| **id)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = id;
+        None
+    }
+}
+
+/// A `sysinfo` group id as a number (Unix); `None` where ids are not numbers (Windows).
+pub fn sysinfo_gid(id: Option<sysinfo::Gid>) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        id.map(|id| *id)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = id;
+        None
+    }
 }
 
 impl Scanner for SysinfoScanner {
@@ -346,13 +363,10 @@ impl Scanner for SysinfoScanner {
     fn read(&mut self, pid: u32) -> Option<Seen> {
         let process = self.system.process(sysinfo::Pid::from_u32(pid))?;
         let start_ticks = sysinfo_start_ticks(process.start_time(), self.boot_time);
-        let uid = sysinfo_id(process.user_id());
-        let euid = sysinfo_id(process.effective_user_id()).or(uid);
-        let gid = process.group_id().and_then(|g| (*g).try_into().ok());
-        let egid = process
-            .effective_group_id()
-            .and_then(|g| (*g).try_into().ok())
-            .or(gid);
+        let uid = sysinfo_uid(process.user_id());
+        let euid = sysinfo_uid(process.effective_user_id()).or(uid);
+        let gid = sysinfo_gid(process.group_id());
+        let egid = sysinfo_gid(process.effective_group_id()).or(gid);
         let cmdline = process.cmd().to_vec();
         Some(Seen {
             id: ProcessId { pid, start_ticks },
