@@ -87,6 +87,14 @@ pub enum ProcError {
         /// What was wrong.
         what: String,
     },
+    /// The reader cannot provide this field at all (the portable `sysinfo` backend has no
+    /// source for it); not an error of the process. Callers show it as unknown (null), never
+    /// as a value.
+    #[error("{what} is not available from this backend")]
+    Unsupported {
+        /// The field or reader asked for (`"open_files"`, `"ionice"`, …).
+        what: &'static str,
+    },
 }
 
 impl ProcError {
