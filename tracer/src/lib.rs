@@ -22,6 +22,7 @@ pub mod process;
 pub mod procfs;
 pub mod query;
 pub mod source;
+pub mod sysinfo_host;
 pub mod system;
 pub mod table;
 
