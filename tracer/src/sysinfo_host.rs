@@ -18,7 +18,7 @@
 //! within the second its predecessor started is not told apart.
 //!
 //! What `sysinfo` 0.37 does on its way (read on Linux, where tracer's tests run it): the `name`
-//! is the kernel's `comm` there (15 bytes) and the executable's file name on Windows; the
+//! is the kernel's `comm` there (15 bytes) and the executable's file name on macOS and Windows; the
 //! arguments and environment it returns drop empty entries and strip ASCII whitespace from both
 //! ends of each; an executable, directory, argument list or environment it could not read
 //! (refused, kernel thread) is simply absent, with no reason given. On Linux it keeps each
@@ -94,8 +94,8 @@ pub struct HostProcess {
     pub create_time: f64,
     /// The state letter, as [`Stat::state`] from [`SysinfoHost::stat`].
     pub state: char,
-    /// `sysinfo`'s process name (Linux: the kernel's `comm`, up to 15 bytes; Windows: the
-    /// executable's file name; macOS: the executable's name, up to 32 bytes).
+    /// `sysinfo`'s process name (Linux: the kernel's `comm`, up to 15 bytes; macOS and
+    /// Windows: the executable's file name).
     pub name: OsString,
     /// The executable's path; `None` when it could not be read (kernel threads, zombies,
     /// another user's process without privileges).
