@@ -18,9 +18,9 @@
 //! within the second its predecessor started is not told apart.
 //!
 //! What `sysinfo` 0.37 does on its way (read on Linux, where tracer's tests run it): the `name`
-//! is the kernel's `comm` there (15 bytes) and the executable's file name on macOS and Windows; the
-//! arguments and environment it returns drop empty entries and strip ASCII whitespace from both
-//! ends of each; an executable, directory, argument list or environment it could not read
+//! is the kernel's `comm` there (15 bytes), the executable's file name on macOS and Windows;
+//! the arguments and environment it returns drop empty entries and strip ASCII whitespace from
+//! both ends of each; an executable, directory, argument list or environment it could not read
 //! (refused, kernel thread) is simply absent, with no reason given. On Linux it keeps each
 //! listed process's `stat` file open between refreshes (up to half the `RLIMIT_NOFILE` hard
 //! limit, whose soft limit it raises to the hard one on first use).
