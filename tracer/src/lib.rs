@@ -25,6 +25,7 @@ pub mod process;
 pub mod procfs;
 pub mod query;
 pub mod source;
+pub mod sysinfo_host;
 #[cfg(target_os = "linux")]
 pub mod system;
 pub mod table;

@@ -281,58 +281,24 @@ impl PollingSource {
     }
 }
 
-/// Lists processes with the `sysinfo` crate: one full refresh per scan (names, parents, users,
-/// executables and argv), read back for the new pids. Its start times are whole seconds, so
-/// identities are `(pid, start second)`: [`sysinfo_start_ticks`] converts them into the
-/// table's ticks.
+/// Lists processes with the `sysinfo` crate: one full refresh per scan
+/// ([`SysinfoHost::snapshot`](crate::sysinfo_host::SysinfoHost::snapshot)), kept for the new
+/// pids to be read from. Its start times are whole seconds, so identities are
+/// `(pid, start second)`.
 pub struct SysinfoScanner {
-    system: sysinfo::System,
-    boot_time: u64,
+    host: crate::sysinfo_host::SysinfoHost,
+    listed: HashMap<u32, crate::sysinfo_host::HostProcess>,
 }
 
 impl SysinfoScanner {
     /// A scanner (nothing is read until the first scan).
     pub fn new() -> std::io::Result<Self> {
-        let boot_time = sysinfo::System::boot_time();
-        if boot_time == 0 {
-            return Err(std::io::Error::other("the system's boot time is unknown"));
-        }
+        let host = crate::sysinfo_host::SysinfoHost::new();
+        host.boot_time().map_err(std::io::Error::other)?;
         Ok(Self {
-            system: sysinfo::System::new(),
-            boot_time,
+            host,
+            listed: HashMap::new(),
         })
-    }
-}
-
-/// The table's start ticks for a process `sysinfo` says started at `start_time` (seconds since
-/// the epoch) on a host booted at `boot_time`: 100 ticks a second, whole seconds only.
-pub fn sysinfo_start_ticks(start_time: u64, boot_time: u64) -> u64 {
-    start_time.saturating_sub(boot_time) * crate::host::clock_ticks()
-}
-
-/// A `sysinfo` user id as a number (Unix); `None` where ids are not numbers (Windows SIDs).
-pub fn sysinfo_uid(id: Option<&sysinfo::Uid>) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        id.map(|id| **id)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = id;
-        None
-    }
-}
-
-/// A `sysinfo` group id as a number (Unix); `None` where ids are not numbers (Windows).
-pub fn sysinfo_gid(id: Option<sysinfo::Gid>) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        id.map(|id| *id)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = id;
-        None
     }
 }
 
@@ -342,41 +308,28 @@ impl Scanner for SysinfoScanner {
     }
 
     fn pids(&mut self) -> std::io::Result<Vec<u32>> {
-        use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, UpdateKind};
-        let kind = ProcessRefreshKind::nothing()
-            .without_tasks()
-            .with_user(UpdateKind::OnlyIfNotSet)
-            .with_exe(UpdateKind::OnlyIfNotSet)
-            .with_cmd(UpdateKind::OnlyIfNotSet);
-        self.system
-            .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-        let mut pids: Vec<u32> = self
-            .system
-            .processes()
-            .keys()
-            .map(|pid| pid.as_u32())
+        self.listed = self
+            .host
+            .snapshot()?
+            .into_iter()
+            .map(|process| (process.pid, process))
             .collect();
+        let mut pids: Vec<u32> = self.listed.keys().copied().collect();
         pids.sort_unstable();
         Ok(pids)
     }
 
     fn read(&mut self, pid: u32) -> Option<Seen> {
-        let process = self.system.process(sysinfo::Pid::from_u32(pid))?;
-        let start_ticks = sysinfo_start_ticks(process.start_time(), self.boot_time);
-        let uid = sysinfo_uid(process.user_id());
-        let euid = sysinfo_uid(process.effective_user_id()).or(uid);
-        let gid = sysinfo_gid(process.group_id());
-        let egid = sysinfo_gid(process.effective_group_id()).or(gid);
-        let cmdline = process.cmd().to_vec();
+        let process = self.listed.remove(&pid)?;
         Some(Seen {
-            id: ProcessId { pid, start_ticks },
-            create_time: process.start_time() as f64,
-            ppid: process.parent().map_or(0, |p| p.as_u32()),
-            uids: uid.zip(euid).map(|(u, e)| [u, e, e]),
-            gids: gid.zip(egid).map(|(g, e)| [g, e, e]),
-            comm: process.name().to_os_string(),
-            exe: process.exe().map(|p| p.as_os_str().to_os_string()),
-            cmdline: Some(cmdline),
+            id: process.id(),
+            create_time: process.create_time,
+            ppid: process.ppid,
+            uids: process.uids.map(|u| [u.real, u.effective, u.saved]),
+            gids: process.gids.map(|g| [g.real, g.effective, g.saved]),
+            comm: process.name,
+            exe: process.exe,
+            cmdline: Some(process.cmdline),
         })
     }
 }
