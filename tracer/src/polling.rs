@@ -148,13 +148,7 @@ impl PollingSource {
     /// Waits for the next scan and appends the events it synthesised.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
         self.tick.tick().await;
-        let before = out.len();
-        let first = self.scans == 0;
-        self.scan(out)?;
-        if first {
-            out.truncate(before);
-        }
-        Ok(())
+        self.scan(out)
     }
 
     /// The backend the scanner is.
@@ -276,7 +270,10 @@ impl PollingSource {
             });
         }
         self.known = present;
-        self.events += (out.len() - before) as u64;
+        if self.scans > 1 {
+            // The first scan is the baseline: what runs already is not an event.
+            self.events += (out.len() - before) as u64;
+        }
         Ok(())
     }
 }

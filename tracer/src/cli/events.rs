@@ -211,6 +211,11 @@ async fn from_agent(
         ))
         .context("the agent refused the subscription")?;
     eprintln!("tracer: tracing fork, exec and exit with the agent's feed; Ctrl-C to stop");
+    // The copy below blocks in a read: on Ctrl-C the socket is shut down to end it.
+    let socket = stream
+        .get_ref()
+        .try_clone()
+        .context("cannot use the agent's socket")?;
     let json = args.json;
     let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut out = io::BufWriter::new(io::stdout());
@@ -237,7 +242,10 @@ async fn from_agent(
             }
             _ => Ok(ExitCode::SUCCESS),
         },
-        _ = stop.recv() => Ok(ExitCode::SUCCESS),
+        _ = stop.recv() => {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
