@@ -15,6 +15,7 @@ pub mod ebpf;
 pub mod event;
 pub mod filter;
 pub mod json;
+pub mod latency;
 pub mod live;
 pub mod ops;
 pub mod polling;
