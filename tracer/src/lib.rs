@@ -18,6 +18,7 @@ pub mod json;
 pub mod latency;
 pub mod live;
 pub mod ops;
+pub mod parallel;
 pub mod polling;
 pub mod process;
 pub mod procfs;

@@ -201,8 +201,9 @@ impl ProcessTable {
         self.seed_with(procfs, now, SeedFields::ALL)
     }
 
-    /// [`ProcessTable::seed_with`], also returning each process's `/proc/PID/stat` as read (a
-    /// one-shot query answers stat's attributes from it instead of reading it again).
+    /// [`ProcessTable::seed_with`] over the CPUs (see [`crate::parallel`]), also returning each
+    /// process's `/proc/PID/stat` as read (a one-shot query answers stat's attributes from it
+    /// instead of reading it again).
     pub fn seed_keeping_stats(
         &mut self,
         procfs: &Procfs,
@@ -210,14 +211,21 @@ impl ProcessTable {
         fields: SeedFields,
     ) -> std::io::Result<HashMap<u32, Stat>> {
         let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
-        let mut stats = HashMap::new();
-        for pid in procfs.pids()? {
-            if let Ok((entry, stat)) = read_entry_and_stat(procfs, pid, boot_time, now, fields) {
-                if self.insert_seeded(entry) {
-                    self.stats.seeded += 1;
-                }
-                stats.insert(pid, stat);
+        let pids = procfs.pids()?;
+        // Inserted in pid order, as a sequential scan would.
+        let read = crate::parallel::map_chunks(&pids, |chunk| {
+            chunk
+                .iter()
+                .filter_map(|&pid| read_entry_and_stat(procfs, pid, boot_time, now, fields).ok())
+                .collect()
+        });
+        let mut stats = HashMap::with_capacity(read.len());
+        for (entry, stat) in read {
+            let pid = entry.id.pid;
+            if self.insert_seeded(entry) {
+                self.stats.seeded += 1;
             }
+            stats.insert(pid, stat);
         }
         Ok(stats)
     }
