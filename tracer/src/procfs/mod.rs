@@ -31,7 +31,9 @@ use std::sync::OnceLock;
 
 pub use args::{parse_environ, split_cmdline};
 pub use files::{file_flags_to_mode, parse_io, IoCounters, OpenFile};
-pub use memory::{parse_smaps, parse_smaps_rollup, MemoryFullInfo, MemoryInfo};
+pub use memory::{
+    memory_info_from_status, parse_smaps, parse_smaps_rollup, MemoryFullInfo, MemoryInfo,
+};
 pub use stat::{status_name, CpuTimes, Stat, ThreadTimes};
 pub use status::{parse_cpu_list, CtxSwitches, Gids, Status, Uids};
 pub use sys::{IoClass, IoNice, Rlimit};
