@@ -223,6 +223,7 @@ impl ProcessTable {
                 .collect()
         });
         let mut reads = HashMap::with_capacity(read.len());
+        self.live.reserve(read.len());
         for (entry, read) in read {
             let pid = entry.id.pid;
             if self.insert_seeded(entry) {
