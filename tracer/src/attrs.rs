@@ -9,9 +9,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::event::{SchedUsage, Usage};
-use crate::host::{Host, ProcError, Stat, Status};
+use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
 use crate::json::Json;
-use crate::table::Entry;
+use crate::table::{Entry, ScanReads};
 
 /// A process attribute, named as psutil names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -282,16 +282,19 @@ pub struct Collector {
     total_memory: Option<u64>,
     /// CPU time samples per process, for `cpu_percent` between two queries.
     cpu_samples: crate::cpu_samples::CpuSamples,
-    /// `/proc/PID/stat` already read by the scan this query runs on, used instead of reading
+    /// What the scan this query runs on already read of each process, used instead of reading
     /// it again.
-    primed: HashMap<u32, Stat>,
+    primed: HashMap<u32, ScanReads>,
 }
 
 /// Per-process cache of `/proc` files for one query: each is read at most once.
 #[derive(Default)]
 struct OneShot {
+    /// What the scan read has been taken over (at the first file an attribute needs).
+    primed: bool,
     stat: Option<Result<Stat, ProcError>>,
     status: Option<Result<Status, ProcError>>,
+    memory: Option<Result<MemoryInfo, ProcError>>,
 }
 
 impl Collector {
@@ -344,31 +347,58 @@ impl Collector {
             .collect()
     }
 
-    /// Hands over the `/proc/PID/stat` of each process that a scan just read, for a query on
-    /// that scan's table: each is used once instead of read again.
-    pub fn prime(&mut self, stats: HashMap<u32, Stat>) {
-        self.primed = stats;
+    /// Hands over what a scan just read of each process, for a query on that scan's table:
+    /// each is used once instead of read again.
+    pub fn prime(&mut self, reads: HashMap<u32, ScanReads>) {
+        self.primed = reads;
+    }
+
+    /// Takes over what a scan already read of `entry`'s process into `once`, the first time an
+    /// attribute needs a file.
+    fn take_primed(&mut self, entry: &Entry, once: &mut OneShot) {
+        if std::mem::replace(&mut once.primed, true) {
+            return;
+        }
+        let Some(reads) = self.primed.remove(&entry.id.pid) else {
+            return;
+        };
+        // A reused pid is another process: its files are not ours.
+        if reads.stat.starttime != entry.id.start_ticks {
+            once.stat = Some(Err(ProcError::NoSuchProcess { pid: entry.id.pid }));
+            return;
+        }
+        once.stat = Some(Ok(reads.stat));
+        once.status = reads.status.map(Ok);
+        once.memory = reads.memory.map(Ok);
     }
 
     fn stat<'a>(&mut self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Stat> {
+        self.take_primed(entry, once);
         let host = &self.host;
-        let primed = self.primed.remove(&entry.id.pid);
         let stat = once.stat.get_or_insert_with(|| {
-            primed
-                .map_or_else(|| host.stat(entry.id.pid), Ok)
-                .and_then(|stat| {
-                    // A reused pid is another process: its files are not ours.
-                    if stat.starttime == entry.id.start_ticks {
-                        Ok(stat)
-                    } else {
-                        Err(ProcError::NoSuchProcess { pid: entry.id.pid })
-                    }
-                })
+            host.stat(entry.id.pid).and_then(|stat| {
+                // A reused pid is another process: its files are not ours.
+                if stat.starttime == entry.id.start_ticks {
+                    Ok(stat)
+                } else {
+                    Err(ProcError::NoSuchProcess { pid: entry.id.pid })
+                }
+            })
         });
         stat.as_ref().ok()
     }
 
-    fn status<'a>(&self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Status> {
+    fn memory<'a>(&mut self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a MemoryInfo> {
+        self.take_primed(entry, once);
+        let host = &self.host;
+        once.memory
+            .get_or_insert_with(|| host.memory_info(entry.id.pid))
+            .as_ref()
+            .ok()
+    }
+
+    fn status<'a>(&mut self, entry: &Entry, once: &'a mut OneShot) -> Option<&'a Status> {
+        self.take_primed(entry, once);
         let host = &self.host;
         once.status
             .get_or_insert_with(|| host.status(entry.id.pid))
@@ -471,7 +501,7 @@ impl Collector {
             Attr::CpuAffinity => host.cpu_affinity(pid).map_or(Value::Null, |cpus| {
                 Value::List(cpus.into_iter().map(|c| Value::Int(c.into())).collect())
             }),
-            Attr::MemoryInfo => host.memory_info(pid).map_or(Value::Null, |m| {
+            Attr::MemoryInfo => self.memory(entry, once).map_or(Value::Null, |m| {
                 memory_tuple(
                     [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty],
                     &[],
@@ -485,8 +515,8 @@ impl Collector {
             }),
             Attr::MemoryPercent => {
                 let total = *self.total_memory.get_or_insert_with(total_memory);
-                match (self.host.memory_info(pid), total) {
-                    (Ok(m), total) if total > 0 => {
+                match (self.memory(entry, once), total) {
+                    (Some(m), total) if total > 0 => {
                         Value::Float(m.rss as f64 / total as f64 * 100.0)
                     }
                     _ => Value::Null,

@@ -22,6 +22,14 @@ impl Json {
         Self::default()
     }
 
+    /// An empty writer with room for `bytes` of text.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            out: String::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     /// The JSON text written so far.
     pub fn finish(self) -> String {
         self.out

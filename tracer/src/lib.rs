@@ -17,8 +17,10 @@ pub mod event;
 pub mod filter;
 pub mod host;
 pub mod json;
+pub mod latency;
 pub mod live;
 pub mod ops;
+pub mod parallel;
 pub mod polling;
 pub mod process;
 #[cfg(target_os = "linux")]

@@ -431,6 +431,8 @@ fn feed_thread(
     table: ProcessTable,
     ready: std::sync::mpsc::Sender<Result<Arc<Shared>, String>>,
 ) {
+    // An exit wakes this thread first: it must not wait for the exiting task's teardown.
+    crate::latency::prompt_wakeups();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -176,28 +176,29 @@ pub fn render(
         .into_iter()
         .filter(|e| viewer.sees(e) && query.selects(e))
         .collect();
-    let mut rows: Vec<(Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
+    let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
         .into_iter()
         .map(|entry| {
             let values = collector.collect_for(entry, &query.attrs, viewer.owns(entry));
-            (entry.clone(), values)
+            (entry, values)
         })
         .collect();
     sort_rows(&mut rows, query);
     if let Some(limit) = query.limit {
         rows.truncate(limit);
     }
-    let mut out = Vec::with_capacity(rows.len() * 160);
     match query.format {
         Format::Json => {
-            out.extend_from_slice(rows_json(&query.attrs, &rows).as_bytes());
+            let mut out = rows_json(&query.attrs, &rows).into_bytes();
             out.push(b'\n');
+            out
         }
         Format::Text => {
+            let mut out = Vec::with_capacity(rows.len() * 160);
             let _ = write_table(&mut out, &query.attrs, &rows);
+            out
         }
     }
-    out
 }
 
 /// With a `limit` and a sort on an attribute the table answers (exit_time, pid, name, …),
@@ -251,7 +252,7 @@ fn compare(
     order.then(a_entry.id.cmp(&b_entry.id))
 }
 
-fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
+fn sort_rows(rows: &mut [(&Entry, Vec<Value>)], query: &Query) {
     let Some((attr, descending)) = query.sort else {
         rows.sort_by_key(|(entry, _)| entry.id);
         return;
@@ -267,8 +268,10 @@ fn sort_rows(rows: &mut [(Entry, Vec<Value>)], query: &Query) {
 }
 
 /// The rows as one JSON array of objects.
-fn rows_json(attrs: &[Attr], rows: &[(Entry, Vec<Value>)]) -> String {
-    let mut json = Json::new();
+fn rows_json(attrs: &[Attr], rows: &[(&Entry, Vec<Value>)]) -> String {
+    // About what a row of the usual attributes takes, so that the text is not copied as it
+    // grows.
+    let mut json = Json::with_capacity(rows.len() * (32 + 48 * attrs.len()));
     json.begin_array();
     for (_, values) in rows {
         json.begin_object();
@@ -285,7 +288,7 @@ fn rows_json(attrs: &[Attr], rows: &[(Entry, Vec<Value>)]) -> String {
 fn write_table(
     out: &mut impl Write,
     attrs: &[Attr],
-    rows: &[(Entry, Vec<Value>)],
+    rows: &[(&Entry, Vec<Value>)],
 ) -> std::io::Result<()> {
     let headers: Vec<String> = attrs.iter().map(|a| text::header(*a)).collect();
     let cells: Vec<Vec<String>> = rows

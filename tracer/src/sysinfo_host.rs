@@ -470,6 +470,22 @@ impl SysinfoHost {
         })
     }
 
+    /// [`SysinfoHost::status`], and with `memory` also [`SysinfoHost::memory_info`] (the
+    /// twin of the Linux reader's one-read pair).
+    pub fn status_and_memory(
+        &self,
+        pid: u32,
+        memory: bool,
+    ) -> Result<(Status, Option<MemoryInfo>), ProcError> {
+        let status = self.status(pid)?;
+        let memory = if memory {
+            Some(self.memory_info(pid)?)
+        } else {
+            None
+        };
+        Ok((status, memory))
+    }
+
     /// psutil's `memory_info()` with what `sysinfo` knows: `rss` and `vms` in bytes. The
     /// others (`shared`, `text`, `lib`, `data`, `dirty`) are unknown and written 0.
     pub fn memory_info(&self, pid: u32) -> Result<MemoryInfo, ProcError> {

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::event::{Details, Event, Exit, ProcessId};
-use crate::host::{Host, ProcError, Stat};
+use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
 
 /// Most exited processes kept, whatever the retention time: the oldest go first.
 pub const MAX_EXITED: usize = 10_000;
@@ -201,25 +201,37 @@ impl ProcessTable {
         self.seed_with(host, now, SeedFields::ALL)
     }
 
-    /// [`ProcessTable::seed_with`], also returning each process's `/proc/PID/stat` as read (a
-    /// one-shot query answers stat's attributes from it instead of reading it again).
-    pub fn seed_keeping_stats(
+    /// [`ProcessTable::seed_with`] over the CPUs (see [`crate::parallel`]), also returning what
+    /// it read of each process besides its entry (a one-shot query answers from it instead of
+    /// reading the files again); with `memory`, also `memory_info` where status tells it.
+    pub fn seed_keeping_reads(
         &mut self,
         host: &Host,
         now: f64,
         fields: SeedFields,
-    ) -> std::io::Result<HashMap<u32, Stat>> {
+        memory: bool,
+    ) -> std::io::Result<HashMap<u32, ScanReads>> {
         let boot_time = host.boot_time().map_err(std::io::Error::other)?;
-        let mut stats = HashMap::new();
-        for pid in host.pids()? {
-            if let Ok((entry, stat)) = read_entry_and_stat(host, pid, boot_time, now, fields) {
-                if self.insert_seeded(entry) {
-                    self.stats.seeded += 1;
-                }
-                stats.insert(pid, stat);
+        let pids = host.pids()?;
+        // Inserted in pid order, as a sequential scan would.
+        let read = crate::parallel::map_chunks(&pids, |chunk| {
+            chunk
+                .iter()
+                .filter_map(|&pid| {
+                    read_entry_and_reads(host, pid, boot_time, now, fields, memory).ok()
+                })
+                .collect()
+        });
+        let mut reads = HashMap::with_capacity(read.len());
+        self.live.reserve(read.len());
+        for (entry, read) in read {
+            let pid = entry.id.pid;
+            if self.insert_seeded(entry) {
+                self.stats.seeded += 1;
             }
+            reads.insert(pid, read);
         }
-        Ok(stats)
+        Ok(reads)
     }
 
     /// [`ProcessTable::seed`], reading only `fields` besides identity, parent and name (for a
@@ -574,26 +586,44 @@ pub fn read_entry_with(
     now: f64,
     fields: SeedFields,
 ) -> Result<Entry, ProcError> {
-    read_entry_and_stat(host, pid, boot_time, now, fields).map(|(entry, _)| entry)
+    read_entry_and_reads(host, pid, boot_time, now, fields, false).map(|(entry, _)| entry)
 }
 
-/// [`read_entry_with`], also returning the `/proc/PID/stat` it read.
-fn read_entry_and_stat(
+/// What a one-shot scan read of one process besides its table entry, for the query that runs
+/// on the scan's table (see [`crate::attrs::Collector::prime`]).
+#[derive(Debug)]
+pub struct ScanReads {
+    /// `/proc/PID/stat`.
+    pub stat: Stat,
+    /// `/proc/PID/status`, when the scan read it (for uids and gids).
+    pub status: Option<Status>,
+    /// `memory_info`, when asked for and the status read tells it.
+    pub memory: Option<MemoryInfo>,
+}
+
+/// [`read_entry_with`], also returning what it read; with `memory`, `memory_info` from the
+/// status it reads (when it reads status).
+fn read_entry_and_reads(
     host: &Host,
     pid: u32,
     boot_time: f64,
     now: f64,
     fields: SeedFields,
-) -> Result<(Entry, Stat), ProcError> {
+    memory: bool,
+) -> Result<(Entry, ScanReads), ProcError> {
     let stat = host.stat(pid)?;
-    let (uids, gids) = if fields.ids {
-        let status = host.status(pid)?;
-        (
-            Some([status.uids.real, status.uids.effective, status.uids.saved]),
-            Some([status.gids.real, status.gids.effective, status.gids.saved]),
-        )
+    let (status, memory) = if fields.ids {
+        let (status, memory) = host.status_and_memory(pid, memory)?;
+        (Some(status), memory)
     } else {
         (None, None)
+    };
+    let (uids, gids) = match &status {
+        Some(status) => (
+            Some([status.uids.real, status.uids.effective, status.uids.saved]),
+            Some([status.gids.real, status.gids.effective, status.gids.saved]),
+        ),
+        None => (None, None),
     };
     let cmdline = if fields.cmdline {
         host.cmdline(pid).ok()
@@ -620,5 +650,12 @@ fn read_entry_and_stat(
         pending: fields != SeedFields::ALL,
         exit: None,
     };
-    Ok((entry, stat))
+    Ok((
+        entry,
+        ScanReads {
+            stat,
+            status,
+            memory,
+        },
+    ))
 }

@@ -13,7 +13,7 @@
 //! consumer process spent on it (the agent's cost per process lifecycle); the kernel cost of
 //! each BPF program; `ps`-style queries (tracer directly, psutil, `ps`); the same through the
 //! agent over 2,000 and 10,000 processes with the agent's start-up time and RSS; and `wait`
-//! latency from a process's exit to the waiter's return, through the agent and directly.
+//! latency from a process's exit to the waiter's answer, through the agent and directly.
 //!
 //! The agent runs on a private socket in the scratch directory, never on the default
 //! `/run/tracer/tracer.sock`; direct-mode commands get `--socket` pointing to a path where no
@@ -143,8 +143,20 @@ struct Ctx {
     direct_wait_samples: usize,
 }
 
-/// Sets up and builds, runs every measurement, prints the table and writes the JSON files.
-pub fn bench(quick: bool) -> Result<ExitCode> {
+/// Sets up and builds, runs every measurement (or those whose name contains a word of `only`),
+/// prints the table and writes the JSON files.
+pub fn bench(quick: bool, only: &[String]) -> Result<ExitCode> {
+    let chosen: Vec<(&str, Measure)> = MEASUREMENTS
+        .into_iter()
+        .filter(|(name, _)| only.is_empty() || only.iter().any(|word| name.contains(word.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        bail!(
+            "--only {} matches no measurement (they are: {})",
+            only.join(","),
+            MEASUREMENTS.map(|(name, _)| name).join(", ")
+        );
+    }
     if !cmd::is_root() {
         bail!(
             "bench must run as root: tracer and bpftrace load eBPF programs and forkstat listens \
@@ -186,7 +198,7 @@ pub fn bench(quick: bool) -> Result<ExitCode> {
     );
 
     let mut rows = Vec::new();
-    for (name, measure) in MEASUREMENTS {
+    for (name, measure) in chosen {
         let begun = Instant::now();
         match measure(&ctx) {
             Ok(measured) => rows.extend(measured),
@@ -211,6 +223,7 @@ pub fn bench(quick: bool) -> Result<ExitCode> {
         "commit": host.commit,
         "dirty": host.dirty,
         "mode": if quick { "quick" } else { "full" },
+        "only": only,
         "repetitions": ctx.reps,
         "storm_seconds": ctx.storm.as_secs_f64(),
         "kernel_storm_seconds": ctx.kernel_storm.as_secs_f64(),
@@ -2520,7 +2533,7 @@ fn tracked_count(line: &str) -> Option<usize> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measurement 5: `wait` latency, from a process's exit to the waiter's return
+// Measurement 5: `wait` latency, from a process's exit to the waiter's answer
 
 /// How long the target sleeps before exiting, so that its waiter waits by then: through the
 /// agent the waiter only connects; in direct mode it loads and attaches its eBPF programs.
@@ -2624,7 +2637,7 @@ fn wait_latency(ctx: &Ctx) -> Result<Vec<Row>> {
                     .collect();
                 extra.push(format!(
                     "the target's own parent (waitpid) saw its exit {} after the stamp: the \
-                     floor; the waiter returned {} after the parent (medians)",
+                     floor; the answer arrived {} after the parent (medians)",
                     Unit::Seconds.show(floor),
                     median(&beyond).map_or("?".to_owned(), signed_duration)
                 ));
@@ -2633,7 +2646,7 @@ fn wait_latency(ctx: &Ctx) -> Result<Vec<Row>> {
                 extra.push(format!("{} failed: {}", failures.len(), failures[0]));
             }
             Row {
-                measurement: "wait latency (target's exit → waiter's return)".to_owned(),
+                measurement: "wait latency (target's exit → waiter's answer)".to_owned(),
                 subject: subject.to_owned(),
                 unit: Unit::Seconds,
                 error: samples.is_empty().then(|| {
@@ -2680,9 +2693,11 @@ fn wait_latency(ctx: &Ctx) -> Result<Vec<Row>> {
 }
 
 /// One sample: starts a target that sleeps `lead` seconds, writes CLOCK_MONOTONIC and exits 0,
-/// and `tracer --socket SOCKET wait PID` right away; the latency is from the target's stamp to
-/// the moment the waiter's exit is seen here. Also returns when the target's parent (a thread
-/// here) saw the target's exit, after the same stamp: the floor of any waiter.
+/// and `tracer --socket SOCKET wait --json PID` right away. The waiter has returned when its
+/// answer arrives: a thread here reads its stdout and stamps the moment the JSON line arrives
+/// (the CLI's own teardown afterwards, and this side's reap of it, are not wait latency). The
+/// latency is from the target's stamp to that arrival. Also returns when the target's parent (a
+/// thread here) saw the target's exit, after the same stamp: the floor of any waiter.
 fn wait_sample(
     ctx: &Ctx,
     python: &Path,
@@ -2714,31 +2729,43 @@ fn wait_sample(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let waiter = command.spawn();
-    let (status, returned, mut waiter) = match waiter {
-        Ok(mut waiter) => {
-            let status = waiter.wait();
-            (status, monotonic_ns(), waiter)
-        }
+    let mut waiter = match command.spawn() {
+        Ok(waiter) => waiter,
         Err(error) => {
             let _ = reaper.join();
             return Err(anyhow!(error))
                 .with_context(|| format!("cannot start `{}`", cmd::display(&command)));
         }
     };
+    // The answer is one line: stamped as it arrives, then the rest (nothing, normally) is read
+    // to the end so that the waiter never blocks on a full pipe.
+    let answer_reader = waiter.stdout.take().map(|pipe| {
+        thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut line = String::new();
+            let read = reader.read_line(&mut line);
+            let arrived = monotonic_ns();
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+            read.map(|_| (line + &rest, arrived))
+        })
+    });
+    let mut stderr = String::new();
+    if let Some(mut pipe) = waiter.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    let status = waiter.wait();
+    let answer = answer_reader
+        .context("the waiter's stdout was not piped")?
+        .join()
+        .map_err(|_| anyhow!("the answer's reader thread panicked"))?
+        .context("cannot read tracer wait's answer")?;
     let (target_status, reaped) = reaper
         .join()
         .map_err(|_| anyhow!("the reaper thread panicked"))?
         .context("cannot wait for the target")?;
     let status = status.context("cannot wait for tracer wait")?;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut pipe) = waiter.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stdout);
-    }
-    if let Some(mut pipe) = waiter.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
+    let (stdout, arrived) = answer;
     let stamped = fs::read_to_string(&stamp);
     let _ = fs::remove_file(&stamp);
     ensure!(
@@ -2769,12 +2796,12 @@ fn wait_sample(
         .parse()
         .context("the target's stamp is not a number")?;
     ensure!(
-        returned >= stamped,
-        "the waiter returned before the target's exit ({} ns early)",
-        stamped - returned
+        arrived >= stamped,
+        "the waiter answered before the target's exit ({} ns early)",
+        stamped - arrived
     );
     Ok((
-        (returned - stamped) as f64 * 1e-9,
+        (arrived - stamped) as f64 * 1e-9,
         reaped.saturating_sub(stamped) as f64 * 1e-9,
     ))
 }

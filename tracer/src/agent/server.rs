@@ -76,6 +76,9 @@ pub fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    // Every thread of the agent (created from this one) runs promptly when woken: an exit's
+    // waiter is answered by the feed, a blocking thread and a worker in turn.
+    crate::latency::prompt_wakeups();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

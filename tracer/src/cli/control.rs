@@ -37,6 +37,8 @@ pub fn run_wait(
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     let timeout = crate::ops::timeout_from_secs(args.timeout).map_err(anyhow::Error::msg)?;
+    // The answer comes while the exiting process may still hold a CPU: take it promptly.
+    crate::latency::prompt_wakeups();
     let json = match connection.client() {
         Some(mut client) => {
             let payload = client
@@ -56,12 +58,14 @@ pub fn run_wait(
             crate::ops::wait(&args.pids, timeout, &Viewer::ROOT)?.0
         }
     };
+    // The answer goes out as it came, before anything else is done with it.
+    if args.json {
+        println!("{json}");
+    }
     let result: serde_json::Value =
         serde_json::from_str(&json).context("unexpected answer to wait")?;
     let all_gone = result["alive"].as_array().is_none_or(|a| a.is_empty());
-    if args.json {
-        println!("{json}");
-    } else {
+    if !args.json {
         for p in result["gone"].as_array().into_iter().flatten() {
             let code = match p["returncode"].as_i64() {
                 Some(code) => code.to_string(),

@@ -108,11 +108,13 @@ fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
         .map(|clock| clock.epoch_seconds(Clock::now_boot_ns()))
         .context("cannot read the clocks")?;
     let mut table = ProcessTable::new(crate::live::DEFAULT_RETENTION);
-    let stats = table
-        .seed_keeping_stats(&procfs, now, fields)
+    // memory_info comes with status when status is read anyway (for the users).
+    let memory = fields.ids && query.needs(&[Attr::MemoryInfo, Attr::MemoryPercent]);
+    let reads = table
+        .seed_keeping_reads(&procfs, now, fields, memory)
         .context("cannot scan /proc")?;
     let mut collector = Collector::new(procfs);
-    collector.prime(stats);
+    collector.prime(reads);
     Ok(query::render(&table, &mut collector, query, &Viewer::ROOT))
 }
 

@@ -37,6 +37,72 @@ impl MemoryInfo {
     }
 }
 
+/// [`MemoryInfo`] from the content of `/proc/PID/status`, for a caller that read status anyway:
+/// the kernel writes statm's values there too, in kB (`VmSize` = vms, `VmRSS` = rss,
+/// `RssFile + RssShmem` = shared, `VmExe` = text, `VmData + VmStk` = data; lib and dirty are 0
+/// in statm). One difference: `VmExe` is the text size capped at the process's executable
+/// mappings (`VmLib` is what those hold beyond it), so it is statm's text only when `VmLib` is
+/// not 0 — `None` otherwise, and the caller reads statm. A process without memory (a kernel
+/// thread, a zombie) has no `Vm` lines, and statm says 0 for all.
+pub fn memory_info_from_status(data: &[u8]) -> Option<MemoryInfo> {
+    const KEYS: [&[u8]; 8] = [
+        b"VmSize",
+        b"VmRSS",
+        b"RssFile",
+        b"RssShmem",
+        b"VmExe",
+        b"VmLib",
+        b"VmData",
+        b"VmStk",
+    ];
+    let mut kb: [Option<u64>; 8] = [None; 8];
+    let mut any_vm = false;
+    for line in data.split(|&b| b == b'\n') {
+        if !(line.starts_with(b"Vm") || line.starts_with(b"Rss")) {
+            continue;
+        }
+        any_vm = true;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        if let Some(slot) = KEYS.iter().position(|key| *key == &line[..colon]) {
+            let mut tokens = py_split(&line[colon + 1..]);
+            kb[slot] = match (tokens.next(), tokens.next()) {
+                (Some(value), Some(unit)) if unit == b"kB" => Some(parse_int(value)?),
+                _ => return None,
+            };
+        }
+    }
+    if !any_vm {
+        return Some(MemoryInfo {
+            rss: 0,
+            vms: 0,
+            shared: 0,
+            text: 0,
+            lib: 0,
+            data: 0,
+            dirty: 0,
+        });
+    }
+    let [Some(vms), Some(rss), Some(file), Some(shmem), Some(text), Some(lib), Some(data), Some(stack)] =
+        kb
+    else {
+        return None;
+    };
+    if lib == 0 {
+        return None;
+    }
+    Some(MemoryInfo {
+        rss: rss * 1024,
+        vms: vms * 1024,
+        shared: (file + shmem) * 1024,
+        text: text * 1024,
+        lib: 0,
+        data: (data + stack) * 1024,
+        dirty: 0,
+    })
+}
+
 /// `(uss, pss, swap)` from smaps_rollup, psutil's `_parse_smaps_rollup`: `Private_*` lines
 /// add to uss, the `Pss:` and `Swap:` lines set pss and swap; values are kB.
 pub fn parse_smaps_rollup(data: &[u8], path: &Path) -> Result<(u64, u64, u64), ProcError> {
@@ -209,6 +275,50 @@ mod tests {
         dir.write("7/smaps_rollup", ROLLUP);
         let m = procfs.memory_full_info(7).unwrap();
         assert_eq!((m.uss, m.pss, m.swap), (120 * 1024, 300 * 1024, 8 * 1024));
+    }
+
+    const STATUS_MEM: &[u8] = b"Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t    8200 kB\nVmSize:\t    8196 kB\nVmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t    1052 kB\nVmRSS:\t    1052 kB\nRssAnon:\t      88 kB\nRssFile:\t     964 kB\nRssShmem:\t       4 kB\nVmData:\t     360 kB\nVmStk:\t     132 kB\nVmExe:\t      16 kB\nVmLib:\t    1636 kB\nVmPTE:\t      52 kB\nVmSwap:\t       0 kB\nHugetlbPages:\t       0 kB\nThreads:\t1\n";
+
+    #[test]
+    fn memory_from_status() {
+        assert_eq!(
+            memory_info_from_status(STATUS_MEM),
+            Some(MemoryInfo {
+                rss: 1052 * 1024,
+                vms: 8196 * 1024,
+                shared: 968 * 1024,
+                text: 16 * 1024,
+                lib: 0,
+                data: 492 * 1024,
+                dirty: 0,
+            })
+        );
+        // The text was capped at the executable mappings: statm's cannot be told.
+        let capped = String::from_utf8_lossy(STATUS_MEM).replace("1636 kB", "0 kB");
+        assert_eq!(memory_info_from_status(capped.as_bytes()), None);
+        // No memory (kernel thread, zombie): statm's zeros.
+        let none = memory_info_from_status(b"Name:\tkthreadd\nThreads:\t1\n").unwrap();
+        assert_eq!((none.rss, none.vms, none.text, none.data), (0, 0, 0, 0));
+        // A line cut short is not guessed.
+        let cut = String::from_utf8_lossy(STATUS_MEM).replace("VmRSS:\t    1052 kB", "VmRSS:");
+        assert_eq!(memory_info_from_status(cut.as_bytes()), None);
+    }
+
+    #[test]
+    fn memory_from_status_matches_statm_live() {
+        let procfs = Procfs::new();
+        let child = Child::spawn(std::process::Command::new("sleep").arg("5"));
+        // Once the child sleeps (its loader done), its memory stays as it is.
+        let pid = child.pid();
+        assert!(super::super::testutil::wait_until(|| {
+            procfs.stat(pid).is_ok_and(|s| s.state == 'S')
+                && procfs.memory_info(pid).ok() == procfs.memory_info(pid).ok()
+        }));
+        let (_, from_status) = procfs.status_and_memory(pid, true).unwrap();
+        let statm = procfs.memory_info(pid).unwrap();
+        assert_eq!(from_status, Some(statm));
+        let (_, kthread) = procfs.status_and_memory(2, true).unwrap();
+        assert_eq!(kthread, Some(procfs.memory_info(2).unwrap()));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use crate::host::{
 };
 pub use args::{parse_environ, split_cmdline};
 pub use files::{file_flags_to_mode, parse_io};
-pub use memory::{parse_smaps, parse_smaps_rollup};
+pub use memory::{memory_info_from_status, parse_smaps, parse_smaps_rollup};
 pub use status::parse_cpu_list;
 pub use terminal::TerminalMap;
 

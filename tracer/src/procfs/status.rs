@@ -148,6 +148,26 @@ impl Procfs {
             Status::parse(buf, &path)
         })
     }
+
+    /// [`Procfs::status`], and with `memory` also [`MemoryInfo`] from the same read (see
+    /// [`super::memory_info_from_status`]; `None` when status cannot tell statm's values).
+    pub fn status_and_memory(
+        &self,
+        pid: u32,
+        memory: bool,
+    ) -> Result<(Status, Option<super::MemoryInfo>), ProcError> {
+        let path = self.pid_path(pid, "status");
+        with_scratch(|buf| {
+            self.read_pid_file(pid, &path, buf, ReadMode::ShortReadIsEof)?;
+            let status = Status::parse(buf, &path)?;
+            let memory = if memory {
+                super::memory_info_from_status(buf)
+            } else {
+                None
+            };
+            Ok((status, memory))
+        })
+    }
 }
 
 #[cfg(test)]
