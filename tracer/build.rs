@@ -24,9 +24,20 @@ fn main() {
     println!("cargo:rerun-if-env-changed=TRACER_REQUIRE_EBPF");
     println!("cargo:rerun-if-env-changed=TRACER_SKIP_EBPF");
 
-    let required = env::var_os("TRACER_REQUIRE_EBPF").is_some_and(|v| v == "1");
+    println!("cargo:rerun-if-env-changed=TRACER_PORTABLE");
+
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let skip = target_os != "linux" || env::var_os("TRACER_SKIP_EBPF").is_some_and(|v| v == "1");
+    // `native_linux`: the Linux build with eBPF and /proc. `TRACER_PORTABLE=1` builds what
+    // macOS and Windows run (the sysinfo backend and reader) on Linux, so it can be tested here.
+    let portable = env::var_os("TRACER_PORTABLE").is_some_and(|v| v == "1");
+    let required = env::var_os("TRACER_REQUIRE_EBPF").is_some_and(|v| v == "1") && !portable;
+    println!("cargo::rustc-check-cfg=cfg(native_linux)");
+    if target_os == "linux" && !portable {
+        println!("cargo:rustc-cfg=native_linux");
+    }
+    let skip = target_os != "linux"
+        || portable
+        || env::var_os("TRACER_SKIP_EBPF").is_some_and(|v| v == "1");
     let result = if skip {
         Err("skipped (not a Linux target, or TRACER_SKIP_EBPF=1)".to_string())
     } else {
@@ -40,7 +51,7 @@ fn main() {
             panic!("building the eBPF programs failed: {reason}");
         }
         Err(reason) => {
-            if target_os == "linux" {
+            if target_os == "linux" && !portable {
                 println!("cargo:warning=eBPF programs not built ({reason}); the binary will report it. Run `cargo xtask build` for a complete build.");
             }
             fs::write(&object, []).expect("write the empty eBPF placeholder");

@@ -68,7 +68,12 @@ pub struct Output {
 impl Tracer {
     /// Starts `tracer events --json ARGS…` and waits until it reports it is tracing.
     pub fn start(args: &[&str]) -> Tracer {
-        let mut child = Command::new(tracer_bin())
+        Tracer::start_with(&tracer_bin(), args)
+    }
+
+    /// [`Tracer::start`] with another `tracer` binary (the portable build).
+    pub fn start_with(binary: &std::path::Path, args: &[&str]) -> Tracer {
+        let mut child = Command::new(binary)
             .args(["events", "--json"])
             .args(args)
             .stdout(Stdio::piped())

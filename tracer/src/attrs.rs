@@ -421,10 +421,14 @@ impl Collector {
                 let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
                 return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
             }
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             if let Some(stats) = crate::ebpf::sched::active().and_then(|m| m.process(entry.id)) {
                 return sched_value(Some(&stats.usage), Some(&stats.histogram), attr);
             }
+            return Value::Null;
+        }
+        #[cfg(not(native_linux))]
+        if portable_unknown(attr) {
             return Value::Null;
         }
         // Attributes that need /proc are null for a process that is gone (or a reused pid).
@@ -722,6 +726,7 @@ fn exit_field(entry: &Entry, field: impl Fn(&crate::event::Exit) -> Option<i64>)
 }
 
 /// Total physical memory in bytes (`MemTotal` of /proc/meminfo), 0 if unreadable.
+#[cfg(native_linux)]
 fn total_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -731,6 +736,27 @@ fn total_memory() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// Total physical memory in bytes, as the `sysinfo` crate reads it; 0 if unknown.
+#[cfg(not(native_linux))]
+fn total_memory() -> u64 {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+    system.total_memory()
+}
+
+/// Attributes the portable reader cannot tell although its records have room for them (it
+/// fills those fields with zeros): shown as null there, never as the zeros. `cpu_times` is
+/// among them because `sysinfo` gives only the total, not its user/system split
+/// (`cpu_percent`, which needs only the total, is kept); `num_threads` because `sysinfo`
+/// counts threads only on Linux.
+#[cfg(not(native_linux))]
+fn portable_unknown(attr: Attr) -> bool {
+    matches!(
+        attr,
+        Attr::Nice | Attr::CpuNum | Attr::CpuTimes | Attr::NumPageFaults | Attr::Terminal
+    ) || (cfg!(not(target_os = "linux")) && attr == Attr::NumThreads)
 }
 
 /// The passwd name of a uid.

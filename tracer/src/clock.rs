@@ -17,7 +17,7 @@ pub struct Clock {
 
 impl Clock {
     /// Samples the system's clocks.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     pub fn new() -> io::Result<Self> {
         let stat = std::fs::read_to_string("/proc/stat")?;
         let boot_time = stat
@@ -36,7 +36,7 @@ impl Clock {
 
     /// Samples the system's clocks: the boot time the `sysinfo` crate reports, in whole
     /// seconds; "boot-relative" times are then epoch times minus that boot time.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(native_linux))]
     pub fn new() -> io::Result<Self> {
         let boot_time = sysinfo::System::boot_time();
         if boot_time == 0 {
@@ -71,13 +71,13 @@ impl Clock {
     }
 
     /// Current CLOCK_BOOTTIME in nanoseconds.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     pub fn now_boot_ns() -> u64 {
         clock_ns(libc::CLOCK_BOOTTIME).map_or(0, |ns| ns as u64)
     }
 
     /// Nanoseconds since boot: the wall clock minus the boot time.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(native_linux))]
     pub fn now_boot_ns() -> u64 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -87,7 +87,7 @@ impl Clock {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -100,7 +100,7 @@ fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
     Ok(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128)
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, native_linux))]
 mod tests {
     use super::*;
 

@@ -11,7 +11,7 @@ pub mod attrs;
 pub mod cli;
 pub mod clock;
 pub mod cpu_samples;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod ebpf;
 pub mod event;
 pub mod filter;
@@ -23,12 +23,12 @@ pub mod ops;
 pub mod parallel;
 pub mod polling;
 pub mod process;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod procfs;
 pub mod query;
 pub mod source;
 pub mod sysinfo_host;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod system;
 pub mod table;
 

@@ -55,7 +55,7 @@ impl Default for TracerConfig {
     fn default() -> Self {
         Self {
             retention: DEFAULT_RETENTION,
-            source: cfg!(target_os = "linux").then(|| SourceConfig {
+            source: cfg!(native_linux).then(|| SourceConfig {
                 choice: Choice::Ebpf,
                 ..SourceConfig::default()
             }),
@@ -103,7 +103,7 @@ struct Shared {
     /// The source's counters, refreshed every second by the feed.
     source_stats: Mutex<Option<SourceStats>>,
     /// Immediate exit wake-ups while someone waits (eBPF feed only).
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     exit_wakeup: Option<Arc<crate::ebpf::ExitWakeup>>,
     /// Why a better backend than the one in use could not run (auto selection).
     notice: Option<String>,
@@ -138,7 +138,7 @@ impl Tracer {
         };
         // On Linux the table's identities are exact start ticks from /proc, which the sysinfo
         // backend (whole seconds) cannot match: it feeds a table only where it is the host.
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         if source_config.choice == Choice::Sysinfo {
             return Err(std::io::Error::other(
                 "the sysinfo backend cannot feed a process table on Linux (its start times are \
@@ -180,7 +180,7 @@ impl Tracer {
                 stopped: Mutex::new(None),
                 events: tokio::sync::broadcast::channel(1).0,
                 source_stats: Mutex::new(None),
-                #[cfg(target_os = "linux")]
+                #[cfg(native_linux)]
                 exit_wakeup: None,
                 notice: None,
             }),
@@ -299,7 +299,7 @@ impl Tracer {
             return wait_gone(&self.shared.host, id, deadline);
         }
         // While we wait, the kernel wakes the feed on every exit instead of batching.
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         let _awaiting = self.shared.exit_wakeup.as_deref().map(Awaiting::new);
         let mut table = self.lock();
         let mut gone_at = None;
@@ -343,10 +343,10 @@ impl Tracer {
 }
 
 /// Holds immediate exit wake-ups on for as long as it lives.
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 struct Awaiting<'a>(&'a crate::ebpf::ExitWakeup);
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 impl<'a> Awaiting<'a> {
     fn new(wakeup: &'a crate::ebpf::ExitWakeup) -> Self {
         wakeup.enter();
@@ -354,7 +354,7 @@ impl<'a> Awaiting<'a> {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 impl Drop for Awaiting<'_> {
     fn drop(&mut self) {
         self.0.leave();
@@ -379,7 +379,7 @@ pub fn still_running(host: &Host, id: ProcessId) -> bool {
 }
 
 /// Waits for the process itself to end, on a pidfd.
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
     // SAFETY: plain syscall; the fd is closed below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) } as i32;
@@ -414,7 +414,7 @@ fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutco
 }
 
 /// Waits for the process itself to end, looking every 10 ms (no pidfds here).
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(native_linux))]
 fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
     while still_running(host, id) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -486,7 +486,7 @@ fn feed_thread(
             stopped: Mutex::new(None),
             events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
             source_stats: Mutex::new(Some(source.stats())),
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             exit_wakeup: match &source {
                 Source::Ebpf(ebpf) => Some(ebpf.exit_wakeup()),
                 _ => None,

@@ -49,13 +49,13 @@ pub trait Scanner: Send {
 }
 
 /// Lists processes from `/proc`: a directory read per scan, four small files per new pid.
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub struct ProcfsScanner {
     procfs: crate::procfs::Procfs,
     boot_time: f64,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 impl ProcfsScanner {
     /// A scanner of `/proc`.
     pub fn new() -> std::io::Result<Self> {
@@ -65,7 +65,7 @@ impl ProcfsScanner {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 impl Scanner for ProcfsScanner {
     fn backend(&self) -> Backend {
         Backend::Procfs

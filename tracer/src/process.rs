@@ -481,7 +481,7 @@ impl Process {
     }
 
     /// psutil's `net_connections(kind)`: the sockets this process has open.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     pub fn net_connections(
         &self,
         kind: crate::system::ConnKind,

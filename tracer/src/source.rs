@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 use crate::ebpf::{EbpfConfig, EbpfSource};
 use crate::event::{Backend, Event};
 use crate::polling::{PollingSource, Scanner};
@@ -42,7 +42,7 @@ pub struct SourceConfig {
     /// Interval of the polling backends.
     pub interval: Duration,
     /// eBPF tuning.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     pub ebpf: EbpfConfig,
 }
 
@@ -51,7 +51,7 @@ impl Default for SourceConfig {
         Self {
             choice: Choice::Auto,
             interval: Duration::from_secs(1),
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             ebpf: EbpfConfig::default(),
         }
     }
@@ -60,7 +60,7 @@ impl Default for SourceConfig {
 /// A running backend.
 pub enum Source {
     /// Kernel programs.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     Ebpf(Box<EbpfSource>),
     /// A process list polled every interval (`/proc` or `sysinfo`).
     Polling(PollingSource),
@@ -72,19 +72,19 @@ impl Source {
     pub fn open(config: &SourceConfig) -> Result<(Source, Option<String>), String> {
         let interval = config.interval;
         match config.choice {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Choice::Ebpf => EbpfSource::open(&config.ebpf)
                 .map(|s| (Source::Ebpf(Box::new(s)), None))
                 .map_err(|e| format!("cannot trace with eBPF: {e}")),
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(native_linux))]
             Choice::Ebpf | Choice::Procfs => Err(format!(
                 "the {} backend needs Linux; use --backend sysinfo (or auto)",
                 config.choice.as_str()
             )),
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Choice::Procfs => procfs(interval).map(|s| (s, None)),
             Choice::Sysinfo => sysinfo(interval).map(|s| (s, None)),
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Choice::Auto => match EbpfSource::open(&config.ebpf) {
                 Ok(source) => Ok((Source::Ebpf(Box::new(source)), None)),
                 Err(error) => {
@@ -96,7 +96,7 @@ impl Source {
                     procfs(interval).map(|s| (s, Some(notice)))
                 }
             },
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(native_linux))]
             Choice::Auto => {
                 let notice = format!(
                     "eBPF and /proc are Linux-only: using sysinfo polling every {} — {}",
@@ -111,7 +111,7 @@ impl Source {
     /// The backend.
     pub fn backend(&self) -> Backend {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Source::Ebpf(_) => Backend::Ebpf,
             Source::Polling(source) => source.backend(),
         }
@@ -120,7 +120,7 @@ impl Source {
     /// Waits for events and appends up to `max` of them (possibly none after a quiet tick).
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Source::Ebpf(source) => source.next_batch(out, max).await,
             Source::Polling(source) => {
                 let _ = max; // a scan's events come together
@@ -131,7 +131,7 @@ impl Source {
 
     /// Everything still pending, for shutdown.
     pub fn drain_all(&mut self, out: &mut Vec<Event>) {
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         if let Source::Ebpf(source) = self {
             source.drain_all(out);
         }
@@ -142,7 +142,7 @@ impl Source {
     /// drain of the ring, or the last scan.
     pub fn delivered_until_ns(&self) -> u64 {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Source::Ebpf(source) => source.drained_at_ns(),
             Source::Polling(source) => source.scanned_at_ns(),
         }
@@ -151,7 +151,7 @@ impl Source {
     /// What each kernel program cost (eBPF with `kernel_stats`; empty otherwise).
     pub fn program_costs(&self) -> Vec<ProgramCost> {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Source::Ebpf(source) => source.program_costs(),
             Source::Polling(_) => Vec::new(),
         }
@@ -160,14 +160,14 @@ impl Source {
     /// Counters.
     pub fn stats(&self) -> SourceStats {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             Source::Ebpf(source) => source.stats(),
             Source::Polling(source) => source.stats(),
         }
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 fn procfs(interval: Duration) -> Result<Source, String> {
     let scanner =
         crate::polling::ProcfsScanner::new().map_err(|e| format!("cannot poll /proc: {e}"))?;

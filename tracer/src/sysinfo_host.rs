@@ -602,7 +602,7 @@ impl SysinfoHost {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, native_linux))]
 mod tests {
     //! Differential tests: real processes read by both this reader and the Linux procfs one.
 

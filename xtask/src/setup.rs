@@ -27,13 +27,18 @@ const PEERS: [(&str, &str); 3] = [
 const PSUTIL_PACKAGE: &str = "python3-psutil";
 
 /// The steps in order: LLVM comes before bpf-linker, which links against it.
-const STEPS: [(&str, StepFn); 5] = [
+const STEPS: [(&str, StepFn); 6] = [
     ("LLVM 22 (llvm-22-dev)", llvm),
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
     ("bpftrace, forkstat and tmux", peers),
+    ("the macOS and Windows standard libraries", cross_targets),
 ];
+
+/// The targets the portable build is checked for (`cargo xtask test`): their standard
+/// libraries are enough for `cargo check`, no linker is needed.
+pub const CROSS_TARGETS: [&str; 2] = ["x86_64-apple-darwin", "x86_64-pc-windows-gnu"];
 
 type StepFn = fn(&Step, &mut Apt) -> Result<Outcome>;
 
@@ -138,6 +143,49 @@ fn rust_src(step: &Step, _: &mut Apt) -> Result<Outcome> {
         );
     }
     step.installed("nightly toolchain")
+}
+
+/// Step f: the standard libraries of [`CROSS_TARGETS`] for the toolchain cargo uses here.
+fn cross_targets(step: &Step, _: &mut Apt) -> Result<Outcome> {
+    let missing = missing_targets()?;
+    if missing.is_empty() {
+        return step.present(CROSS_TARGETS.join(", "));
+    }
+    let mut add = cmd::new("rustup");
+    add.args(["target", "add"]).args(&missing);
+    step.say(format_args!("missing, running `{}`", cmd::display(&add)));
+    cmd::run(&mut add)?;
+    let still = missing_targets()?;
+    if !still.is_empty() {
+        bail!(
+            "`{}` succeeded but {} still missing",
+            cmd::display(&add),
+            still.join(", ")
+        );
+    }
+    step.installed(missing.join(", "))
+}
+
+/// Which of [`CROSS_TARGETS`] the active toolchain lacks.
+fn missing_targets() -> Result<Vec<&'static str>> {
+    let mut list = cmd::new("rustup");
+    list.args(["target", "list", "--installed"]);
+    let output = list
+        .output()
+        .with_context(|| format!("cannot run `{}`: is rustup installed?", cmd::display(&list)))?;
+    if !output.status.success() {
+        bail!(
+            "`{}` failed with {}: {}",
+            cmd::display(&list),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let installed = String::from_utf8_lossy(&output.stdout).into_owned();
+    Ok(CROSS_TARGETS
+        .into_iter()
+        .filter(|target| !installed.lines().any(|line| line.trim() == *target))
+        .collect())
 }
 
 /// Whether nightly has rust-src; fails clearly when rustup or the nightly toolchain is missing.

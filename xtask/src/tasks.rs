@@ -46,8 +46,10 @@ pub fn run(args: &[OsString]) -> Result<()> {
     Err(error).with_context(|| format!("cannot execute {}", binary.display()))
 }
 
-/// Sets up, builds, then runs the unit tests and the integration tests (against the real
-/// kernel, one at a time). Both run even when the first fails; xtask then exits with status 1.
+/// Sets up, builds, then runs the unit tests, checks the portable build for macOS and Windows,
+/// builds it for Linux, and runs the integration tests (against the real kernel, one at a
+/// time; the portable binary's among them). Every step runs even when one fails; xtask then
+/// exits with status 1.
 ///
 /// `extra` goes to both `cargo test` invocations; what follows a `--` in it goes to the test
 /// harness.
@@ -72,6 +74,36 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         unit.arg("--").args(harness_args);
     }
 
+    say!("test 1/4: unit tests: `{}`", cmd::display(&unit));
+    let unit_status = cmd::status(&mut unit)?;
+
+    // The portable build (the sysinfo backend), as macOS and Windows compile it: `cargo check`
+    // needs their standard libraries only (`cargo xtask setup` adds them).
+    let mut cross_status = Ok(());
+    for target in crate::setup::CROSS_TARGETS {
+        let mut check = cmd::cargo()?;
+        check.args(["check", "-p", "tracer", "--target", target]);
+        say!("test 2/4: cross-target check: `{}`", cmd::display(&check));
+        let status = cmd::status(&mut check)?;
+        if !status.success() && cross_status.is_ok() {
+            cross_status = Err(format!("{target}: {status}"));
+        }
+    }
+
+    // The portable build for Linux, so that the integration tests run it here.
+    let portable_dir = target_dir()?.join("portable");
+    let mut portable = cmd::cargo()?;
+    portable
+        .args(["build", "--release", "-p", "tracer", "--target-dir"])
+        .arg(&portable_dir)
+        .env("TRACER_PORTABLE", "1");
+    say!(
+        "test 3/4: portable build (TRACER_PORTABLE=1): `{}`",
+        cmd::display(&portable)
+    );
+    let portable_status = cmd::status(&mut portable)?;
+    let portable_binary = portable_dir.join("release").join("tracer");
+
     let mut integration = cmd::cargo()?;
     integration
         .args(["test", "-p", "tracer-tests"])
@@ -80,19 +112,19 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         .args(harness_args)
         .env("RUST_BACKTRACE", "1")
         .env("TRACER_BIN", &binary);
-
-    say!("test 1/2: unit tests: `{}`", cmd::display(&unit));
-    let unit_status = cmd::status(&mut unit)?;
+    if portable_status.success() {
+        integration.env("TRACER_PORTABLE_BIN", &portable_binary);
+    }
 
     if !cmd::is_root() {
         if std::env::var_os("CI").is_some() {
-            say!("test 2/2: note: not root and CI is set, so privileged tests will fail");
+            say!("test 4/4: note: not root and CI is set, so privileged tests will fail");
         } else {
-            say!("test 2/2: note: not root, so privileged tests will skip themselves");
+            say!("test 4/4: note: not root, so privileged tests will skip themselves");
         }
     }
     say!(
-        "test 2/2: integration tests: `{}`",
+        "test 4/4: integration tests: `{}`",
         cmd::display(&integration)
     );
     let integration_status = cmd::status(&mut integration)?;
@@ -105,15 +137,26 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         }
     };
     say!(
-        "test: unit tests {}; integration tests {}",
+        "test: unit tests {}; cross-target checks {}; portable build {}; integration tests {}",
         verdict(unit_status),
+        match &cross_status {
+            Ok(()) => "passed".to_owned(),
+            Err(failed) => format!("FAILED ({failed})"),
+        },
+        verdict(portable_status),
         verdict(integration_status)
     );
-    Ok(if unit_status.success() && integration_status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if unit_status.success()
+            && cross_status.is_ok()
+            && portable_status.success()
+            && integration_status.success()
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Cargo's target directory, wherever `CARGO_TARGET_DIR` or the configuration put it.

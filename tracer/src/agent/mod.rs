@@ -3,11 +3,11 @@
 
 pub mod client;
 pub mod protocol;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod sampling;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod server;
 
 pub use client::{socket_path, Client, ClientError, DEFAULT_SOCKET};
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub use server::AgentConfig;

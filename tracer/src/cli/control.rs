@@ -50,7 +50,8 @@ pub fn run_wait(
             Tracer::configure_global(TracerConfig::default());
             if let Feed::Snapshot(reason) = Tracer::global().feed() {
                 eprintln!(
-                    "tracer: exit codes are known only for this command's children without eBPF ({reason})"
+                    "tracer: exit codes are known only for this command's children without eBPF ({})",
+                    if cfg!(native_linux) { reason.as_str() } else { "a Linux-only backend" }
                 );
             } else if verbose {
                 eprintln!("tracer: waiting with eBPF exit events");

@@ -103,7 +103,7 @@ impl EventsArgs {
         Ok(SourceConfig {
             choice: self.backend.choice(),
             interval: Duration::from_secs_f64(self.interval),
-            #[cfg(target_os = "linux")]
+            #[cfg(native_linux)]
             ebpf: {
                 let ring_bytes = self.ring_mib << 20;
                 crate::ebpf::EbpfConfig {

@@ -2,15 +2,15 @@
 //! types, and handed to one function per command. Errors end as one line on stderr and a
 //! non-zero exit status; nothing panics on bad input.
 
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 mod agent_cmd;
 mod control;
 pub(crate) mod events;
 mod ps;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub mod sys;
 pub(crate) mod text;
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 mod top;
 
 use std::process::ExitCode;
@@ -21,9 +21,22 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// and a psutil-style process table.
 #[derive(Debug, Parser)]
 #[command(name = "tracer", version, about, long_about = None)]
-#[command(
-    after_help = "Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF \
-(/sys/kernel/btf/vmlinux). Logs go to stderr; set RUST_LOG=debug for detail."
+#[cfg_attr(
+    native_linux,
+    command(
+        after_help = "Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF \
+(/sys/kernel/btf/vmlinux), for eBPF; without them it polls /proc and says so. Logs go to \
+stderr; set RUST_LOG=debug for detail."
+    )
+)]
+#[cfg_attr(
+    not(native_linux),
+    command(
+        after_help = "The portable build: processes are read and polled through the \
+sysinfo crate. Processes shorter than the polling interval are not seen and exit codes are \
+unknown (except for this command's own children); eBPF, /proc, the agent, sys and top are \
+Linux-only. Logs go to stderr; set RUST_LOG=debug for detail."
+    )
 )]
 pub struct Cli {
     /// Say more on stderr (backend details, whether the agent answered, final counters).
@@ -31,7 +44,7 @@ pub struct Cli {
     pub verbose: bool,
 
     /// The agent's socket. Commands use the agent when one listens there and work directly
-    /// (their own /proc scan or eBPF programs) when none does.
+    /// (their own scan of the host, or eBPF programs) when none does.
     #[arg(long, global = true, env = "TRACER_SOCKET", value_name = "PATH",
           default_value = crate::agent::DEFAULT_SOCKET)]
     pub socket: std::path::PathBuf,
@@ -58,7 +71,7 @@ enum Command {
         tracer events --ppid 1234,1235      children of two processes")]
     Events(events::EventsArgs),
 
-    /// List processes with psutil's attributes, from a /proc snapshot.
+    /// List processes with psutil's attributes, from a fresh scan of the host.
     ///
     /// Columns are psutil attribute names (--attrs pid,name,memory_info,…); --json prints one
     /// array of objects shaped as psutil's Process.as_dict(). An attribute that cannot be read
@@ -95,11 +108,11 @@ enum Command {
     /// Every other command uses it when it runs: queries are answered from memory, `events`
     /// subscribes to its stream, `wait` knows any exit code. Stop it with SIGTERM (it drains,
     /// removes its socket and exits 0). See README for the protocol and the systemd unit.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     Agent(agent_cmd::AgentArgs),
 
     /// The agent's counters: events by kind, losses, table size, clients, queue drops.
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     Stats(agent_cmd::StatsArgs),
 
     /// System-wide figures as psutil reports them: CPU, memory, disks, network, sensors.
@@ -120,7 +133,7 @@ enum Command {
         tracer sys memory                   one section\n  \
         tracer sys --json net | jq .net_if_addrs\n  \
         tracer sys cpu --interval 1         CPU use over one second")]
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     Sys(sys::SysArgs),
 
     /// A live view: system summary, processes by CPU or memory, and the recent exits.
@@ -140,7 +153,7 @@ enum Command {
         tracer top                          CPU-hungry processes first\n  \
         tracer top --sort memory --tree\n  \
         tracer top --interval 0.5")]
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     Top(top::TopArgs),
 }
 
@@ -223,13 +236,13 @@ pub fn main() -> ExitCode {
         Command::Terminate(args) => control::run_signal(SignalOp::Terminate, args, &connection),
         Command::Suspend(args) => control::run_signal(SignalOp::Suspend, args, &connection),
         Command::Resume(args) => control::run_signal(SignalOp::Resume, args, &connection),
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         Command::Agent(args) => agent_cmd::run_agent(args, cli.socket),
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         Command::Stats(args) => agent_cmd::run_stats(args, &connection),
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         Command::Sys(args) => sys::run(args, &connection),
-        #[cfg(target_os = "linux")]
+        #[cfg(native_linux)]
         Command::Top(args) => top::run(args, &connection),
     };
     match result {

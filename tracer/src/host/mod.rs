@@ -13,16 +13,16 @@ mod records;
 pub use records::*;
 
 /// The platform's process reader.
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 pub type Host = crate::procfs::Procfs;
 /// The platform's process reader.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(native_linux))]
 pub type Host = crate::sysinfo_host::SysinfoHost;
 
 /// Clock ticks per second, the unit of [`Stat`]'s times: `sysconf(_SC_CLK_TCK)` on Linux;
 /// elsewhere the readers convert what they know into 100 ticks a second.
 pub fn clock_ticks() -> u64 {
-    #[cfg(target_os = "linux")]
+    #[cfg(native_linux)]
     {
         static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         *TICKS.get_or_init(|| {
@@ -31,7 +31,7 @@ pub fn clock_ticks() -> u64 {
             u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
         })
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(native_linux))]
     {
         100
     }

@@ -66,7 +66,7 @@ pub enum ProcError {
 }
 
 impl ProcError {
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg_attr(not(native_linux), allow(dead_code))]
     pub(crate) fn parse(path: &Path, what: impl Into<String>) -> ProcError {
         ProcError::Parse {
             path: path.to_path_buf(),
