@@ -766,7 +766,7 @@ mod tests {
         assert_eq!(what(host.rlimit(pid, Rlimit::Nofile).map(drop)), "rlimit");
         assert_eq!(
             ProcError::Unsupported { what: "ionice" }.to_string(),
-            "ionice is not available from this backend"
+            "ionice is not available on this platform"
         );
     }
 
