@@ -6,11 +6,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{privileged, tracer_bin, workload_bin, Tracer};
+use common::{privileged, workload_bin, Agent, Tracer};
 use serde_json::Value;
 
 /// Runs the workload with `args`, reaps it with wait4 and returns its pid, wait status and
@@ -295,74 +295,6 @@ fn every_exit_carries_usage() {
         assert!(u64_at(exit, &["num_page_faults", "minor"]) > 0, "{exit}");
     }
     assert_eq!(out.final_stats()["lost"], 0);
-}
-
-/// A running agent on a private socket.
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Agent {
-    fn start(name: &str, args: &[&str]) -> Agent {
-        let socket = std::env::temp_dir().join(format!(
-            "tracer-accounting-{name}-{}.sock",
-            std::process::id()
-        ));
-        let mut child = Command::new(tracer_bin())
-            .arg("--socket")
-            .arg(&socket)
-            .arg("agent")
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !line.contains("listening on") {
-            line.clear();
-            if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("the agent did not start: {line}; {:?}", child.wait());
-            }
-        }
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Agent { child, socket }
-    }
-
-    fn tracer(&self) -> Command {
-        let mut command = Command::new(tracer_bin());
-        command.arg("--socket").arg(&self.socket);
-        command
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.tracer().args(args).output().unwrap();
-        assert!(
-            out.status.success() || args.first() == Some(&"wait"),
-            "tracer {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "tracer {args:?} printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-
-    fn socket(&self) -> &Path {
-        &self.socket
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.socket);
-    }
 }
 
 #[test]

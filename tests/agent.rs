@@ -5,86 +5,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{privileged, tracer_bin};
+use common::{privileged, read_answer, tracer_bin, Agent};
 use serde_json::Value;
-
-/// A running agent on a private socket.
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Agent {
-    fn start(name: &str, args: &[&str]) -> Agent {
-        let socket =
-            std::env::temp_dir().join(format!("tracer-test-{name}-{}.sock", std::process::id()));
-        Agent::start_at(&socket, args)
-    }
-
-    fn start_at(socket: &Path, args: &[&str]) -> Agent {
-        let mut child = Command::new(tracer_bin())
-            .arg("--socket")
-            .arg(socket)
-            .arg("agent")
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !line.contains("listening on") {
-            line.clear();
-            if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("the agent did not start: {line}; {:?}", child.wait());
-            }
-        }
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Agent {
-            child,
-            socket: socket.to_path_buf(),
-        }
-    }
-
-    fn tracer(&self) -> Command {
-        let mut command = Command::new(tracer_bin());
-        command.arg("--socket").arg(&self.socket);
-        command
-    }
-
-    fn request(&self, line: &str) -> (Value, Vec<u8>) {
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream.write_all(line.as_bytes()).unwrap();
-        stream.write_all(b"\n").unwrap();
-        read_answer(&mut BufReader::new(stream))
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
-fn read_answer(reader: &mut impl BufRead) -> (Value, Vec<u8>) {
-    let mut header = String::new();
-    reader.read_line(&mut header).unwrap();
-    let header: Value = serde_json::from_str(&header).unwrap_or_else(|e| panic!("{header:?}: {e}"));
-    let mut payload = vec![0; header["len"].as_u64().unwrap_or(0) as usize];
-    reader.read_exact(&mut payload).unwrap();
-    (header, payload)
-}
 
 fn ps_json(command: &mut Command) -> Vec<Value> {
     let output = command

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{privileged, tracer_bin};
+use common::{privileged, tracer_bin, Agent};
 use serde_json::Value;
 
 /// The shell prompt in the sessions, to recognise it.
@@ -165,64 +165,6 @@ impl Drop for Named {
     }
 }
 
-/// A running agent on a private socket, stopped with SIGTERM.
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Agent {
-    fn start(name: &str) -> Agent {
-        let socket =
-            std::env::temp_dir().join(format!("tracer-test-{name}-{}.sock", std::process::id()));
-        let mut child = Command::new(tracer_bin())
-            .arg("--socket")
-            .arg(&socket)
-            .arg("agent")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the agent");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !line.contains("listening on") {
-            line.clear();
-            if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("the agent did not start: {line}; {:?}", child.wait());
-            }
-        }
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Agent { child, socket }
-    }
-
-    fn tracer(&self) -> Command {
-        let mut command = Command::new(tracer_bin());
-        command.arg("--socket").arg(&self.socket);
-        command
-    }
-
-    /// The agent's backend, from `tracer stats --json`.
-    fn backend(&self) -> String {
-        let out = self.tracer().args(["stats", "--json"]).output().unwrap();
-        let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        stats["backend"].as_str().unwrap_or("unknown").to_string()
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
 /// `tracer … top` as typed into the shell, followed by its exit status.
 fn top_command(socket: &Path, args: &str) -> String {
     format!(
@@ -313,7 +255,7 @@ fn top_through_the_agent_shows_exit_codes() {
     {
         return;
     }
-    let agent = Agent::start("top");
+    let agent = Agent::start("top", &[]);
     let ebpf = agent.backend() == "ebpf";
     let mut failing = Named::spawn("tfail", "/bin/sh", &["-c", "exit 7"]);
     assert_eq!(failing.wait().code(), Some(7));
@@ -407,7 +349,7 @@ fn sys_through_the_agent_is_meaningful_at_once() {
     if !privileged("sys_through_the_agent_is_meaningful_at_once") {
         return;
     }
-    let agent = Agent::start("sys");
+    let agent = Agent::start("sys", &[]);
     // Let the agent take a sample or two, as it does from its start.
     std::thread::sleep(Duration::from_millis(1200));
     let busy = Named::spawn("tbusy", "/bin/sh", &["-c", "while :; do :; done"]);

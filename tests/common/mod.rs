@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -218,4 +218,116 @@ pub fn cmdline(record: &Value) -> Vec<String> {
         .iter()
         .map(|arg| arg.as_str().expect("argument is a string").to_owned())
         .collect()
+}
+
+/// A running `tracer agent` on a private socket.
+pub struct Agent {
+    /// The agent process.
+    pub child: Child,
+    /// Its socket.
+    pub socket: PathBuf,
+}
+
+impl Agent {
+    /// Starts `tracer agent ARGS…` on a socket named after the test, and waits until it
+    /// listens.
+    pub fn start(name: &str, args: &[&str]) -> Agent {
+        let socket =
+            std::env::temp_dir().join(format!("tracer-test-{name}-{}.sock", std::process::id()));
+        Agent::start_at(&socket, args)
+    }
+
+    /// Starts `tracer agent ARGS…` on `socket`, and waits until it listens.
+    pub fn start_at(socket: &Path, args: &[&str]) -> Agent {
+        let mut child = Command::new(tracer_bin())
+            .arg("--socket")
+            .arg(socket)
+            .arg("agent")
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !line.contains("listening on") {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+                panic!("the agent did not start: {line}; {:?}", child.wait());
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Agent {
+            child,
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// Its socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// A `tracer` command that talks to this agent.
+    pub fn tracer(&self) -> Command {
+        let mut command = Command::new(tracer_bin());
+        command.arg("--socket").arg(&self.socket);
+        command
+    }
+
+    /// `tracer ARGS…` through the agent, its stdout parsed as JSON (`wait` may exit 1).
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.tracer().args(args).output().unwrap();
+        assert!(
+            out.status.success() || args.first() == Some(&"wait"),
+            "tracer {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tracer {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// The agent's backend, from `tracer stats --json`.
+    pub fn backend(&self) -> String {
+        let out = self.tracer().args(["stats", "--json"]).output().unwrap();
+        let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        stats["backend"].as_str().unwrap_or("unknown").to_string()
+    }
+
+    /// One raw protocol request line; the answer's header and payload.
+    pub fn request(&self, line: &str) -> (Value, Vec<u8>) {
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        stream.write_all(line.as_bytes()).unwrap();
+        stream.write_all(b"\n").unwrap();
+        read_answer(&mut BufReader::new(stream))
+    }
+
+    /// SIGTERM, then its exit status (it drains and exits 0).
+    pub fn stop(mut self) -> ExitStatus {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Reads one answer of the agent's protocol: the header line and `len` bytes of payload.
+pub fn read_answer(reader: &mut impl BufRead) -> (Value, Vec<u8>) {
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    let header: Value = serde_json::from_str(&header).unwrap_or_else(|e| panic!("{header:?}: {e}"));
+    let mut payload = vec![0; header["len"].as_u64().unwrap_or(0) as usize];
+    reader.read_exact(&mut payload).unwrap();
+    (header, payload)
 }
