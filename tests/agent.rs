@@ -187,6 +187,55 @@ fn the_agent_refuses_a_backend_it_cannot_feed_a_table_with() {
 }
 
 #[test]
+fn waits_cannot_take_every_thread_of_the_agent() {
+    if !privileged("waits_cannot_take_every_thread_of_the_agent") {
+        return;
+    }
+    const MAX_WAITS: usize = 256; // tracer::agent::server::MAX_WAITS
+    let agent = Agent::start("busy", &[]);
+    // As many waits as the agent serves at once, each on pid 1 for 5 s.
+    let mut waiting = Vec::new();
+    for id in 0..MAX_WAITS {
+        let mut stream = UnixStream::connect(&agent.socket).unwrap();
+        writeln!(
+            stream,
+            r#"{{"v":1,"id":{id},"op":"wait","pids":[1],"timeout":5}}"#
+        )
+        .unwrap();
+        waiting.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // One more is refused at once, saying why.
+    let (header, _) = agent.request(r#"{"v":1,"id":1,"op":"wait","pids":[1],"timeout":5}"#);
+    assert_eq!(header["ok"], false, "{header}");
+    assert_eq!(header["error"], "busy", "{header}");
+    // Queries are still answered meanwhile.
+    let started = Instant::now();
+    let rows = ps_json(&mut agent.tracer());
+    assert!(rows.iter().any(|r| r["pid"] == 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Every held wait ends with its timeout, answered.
+    for stream in &mut waiting {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let (header, payload) = read_answer(&mut BufReader::new(stream.try_clone().unwrap()));
+        assert_eq!(header["ok"], true, "{header}");
+        let answer: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(answer["alive"][0]["pid"], 1, "{answer}");
+    }
+    // And a new wait is served again.
+    let (header, _) = agent.request(r#"{"v":1,"id":2,"op":"wait","pids":[1],"timeout":0.1}"#);
+    assert_eq!(header["ok"], true, "{header}");
+    let status = agent.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn nobody_cannot_signal_roots_processes() {
     if !privileged("nobody_cannot_signal_roots_processes") {
         return;

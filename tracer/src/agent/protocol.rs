@@ -10,7 +10,7 @@
 //!   `{"event":"dropped","count":N}` in place of the events it lost;
 //! - `{"v":1,"id":7,"ok":false,"error":KIND,"message":"…"}` and no payload. KIND is one of
 //!   `bad_request`, `too_large`, `unsupported_version`, `access_denied`, `no_such_process`,
-//!   `unavailable`, `internal`.
+//!   `unavailable`, `busy` (too many `wait`s in progress; try again), `internal`.
 //!
 //! Operations: `query` (attrs, sort, pids, ppids, names, uids, exited, limit, format), `tree` (pid,
 //! format), `subscribe` (pids, ppids, names, uids, kinds, replay_exited, format), `wait` (pids,

@@ -56,9 +56,18 @@ pub struct AgentCounters {
     pub slow_clients: AtomicU64,
 }
 
+/// Most `wait` requests answered at once. Each holds a blocking thread until its processes
+/// end; past this many a new one is refused (`busy`), so that waits can never take all the
+/// threads queries and signals need.
+pub const MAX_WAITS: usize = 256;
+/// Blocking threads of the agent's runtime: the waits' share and as many again for the rest.
+const BLOCKING_THREADS: usize = 2 * MAX_WAITS;
+
 struct Shared {
     tracer: Tracer,
     collector: Mutex<Collector>,
+    /// Permits for `wait` requests in progress.
+    waits: tokio::sync::Semaphore,
     hidepid: bool,
     counters: AgentCounters,
     started: Instant,
@@ -81,6 +90,7 @@ pub fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
     crate::latency::prompt_wakeups();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -115,6 +125,7 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let context = Arc::new(Shared {
         collector: Mutex::new(Collector::new(tracer.host().clone())),
+        waits: tokio::sync::Semaphore::new(MAX_WAITS),
         tracer,
         hidepid: proc_hidepid(),
         counters: AgentCounters::default(),
@@ -437,6 +448,14 @@ async fn answer(
     request: Request,
     viewer: Viewer,
 ) -> Result<Vec<u8>, ProtocolError> {
+    let _permit = match request {
+        Request::Wait { .. } => Some(context.waits.try_acquire().map_err(|_| ProtocolError {
+            kind: "busy",
+            message: format!("{MAX_WAITS} waits are in progress already; try again later"),
+        })?),
+        _ => None,
+    };
+    let context = Arc::clone(&context);
     tokio::task::spawn_blocking(move || answer_blocking(&context, request, viewer))
         .await
         .unwrap_or_else(|e| {
