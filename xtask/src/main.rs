@@ -78,7 +78,8 @@ enum Task {
     /// Set up, build (release), then benchmark tracer against bpftrace, forkstat, psutil and ps.
     ///
     /// Needs root. Runs every measurement in one run, subjects interleaved, each repeated 5 times
-    /// (3 with --quick), and reports medians and ratios against a baseline from the same run:
+    /// (3 with --quick; the backends 2), and reports medians and ratios against a baseline from
+    /// the same run:
     ///   1. exec storm: posix_spawn + waitpid of /bin/true for 10 s (3 s with --quick), serial
     ///      and with 2 spawners, with nothing attached, `tracer events --json`, bpftrace and
     ///      `forkstat -e exec,exit`: throughput, and the fraction of the storm each one saw
@@ -89,17 +90,22 @@ enum Task {
     ///      `ps` through it over 2,000 and 10,000 processes; RSS and start-up with 10,000
     ///   5. wait latency: a process's exit to the arrival of the waiter's answer (`tracer wait
     ///      --json`'s line), via the agent and direct; the target's parent's waitpid is the floor
+    ///   6. backends: `tracer events --backend` ebpf, procfs and sysinfo (every 1 s) and procfs
+    ///      every 0.1 s, all at once: CPU per second at idle (10 s, 3 with --quick) and under a
+    ///      serial storm with 20 × `sleep 2.5` over it, and the fraction of the storm's short
+    ///      and longer-lived processes each sees
     ///
     /// Prints one markdown table (with issue 7's targets, met or missed) on stdout and writes
-    /// the same data as JSON to target/bench/latest.json and target/bench/<date>.json. About 11
-    /// minutes (3.5 with --quick) on a quiet 2-core host.
+    /// the same data as JSON to target/bench/latest.json and target/bench/<date>.json. About 13
+    /// minutes (4 with --quick) on a quiet 2-core host.
     #[command(verbatim_doc_comment)]
     Bench {
-        /// 3 repetitions and 3 s storms instead of 5 and 10 s.
+        /// 3 repetitions (2 for the backends) and 3 s storms instead of 5 and 10 s.
         #[arg(long)]
         quick: bool,
         /// Run only the measurements whose name contains one of these words (`exec storm`,
-        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`), e.g. `--only wait,ps`.
+        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`, `backends`), e.g.
+        /// `--only wait,ps`.
         #[arg(long, value_delimiter = ',', value_name = "WORD")]
         only: Vec<String>,
     },
