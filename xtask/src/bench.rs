@@ -463,7 +463,7 @@ fn table(host: &Host, ctx: &Ctx, quick: bool, rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "tracer bench — {} · kernel {} · {} CPUs × {} · commit {}{} · {} ({} repetitions, {} s \
-         exec storms)",
+         exec storms; backends {} repetitions)",
         host.date,
         host.kernel,
         host.cpus,
@@ -472,12 +472,11 @@ fn table(host: &Host, ctx: &Ctx, quick: bool, rows: &[Row]) -> String {
         if host.dirty { " (dirty)" } else { "" },
         if quick { "--quick" } else { "full" },
         ctx.reps,
-        ctx.storm.as_secs()
+        ctx.storm.as_secs(),
+        ctx.backend_reps
     );
     out.push('\n');
-    out.push_str(
-        "| measurement | subject | median | ratio vs baseline | target (issue 7) | extra |\n",
-    );
+    out.push_str("| measurement | subject | median | ratio vs baseline | target | extra |\n");
     out.push_str("| --- | --- | --- | --- | --- | --- |\n");
     for row in rows {
         let cells = row
