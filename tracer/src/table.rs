@@ -244,14 +244,26 @@ impl ProcessTable {
     ) -> std::io::Result<usize> {
         let mut added = 0;
         let boot_time = host.boot_time().map_err(std::io::Error::other)?;
-        for pid in host.pids()? {
-            match read_entry_with(host, pid, boot_time, now, fields) {
-                Ok(entry) => {
-                    if self.insert_seeded(entry) {
-                        added += 1;
-                    }
-                }
-                Err(error) => tracing::trace!("seeding skipped pid {pid}: {error}"),
+        let pids = host.pids()?;
+        // Read over the CPUs, inserted in pid order as a sequential scan would.
+        let read = crate::parallel::map_chunks(&pids, |chunk| {
+            chunk
+                .iter()
+                .filter_map(
+                    |&pid| match read_entry_with(host, pid, boot_time, now, fields) {
+                        Ok(entry) => Some(entry),
+                        Err(error) => {
+                            tracing::trace!("seeding skipped pid {pid}: {error}");
+                            None
+                        }
+                    },
+                )
+                .collect()
+        });
+        self.live.reserve(read.len());
+        for entry in read {
+            if self.insert_seeded(entry) {
+                added += 1;
             }
         }
         self.stats.seeded += added as u64;
