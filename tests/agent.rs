@@ -38,7 +38,21 @@ fn answers_through_the_agent_equal_direct_mode() {
     if !privileged("answers_through_the_agent_equal_direct_mode") {
         return;
     }
-    let agent = Agent::start("equal", &[]);
+    answers_equal_direct_mode("equal", &[]);
+}
+
+#[test]
+fn answers_through_an_agent_on_procfs_polling_equal_direct_mode() {
+    if !privileged("answers_through_an_agent_on_procfs_polling_equal_direct_mode") {
+        return;
+    }
+    answers_equal_direct_mode("equal-procfs", &["--backend", "procfs"]);
+}
+
+/// `ps` through an agent started with `args` answers as direct mode does, and knows a process
+/// started after it.
+fn answers_equal_direct_mode(name: &str, args: &[&str]) {
+    let agent = Agent::start(name, args);
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let through_agent = ps_json(agent.tracer().arg("--verbose"));
