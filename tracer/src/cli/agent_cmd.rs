@@ -77,6 +77,9 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             args.interval
         );
     }
+    if args.sched && args.backend == super::BackendChoice::Procfs {
+        bail!("--sched needs the ebpf backend (its accounting is kernel programs), not procfs");
+    }
     if args.backend == super::BackendChoice::Sysinfo {
         bail!("the agent's table on Linux is fed by ebpf or procfs (--backend auto|ebpf|procfs); sysinfo is the backend of other platforms");
     }
