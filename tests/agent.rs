@@ -250,6 +250,57 @@ fn waits_cannot_take_every_thread_of_the_agent() {
 }
 
 #[test]
+fn the_agent_keeps_at_most_max_exited_processes_the_newest() {
+    if !privileged("the_agent_keeps_at_most_max_exited_processes_the_newest") {
+        return;
+    }
+    let agent = Agent::start("max-exited", &["--max-exited", "5"]);
+    let mut pids = Vec::new();
+    for code in 0..12 {
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("exit {code}")])
+            .spawn()
+            .unwrap();
+        pids.push(child.id());
+        child.wait().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let exited = agent
+        .tracer()
+        .args(["ps", "--exited", "--json", "--attrs", "pid,exit_code"])
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&exited.stdout).unwrap();
+    assert!(rows.len() <= 5, "{rows:?}");
+    // The newest five of ours are the ones kept (nothing else may have exited since).
+    for (pid, code) in pids.iter().zip(0..).skip(7) {
+        let row = rows.iter().find(|r| r["pid"] == *pid);
+        if let Some(row) = row {
+            assert_eq!(row["exit_code"], code, "{row}");
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r["pid"] == pids[11]),
+        "the newest is kept: {rows:?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r["pid"] == pids[0]),
+        "the oldest went first: {rows:?}"
+    );
+    let bad = Command::new(tracer_bin())
+        .args([
+            "--socket",
+            "/nonexistent/x.sock",
+            "agent",
+            "--max-exited",
+            "many",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+#[test]
 fn nobody_cannot_signal_roots_processes() {
     if !privileged("nobody_cannot_signal_roots_processes") {
         return;

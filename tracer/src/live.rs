@@ -31,6 +31,8 @@ static GLOBAL_CONFIG: Mutex<Option<TracerConfig>> = Mutex::new(None);
 pub struct TracerConfig {
     /// How long exited processes stay in the table.
     pub retention: Duration,
+    /// Most exited processes kept, whatever their age (the oldest go first).
+    pub max_exited: usize,
     /// Where events come from; `None` for snapshots only (every query rescans the host).
     pub source: Option<SourceConfig>,
     /// When the source cannot open: use snapshots (`true`, saying why in [`Feed::Snapshot`])
@@ -43,6 +45,7 @@ impl TracerConfig {
     pub fn snapshot() -> Self {
         Self {
             retention: DEFAULT_RETENTION,
+            max_exited: crate::table::MAX_EXITED,
             source: None,
             snapshot_fallback: true,
         }
@@ -55,6 +58,7 @@ impl Default for TracerConfig {
     fn default() -> Self {
         Self {
             retention: DEFAULT_RETENTION,
+            max_exited: crate::table::MAX_EXITED,
             source: cfg!(native_linux).then(|| SourceConfig {
                 choice: Choice::Ebpf,
                 ..SourceConfig::default()
@@ -132,7 +136,7 @@ impl Tracer {
     pub fn start(config: TracerConfig) -> std::io::Result<Tracer> {
         let clock = Clock::new()?;
         let host = Host::new();
-        let table = ProcessTable::new(config.retention);
+        let table = ProcessTable::with_limits(config.retention, config.max_exited);
         let Some(source_config) = config.source else {
             return Ok(Self::snapshot(table, host, clock, "disabled".into()));
         };
@@ -161,7 +165,7 @@ impl Tracer {
             return Err(std::io::Error::other(failure));
         }
         Ok(Self::snapshot(
-            ProcessTable::new(config.retention),
+            ProcessTable::with_limits(config.retention, config.max_exited),
             host,
             clock,
             failure,

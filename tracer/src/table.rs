@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::event::{Details, Event, Exit, ProcessId};
 use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
 
-/// Most exited processes kept, whatever the retention time: the oldest go first.
+/// Most exited processes kept by default, whatever the retention time: the oldest go first.
 pub const MAX_EXITED: usize = 10_000;
 
 /// Where an entry's data came from.
@@ -117,16 +117,25 @@ pub struct ProcessTable {
     /// Exited processes, oldest exit first.
     exited: VecDeque<Entry>,
     retention: Duration,
+    /// Most exited entries kept.
+    max_exited: usize,
     stats: TableStats,
 }
 
 impl ProcessTable {
-    /// An empty table keeping exited processes for `retention`.
+    /// An empty table keeping exited processes for `retention`, at most [`MAX_EXITED`].
     pub fn new(retention: Duration) -> Self {
+        Self::with_limits(retention, MAX_EXITED)
+    }
+
+    /// An empty table keeping exited processes for `retention`, at most `max_exited` (the
+    /// oldest go first).
+    pub fn with_limits(retention: Duration, max_exited: usize) -> Self {
         Self {
             live: HashMap::new(),
             exited: VecDeque::new(),
             retention,
+            max_exited,
             stats: TableStats::default(),
         }
     }
@@ -423,7 +432,7 @@ impl ProcessTable {
         self.exited.push_back(entry);
         // A storm must not grow the table without bound: past the cap, the oldest exits go
         // before their retention time (counted as expired).
-        while self.exited.len() > MAX_EXITED {
+        while self.exited.len() > self.max_exited {
             self.exited.pop_front();
             self.stats.expired += 1;
         }

@@ -63,6 +63,9 @@ const MEASUREMENTS: [(&str, Measure); 6] = [
     ("backends", backends),
 ];
 
+/// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s
+/// storm of 2 spawners here is about 35,000).
+const STORM_MAX_EXITED: &str = "200000";
 /// The line on tracer's stderr that says its programs are attached.
 const TRACER_READY: &str = "tracing fork, exec and exit";
 /// The line on the agent's stderr that says it serves its socket; it goes on with
@@ -656,7 +659,13 @@ fn exec_storm(ctx: &Ctx) -> Result<Vec<Row>> {
                     peer.label()
                 );
                 let tag = format!("storm-{rep}-{spawners}-{index}");
-                let outcome = storm_under(ctx, &python, peer, spawners, ctx.storm, &[], &tag);
+                // The agent's table keeps the newest 10,000 exited processes by default; the
+                // storm's count is read from them, so it keeps them all here.
+                let extra: &[&str] = match peer {
+                    Peer::Agent => &["--max-exited", STORM_MAX_EXITED],
+                    _ => &[],
+                };
+                let outcome = storm_under(ctx, &python, peer, spawners, ctx.storm, extra, &tag);
                 match &outcome {
                     Ok(rep) => say!("  {}", rep_summary(rep)),
                     Err(error) => say!("  failed: {error:#}"),

@@ -37,6 +37,11 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     retention: f64,
 
+    /// Most exited processes kept, whatever their age (the oldest go first): a storm cannot
+    /// grow the agent without bound. Each costs a few hundred bytes.
+    #[arg(long, default_value_t = crate::table::MAX_EXITED, value_name = "N")]
+    max_exited: usize,
+
     /// Where events come from: auto is eBPF, else procfs polling (saying why on stderr).
     #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
     backend: super::BackendChoice,
@@ -99,6 +104,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
         metrics: args.metrics,
         tracer: TracerConfig {
             retention: Duration::from_secs_f64(args.retention),
+            max_exited: args.max_exited,
             source: Some(SourceConfig {
                 choice: args.backend.choice(),
                 interval: Duration::from_secs_f64(args.interval),
