@@ -200,6 +200,8 @@ impl EbpfSource {
         if config.sched {
             btf.sched_offsets(&mut offsets)?;
         }
+        // Ours is done: free it before aya parses the same file, so both never coexist.
+        drop(btf);
         let aya_btf = aya::Btf::from_sys_fs().map_err(|e| EbpfError::Load(e.to_string()))?;
         tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed by aya");
 
