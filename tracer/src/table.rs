@@ -210,7 +210,7 @@ impl ProcessTable {
         self.seed_with(host, now, SeedFields::ALL)
     }
 
-    /// [`ProcessTable::seed_with`] over the CPUs (see [`crate::parallel`]), also returning what
+    /// [`ProcessTable::seed_with`] (both read over the CPUs), also returning what
     /// it read of each process besides its entry (a one-shot query answers from it instead of
     /// reading the files again); with `memory`, also `memory_info` where status tells it.
     pub fn seed_keeping_reads(
@@ -220,17 +220,9 @@ impl ProcessTable {
         fields: SeedFields,
         memory: bool,
     ) -> std::io::Result<HashMap<u32, ScanReads>> {
-        let boot_time = host.boot_time().map_err(std::io::Error::other)?;
-        let pids = host.pids()?;
-        // Inserted in pid order, as a sequential scan would.
-        let read = crate::parallel::map_chunks(&pids, |chunk| {
-            chunk
-                .iter()
-                .filter_map(|&pid| {
-                    read_entry_and_reads(host, pid, boot_time, now, fields, memory).ok()
-                })
-                .collect()
-        });
+        let read = read_all(host, |pid, boot_time| {
+            read_entry_and_reads(host, pid, boot_time, now, fields, memory)
+        })?;
         let mut reads = HashMap::with_capacity(read.len());
         self.live.reserve(read.len());
         for (entry, read) in read {
@@ -252,23 +244,9 @@ impl ProcessTable {
         fields: SeedFields,
     ) -> std::io::Result<usize> {
         let mut added = 0;
-        let boot_time = host.boot_time().map_err(std::io::Error::other)?;
-        let pids = host.pids()?;
-        // Read over the CPUs, inserted in pid order as a sequential scan would.
-        let read = crate::parallel::map_chunks(&pids, |chunk| {
-            chunk
-                .iter()
-                .filter_map(
-                    |&pid| match read_entry_with(host, pid, boot_time, now, fields) {
-                        Ok(entry) => Some(entry),
-                        Err(error) => {
-                            tracing::trace!("seeding skipped pid {pid}: {error}");
-                            None
-                        }
-                    },
-                )
-                .collect()
-        });
+        let read = read_all(host, |pid, boot_time| {
+            read_entry_with(host, pid, boot_time, now, fields)
+        })?;
         self.live.reserve(read.len());
         for entry in read {
             if self.insert_seeded(entry) {
@@ -277,6 +255,20 @@ impl ProcessTable {
         }
         self.stats.seeded += added as u64;
         Ok(added)
+    }
+
+    /// Retires the live entry of `pid`, whose process is gone unseen: its end was inferred.
+    fn vanish(&mut self, pid: u32, now: f64) {
+        if let Some(entry) = self.live.remove(&pid) {
+            self.stats.vanished += 1;
+            self.retire(
+                entry,
+                ExitInfo {
+                    time: now,
+                    status: None,
+                },
+            );
+        }
     }
 
     /// Re-reads `/proc` after events were lost: live entries whose process is gone become
@@ -292,16 +284,7 @@ impl ProcessTable {
             .filter(|pid| !present.contains(pid))
             .collect();
         for pid in gone {
-            if let Some(entry) = self.live.remove(&pid) {
-                self.stats.vanished += 1;
-                self.retire(
-                    entry,
-                    ExitInfo {
-                        time: now,
-                        status: None,
-                    },
-                );
-            }
+            self.vanish(pid, now);
         }
         self.seed(host, now)?;
         Ok(())
@@ -499,16 +482,7 @@ impl ProcessTable {
             }
         }
         for pid in reaped {
-            if let Some(entry) = self.live.remove(&pid) {
-                self.stats.vanished += 1;
-                self.retire(
-                    entry,
-                    ExitInfo {
-                        time: now,
-                        status: None,
-                    },
-                );
-            }
+            self.vanish(pid, now);
         }
     }
 }
@@ -556,6 +530,29 @@ pub struct Missing {
     cmdline: Option<Vec<OsString>>,
     uids: Option<[u32; 3]>,
     gids: Option<[u32; 3]>,
+}
+
+/// `read(pid, boot_time)` for every process the host lists, over the CPUs (see
+/// [`crate::parallel`]), in pid order as a sequential scan would give them; processes that
+/// cannot be read (most often: gone meanwhile) are skipped.
+fn read_all<R: Send>(
+    host: &Host,
+    read: impl Fn(u32, f64) -> Result<R, ProcError> + Sync,
+) -> std::io::Result<Vec<R>> {
+    let boot_time = host.boot_time().map_err(std::io::Error::other)?;
+    let pids = host.pids()?;
+    Ok(crate::parallel::map_chunks(&pids, |chunk| {
+        chunk
+            .iter()
+            .filter_map(|&pid| match read(pid, boot_time) {
+                Ok(read) => Some(read),
+                Err(error) => {
+                    tracing::trace!("scan skipped pid {pid}: {error}");
+                    None
+                }
+            })
+            .collect()
+    }))
 }
 
 /// Reads what a pending entry lacks (nothing if the pid is now another process).
