@@ -110,13 +110,7 @@ fn exit_codes_and_exited_processes_through_the_agent() {
         .unwrap();
     let result: Value = serde_json::from_slice(&wait.stdout).unwrap();
     assert_eq!(result["gone"][0]["returncode"], 9, "{result}");
-    let exited = agent
-        .tracer()
-        .args(["ps", "--exited", "--json", "--pid"])
-        .arg(pid.to_string())
-        .output()
-        .unwrap();
-    let rows: Value = serde_json::from_slice(&exited.stdout).unwrap();
+    let rows = agent.json(&["ps", "--exited", "--json", "--pid", &pid.to_string()]);
     assert_eq!(rows[0]["exit_code"], 9, "{rows}");
     assert!(rows[0]["duration"].as_f64().unwrap() >= 0.3);
 }
@@ -167,13 +161,7 @@ fn an_agent_on_procfs_polling_serves_events_queries_and_waits() {
     assert_eq!(exec["cmdline"], serde_json::json!(["sleep", "0.8"]));
     let exit = out.one("exit", pid);
     assert!(exit["exit_code"].is_null(), "{exit}");
-    let exited = agent
-        .tracer()
-        .args(["ps", "--exited", "--json", "--pid"])
-        .arg(pid.to_string())
-        .output()
-        .unwrap();
-    let rows: Value = serde_json::from_slice(&exited.stdout).unwrap();
+    let rows = agent.json(&["ps", "--exited", "--json", "--pid", &pid.to_string()]);
     assert_eq!(rows[0]["pid"], pid, "{rows}");
     assert!(rows[0]["exit_code"].is_null(), "{rows}");
     let status = agent.stop();
@@ -265,12 +253,8 @@ fn the_agent_keeps_at_most_max_exited_processes_the_newest() {
         child.wait().unwrap();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let exited = agent
-        .tracer()
-        .args(["ps", "--exited", "--json", "--attrs", "pid,exit_code"])
-        .output()
-        .unwrap();
-    let rows: Vec<Value> = serde_json::from_slice(&exited.stdout).unwrap();
+    let rows = agent.json(&["ps", "--exited", "--json", "--attrs", "pid,exit_code"]);
+    let rows = rows.as_array().unwrap();
     assert!(rows.len() <= 5, "{rows:?}");
     // The newest five of ours are the ones kept (nothing else may have exited since).
     for (pid, code) in pids.iter().zip(0..).skip(7) {
