@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod attrs;
+pub mod bytes;
 pub mod cli;
 pub mod clock;
 pub mod cpu_samples;
@@ -26,6 +27,7 @@ pub mod process;
 #[cfg(native_linux)]
 pub mod procfs;
 pub mod query;
+pub mod render;
 pub mod source;
 pub mod sysinfo_host;
 #[cfg(native_linux)]

@@ -1,0 +1,4 @@
+//! Renderers: typed values (events, process rows, system records, stats) into the bytes the
+//! CLI prints and the agent sends. Every output contract is rendered here and only here.
+
+pub mod json;
