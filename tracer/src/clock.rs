@@ -49,6 +49,17 @@ impl Clock {
         })
     }
 
+    /// [`Clock::new`], or when the system's clocks cannot be read (no `/proc/stat`, say) a
+    /// clock based at the epoch: times stay ordered and durations right, create times are then
+    /// seconds since boot. For callers that must not fail ([`crate::Tracer::global`]).
+    pub fn new_or_derived() -> Self {
+        Self::new().unwrap_or(Self {
+            boot_time: 0.0,
+            ticks_per_second: crate::host::clock_ticks(),
+            realtime_offset_ns: 0,
+        })
+    }
+
     /// psutil's `boot_time()`.
     pub fn boot_time(&self) -> f64 {
         self.boot_time

@@ -194,17 +194,27 @@ impl Tracer {
     }
 
     /// The process-wide table the free functions (`tracer::pids()`, `Process::new`, …) use,
-    /// started on first use with the configuration given to [`Tracer::configure_global`]
-    /// (default: eBPF when possible).
+    /// started on first use with the configuration given to [`Tracer::configure_global`]. If
+    /// none was given it takes snapshots of `/proc`: the library loads kernel programs only when
+    /// asked to (`configure_global(TracerConfig::default())` or [`Tracer::start_global`]).
+    ///
+    /// It does not panic: when the configured source cannot start, the table takes snapshots
+    /// and [`Tracer::feed`] says why.
     pub fn global() -> &'static Tracer {
         GLOBAL.get_or_init(|| {
             let config = GLOBAL_CONFIG
                 .lock()
                 .ok()
                 .and_then(|mut config| config.take())
-                .unwrap_or_default();
+                .unwrap_or_else(TracerConfig::snapshot);
+            let (retention, max_exited) = (config.retention, config.max_exited);
             Tracer::start(config).unwrap_or_else(|e| {
-                panic!("cannot start the process table (clocks or /proc unreadable): {e}")
+                Self::snapshot(
+                    ProcessTable::with_limits(retention, max_exited),
+                    Host::new(),
+                    Clock::new_or_derived(),
+                    format!("the configured source could not start: {e}"),
+                )
             })
         })
     }
