@@ -74,6 +74,16 @@ fn answers_equal_direct_mode(name: &str, args: &[&str]) {
         if row["name"] == "tracer" {
             continue;
         }
+        // A kernel worker renames itself as it picks up work (`kworker/u8:0-events_unbound`,
+        // then `…-flush-254:0`): both reads are fresh, but taken at two moments.
+        if row["ppid"] == 2 && row["name"] != other["name"] {
+            let (mut row, mut other) = (row.clone(), (*other).clone());
+            row["name"] = Value::Null;
+            other["name"] = Value::Null;
+            assert_eq!(row, other, "pid {}", row["pid"]);
+            compared += 1;
+            continue;
+        }
         assert_eq!(row, *other, "pid {}", row["pid"]);
         compared += 1;
     }
