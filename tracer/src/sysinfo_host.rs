@@ -969,3 +969,68 @@ mod tests {
         assert!(!debug.contains("cached_processes: 0"), "{debug}");
     }
 }
+/// The trait's contract over the inherent readers above, which keep their names so that the
+/// Linux and portable builds call the same methods.
+impl crate::host::ProcessReader for SysinfoHost {
+    fn pids(&self) -> io::Result<Vec<u32>> {
+        SysinfoHost::pids(self)
+    }
+    fn boot_time(&self) -> Result<f64, ProcError> {
+        SysinfoHost::boot_time(self)
+    }
+    fn stat(&self, pid: u32) -> Result<Stat, ProcError> {
+        SysinfoHost::stat(self, pid)
+    }
+    fn status(&self, pid: u32) -> Result<Status, ProcError> {
+        SysinfoHost::status(self, pid)
+    }
+    fn status_and_memory(
+        &self,
+        pid: u32,
+        memory: bool,
+    ) -> Result<(Status, Option<MemoryInfo>), ProcError> {
+        SysinfoHost::status_and_memory(self, pid, memory)
+    }
+    fn exe(&self, pid: u32) -> Result<OsString, ProcError> {
+        SysinfoHost::exe(self, pid)
+    }
+    fn cmdline(&self, pid: u32) -> Result<Vec<OsString>, ProcError> {
+        SysinfoHost::cmdline(self, pid)
+    }
+    fn cwd(&self, pid: u32) -> Result<OsString, ProcError> {
+        SysinfoHost::cwd(self, pid)
+    }
+    fn environ(&self, pid: u32) -> Result<Vec<(OsString, OsString)>, ProcError> {
+        SysinfoHost::environ(self, pid)
+    }
+    fn memory_info(&self, pid: u32) -> Result<MemoryInfo, ProcError> {
+        SysinfoHost::memory_info(self, pid)
+    }
+    fn memory_full_info(&self, pid: u32) -> Result<MemoryFullInfo, ProcError> {
+        SysinfoHost::memory_full_info(self, pid)
+    }
+    fn io_counters(&self, pid: u32) -> Result<IoCounters, ProcError> {
+        SysinfoHost::io_counters(self, pid)
+    }
+    fn num_fds(&self, pid: u32) -> Result<u32, ProcError> {
+        SysinfoHost::num_fds(self, pid)
+    }
+    fn open_files(&self, pid: u32) -> Result<Vec<OpenFile>, ProcError> {
+        SysinfoHost::open_files(self, pid)
+    }
+    fn threads(&self, pid: u32) -> Result<Vec<ThreadTimes>, ProcError> {
+        SysinfoHost::threads(self, pid)
+    }
+    fn terminal(&self, pid: u32) -> Result<Option<OsString>, ProcError> {
+        SysinfoHost::terminal(self, pid)
+    }
+    fn cpu_affinity(&self, pid: u32) -> Result<Vec<u32>, ProcError> {
+        SysinfoHost::cpu_affinity(self, pid)
+    }
+    fn ionice(&self, pid: u32) -> Result<IoNice, ProcError> {
+        SysinfoHost::ionice(self, pid)
+    }
+    fn rlimit(&self, pid: u32, resource: Rlimit) -> Result<(i64, i64), ProcError> {
+        SysinfoHost::rlimit(self, pid, resource)
+    }
+}

@@ -544,3 +544,69 @@ mod tests {
         }
     }
 }
+
+/// The trait's contract over the inherent readers, which live next to their parsers (one
+/// file per `/proc` file).
+impl crate::host::ProcessReader for Procfs {
+    fn pids(&self) -> io::Result<Vec<u32>> {
+        Procfs::pids(self)
+    }
+    fn boot_time(&self) -> Result<f64, ProcError> {
+        Procfs::boot_time(self)
+    }
+    fn stat(&self, pid: u32) -> Result<Stat, ProcError> {
+        Procfs::stat(self, pid)
+    }
+    fn status(&self, pid: u32) -> Result<Status, ProcError> {
+        Procfs::status(self, pid)
+    }
+    fn status_and_memory(
+        &self,
+        pid: u32,
+        memory: bool,
+    ) -> Result<(Status, Option<MemoryInfo>), ProcError> {
+        Procfs::status_and_memory(self, pid, memory)
+    }
+    fn exe(&self, pid: u32) -> Result<OsString, ProcError> {
+        Procfs::exe(self, pid)
+    }
+    fn cmdline(&self, pid: u32) -> Result<Vec<OsString>, ProcError> {
+        Procfs::cmdline(self, pid)
+    }
+    fn cwd(&self, pid: u32) -> Result<OsString, ProcError> {
+        Procfs::cwd(self, pid)
+    }
+    fn environ(&self, pid: u32) -> Result<Vec<(OsString, OsString)>, ProcError> {
+        Procfs::environ(self, pid)
+    }
+    fn memory_info(&self, pid: u32) -> Result<MemoryInfo, ProcError> {
+        Procfs::memory_info(self, pid)
+    }
+    fn memory_full_info(&self, pid: u32) -> Result<MemoryFullInfo, ProcError> {
+        Procfs::memory_full_info(self, pid)
+    }
+    fn io_counters(&self, pid: u32) -> Result<IoCounters, ProcError> {
+        Procfs::io_counters(self, pid)
+    }
+    fn num_fds(&self, pid: u32) -> Result<u32, ProcError> {
+        Procfs::num_fds(self, pid)
+    }
+    fn open_files(&self, pid: u32) -> Result<Vec<OpenFile>, ProcError> {
+        Procfs::open_files(self, pid)
+    }
+    fn threads(&self, pid: u32) -> Result<Vec<ThreadTimes>, ProcError> {
+        Procfs::threads(self, pid)
+    }
+    fn terminal(&self, pid: u32) -> Result<Option<OsString>, ProcError> {
+        Procfs::terminal(self, pid)
+    }
+    fn cpu_affinity(&self, pid: u32) -> Result<Vec<u32>, ProcError> {
+        Procfs::cpu_affinity(self, pid)
+    }
+    fn ionice(&self, pid: u32) -> Result<IoNice, ProcError> {
+        Procfs::ionice(self, pid)
+    }
+    fn rlimit(&self, pid: u32, resource: Rlimit) -> Result<(i64, i64), ProcError> {
+        Procfs::rlimit(self, pid, resource)
+    }
+}
