@@ -1,13 +1,14 @@
-//! One query over the process table — attributes, filters, sort, who asks — rendered as
-//! psutil-shaped JSON or aligned text. Direct mode and the agent run the same code, so their
-//! answers are the same by construction.
+//! One query over the process table — attributes, filters, sort, who asks — answered as typed
+//! rows ([`Rows`]) and trees ([`TreeNode`]); `crate::render::rows` turns them into JSON or
+//! text. Direct mode and the agent run the same code, so their answers are the same by
+//! construction.
 
 use std::ffi::OsString;
-use std::io::Write;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::attrs::{Attr, Collector, Value};
-use crate::cli::text;
-use crate::json::Json;
+use crate::bytes::ByteString;
 use crate::table::{Entry, ProcessTable};
 
 /// Attributes shown when none are asked for.
@@ -160,13 +161,69 @@ impl Viewer {
     }
 }
 
-/// Runs `query` over `table` for `viewer` and renders the answer.
-pub fn render(
+/// A query's answer: one row per process, each the values of `attrs` in that order (psutil's
+/// `as_dict(attrs)` per process). Serializes as a JSON array of objects keyed by the attribute
+/// names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    /// The attributes of every row, in output order.
+    pub attrs: Vec<Attr>,
+    /// The rows, sorted and limited as the query asked.
+    pub rows: Vec<Row>,
+}
+
+/// One process of a [`Rows`] answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The process's pid (not serialized: `pid` is there when asked for).
+    pub pid: u32,
+    /// The values, one per attribute of the answer.
+    pub values: Vec<Value>,
+}
+
+impl Serialize for Rows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// One row as an object keyed by the attribute names.
+        struct Object<'a>(&'a [Attr], &'a [Value]);
+
+        impl Serialize for Object<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (attr, value) in self.0.iter().zip(self.1) {
+                    map.serialize_entry(attr.name(), value)?;
+                }
+                map.end()
+            }
+        }
+
+        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
+        for row in &self.rows {
+            seq.serialize_element(&Object(&self.attrs, &row.values))?;
+        }
+        seq.end()
+    }
+}
+
+/// One process of `tracer tree` with its children nested.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TreeNode {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// psutil's `name()`.
+    pub name: ByteString,
+    /// Its children (those the viewer sees), by identity.
+    pub children: Vec<TreeNode>,
+}
+
+/// Runs `query` over `table` for `viewer`.
+pub fn run(
     table: &ProcessTable,
     collector: &mut Collector,
     query: &Query,
     viewer: &Viewer,
-) -> Vec<u8> {
+) -> Rows {
     let source: Vec<&Entry> = if query.exited {
         table.exited().collect()
     } else {
@@ -187,17 +244,15 @@ pub fn render(
     if let Some(limit) = query.limit {
         rows.truncate(limit);
     }
-    match query.format {
-        Format::Json => {
-            let mut out = rows_json(&query.attrs, &rows).into_bytes();
-            out.push(b'\n');
-            out
-        }
-        Format::Text => {
-            let mut out = Vec::with_capacity(rows.len() * 160);
-            let _ = write_table(&mut out, &query.attrs, &rows);
-            out
-        }
+    Rows {
+        attrs: query.attrs.clone(),
+        rows: rows
+            .into_iter()
+            .map(|(entry, values)| Row {
+                pid: entry.id.pid,
+                values,
+            })
+            .collect(),
     }
 }
 
@@ -234,7 +289,7 @@ fn preselect<'a>(
     keyed.into_iter().map(|(entry, _)| entry).collect()
 }
 
-/// The order of two rows by one attribute's values, ties by identity.
+/// The order of two rows by one attribute's values ([`Value::sort_cmp`]), ties by identity.
 fn compare(
     a_entry: &Entry,
     a: &Value,
@@ -242,12 +297,7 @@ fn compare(
     b: &Value,
     descending: bool,
 ) -> std::cmp::Ordering {
-    let order = match (a.sort_key(), b.sort_key()) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (None, None) => text::value(a).cmp(&text::value(b)),
-    };
+    let order = a.sort_cmp(b);
     let order = if descending { order.reverse() } else { order };
     order.then(a_entry.id.cmp(&b_entry.id))
 }
@@ -267,77 +317,12 @@ fn sort_rows(rows: &mut [(&Entry, Vec<Value>)], query: &Query) {
     });
 }
 
-/// The rows as one JSON array of objects.
-fn rows_json(attrs: &[Attr], rows: &[(&Entry, Vec<Value>)]) -> String {
-    // About what a row of the usual attributes takes, so that the text is not copied as it
-    // grows.
-    let mut json = Json::with_capacity(rows.len() * (32 + 48 * attrs.len()));
-    json.begin_array();
-    for (_, values) in rows {
-        json.begin_object();
-        for (attr, value) in attrs.iter().zip(values) {
-            json.key(attr.name());
-            value.write_json(&mut json);
-        }
-        json.end_object();
-    }
-    json.end_array();
-    json.finish()
-}
-
-fn write_table(
-    out: &mut impl Write,
-    attrs: &[Attr],
-    rows: &[(&Entry, Vec<Value>)],
-) -> std::io::Result<()> {
-    let headers: Vec<String> = attrs.iter().map(|a| text::header(*a)).collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(_, values)| {
-            attrs
-                .iter()
-                .zip(values)
-                .map(|(attr, value)| text::cell(*attr, value))
-                .collect()
-        })
-        .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let last = attrs.len().saturating_sub(1);
-    let line = |cells: &[String]| -> String {
-        let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            if i == last {
-                line.push_str(cell);
-            } else if text::right_aligned(attrs[i]) {
-                line.push_str(&format!("{cell:>width$}"));
-            } else {
-                line.push_str(&format!("{cell:<width$}"));
-            }
-        }
-        line.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(&headers))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row))?;
-    }
-    Ok(())
-}
-
-/// Renders the process tree under `root` (every parentless process when `None`).
-pub fn tree(
+/// The process tree under `root` (every parentless process the viewer sees when `None`).
+pub fn process_tree(
     table: &ProcessTable,
     root: Option<u32>,
-    format: Format,
     viewer: &Viewer,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<TreeNode>, String> {
     let roots: Vec<&Entry> = match root {
         Some(pid) => vec![table
             .get(pid)
@@ -353,85 +338,29 @@ pub fn tree(
             roots
         }
     };
-    let mut out = Vec::new();
-    match format {
-        Format::Json => {
-            let mut json = Json::new();
-            json.begin_array();
-            for root in roots {
-                tree_json(table, root, viewer, &mut json);
-            }
-            json.end_array();
-            out.extend_from_slice(json.finish().as_bytes());
-            out.push(b'\n');
-        }
-        Format::Text => {
-            for root in roots {
-                let _ = tree_text(table, root, viewer, "", "", &mut out);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn label(entry: &Entry) -> String {
-    format!("{}({})", text::display(&entry.name()), entry.id.pid)
-}
-
-fn tree_text(
-    table: &ProcessTable,
-    entry: &Entry,
-    viewer: &Viewer,
-    first_prefix: &str,
-    prefix: &str,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    writeln!(out, "{first_prefix}{}", label(entry))?;
-    let children: Vec<&Entry> = table
-        .children(entry.id.pid, false)
+    Ok(roots
         .into_iter()
-        .filter(|c| viewer.sees(c))
-        .collect();
-    let count = children.len();
-    for (i, child) in children.into_iter().enumerate() {
-        let last = i + 1 == count;
-        let (branch, continuation) = if last {
-            ("└─", "  ")
-        } else {
-            ("├─", "│ ")
-        };
-        tree_text(
-            table,
-            child,
-            viewer,
-            &format!("{prefix}{branch}"),
-            &format!("{prefix}{continuation}"),
-            out,
-        )?;
-    }
-    Ok(())
+        .map(|root| node(table, root, viewer))
+        .collect())
 }
 
-fn tree_json(table: &ProcessTable, entry: &Entry, viewer: &Viewer, json: &mut Json) {
-    json.begin_object();
-    json.key("pid").uint(entry.id.pid.into());
-    json.key("ppid").uint(entry.ppid.into());
-    json.key("name").os_str(&entry.name());
-    json.key("children").begin_array();
-    for child in table.children(entry.id.pid, false) {
-        if viewer.sees(child) {
-            tree_json(table, child, viewer, json);
-        }
+fn node(table: &ProcessTable, entry: &Entry, viewer: &Viewer) -> TreeNode {
+    TreeNode {
+        pid: entry.id.pid,
+        ppid: entry.ppid,
+        name: entry.name().into(),
+        children: table
+            .children(entry.id.pid, false)
+            .into_iter()
+            .filter(|child| viewer.sees(child))
+            .map(|child| node(table, child, viewer))
+            .collect(),
     }
-    json.end_array();
-    json.end_object();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attrs::{sched_value, usage_value};
-    use crate::event::{IoUsage, SchedUsage, Usage};
 
     #[cfg(unix)]
     fn os(bytes: &[u8]) -> OsString {
@@ -439,153 +368,26 @@ mod tests {
         OsString::from_vec(bytes.to_vec())
     }
 
-    /// Rows with every kind of value `ps` shows: live and exited, nulls, floats, bytes that
-    /// are not UTF-8 in names, argv and the environment.
-    #[cfg(unix)]
-    fn sample_rows() -> (Vec<Attr>, Vec<Vec<Value>>) {
-        let usage = Usage {
-            user: 0.25,
-            system: 1e-5,
-            children_user: 1.0,
-            children_system: 0.0,
-            peak_rss: 1 << 20,
-            voluntary_ctx_switches: 3,
-            involuntary_ctx_switches: u64::MAX,
-            minor_faults: 10,
-            major_faults: 0,
-            io: IoUsage {
-                read_count: Some(5),
-                read_chars: Some(7),
-                ..IoUsage::default()
-            },
-            sched: None,
-        };
-        let sched = SchedUsage {
-            oncpu: 0.5,
-            runq_count: 2,
-            runq_sum: 0.001,
-            runq_max: 1e21,
-        };
-        let attrs = vec![
-            Attr::Pid,
-            Attr::Name,
-            Attr::Cmdline,
-            Attr::Exe,
-            Attr::CpuPercent,
-            Attr::MemoryInfo,
-            Attr::CpuTimes,
-            Attr::IoCounters,
-            Attr::Environ,
-            Attr::RunqLatency,
-            Attr::CpuAffinity,
-            Attr::ExitCode,
-        ];
-        let live = vec![
-            Value::Int(1),
-            Value::Str(os(b"caf\xc3\xa9\xff")),
-            Value::List(vec![
-                Value::Str(os(b"/bin/sh")),
-                Value::Str(os(b"-c")),
-                Value::Str(os(b"echo \"\x01\x7f\t\n\\ \xfe\xed\xb2\x80")),
-                Value::Str(os(b"")),
-            ]),
-            Value::Null,
-            Value::Float(f64::NAN),
-            Value::Tuple(vec![
-                ("rss", Value::Int(4096)),
-                ("vms", Value::Int(8192)),
-                ("shared", Value::Int(0)),
-                ("text", Value::Int(1)),
-                ("lib", Value::Int(0)),
-                ("data", Value::Int(-1)),
-                ("dirty", Value::Int(i64::MAX)),
-            ]),
-            Value::Tuple(vec![
-                ("user", Value::Float(1.5)),
-                ("system", Value::Float(0.1)),
-                ("children_user", Value::Float(0.0)),
-                ("children_system", Value::Float(123456789.125)),
-                ("iowait", Value::Float(f64::INFINITY)),
-            ]),
-            Value::Null,
-            Value::Dict(vec![
-                (os(b"PATH"), Value::Str(os(b"/bin"))),
-                (os(b"K\xff"), Value::Str(os(b"v\xff\"x"))),
-                (os(b""), Value::Str(os(b""))),
-            ]),
-            sched_value(
-                Some(&sched),
-                Some(&[(0.5, 1), (f64::INFINITY, 1)]),
-                Attr::RunqLatency,
-            ),
-            Value::List(vec![Value::Int(0), Value::Int(1)]),
-            Value::Null,
-        ];
-        let exited = vec![
-            Value::Int(4_000_000),
-            Value::Str(os(b"x")),
-            Value::Null,
-            Value::Null,
-            Value::Null,
-            usage_value(Some(&usage), Attr::MemoryInfo),
-            usage_value(Some(&usage), Attr::CpuTimes),
-            usage_value(Some(&usage), Attr::IoCounters),
-            Value::Dict(Vec::new()),
-            sched_value(Some(&sched), None, Attr::RunqLatency),
-            Value::List(Vec::new()),
-            Value::Int(-2),
-        ];
-        (attrs, vec![live, exited])
-    }
-
-    const PINNED_JSON: &str = r#"[{"pid":1,"name":"café\udcff","cmdline":["/bin/sh","-c","echo \"\u0001\u007f\t\n\\ \udcfe\udced\udcb2\udc80",""],"exe":null,"cpu_percent":null,"memory_info":{"rss":4096,"vms":8192,"shared":0,"text":1,"lib":0,"data":-1,"dirty":9223372036854775807},"cpu_times":{"user":1.5,"system":0.1,"children_user":0.0,"children_system":123456789.125,"iowait":null},"io_counters":null,"environ":{"PATH":"/bin","K�":"v\udcff\"x","":""},"runq_latency":{"count":2,"sum":0.001,"max":1e21,"histogram":[{"le":0.5,"count":1},{"le":null,"count":1}]},"cpu_affinity":[0,1],"exit_code":null},{"pid":4000000,"name":"x","cmdline":null,"exe":null,"cpu_percent":null,"memory_info":{"rss":1048576},"cpu_times":{"user":0.25,"system":1e-5,"children_user":1.0,"children_system":0.0,"iowait":0.0},"io_counters":{"read_count":5,"read_chars":7},"environ":{},"runq_latency":{"count":2,"sum":0.001,"max":1e21,"histogram":null},"cpu_affinity":[],"exit_code":-2}]"#;
-
-    fn fork(pid: u32, ppid: u32, name: &[u8]) -> crate::event::Event {
-        crate::event::Event {
-            time: 1.0,
+    fn entry(pid: u32) -> Entry {
+        Entry {
             id: crate::event::ProcessId {
                 pid,
                 start_ticks: u64::from(pid),
             },
-            create_time: 1.0,
-            ppid,
-            uid: 0,
-            gid: 0,
-            name: os(name),
-            backend: crate::event::Backend::Procfs,
-            details: crate::event::Details::Fork { parent_pid: ppid },
+            create_time: 0.0,
+            ppid: 1,
+            comm: "x".into(),
+            exe: None,
+            cmdline: None,
+            uids: None,
+            gids: None,
+            origin: crate::table::Origin::Seeded,
+            updated: 0.0,
+            ppid_stale: false,
+            zombie: false,
+            pending: false,
+            exit: None,
         }
-    }
-
-    #[test]
-    #[cfg(unix)]
-    fn tree_is_pinned() {
-        let mut table = ProcessTable::new(std::time::Duration::from_secs(60));
-        for (pid, ppid, name) in [
-            (1, 0, &b"init"[..]),
-            (20, 1, b"a\xff\"b"),
-            (3, 1, b"sh"),
-            (40, 3, b"kid"),
-            (50, 3, b"kid2"),
-        ] {
-            table.apply(&fork(pid, ppid, name));
-        }
-        let json = tree(&table, None, Format::Json, &Viewer::ROOT).unwrap();
-        assert_eq!(
-            String::from_utf8(json).unwrap(),
-            r#"[{"pid":1,"ppid":0,"name":"init","children":[{"pid":3,"ppid":1,"name":"sh","children":[{"pid":40,"ppid":3,"name":"kid","children":[]},{"pid":50,"ppid":3,"name":"kid2","children":[]}]},{"pid":20,"ppid":1,"name":"a\udcff\"b","children":[]}]}]
-"#
-        );
-        let text = tree(&table, Some(3), Format::Text, &Viewer::ROOT).unwrap();
-        assert_eq!(
-            String::from_utf8(text).unwrap(),
-            "sh(3)\n├─kid(40)\n└─kid2(50)\n"
-        );
-        let text = tree(&table, None, Format::Text, &Viewer::ROOT).unwrap();
-        assert_eq!(
-            String::from_utf8(text).unwrap(),
-            "init(1)\n├─sh(3)\n│ ├─kid(40)\n│ └─kid2(50)\n└─a\\xff\"b(20)\n"
-        );
     }
 
     /// The order `--sort` gives: numbers by value (named tuples by their first field, lists
@@ -626,126 +428,5 @@ mod tests {
             Value::Float(f64::NAN),
         ];
         assert_eq!(sorted(Attr::CpuPercent, false, mixed), [3, 5, 4, 1, 2, 6]);
-    }
-
-    fn entry(pid: u32) -> Entry {
-        Entry {
-            id: crate::event::ProcessId {
-                pid,
-                start_ticks: u64::from(pid),
-            },
-            create_time: 0.0,
-            ppid: 1,
-            comm: "x".into(),
-            exe: None,
-            cmdline: None,
-            uids: None,
-            gids: None,
-            origin: crate::table::Origin::Seeded,
-            updated: 0.0,
-            ppid_stale: false,
-            zombie: false,
-            pending: false,
-            exit: None,
-        }
-    }
-
-    const PINNED_TEXT: &str = "  PID USER     STATUS   THR  RSS CPUTIME %CPU  SIGNAL DURATION UIDS ENVIRON   RUNQ                          CMDLINE\n    7 r\\xffoot sleeping   3 5.0M   1m02s 12.3 SIGKILL    500us 0    A=1 B\\n=- 4 waits, avg 500us, max 1.50s sh -c 'it'\\''s \\u{1}'\n12345 -        -          - 100B       -  NaN   SIG40    3m20s -              -\n";
-
-    #[test]
-    #[cfg(unix)]
-    fn rows_text_is_pinned() {
-        let attrs = vec![
-            Attr::Pid,
-            Attr::Username,
-            Attr::Status,
-            Attr::NumThreads,
-            Attr::MemoryInfo,
-            Attr::CpuTimes,
-            Attr::CpuPercent,
-            Attr::Signal,
-            Attr::Duration,
-            Attr::Uids,
-            Attr::Environ,
-            Attr::RunqLatency,
-            Attr::Cmdline,
-        ];
-        let sched = SchedUsage {
-            oncpu: 0.5,
-            runq_count: 4,
-            runq_sum: 0.002,
-            runq_max: 1.5,
-        };
-        let (a, b) = (entry(7), entry(12345));
-        let rows = vec![
-            (
-                &a,
-                vec![
-                    Value::Int(7),
-                    Value::Str(os(b"r\xffoot")),
-                    Value::Str(os(b"sleeping")),
-                    Value::Int(3),
-                    Value::Tuple(vec![("rss", Value::Int(5 << 20)), ("vms", Value::Int(1))]),
-                    Value::Tuple(vec![
-                        ("user", Value::Float(61.0)),
-                        ("system", Value::Float(1.5)),
-                        ("children_user", Value::Float(100.0)),
-                    ]),
-                    Value::Float(12.345),
-                    Value::Int(9),
-                    Value::Float(0.0005),
-                    Value::Tuple(vec![("real", Value::Int(0)), ("effective", Value::Int(1))]),
-                    Value::Dict(vec![
-                        (os(b"A"), Value::Str(os(b"1"))),
-                        (os(b"B\n"), Value::Null),
-                    ]),
-                    sched_value(Some(&sched), None, Attr::RunqLatency),
-                    Value::List(vec![
-                        Value::Str(os(b"sh")),
-                        Value::Str(os(b"-c")),
-                        Value::Str(os(b"it's \x01")),
-                    ]),
-                ],
-            ),
-            (
-                &b,
-                vec![
-                    Value::Int(12345),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Tuple(vec![("rss", Value::Int(100))]),
-                    Value::Null,
-                    Value::Float(f64::NAN),
-                    Value::Int(40),
-                    Value::Float(200.0),
-                    Value::Null,
-                    Value::Dict(Vec::new()),
-                    Value::Null,
-                    Value::List(Vec::new()),
-                ],
-            ),
-        ];
-        let mut out = Vec::new();
-        write_table(&mut out, &attrs, &rows).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), PINNED_TEXT);
-    }
-
-    #[test]
-    #[cfg(unix)]
-    fn rows_json_is_pinned() {
-        let (attrs, rows) = sample_rows();
-        let mut json = Json::new();
-        json.begin_array();
-        for values in &rows {
-            json.begin_object();
-            for (attr, value) in attrs.iter().zip(values) {
-                json.key(attr.name());
-                value.write_json(&mut json);
-            }
-            json.end_object();
-        }
-        json.end_array();
-        assert_eq!(json.finish(), PINNED_JSON);
     }
 }

@@ -594,7 +594,7 @@ impl Direct {
         query.limit = exits.map(|(_, limit)| limit);
         query.format = Format::Json;
         let table = self.tracer.refresh();
-        query::render(&table, &mut self.collector, &query, &Viewer::ROOT)
+        crate::render::rows::query(&table, &mut self.collector, &query, &Viewer::ROOT)
     }
 
     fn snapshot(&mut self) -> Snapshot {
