@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
 
@@ -280,14 +280,6 @@ impl Value {
         match self {
             Value::Int(v) => Some(*v as f64),
             Value::Float(v) if v.is_finite() => Some(*v),
-            _ => None,
-        }
-    }
-
-    /// The string, if it is one.
-    pub fn as_os_str(&self) -> Option<&OsStr> {
-        match self {
-            Value::Str(s) => Some(s),
             _ => None,
         }
     }
