@@ -2,7 +2,11 @@
 //! answers the ones events give, `/proc` the rest, each file read at most once per process per
 //! query (psutil's `oneshot`). An attribute that cannot be read is [`Value::Null`] (psutil's
 //! `ad_value`).
+//!
+//! [`Value`] is dynamic because a query's attributes are chosen at run time and keep the order
+//! asked; it serializes (serde) to exactly the JSON psutil's `as_dict()` gives.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -10,7 +14,9 @@ use std::str::FromStr;
 
 use crate::event::{SchedUsage, Usage};
 use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
-use crate::json::Json;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::bytes::ByteStr;
 use crate::table::{Entry, ScanReads};
 
 /// A process attribute, named as psutil names it.
@@ -216,47 +222,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// Writes the value as JSON.
-    pub fn write_json(&self, json: &mut Json) {
-        match self {
-            Value::Null => {
-                json.null();
-            }
-            Value::Int(v) => {
-                json.int(*v);
-            }
-            Value::Float(v) => {
-                json.float(*v);
-            }
-            Value::Str(s) => {
-                json.os_str(s);
-            }
-            Value::List(items) => {
-                json.begin_array();
-                for item in items {
-                    item.write_json(json);
-                }
-                json.end_array();
-            }
-            Value::Tuple(fields) => {
-                json.begin_object();
-                for (key, value) in fields {
-                    json.key(key);
-                    value.write_json(json);
-                }
-                json.end_object();
-            }
-            Value::Dict(fields) => {
-                json.begin_object();
-                for (key, value) in fields {
-                    json.key(&key.to_string_lossy());
-                    value.write_json(json);
-                }
-                json.end_object();
-            }
-        }
-    }
-
     /// A number for sorting: integers and floats as themselves, tuples by their first field.
     pub fn sort_key(&self) -> Option<f64> {
         match self {
@@ -268,8 +233,124 @@ impl Value {
         }
     }
 
+    /// The order `--sort` uses: numbers by value ([`Value::sort_key`]) after everything that
+    /// is not a number; among the rest, null first, strings by their bytes, then named tuples
+    /// and dictionaries field by field.
+    pub fn sort_cmp(&self, other: &Value) -> Ordering {
+        match (self.sort_key(), other.sort_key()) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Less,
+            (None, None) => match (self, other) {
+                (Value::Str(a), Value::Str(b)) => a.as_encoded_bytes().cmp(b.as_encoded_bytes()),
+                (Value::Tuple(a), Value::Tuple(b)) => lexicographic(
+                    a.iter().map(|(k, v)| (k.as_bytes(), v)),
+                    b.iter().map(|(k, v)| (k.as_bytes(), v)),
+                ),
+                (Value::Dict(a), Value::Dict(b)) => lexicographic(
+                    a.iter().map(|(k, v)| (k.as_encoded_bytes(), v)),
+                    b.iter().map(|(k, v)| (k.as_encoded_bytes(), v)),
+                ),
+                (a, b) => a.kind_rank().cmp(&b.kind_rank()),
+            },
+        }
+    }
+
+    /// Where each kind of value that is not a number sorts among the others.
+    fn kind_rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Str(_) => 1,
+            Value::Tuple(_) => 2,
+            Value::Dict(_) => 3,
+            Value::Int(_) | Value::Float(_) | Value::List(_) => 4,
+        }
+    }
+
+    /// The integer, if it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The number as a float (integers too), if it is a finite one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::Float(v) if v.is_finite() => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A named tuple's field.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Tuple(fields) => fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     fn str(s: impl Into<OsString>) -> Value {
         Value::Str(s.into())
+    }
+}
+
+/// Key-value pairs in order, each by key then by value ([`Value::sort_cmp`]); a prefix first.
+fn lexicographic<'a>(
+    mut a: impl Iterator<Item = (&'a [u8], &'a Value)>,
+    mut b: impl Iterator<Item = (&'a [u8], &'a Value)>,
+) -> Ordering {
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some((ka, va)), Some((kb, vb))) => {
+                let order = ka.cmp(kb).then_with(|| va.sort_cmp(vb));
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
+/// psutil's JSON shape: named tuples and dictionaries as objects, strings byte-exact
+/// ([`ByteStr`]), non-finite floats as `null`.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Int(v) => serializer.serialize_i64(*v),
+            Value::Float(v) => serializer.serialize_f64(*v),
+            Value::Str(s) => ByteStr::os(s).serialize(serializer),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Tuple(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+            Value::Dict(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    // A JSON object key must be a string: one that is not UTF-8 cannot be
+                    // carried pre-escaped as the values are, and is written lossily (as the
+                    // contract always has).
+                    map.serialize_entry(&key.to_string_lossy(), value)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 

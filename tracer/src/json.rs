@@ -142,12 +142,28 @@ impl Json {
         self
     }
 
+    /// Writes text that is already one complete JSON value.
+    pub fn raw(&mut self, json: &str) -> &mut Self {
+        self.element();
+        self.out.push_str(json);
+        self
+    }
+
     /// Writes an optional integer, `null` when absent.
     pub fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
         match value {
             Some(value) => self.int(value),
             None => self.null(),
         }
+    }
+}
+
+/// Transitional, for the writers not on serde yet (`ops`, `cli::events`): a process attribute
+/// value through its `Serialize` impl. Goes away with this module.
+impl crate::attrs::Value {
+    /// Writes the value as JSON.
+    pub fn write_json(&self, json: &mut Json) {
+        json.raw(&crate::render::json::to_string(self));
     }
 }
 

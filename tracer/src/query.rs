@@ -1,13 +1,14 @@
-//! One query over the process table — attributes, filters, sort, who asks — rendered as
-//! psutil-shaped JSON or aligned text. Direct mode and the agent run the same code, so their
-//! answers are the same by construction.
+//! One query over the process table — attributes, filters, sort, who asks — answered as typed
+//! rows ([`Rows`]) and trees ([`TreeNode`]); `crate::render::rows` turns them into JSON or
+//! text. Direct mode and the agent run the same code, so their answers are the same by
+//! construction.
 
 use std::ffi::OsString;
-use std::io::Write;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::attrs::{Attr, Collector, Value};
-use crate::cli::text;
-use crate::json::Json;
+use crate::bytes::ByteString;
 use crate::table::{Entry, ProcessTable};
 
 /// Attributes shown when none are asked for.
@@ -160,13 +161,69 @@ impl Viewer {
     }
 }
 
-/// Runs `query` over `table` for `viewer` and renders the answer.
-pub fn render(
+/// A query's answer: one row per process, each the values of `attrs` in that order (psutil's
+/// `as_dict(attrs)` per process). Serializes as a JSON array of objects keyed by the attribute
+/// names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    /// The attributes of every row, in output order.
+    pub attrs: Vec<Attr>,
+    /// The rows, sorted and limited as the query asked.
+    pub rows: Vec<Row>,
+}
+
+/// One process of a [`Rows`] answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The process's pid (not serialized: `pid` is there when asked for).
+    pub pid: u32,
+    /// The values, one per attribute of the answer.
+    pub values: Vec<Value>,
+}
+
+impl Serialize for Rows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// One row as an object keyed by the attribute names.
+        struct Object<'a>(&'a [Attr], &'a [Value]);
+
+        impl Serialize for Object<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (attr, value) in self.0.iter().zip(self.1) {
+                    map.serialize_entry(attr.name(), value)?;
+                }
+                map.end()
+            }
+        }
+
+        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
+        for row in &self.rows {
+            seq.serialize_element(&Object(&self.attrs, &row.values))?;
+        }
+        seq.end()
+    }
+}
+
+/// One process of `tracer tree` with its children nested.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TreeNode {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// psutil's `name()`.
+    pub name: ByteString,
+    /// Its children (those the viewer sees), by identity.
+    pub children: Vec<TreeNode>,
+}
+
+/// Runs `query` over `table` for `viewer`.
+pub fn run(
     table: &ProcessTable,
     collector: &mut Collector,
     query: &Query,
     viewer: &Viewer,
-) -> Vec<u8> {
+) -> Rows {
     let source: Vec<&Entry> = if query.exited {
         table.exited().collect()
     } else {
@@ -187,17 +244,15 @@ pub fn render(
     if let Some(limit) = query.limit {
         rows.truncate(limit);
     }
-    match query.format {
-        Format::Json => {
-            let mut out = rows_json(&query.attrs, &rows).into_bytes();
-            out.push(b'\n');
-            out
-        }
-        Format::Text => {
-            let mut out = Vec::with_capacity(rows.len() * 160);
-            let _ = write_table(&mut out, &query.attrs, &rows);
-            out
-        }
+    Rows {
+        attrs: query.attrs.clone(),
+        rows: rows
+            .into_iter()
+            .map(|(entry, values)| Row {
+                pid: entry.id.pid,
+                values,
+            })
+            .collect(),
     }
 }
 
@@ -234,7 +289,7 @@ fn preselect<'a>(
     keyed.into_iter().map(|(entry, _)| entry).collect()
 }
 
-/// The order of two rows by one attribute's values, ties by identity.
+/// The order of two rows by one attribute's values ([`Value::sort_cmp`]), ties by identity.
 fn compare(
     a_entry: &Entry,
     a: &Value,
@@ -242,12 +297,7 @@ fn compare(
     b: &Value,
     descending: bool,
 ) -> std::cmp::Ordering {
-    let order = match (a.sort_key(), b.sort_key()) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (None, None) => text::value(a).cmp(&text::value(b)),
-    };
+    let order = a.sort_cmp(b);
     let order = if descending { order.reverse() } else { order };
     order.then(a_entry.id.cmp(&b_entry.id))
 }
@@ -267,77 +317,12 @@ fn sort_rows(rows: &mut [(&Entry, Vec<Value>)], query: &Query) {
     });
 }
 
-/// The rows as one JSON array of objects.
-fn rows_json(attrs: &[Attr], rows: &[(&Entry, Vec<Value>)]) -> String {
-    // About what a row of the usual attributes takes, so that the text is not copied as it
-    // grows.
-    let mut json = Json::with_capacity(rows.len() * (32 + 48 * attrs.len()));
-    json.begin_array();
-    for (_, values) in rows {
-        json.begin_object();
-        for (attr, value) in attrs.iter().zip(values) {
-            json.key(attr.name());
-            value.write_json(&mut json);
-        }
-        json.end_object();
-    }
-    json.end_array();
-    json.finish()
-}
-
-fn write_table(
-    out: &mut impl Write,
-    attrs: &[Attr],
-    rows: &[(&Entry, Vec<Value>)],
-) -> std::io::Result<()> {
-    let headers: Vec<String> = attrs.iter().map(|a| text::header(*a)).collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(_, values)| {
-            attrs
-                .iter()
-                .zip(values)
-                .map(|(attr, value)| text::cell(*attr, value))
-                .collect()
-        })
-        .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let last = attrs.len().saturating_sub(1);
-    let line = |cells: &[String]| -> String {
-        let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            if i == last {
-                line.push_str(cell);
-            } else if text::right_aligned(attrs[i]) {
-                line.push_str(&format!("{cell:>width$}"));
-            } else {
-                line.push_str(&format!("{cell:<width$}"));
-            }
-        }
-        line.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(&headers))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row))?;
-    }
-    Ok(())
-}
-
-/// Renders the process tree under `root` (every parentless process when `None`).
-pub fn tree(
+/// The process tree under `root` (every parentless process the viewer sees when `None`).
+pub fn process_tree(
     table: &ProcessTable,
     root: Option<u32>,
-    format: Format,
     viewer: &Viewer,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<TreeNode>, String> {
     let roots: Vec<&Entry> = match root {
         Some(pid) => vec![table
             .get(pid)
@@ -353,76 +338,95 @@ pub fn tree(
             roots
         }
     };
-    let mut out = Vec::new();
-    match format {
-        Format::Json => {
-            let mut json = Json::new();
-            json.begin_array();
-            for root in roots {
-                tree_json(table, root, viewer, &mut json);
-            }
-            json.end_array();
-            out.extend_from_slice(json.finish().as_bytes());
-            out.push(b'\n');
-        }
-        Format::Text => {
-            for root in roots {
-                let _ = tree_text(table, root, viewer, "", "", &mut out);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn label(entry: &Entry) -> String {
-    format!("{}({})", text::display(&entry.name()), entry.id.pid)
-}
-
-fn tree_text(
-    table: &ProcessTable,
-    entry: &Entry,
-    viewer: &Viewer,
-    first_prefix: &str,
-    prefix: &str,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    writeln!(out, "{first_prefix}{}", label(entry))?;
-    let children: Vec<&Entry> = table
-        .children(entry.id.pid, false)
+    Ok(roots
         .into_iter()
-        .filter(|c| viewer.sees(c))
-        .collect();
-    let count = children.len();
-    for (i, child) in children.into_iter().enumerate() {
-        let last = i + 1 == count;
-        let (branch, continuation) = if last {
-            ("└─", "  ")
-        } else {
-            ("├─", "│ ")
-        };
-        tree_text(
-            table,
-            child,
-            viewer,
-            &format!("{prefix}{branch}"),
-            &format!("{prefix}{continuation}"),
-            out,
-        )?;
-    }
-    Ok(())
+        .map(|root| node(table, root, viewer))
+        .collect())
 }
 
-fn tree_json(table: &ProcessTable, entry: &Entry, viewer: &Viewer, json: &mut Json) {
-    json.begin_object();
-    json.key("pid").uint(entry.id.pid.into());
-    json.key("ppid").uint(entry.ppid.into());
-    json.key("name").os_str(&entry.name());
-    json.key("children").begin_array();
-    for child in table.children(entry.id.pid, false) {
-        if viewer.sees(child) {
-            tree_json(table, child, viewer, json);
+fn node(table: &ProcessTable, entry: &Entry, viewer: &Viewer) -> TreeNode {
+    TreeNode {
+        pid: entry.id.pid,
+        ppid: entry.ppid,
+        name: entry.name().into(),
+        children: table
+            .children(entry.id.pid, false)
+            .into_iter()
+            .filter(|child| viewer.sees(child))
+            .map(|child| node(table, child, viewer))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn os(bytes: &[u8]) -> OsString {
+        use std::os::unix::ffi::OsStringExt;
+        OsString::from_vec(bytes.to_vec())
+    }
+
+    fn entry(pid: u32) -> Entry {
+        Entry {
+            id: crate::event::ProcessId {
+                pid,
+                start_ticks: u64::from(pid),
+            },
+            create_time: 0.0,
+            ppid: 1,
+            comm: "x".into(),
+            exe: None,
+            cmdline: None,
+            uids: None,
+            gids: None,
+            origin: crate::table::Origin::Seeded,
+            updated: 0.0,
+            ppid_stale: false,
+            zombie: false,
+            pending: false,
+            exit: None,
         }
     }
-    json.end_array();
-    json.end_object();
+
+    /// The order `--sort` gives: numbers by value (named tuples by their first field, lists
+    /// by length) after values that are not numbers; nulls before strings; ties by identity.
+    #[test]
+    #[cfg(unix)]
+    fn sorts_typed_values() {
+        let entries: Vec<Entry> = (1..=6).map(entry).collect();
+        let sorted = |attr: Attr, descending: bool, values: Vec<Value>| -> Vec<u32> {
+            let mut query = Query::new(&[], None, false).unwrap();
+            query.attrs = vec![attr];
+            query.sort = Some((attr, descending));
+            let mut rows: Vec<(&Entry, Vec<Value>)> = entries
+                .iter()
+                .zip(values)
+                .map(|(e, v)| (e, vec![v]))
+                .collect();
+            sort_rows(&mut rows, &query);
+            rows.iter().map(|(e, _)| e.id.pid).collect()
+        };
+        let rss = |n: i64| Value::Tuple(vec![("rss", Value::Int(n)), ("vms", Value::Int(0))]);
+        let memory = vec![rss(5), Value::Null, rss(1), rss(9), rss(5), Value::Null];
+        assert_eq!(
+            sorted(Attr::MemoryInfo, false, memory.clone()),
+            [2, 6, 3, 1, 5, 4]
+        );
+        assert_eq!(sorted(Attr::MemoryInfo, true, memory), [4, 1, 5, 3, 2, 6]);
+        let s = |t: &[u8]| Value::Str(os(t));
+        let names = vec![s(b"b"), Value::Null, s(b"B"), s(b"a\xff"), s(b"a"), s(b"b")];
+        assert_eq!(sorted(Attr::Name, false, names.clone()), [2, 3, 5, 4, 1, 6]);
+        assert_eq!(sorted(Attr::Name, true, names), [1, 6, 4, 5, 3, 2]);
+        let mixed = vec![
+            Value::Float(2.5),
+            Value::Int(3),
+            Value::Null,
+            Value::List(vec![Value::Null; 2]),
+            Value::Float(-1.0),
+            Value::Float(f64::NAN),
+        ];
+        assert_eq!(sorted(Attr::CpuPercent, false, mixed), [3, 5, 4, 1, 2, 6]);
+    }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use super::protocol::{self, Envelope, ProtocolError, Request, MAX_REQUEST};
 use crate::attrs::Collector;
 use crate::live::{Feed, Tracer, TracerConfig};
-use crate::query::{self, Format, Viewer};
+use crate::query::{Format, Viewer};
 
 /// How long a client may take to finish a request line once it started one.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -475,7 +475,7 @@ fn answer_blocking(
         Request::Query(query) => {
             let mut collector = context.collector.lock().unwrap_or_else(|p| p.into_inner());
             let table = context.tracer.refresh();
-            let answer = query::render(&table, &mut collector, &query, &viewer);
+            let answer = crate::render::rows::query(&table, &mut collector, &query, &viewer);
             drop(table);
             if answer.len() > 256 * 1024 {
                 release_free_memory();
@@ -484,9 +484,11 @@ fn answer_blocking(
         }
         Request::Tree { pid, format } => {
             let table = context.tracer.refresh();
-            query::tree(&table, pid, format, &viewer).map_err(|message| ProtocolError {
-                kind: "no_such_process",
-                message,
+            crate::render::rows::tree(&table, pid, format, &viewer).map_err(|message| {
+                ProtocolError {
+                    kind: "no_such_process",
+                    message,
+                }
             })
         }
         Request::Wait { pids, timeout } => {

@@ -14,7 +14,8 @@ use crate::attrs::{Attr, Collector};
 use crate::clock::Clock;
 use crate::host::Host;
 use crate::live::{Tracer, TracerConfig};
-use crate::query::{self, Format, Query, Viewer};
+use crate::query::{Format, Query, Viewer};
+use crate::render::rows;
 use crate::table::{ProcessTable, SeedFields};
 
 /// Flags of `tracer ps`.
@@ -115,7 +116,7 @@ fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
         .context("cannot scan /proc")?;
     let mut collector = Collector::new(procfs);
     collector.prime(reads);
-    Ok(query::render(&table, &mut collector, query, &Viewer::ROOT))
+    Ok(rows::query(&table, &mut collector, query, &Viewer::ROOT))
 }
 
 /// Writes an answer to stdout; a closed pipe (`| head`) is not an error.
@@ -159,7 +160,7 @@ pub fn run_tree(args: TreeArgs, connection: &Connection) -> anyhow::Result<ExitC
             let tracer =
                 Tracer::start(TracerConfig::snapshot()).context("cannot read the process table")?;
             let table = tracer.refresh();
-            query::tree(&table, args.pid, format, &Viewer::ROOT).map_err(anyhow::Error::msg)?
+            rows::tree(&table, args.pid, format, &Viewer::ROOT).map_err(anyhow::Error::msg)?
         }
     };
     print(&output)

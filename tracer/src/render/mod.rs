@@ -2,3 +2,5 @@
 //! CLI prints and the agent sends. Every output contract is rendered here and only here.
 
 pub mod json;
+pub mod rows;
+pub mod text;

@@ -1,0 +1,259 @@
+//! The keyboard: what the terminal sends, decoded into keys, and what each key does.
+
+use std::io::{IsTerminal, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::state::App;
+use super::SortKey;
+
+/// What the keyboard gave.
+pub(super) enum Input {
+    Nothing,
+    Keys(Vec<KeyEvent>),
+    /// The terminal hung up.
+    Closed,
+}
+
+/// The keyboard, read with poll(2) and read(2) rather than crossterm's reader, which spins
+/// forever on a terminal that hung up (read returning 0) instead of reporting it.
+pub(super) struct Keys {
+    fd: RawFd,
+    /// `/dev/tty` when stdin is not the terminal (kept open).
+    _tty: Option<std::fs::File>,
+}
+
+impl Keys {
+    pub(super) fn open() -> anyhow::Result<Keys> {
+        if std::io::stdin().is_terminal() {
+            return Ok(Keys {
+                fd: std::io::stdin().as_raw_fd(),
+                _tty: None,
+            });
+        }
+        let tty = std::fs::File::open("/dev/tty")
+            .context("cannot read the keyboard: stdin is not a terminal and /dev/tty is not")?;
+        Ok(Keys {
+            fd: tty.as_raw_fd(),
+            _tty: Some(tty),
+        })
+    }
+
+    /// Waits up to `timeout` for keys.
+    pub(super) fn wait(&mut self, timeout: Duration) -> anyhow::Result<Input> {
+        let mut poll = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as libc::c_int) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(Input::Nothing);
+            }
+            return Err(error).context("reading the keyboard failed");
+        }
+        if ready == 0 {
+            return Ok(Input::Nothing);
+        }
+        if poll.revents & libc::POLLIN == 0 {
+            // POLLHUP, POLLERR or POLLNVAL without data.
+            return Ok(Input::Closed);
+        }
+        let mut buffer = [0u8; 1024];
+        // SAFETY: `fd` stays open while `self` lives (stdin, or the File held); ManuallyDrop
+        // keeps the borrowed descriptor from being closed.
+        let mut file = std::mem::ManuallyDrop::new(unsafe {
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(self.fd)
+        });
+        match file.read(&mut buffer) {
+            Ok(0) => Ok(Input::Closed),
+            Ok(n) => Ok(Input::Keys(parse_keys(&buffer[..n]))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Ok(Input::Nothing)
+            }
+            // EIO: the terminal hung up.
+            Err(_) => Ok(Input::Closed),
+        }
+    }
+}
+
+/// Decodes what a terminal in raw mode sends: characters, control keys, and the escape
+/// sequences of arrows, Home/End and PgUp/PgDn (other sequences are skipped). A lone ESC is
+/// the Escape key.
+fn parse_keys(bytes: &[u8]) -> Vec<KeyEvent> {
+    let plain = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    let mut keys = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        i += 1;
+        let key = match byte {
+            0x1b if matches!(bytes.get(i), Some(b'[' | b'O')) => {
+                // CSI or SS3: parameters, then a final byte in 0x40..=0x7e.
+                let start = i + 1;
+                let Some(end) = bytes[start.min(bytes.len())..]
+                    .iter()
+                    .position(|b| (0x40..=0x7e).contains(b))
+                    .map(|at| start + at)
+                else {
+                    break;
+                };
+                i = end + 1;
+                let params = &bytes[start..end];
+                match (bytes[end], params) {
+                    (b'A', _) => plain(KeyCode::Up),
+                    (b'B', _) => plain(KeyCode::Down),
+                    (b'C', _) => plain(KeyCode::Right),
+                    (b'D', _) => plain(KeyCode::Left),
+                    (b'H', _) | (b'~', b"1" | b"7") => plain(KeyCode::Home),
+                    (b'F', _) | (b'~', b"4" | b"8") => plain(KeyCode::End),
+                    (b'~', b"5") => plain(KeyCode::PageUp),
+                    (b'~', b"6") => plain(KeyCode::PageDown),
+                    _ => continue,
+                }
+            }
+            0x1b => plain(KeyCode::Esc),
+            b'\r' | b'\n' => plain(KeyCode::Enter),
+            0x7f | 0x08 => plain(KeyCode::Backspace),
+            b'\t' => plain(KeyCode::Tab),
+            0x01..=0x1a => KeyEvent::new(
+                KeyCode::Char(char::from(b'a' + byte - 1)),
+                KeyModifiers::CONTROL,
+            ),
+            0x00..=0x1f => continue,
+            _ => {
+                // One UTF-8 character.
+                let len = match byte {
+                    0xf0..=0xf7 => 4,
+                    0xe0..=0xef => 3,
+                    0xc0..=0xdf => 2,
+                    _ => 1,
+                };
+                let end = (i - 1 + len).min(bytes.len());
+                let decoded = std::str::from_utf8(&bytes[i - 1..end])
+                    .ok()
+                    .and_then(|s| s.chars().next());
+                i = end;
+                match decoded {
+                    Some(c) => plain(KeyCode::Char(c)),
+                    None => continue,
+                }
+            }
+        };
+        keys.push(key);
+    }
+    keys
+}
+
+/// What a key asks of the main loop.
+pub(super) enum Action {
+    None,
+    Quit,
+    Refresh,
+}
+
+impl App {
+    /// Applies one key.
+    pub(super) fn key(&mut self, key: KeyEvent) -> Action {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('d')) {
+            return Action::Quit;
+        }
+        if self.editing {
+            match key.code {
+                KeyCode::Esc => {
+                    self.filter.clear();
+                    self.editing = false;
+                }
+                KeyCode::Enter => self.editing = false,
+                KeyCode::Backspace => {
+                    self.filter.pop();
+                }
+                KeyCode::Char(c) if !ctrl => self.filter.push(c),
+                _ => {}
+            }
+            self.unpin();
+            return Action::None;
+        }
+        let sort = |app: &mut App, key: SortKey| {
+            if app.sort == key {
+                app.reversed = !app.reversed;
+            } else {
+                app.sort = key;
+                app.reversed = false;
+            }
+        };
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Char('Q') => return Action::Quit,
+            KeyCode::Char('c') | KeyCode::Char('P') => sort(self, SortKey::Cpu),
+            KeyCode::Char('m') | KeyCode::Char('M') => sort(self, SortKey::Memory),
+            KeyCode::Char('p') | KeyCode::Char('N') => sort(self, SortKey::Pid),
+            KeyCode::Char('n') => sort(self, SortKey::Name),
+            KeyCode::Char('t') | KeyCode::Char('T') => self.tree = !self.tree,
+            KeyCode::Char('x') | KeyCode::Char('X') => self.failures_only = !self.failures_only,
+            KeyCode::Char('/') => {
+                self.editing = true;
+                self.unpin();
+            }
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.unpin();
+            }
+            KeyCode::Char('r') | KeyCode::Char(' ') => return Action::Refresh,
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-(self.page as isize)),
+            KeyCode::PageDown => self.move_by(self.page as isize),
+            KeyCode::Home | KeyCode::Char('g') => self.unpin(),
+            KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX / 2),
+            _ => {}
+        }
+        Action::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_bytes_decode_to_keys() {
+        let codes = |bytes: &[u8]| -> Vec<(KeyCode, bool)> {
+            parse_keys(bytes)
+                .into_iter()
+                .map(|k| (k.code, k.modifiers.contains(KeyModifiers::CONTROL)))
+                .collect()
+        };
+        assert_eq!(
+            codes(b"m\x1b[A\x1b[B\x1b[5~\x1bOH\r\x7f\x03"),
+            [
+                (KeyCode::Char('m'), false),
+                (KeyCode::Up, false),
+                (KeyCode::Down, false),
+                (KeyCode::PageUp, false),
+                (KeyCode::Home, false),
+                (KeyCode::Enter, false),
+                (KeyCode::Backspace, false),
+                (KeyCode::Char('c'), true),
+            ]
+        );
+        assert_eq!(codes(b"\x1b"), [(KeyCode::Esc, false)]);
+        assert_eq!(
+            codes("é/".as_bytes()),
+            [(KeyCode::Char('é'), false), (KeyCode::Char('/'), false)]
+        );
+        // Unknown sequences (focus, mouse) are skipped.
+        assert_eq!(codes(b"\x1b[I\x1b[?1;2cq"), [(KeyCode::Char('q'), false)]);
+    }
+}

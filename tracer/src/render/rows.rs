@@ -1,0 +1,490 @@
+//! Process rows and trees ([`crate::query`]'s answers) as the bytes `tracer ps` and
+//! `tracer tree` print and the agent sends: one JSON array, or aligned text columns.
+
+use std::io::Write;
+
+use crate::attrs::{Attr, Collector, Value};
+use crate::query::{self, Format, Query, Rows, TreeNode, Viewer};
+use crate::render::text::{bytes, display, duration, shell_word, signal_name, time_of_day};
+use crate::table::ProcessTable;
+
+/// Runs `query` over `table` for `viewer` and renders the answer in the query's format.
+pub fn query(
+    table: &ProcessTable,
+    collector: &mut Collector,
+    query: &Query,
+    viewer: &Viewer,
+) -> Vec<u8> {
+    let rows = query::run(table, collector, query, viewer);
+    match query.format {
+        Format::Json => json(&rows),
+        Format::Text => text(&rows),
+    }
+}
+
+/// Renders the process tree under `root` (every parentless process when `None`).
+pub fn tree(
+    table: &ProcessTable,
+    root: Option<u32>,
+    format: Format,
+    viewer: &Viewer,
+) -> Result<Vec<u8>, String> {
+    let roots = query::process_tree(table, root, viewer)?;
+    let mut out = Vec::new();
+    match format {
+        Format::Json => {
+            crate::render::json::write(&mut out, &roots);
+            out.push(b'\n');
+        }
+        Format::Text => {
+            for root in &roots {
+                tree_text(root, "", "", &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The rows as one JSON array of objects, and a newline.
+pub fn json(rows: &Rows) -> Vec<u8> {
+    // About what a row of the usual attributes takes, so that the text is not copied as it
+    // grows.
+    let mut out = Vec::with_capacity(rows.rows.len() * (32 + 48 * rows.attrs.len()) + 3);
+    crate::render::json::write(&mut out, rows);
+    out.push(b'\n');
+    out
+}
+
+/// The rows as aligned columns under a header line.
+pub fn text(rows: &Rows) -> Vec<u8> {
+    let attrs = &rows.attrs;
+    let headers: Vec<String> = attrs.iter().map(|a| header(*a)).collect();
+    let cells: Vec<Vec<String>> = rows
+        .rows
+        .iter()
+        .map(|row| {
+            attrs
+                .iter()
+                .zip(&row.values)
+                .map(|(attr, value)| cell(*attr, value))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let last = attrs.len().saturating_sub(1);
+    let line = |cells: &[String]| -> String {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            if i == last {
+                line.push_str(cell);
+            } else if right_aligned(attrs[i]) {
+                line.push_str(&format!("{cell:>width$}"));
+            } else {
+                line.push_str(&format!("{cell:<width$}"));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let mut out = Vec::with_capacity(rows.rows.len() * 160);
+    for row in std::iter::once(&headers).chain(&cells) {
+        out.extend_from_slice(line(row).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn tree_text(node: &TreeNode, first_prefix: &str, prefix: &str, out: &mut Vec<u8>) {
+    let _ = writeln!(out, "{first_prefix}{}({})", display(&node.name), node.pid);
+    let count = node.children.len();
+    for (i, child) in node.children.iter().enumerate() {
+        let (branch, continuation) = if i + 1 == count {
+            ("└─", "  ")
+        } else {
+            ("├─", "│ ")
+        };
+        tree_text(
+            child,
+            &format!("{prefix}{branch}"),
+            &format!("{prefix}{continuation}"),
+            out,
+        );
+    }
+}
+
+/// The column header of an attribute.
+fn header(attr: Attr) -> String {
+    match attr {
+        Attr::Pid => "PID".into(),
+        Attr::Ppid => "PPID".into(),
+        Attr::Username => "USER".into(),
+        Attr::Status => "STATUS".into(),
+        Attr::NumThreads => "THR".into(),
+        Attr::MemoryInfo => "RSS".into(),
+        Attr::CreateTime => "STARTED".into(),
+        Attr::CpuTimes => "CPUTIME".into(),
+        Attr::CpuPercent => "%CPU".into(),
+        Attr::MemoryPercent => "%MEM".into(),
+        Attr::ExitTime => "ENDED".into(),
+        Attr::ExitCode => "CODE".into(),
+        Attr::OncpuTime => "ONCPU".into(),
+        Attr::RunqLatency => "RUNQ".into(),
+        other => other.name().to_uppercase(),
+    }
+}
+
+/// Whether a column is numeric (right-aligned).
+fn right_aligned(attr: Attr) -> bool {
+    matches!(
+        attr,
+        Attr::Pid
+            | Attr::Ppid
+            | Attr::NumThreads
+            | Attr::MemoryInfo
+            | Attr::MemoryFullInfo
+            | Attr::CpuTimes
+            | Attr::CpuPercent
+            | Attr::MemoryPercent
+            | Attr::Nice
+            | Attr::NumFds
+            | Attr::CpuNum
+            | Attr::ExitCode
+            | Attr::Signal
+            | Attr::Duration
+            | Attr::OncpuTime
+    )
+}
+
+/// A value in a table cell, shaped for the attribute.
+fn cell(attr: Attr, value: &Value) -> String {
+    match (attr, value) {
+        (_, Value::Null) => "-".into(),
+        (Attr::MemoryInfo | Attr::MemoryFullInfo, Value::Tuple(fields)) => match fields.first() {
+            Some((_, Value::Int(rss))) => bytes(*rss),
+            _ => value_text(value),
+        },
+        (Attr::CpuTimes, Value::Tuple(fields)) => {
+            let total: f64 = fields
+                .iter()
+                .take(2)
+                .filter_map(|(_, v)| v.sort_key())
+                .sum();
+            duration(total)
+        }
+        (Attr::Uids | Attr::Gids, Value::Tuple(fields)) => match fields.first() {
+            Some((_, first)) => value_text(first),
+            None => "-".into(),
+        },
+        (Attr::CreateTime | Attr::ExitTime, Value::Float(t)) => time_of_day(*t),
+        (Attr::Duration | Attr::OncpuTime, Value::Float(d)) => duration(*d),
+        // Waits, mean and longest: `120 waits, avg 35us, max 1.2ms`.
+        (Attr::RunqLatency, Value::Tuple(fields)) => {
+            let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+            match (get("count"), get("sum"), get("max")) {
+                (Some(Value::Int(n)), Some(Value::Float(sum)), Some(Value::Float(max))) => {
+                    let mean = if *n > 0 { sum / *n as f64 } else { 0.0 };
+                    format!("{n} waits, avg {}, max {}", duration(mean), duration(*max))
+                }
+                _ => value_text(value),
+            }
+        }
+        (Attr::Signal, Value::Int(s)) => signal_name(*s as i32),
+        (Attr::CpuPercent | Attr::MemoryPercent, Value::Float(p)) => format!("{p:.1}"),
+        (Attr::Cmdline, Value::List(args)) => args
+            .iter()
+            .map(|a| match a {
+                Value::Str(s) => shell_word(s),
+                other => value_text(other),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => value_text(value),
+    }
+}
+
+/// Any value as plain text.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::Int(v) => v.to_string(),
+        Value::Float(v) => format!("{v:.2}"),
+        Value::Str(s) => display(s),
+        Value::List(items) => items.iter().map(value_text).collect::<Vec<_>>().join(","),
+        Value::Tuple(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Dict(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", display(k), value_text(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    use crate::attrs::{sched_value, usage_value};
+    use crate::event::{IoUsage, SchedUsage, Usage};
+    use crate::query::Row;
+
+    #[cfg(unix)]
+    fn os(bytes: &[u8]) -> OsString {
+        use std::os::unix::ffi::OsStringExt;
+        OsString::from_vec(bytes.to_vec())
+    }
+
+    /// Rows with every kind of value `ps` shows: live and exited, nulls, floats, bytes that
+    /// are not UTF-8 in names, argv and the environment.
+    #[cfg(unix)]
+    fn sample_rows() -> (Vec<Attr>, Vec<Vec<Value>>) {
+        let usage = Usage {
+            user: 0.25,
+            system: 1e-5,
+            children_user: 1.0,
+            children_system: 0.0,
+            peak_rss: 1 << 20,
+            voluntary_ctx_switches: 3,
+            involuntary_ctx_switches: u64::MAX,
+            minor_faults: 10,
+            major_faults: 0,
+            io: IoUsage {
+                read_count: Some(5),
+                read_chars: Some(7),
+                ..IoUsage::default()
+            },
+            sched: None,
+        };
+        let sched = SchedUsage {
+            oncpu: 0.5,
+            runq_count: 2,
+            runq_sum: 0.001,
+            runq_max: 1e21,
+        };
+        let attrs = vec![
+            Attr::Pid,
+            Attr::Name,
+            Attr::Cmdline,
+            Attr::Exe,
+            Attr::CpuPercent,
+            Attr::MemoryInfo,
+            Attr::CpuTimes,
+            Attr::IoCounters,
+            Attr::Environ,
+            Attr::RunqLatency,
+            Attr::CpuAffinity,
+            Attr::ExitCode,
+        ];
+        let live = vec![
+            Value::Int(1),
+            Value::Str(os(b"caf\xc3\xa9\xff")),
+            Value::List(vec![
+                Value::Str(os(b"/bin/sh")),
+                Value::Str(os(b"-c")),
+                Value::Str(os(b"echo \"\x01\x7f\t\n\\ \xfe\xed\xb2\x80")),
+                Value::Str(os(b"")),
+            ]),
+            Value::Null,
+            Value::Float(f64::NAN),
+            Value::Tuple(vec![
+                ("rss", Value::Int(4096)),
+                ("vms", Value::Int(8192)),
+                ("shared", Value::Int(0)),
+                ("text", Value::Int(1)),
+                ("lib", Value::Int(0)),
+                ("data", Value::Int(-1)),
+                ("dirty", Value::Int(i64::MAX)),
+            ]),
+            Value::Tuple(vec![
+                ("user", Value::Float(1.5)),
+                ("system", Value::Float(0.1)),
+                ("children_user", Value::Float(0.0)),
+                ("children_system", Value::Float(123456789.125)),
+                ("iowait", Value::Float(f64::INFINITY)),
+            ]),
+            Value::Null,
+            Value::Dict(vec![
+                (os(b"PATH"), Value::Str(os(b"/bin"))),
+                (os(b"K\xff"), Value::Str(os(b"v\xff\"x"))),
+                (os(b""), Value::Str(os(b""))),
+            ]),
+            sched_value(
+                Some(&sched),
+                Some(&[(0.5, 1), (f64::INFINITY, 1)]),
+                Attr::RunqLatency,
+            ),
+            Value::List(vec![Value::Int(0), Value::Int(1)]),
+            Value::Null,
+        ];
+        let exited = vec![
+            Value::Int(4_000_000),
+            Value::Str(os(b"x")),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            usage_value(Some(&usage), Attr::MemoryInfo),
+            usage_value(Some(&usage), Attr::CpuTimes),
+            usage_value(Some(&usage), Attr::IoCounters),
+            Value::Dict(Vec::new()),
+            sched_value(Some(&sched), None, Attr::RunqLatency),
+            Value::List(Vec::new()),
+            Value::Int(-2),
+        ];
+        (attrs, vec![live, exited])
+    }
+
+    const PINNED_JSON: &str = r#"[{"pid":1,"name":"café\udcff","cmdline":["/bin/sh","-c","echo \"\u0001\u007f\t\n\\ \udcfe\udced\udcb2\udc80",""],"exe":null,"cpu_percent":null,"memory_info":{"rss":4096,"vms":8192,"shared":0,"text":1,"lib":0,"data":-1,"dirty":9223372036854775807},"cpu_times":{"user":1.5,"system":0.1,"children_user":0.0,"children_system":123456789.125,"iowait":null},"io_counters":null,"environ":{"PATH":"/bin","K�":"v\udcff\"x","":""},"runq_latency":{"count":2,"sum":0.001,"max":1e21,"histogram":[{"le":0.5,"count":1},{"le":null,"count":1}]},"cpu_affinity":[0,1],"exit_code":null},{"pid":4000000,"name":"x","cmdline":null,"exe":null,"cpu_percent":null,"memory_info":{"rss":1048576},"cpu_times":{"user":0.25,"system":1e-5,"children_user":1.0,"children_system":0.0,"iowait":0.0},"io_counters":{"read_count":5,"read_chars":7},"environ":{},"runq_latency":{"count":2,"sum":0.001,"max":1e21,"histogram":null},"cpu_affinity":[],"exit_code":-2}]"#;
+
+    fn fork(pid: u32, ppid: u32, name: &[u8]) -> crate::event::Event {
+        crate::event::Event {
+            time: 1.0,
+            id: crate::event::ProcessId {
+                pid,
+                start_ticks: u64::from(pid),
+            },
+            create_time: 1.0,
+            ppid,
+            uid: 0,
+            gid: 0,
+            name: os(name),
+            backend: crate::event::Backend::Procfs,
+            details: crate::event::Details::Fork { parent_pid: ppid },
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn tree_is_pinned() {
+        let mut table = ProcessTable::new(std::time::Duration::from_secs(60));
+        for (pid, ppid, name) in [
+            (1, 0, &b"init"[..]),
+            (20, 1, b"a\xff\"b"),
+            (3, 1, b"sh"),
+            (40, 3, b"kid"),
+            (50, 3, b"kid2"),
+        ] {
+            table.apply(&fork(pid, ppid, name));
+        }
+        let json = tree(&table, None, Format::Json, &Viewer::ROOT).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"[{"pid":1,"ppid":0,"name":"init","children":[{"pid":3,"ppid":1,"name":"sh","children":[{"pid":40,"ppid":3,"name":"kid","children":[]},{"pid":50,"ppid":3,"name":"kid2","children":[]}]},{"pid":20,"ppid":1,"name":"a\udcff\"b","children":[]}]}]
+"#
+        );
+        let text = tree(&table, Some(3), Format::Text, &Viewer::ROOT).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "sh(3)\n├─kid(40)\n└─kid2(50)\n"
+        );
+        let text = tree(&table, None, Format::Text, &Viewer::ROOT).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "init(1)\n├─sh(3)\n│ ├─kid(40)\n│ └─kid2(50)\n└─a\\xff\"b(20)\n"
+        );
+    }
+
+    const PINNED_TEXT: &str = "  PID USER     STATUS   THR  RSS CPUTIME %CPU  SIGNAL DURATION UIDS ENVIRON   RUNQ                          CMDLINE\n    7 r\\xffoot sleeping   3 5.0M   1m02s 12.3 SIGKILL    500us 0    A=1 B\\n=- 4 waits, avg 500us, max 1.50s sh -c 'it'\\''s \\u{1}'\n12345 -        -          - 100B       -  NaN   SIG40    3m20s -              -\n";
+
+    #[test]
+    #[cfg(unix)]
+    fn rows_text_is_pinned() {
+        let attrs = vec![
+            Attr::Pid,
+            Attr::Username,
+            Attr::Status,
+            Attr::NumThreads,
+            Attr::MemoryInfo,
+            Attr::CpuTimes,
+            Attr::CpuPercent,
+            Attr::Signal,
+            Attr::Duration,
+            Attr::Uids,
+            Attr::Environ,
+            Attr::RunqLatency,
+            Attr::Cmdline,
+        ];
+        let sched = SchedUsage {
+            oncpu: 0.5,
+            runq_count: 4,
+            runq_sum: 0.002,
+            runq_max: 1.5,
+        };
+        let rows = vec![
+            Row {
+                pid: 7,
+                values: vec![
+                    Value::Int(7),
+                    Value::Str(os(b"r\xffoot")),
+                    Value::Str(os(b"sleeping")),
+                    Value::Int(3),
+                    Value::Tuple(vec![("rss", Value::Int(5 << 20)), ("vms", Value::Int(1))]),
+                    Value::Tuple(vec![
+                        ("user", Value::Float(61.0)),
+                        ("system", Value::Float(1.5)),
+                        ("children_user", Value::Float(100.0)),
+                    ]),
+                    Value::Float(12.345),
+                    Value::Int(9),
+                    Value::Float(0.0005),
+                    Value::Tuple(vec![("real", Value::Int(0)), ("effective", Value::Int(1))]),
+                    Value::Dict(vec![
+                        (os(b"A"), Value::Str(os(b"1"))),
+                        (os(b"B\n"), Value::Null),
+                    ]),
+                    sched_value(Some(&sched), None, Attr::RunqLatency),
+                    Value::List(vec![
+                        Value::Str(os(b"sh")),
+                        Value::Str(os(b"-c")),
+                        Value::Str(os(b"it's \x01")),
+                    ]),
+                ],
+            },
+            Row {
+                pid: 12345,
+                values: vec![
+                    Value::Int(12345),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    Value::Tuple(vec![("rss", Value::Int(100))]),
+                    Value::Null,
+                    Value::Float(f64::NAN),
+                    Value::Int(40),
+                    Value::Float(200.0),
+                    Value::Null,
+                    Value::Dict(Vec::new()),
+                    Value::Null,
+                    Value::List(Vec::new()),
+                ],
+            },
+        ];
+        let out = text(&Rows { attrs, rows });
+        assert_eq!(String::from_utf8(out).unwrap(), PINNED_TEXT);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn rows_json_is_pinned() {
+        let (attrs, values) = sample_rows();
+        let rows = Rows {
+            attrs,
+            rows: values
+                .into_iter()
+                .map(|values| Row { pid: 1, values })
+                .collect(),
+        };
+        let out = String::from_utf8(json(&rows)).unwrap();
+        assert_eq!(out, format!("{PINNED_JSON}\n"));
+    }
+}
