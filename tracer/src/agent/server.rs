@@ -20,6 +20,7 @@ use super::protocol::{self, Envelope, ProtocolError, Request, MAX_REQUEST};
 use crate::attrs::Collector;
 use crate::live::{Feed, Tracer, TracerConfig};
 use crate::query::{self, Format, Viewer};
+use crate::render::events::{self, StreamRecord};
 
 /// How long a client may take to finish a request line once it started one.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -537,49 +538,48 @@ async fn stream_events(
         let _ = write(writer, protocol::error_line(id, &error).as_bytes()).await;
         return;
     }
-    let mut events = context.tracer.subscribe();
-    let render = |event: &crate::event::Event| -> String {
-        let mut line = match format {
-            Format::Json => crate::cli::events::event_json(event),
-            Format::Text => crate::cli::events::event_text(event),
-        };
-        line.push('\n');
-        line
+    let mut subscription = context.tracer.subscribe();
+    let render = |out: &mut Vec<u8>, event: &crate::event::Event| match format {
+        Format::Json => events::write_json_line(out, event),
+        Format::Text => events::write_text_line(out, event),
     };
-    let mut head = protocol::stream_header(id);
+    let mut head = protocol::stream_header(id).into_bytes();
     if replay_exited {
         let table = context.tracer.lock();
         for entry in table.exited() {
             if let Some(event) = crate::table::exit_event(entry) {
                 if filter.matches(&event) {
-                    head.push_str(&render(&event));
+                    render(&mut head, &event);
                 }
             }
         }
     }
-    if write(writer, head.as_bytes()).await.is_err() {
+    if write(writer, &head).await.is_err() {
         return;
     }
     let mut shutdown = context.shutdown.clone();
     let mut dropped_here = 0u64;
+    let mut out = Vec::new();
     loop {
         let received = tokio::select! {
-            received = events.recv() => received,
+            received = subscription.recv() => received,
             _ = shutdown.changed() => {
-                let _ = write(writer, b"{\"event\":\"end\",\"reason\":\"agent stopping\"}\n").await;
+                let mut end = Vec::new();
+                StreamRecord::End { reason: "agent stopping" }.write_line(&mut end);
+                let _ = write(writer, &end).await;
                 return;
             }
         };
-        let mut out = String::new();
+        out.clear();
         match received {
             Ok(event) => {
                 if filter.matches(&event) {
-                    out.push_str(&render(&event));
+                    render(&mut out, &event);
                 }
                 // Take what else is queued, to write in one go.
                 while out.len() < 64 * 1024 {
-                    match events.try_recv() {
-                        Ok(event) if filter.matches(&event) => out.push_str(&render(&event)),
+                    match subscription.try_recv() {
+                        Ok(event) if filter.matches(&event) => render(&mut out, &event),
                         Ok(_) => {}
                         Err(_) => break,
                     }
@@ -591,11 +591,11 @@ async fn stream_events(
                     .counters
                     .subscriber_drops
                     .fetch_add(count, Ordering::Relaxed);
-                out.push_str(&format!("{{\"event\":\"dropped\",\"count\":{count}}}\n"));
+                StreamRecord::Dropped { count }.write_line(&mut out);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
-        if !out.is_empty() && write(writer, out.as_bytes()).await.is_err() {
+        if !out.is_empty() && write(writer, &out).await.is_err() {
             context
                 .counters
                 .slow_clients
