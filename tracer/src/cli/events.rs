@@ -10,8 +10,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::{BackendChoice, Connection};
+use crate::agent::protocol::{Request, SubscribeRequest};
 use crate::event::{Backend, Event, EventKind};
 use crate::filter::EventFilter;
+use crate::query::Format;
 use crate::render::events as render;
 use crate::source::{ProgramCost, Source, SourceConfig, SourceStats};
 
@@ -192,22 +194,28 @@ async fn from_agent(
 ) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let mut stop = Stop::new()?;
-    let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
-    let names: Vec<String> = filter
-        .names
-        .iter()
-        .map(|n| n.to_string_lossy().into_owned())
-        .collect();
     let stream = client
-        .subscribe(crate::agent_request!(
-            "subscribe",
-            "pids" => filter.pids,
-            "ppids" => filter.ppids,
-            "uids" => filter.uids,
-            "names" => names,
-            "kinds" => kinds,
-            "format" => if args.json { "json" } else { "text" },
-        ))
+        .subscribe(Request::Subscribe(SubscribeRequest {
+            pids: filter.pids.clone(),
+            ppids: filter.ppids.clone(),
+            uids: filter.uids.clone(),
+            names: filter
+                .names
+                .iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect(),
+            kinds: filter
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            replay_exited: false,
+            format: if args.json {
+                Format::Json
+            } else {
+                Format::Text
+            },
+        }))
         .context("the agent refused the subscription")?;
     eprintln!("tracer: tracing fork, exec and exit with the agent's feed; Ctrl-C to stop");
     // The copy below blocks in a read: on Ctrl-C the socket is shut down to end it.
