@@ -1012,4 +1012,56 @@ mod tests {
         let header: Header = serde_json::from_slice(&error_line(3, &error)).unwrap();
         assert_eq!((header.ok, header.error.as_deref()), (false, Some("busy")));
     }
+
+    #[test]
+    fn wait_and_signal_answers_are_todays_json() {
+        let usage = crate::event::Usage {
+            user: 0.25,
+            peak_rss: 4096,
+            ..Default::default()
+        };
+        let answer = WaitAnswer {
+            gone: vec![
+                Gone {
+                    pid: 5,
+                    name: "sleep".into(),
+                    returncode: Some(0),
+                    usage: UsageRecord::new(Some(&usage)),
+                },
+                Gone {
+                    pid: 6,
+                    name: "a\"b".into(),
+                    returncode: None,
+                    usage: UsageRecord::new(None),
+                },
+            ],
+            alive: vec![Alive {
+                pid: 7,
+                name: "bash".into(),
+            }],
+        };
+        let json = crate::render::json::to_string(&answer);
+        assert_eq!(
+            json,
+            r#"{"gone":[{"pid":5,"name":"sleep","returncode":0,"cpu_times":{"user":0.25,"system":0.0,"children_user":0.0,"children_system":0.0,"iowait":0.0},"memory_info":{"rss":4096},"num_ctx_switches":{"voluntary":0,"involuntary":0},"io_counters":{},"num_page_faults":{"minor":0,"major":0}},{"pid":6,"name":"a\"b","returncode":null,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null}],"alive":[{"pid":7,"name":"bash"}]}"#
+        );
+        let back: WaitAnswer = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, answer);
+        let results = vec![
+            SignalResult {
+                pid: 1,
+                ok: true,
+                error: None,
+            },
+            SignalResult {
+                pid: 2,
+                ok: false,
+                error: Some("no such process".into()),
+            },
+        ];
+        assert_eq!(
+            crate::render::json::to_string(&results),
+            r#"[{"pid":1,"ok":true,"error":null},{"pid":2,"ok":false,"error":"no such process"}]"#
+        );
+    }
 }
