@@ -3,19 +3,15 @@
 
 use std::time::Duration;
 
-use crate::json::Json;
+use crate::agent::protocol::{Alive, Gone, SignalResult, WaitAnswer};
 use crate::process::{self, Error, Process};
 use crate::query::Viewer;
+use crate::render::events::UsageRecord;
 
-/// Waits for `pids` (any process, not only children) and renders
-/// `{"gone":[{pid,name,returncode,cpu_times,memory_info,…}],"alive":[{pid,name}]}`, the gone
-/// with what they consumed in all (null where their exit was not seen with usage). Returns the JSON and whether all
-/// are gone. A pid the viewer may not see, or that does not exist, is an error naming it.
-pub fn wait(
-    pids: &[u32],
-    timeout: Option<Duration>,
-    viewer: &Viewer,
-) -> Result<(String, bool), Error> {
+/// Waits for `pids` (any process, not only children): the gone with what they consumed in
+/// all (null where their exit was not seen with usage), and the alive (all are gone when it
+/// is empty). A pid the viewer may not see, or that does not exist, is an error naming it.
+pub fn wait(pids: &[u32], timeout: Option<Duration>, viewer: &Viewer) -> Result<WaitAnswer, Error> {
     let mut procs = Vec::with_capacity(pids.len());
     let mut names = Vec::with_capacity(pids.len());
     for &pid in pids {
@@ -42,42 +38,31 @@ pub fn wait(
             .and_then(|exit| exit.status)
             .and_then(|status| status.usage)
     };
-    let mut json = Json::new();
-    json.begin_object();
-    json.key("gone").begin_array();
-    for p in &gone {
-        json.begin_object();
-        json.key("pid").uint(p.pid().into());
-        json.key("name").str(name_of(p));
-        json.key("returncode")
-            .opt_int(p.returncode.flatten().map(i64::from));
-        let usage = usage_of(p);
-        for attr in crate::attrs::USAGE_ATTRS {
-            json.key(attr.name());
-            crate::attrs::usage_value(usage.as_ref(), attr).write_json(&mut json);
-        }
-        json.end_object();
-    }
-    json.end_array();
-    json.key("alive").begin_array();
-    for p in &alive {
-        json.begin_object();
-        json.key("pid").uint(p.pid().into());
-        json.key("name").str(name_of(p));
-        json.end_object();
-    }
-    json.end_array();
-    json.end_object();
-    Ok((json.finish(), alive.is_empty()))
+    Ok(WaitAnswer {
+        gone: gone
+            .iter()
+            .map(|p| Gone {
+                pid: p.pid(),
+                name: name_of(p).to_string(),
+                returncode: p.returncode.flatten(),
+                usage: UsageRecord::new(usage_of(p).as_ref()),
+            })
+            .collect(),
+        alive: alive
+            .iter()
+            .map(|p| Alive {
+                pid: p.pid(),
+                name: name_of(p).to_string(),
+            })
+            .collect(),
+    })
 }
 
 /// Sends `signal` to each of `pids` on behalf of `viewer`, refusing what kill(2) would refuse
-/// the viewer (a process of another user, unless the viewer is root) and reused pids. Renders
-/// `[{pid, ok, error}]`; returns it and whether all succeeded.
-pub fn signal(pids: &[u32], signal: i32, viewer: &Viewer) -> (String, bool) {
-    let mut all_ok = true;
-    let mut json = Json::new();
-    json.begin_array();
+/// the viewer (a process of another user, unless the viewer is root) and reused pids: one
+/// result per pid.
+pub fn signal(pids: &[u32], signal: i32, viewer: &Viewer) -> Vec<SignalResult> {
+    let mut results = Vec::with_capacity(pids.len());
     for &pid in pids {
         let result = Process::new(pid).and_then(|process| {
             if !visible(&process, viewer) {
@@ -91,18 +76,13 @@ pub fn signal(pids: &[u32], signal: i32, viewer: &Viewer) -> (String, bool) {
             }
             process.send_signal(signal)
         });
-        json.begin_object();
-        json.key("pid").uint(pid.into());
-        json.key("ok").bool(result.is_ok());
-        match &result {
-            Ok(()) => json.key("error").null(),
-            Err(e) => json.key("error").str(&e.to_string()),
-        };
-        json.end_object();
-        all_ok &= result.is_ok();
+        results.push(SignalResult {
+            pid,
+            ok: result.is_ok(),
+            error: result.err().map(|e| e.to_string()),
+        });
     }
-    json.end_array();
-    (json.finish(), all_ok)
+    results
 }
 
 fn visible(process: &Process, viewer: &Viewer) -> bool {

@@ -241,3 +241,48 @@ impl SourceStats {
         self.lost_fork + self.lost_exec + self.lost_exit + self.decode_errors
     }
 }
+
+/// A source's counters as `tracer events` (its `stats` record) and the agent (`stats`, the
+/// `source` object) report them: the [`SourceStats`] with `lost` summed, in the contract's
+/// order. A counter an older agent does not send reads as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SourceCounters {
+    /// Events delivered.
+    pub events: u64,
+    /// Every event lost, of any kind ([`SourceStats::lost`]).
+    pub lost: u64,
+    /// Fork records the kernel could not write.
+    pub lost_fork: u64,
+    /// Exec records the kernel could not write.
+    pub lost_exec: u64,
+    /// Exit records the kernel could not write.
+    pub lost_exit: u64,
+    /// Records userspace could not decode.
+    pub decode_errors: u64,
+    /// Threads created (never reported as processes).
+    pub threads_created: u64,
+    /// Threads that exited while their process lived on.
+    pub threads_exited: u64,
+    /// Execs whose argv was cut at the capture bound.
+    pub args_truncated: u64,
+    /// Kernel reads that failed.
+    pub read_errors: u64,
+}
+
+impl From<&SourceStats> for SourceCounters {
+    fn from(s: &SourceStats) -> Self {
+        SourceCounters {
+            events: s.events,
+            lost: s.lost(),
+            lost_fork: s.lost_fork,
+            lost_exec: s.lost_exec,
+            lost_exit: s.lost_exit,
+            decode_errors: s.decode_errors,
+            threads_created: s.threads_created,
+            threads_exited: s.threads_exited,
+            args_truncated: s.args_truncated,
+            read_errors: s.read_errors,
+        }
+    }
+}

@@ -5,9 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value as JsonValue;
+use serde::Serialize;
 
-use super::protocol::VERSION;
+use super::protocol::{Envelope, Header, VERSION};
 
 /// Where there are no Unix sockets in std (Windows) there is no agent: a stream that cannot
 /// be made, so every connection attempt answers [`ClientError::NoAgent`].
@@ -108,49 +108,47 @@ impl Client {
         })
     }
 
-    fn send(
-        &mut self,
-        mut request: serde_json::Map<String, JsonValue>,
-    ) -> Result<u64, ClientError> {
+    /// Sends one request line: `request` (a [`super::protocol::Request`]) with the version
+    /// and a fresh id.
+    fn send<R: Serialize>(&mut self, request: R) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        request.insert("v".into(), VERSION.into());
-        request.insert("id".into(), id.into());
-        let mut line = serde_json::to_vec(&JsonValue::Object(request))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line = crate::render::json::to_vec(&Envelope {
+            v: VERSION,
+            id,
+            request,
+        });
         line.push(b'\n');
         self.writer.write_all(&line)?;
         Ok(id)
     }
 
-    fn header(&mut self) -> Result<JsonValue, ClientError> {
+    fn header(&mut self) -> Result<Header, ClientError> {
         let mut line = Vec::new();
         if self.reader.read_until(b'\n', &mut line)? == 0 {
             return Err(ClientError::Protocol(
                 "the agent closed the connection".into(),
             ));
         }
-        let header: JsonValue =
+        let header: Header =
             serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if header["ok"] == JsonValue::Bool(true) {
+        if header.ok {
             Ok(header)
         } else {
             Err(ClientError::Refused {
-                kind: header["error"].as_str().unwrap_or("unknown").into(),
-                message: header["message"].as_str().unwrap_or("refused").into(),
+                kind: header.error.unwrap_or_else(|| "unknown".into()),
+                message: header.message.unwrap_or_else(|| "refused".into()),
             })
         }
     }
 
-    /// Sends a request (an object without `v` and `id`) and returns the answer's payload.
-    pub fn request(
-        &mut self,
-        request: serde_json::Map<String, JsonValue>,
-    ) -> Result<Vec<u8>, ClientError> {
+    /// Sends a request (a [`super::protocol::Request`]; an [`agent_request!`] map is still
+    /// accepted) and returns the answer's payload, as the agent rendered it.
+    pub fn request<R: Serialize>(&mut self, request: R) -> Result<Vec<u8>, ClientError> {
         self.send(request)?;
-        let header = self.header()?;
-        let len = header["len"]
-            .as_u64()
+        let len = self
+            .header()?
+            .len
             .ok_or_else(|| ClientError::Protocol("answer without \"len\"".into()))?;
         let mut payload = vec![0; len as usize];
         self.reader.read_exact(&mut payload)?;
@@ -158,9 +156,9 @@ impl Client {
     }
 
     /// Sends a `subscribe` request and returns the stream of event lines.
-    pub fn subscribe(
+    pub fn subscribe<R: Serialize>(
         mut self,
-        request: serde_json::Map<String, JsonValue>,
+        request: R,
     ) -> Result<BufReader<UnixStream>, ClientError> {
         self.send(request)?;
         self.header()?;
@@ -168,7 +166,14 @@ impl Client {
     }
 }
 
-/// Builds a request object: `request!("query", "attrs" => attrs, …)`.
+/// Reads an answer's payload into its type ([`super::protocol::WaitAnswer`], …): the one
+/// place a client reads the agent's JSON.
+pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(payload).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Builds an untyped request object: `agent_request!("query", "attrs" => attrs, …)`. Kept for
+/// callers not yet moved to the typed [`protocol::Request`](crate::agent::protocol::Request).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! agent_request {

@@ -16,18 +16,25 @@
 //! format), `subscribe` (pids, ppids, names, uids, kinds, replay_exited, format), `wait` (pids,
 //! timeout), `signal` (pids, signal: kill|terminate|suspend|resume), `stats`, `sys` (sections:
 //! cpu|memory|disk|net|sensors|all, format: `tracer sys` output from the agent's sampling).
+//!
+//! Both ends share the types here: the client serializes a [`Request`] in an [`Envelope`], the
+//! agent deserializes it (keeping the protocol's own error messages: each field's deserializer
+//! says what it expects) and validates it into a [`Command`]; headers are [`Header`]s, and the
+//! answers of `wait`, `signal` and `stats` are [`WaitAnswer`], [`SignalResult`] and [`Stats`].
 
 use std::ffi::OsString;
-
 use std::str::FromStr;
 
 use clap::ValueEnum;
-use serde_json::Value as JsonValue;
+use serde::de::{Error as _, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::EventKind;
 use crate::filter::EventFilter;
 use crate::host::os::signals;
 use crate::query::{Format, Query};
+use crate::render::events::UsageRecord;
+use crate::source::SourceCounters;
 
 /// Protocol version spoken by this build.
 pub const VERSION: u64 = 1;
@@ -61,7 +68,8 @@ impl std::fmt::Display for ProtocolError {
 }
 
 /// Which signal a `signal` request sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SignalOp {
     /// SIGKILL.
     Kill,
@@ -95,9 +103,155 @@ impl SignalOp {
     }
 }
 
-/// A parsed request.
-#[derive(Debug, Clone, PartialEq)]
+/// What a client asks, tagged by `op`. Absent and `null` fields mean "none" (empty lists,
+/// false, the JSON format); unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
+    /// The process table.
+    Query(QueryRequest),
+    /// The process tree.
+    Tree(TreeRequest),
+    /// The event stream.
+    Subscribe(SubscribeRequest),
+    /// Wait for processes to end.
+    Wait(WaitRequest),
+    /// Signal processes.
+    Signal(SignalRequest),
+    /// The agent's counters.
+    Stats {},
+    /// System-wide figures (`tracer sys`), compared with the agent's own samples.
+    Sys(SysRequest),
+}
+
+/// The operations, as `op` names them.
+const OPS: [&str; 7] = [
+    "query",
+    "tree",
+    "subscribe",
+    "wait",
+    "signal",
+    "stats",
+    "sys",
+];
+
+/// `query`: rows of the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// Attribute names (the defaults when empty).
+    #[serde(default, deserialize_with = "strings")]
+    pub attrs: Vec<String>,
+    /// Sort key, `-` first for descending.
+    #[serde(default, deserialize_with = "sort")]
+    pub sort: Option<String>,
+    /// Only these pids.
+    #[serde(default, deserialize_with = "pids")]
+    pub pids: Vec<u32>,
+    /// Only children of these.
+    #[serde(default, deserialize_with = "ppids")]
+    pub ppids: Vec<u32>,
+    /// Only these names.
+    #[serde(default, deserialize_with = "strings")]
+    pub names: Vec<String>,
+    /// Only these real uids.
+    #[serde(default, deserialize_with = "uids")]
+    pub uids: Vec<u32>,
+    /// The exited processes instead of the live ones.
+    #[serde(default, deserialize_with = "exited")]
+    pub exited: bool,
+    /// At most this many rows.
+    #[serde(default, deserialize_with = "limit")]
+    pub limit: Option<u32>,
+    /// Output shape.
+    #[serde(default = "json", with = "format")]
+    pub format: Format,
+}
+
+/// `tree`: the process tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeRequest {
+    /// Root pid, or every parentless process.
+    #[serde(default, deserialize_with = "pid")]
+    pub pid: Option<u32>,
+    /// Output shape.
+    #[serde(default = "json", with = "format")]
+    pub format: Format,
+}
+
+/// `subscribe`: the event stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeRequest {
+    /// Only these pids.
+    #[serde(default, deserialize_with = "pids")]
+    pub pids: Vec<u32>,
+    /// Only children of these.
+    #[serde(default, deserialize_with = "ppids")]
+    pub ppids: Vec<u32>,
+    /// Only these real uids.
+    #[serde(default, deserialize_with = "uids")]
+    pub uids: Vec<u32>,
+    /// Only these names.
+    #[serde(default, deserialize_with = "strings")]
+    pub names: Vec<String>,
+    /// Only these kinds (`fork`, `exec`, `exit`).
+    #[serde(default, deserialize_with = "strings")]
+    pub kinds: Vec<String>,
+    /// Start with the recently exited processes' exit events.
+    #[serde(default, deserialize_with = "replay_exited")]
+    pub replay_exited: bool,
+    /// Output shape.
+    #[serde(default = "json", with = "format")]
+    pub format: Format,
+}
+
+/// `wait`: until processes end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitRequest {
+    /// The processes (at least one).
+    #[serde(default, deserialize_with = "pids")]
+    pub pids: Vec<u32>,
+    /// Seconds, or forever.
+    #[serde(default, deserialize_with = "timeout")]
+    pub timeout: Option<f64>,
+}
+
+/// `signal`: send a signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRequest {
+    /// The processes (at least one).
+    #[serde(default, deserialize_with = "pids")]
+    pub pids: Vec<u32>,
+    /// What to send (required).
+    #[serde(default, deserialize_with = "signal_op")]
+    pub signal: Option<SignalOp>,
+}
+
+/// `sys`: system-wide figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SysRequest {
+    /// Section names (all when empty).
+    #[serde(default, deserialize_with = "strings")]
+    pub sections: Vec<String>,
+    /// Output shape.
+    #[serde(default = "json", with = "format")]
+    pub format: Format,
+}
+
+/// A request line: the request with the protocol version and its id, echoed in the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<R = Request> {
+    /// [`VERSION`].
+    pub v: u64,
+    /// Echoed in the answer.
+    pub id: u64,
+    /// What is asked.
+    #[serde(flatten)]
+    pub request: R,
+}
+
+/// A request the agent validated: what it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
     /// The process table.
     Query(Query),
     /// The process tree.
@@ -141,25 +295,130 @@ pub enum Request {
     },
 }
 
-/// A request with its id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Envelope {
-    /// Echoed in the answer.
-    pub id: u64,
-    /// What is asked.
-    pub request: Request,
+impl Request {
+    /// Checks what the types cannot: attribute and kind names, required fields, ranges.
+    pub fn validate(self) -> Result<Command, ProtocolError> {
+        Ok(match self {
+            Request::Query(q) => {
+                let mut query = Query::new(&q.attrs, q.sort.as_deref(), q.exited)
+                    .map_err(ProtocolError::bad_request)?;
+                query.pids = q.pids;
+                query.ppids = q.ppids;
+                query.uids = q.uids;
+                query.names = q.names.into_iter().map(OsString::from).collect();
+                query.format = q.format;
+                query.limit = q.limit.map(|n| n as usize);
+                Command::Query(query)
+            }
+            Request::Tree(t) => Command::Tree {
+                pid: t.pid,
+                format: t.format,
+            },
+            Request::Subscribe(s) => Command::Subscribe {
+                filter: EventFilter {
+                    pids: s.pids,
+                    ppids: s.ppids,
+                    uids: s.uids,
+                    names: s.names.into_iter().map(OsString::from).collect(),
+                    kinds: s
+                        .kinds
+                        .iter()
+                        .map(|k| k.parse::<EventKind>())
+                        .collect::<Result<_, _>>()
+                        .map_err(ProtocolError::bad_request)?,
+                },
+                replay_exited: s.replay_exited,
+                format: s.format,
+            },
+            Request::Wait(w) => {
+                if w.pids.is_empty() {
+                    return Err(ProtocolError::bad_request("wait needs \"pids\""));
+                }
+                if w.timeout.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+                    return Err(ProtocolError::bad_request(TIMEOUT));
+                }
+                Command::Wait {
+                    pids: w.pids,
+                    timeout: w.timeout,
+                }
+            }
+            Request::Signal(s) => {
+                if s.pids.is_empty() {
+                    return Err(ProtocolError::bad_request("signal needs \"pids\""));
+                }
+                Command::Signal {
+                    pids: s.pids,
+                    signal: s.signal.ok_or_else(|| ProtocolError::bad_request(SIGNAL))?,
+                }
+            }
+            Request::Stats {} => Command::Stats,
+            Request::Sys(s) => Command::Sys {
+                sections: s
+                    .sections
+                    .iter()
+                    .map(|s| s.parse())
+                    .collect::<Result<_, String>>()
+                    .map_err(ProtocolError::bad_request)?,
+                format: s.format,
+            },
+        })
+    }
 }
 
-/// Parses one request line. On error, the id (when readable) comes with it.
-pub fn parse(line: &[u8]) -> Result<Envelope, (u64, ProtocolError)> {
-    let value: JsonValue = serde_json::from_slice(line)
-        .map_err(|e| (0, ProtocolError::bad_request(format!("not JSON: {e}"))))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| (0, ProtocolError::bad_request("a request is a JSON object")))?;
-    let id = object.get("id").and_then(JsonValue::as_u64).unwrap_or(0);
+/// A request line the agent validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// Echoed in the answer.
+    pub id: u64,
+    /// What to run.
+    pub command: Command,
+}
+
+/// What is read of a line before its operation: lenient, so that the id of a bad request is
+/// echoed and a missing or odd `v`/`op` gets its own message.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(default)]
+    v: Option<Loose<u64>>,
+    #[serde(default)]
+    id: Option<Loose<u64>>,
+    #[serde(default)]
+    op: Option<Loose<String>>,
+}
+
+/// A value of the expected type, or anything else (told apart after reading).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose<T> {
+    Is(T),
+    Other(IgnoredAny),
+}
+
+impl<T> Loose<T> {
+    fn ok(self) -> Option<T> {
+        match self {
+            Loose::Is(value) => Some(value),
+            Loose::Other(_) => None,
+        }
+    }
+}
+
+/// Parses and validates one request line. On error, the id (when readable) comes with it.
+pub fn parse(line: &[u8]) -> Result<Parsed, (u64, ProtocolError)> {
+    let head: Head = serde_json::from_slice(line).map_err(|e| {
+        let message = match e.classify() {
+            serde_json::error::Category::Data => "a request is a JSON object".to_string(),
+            _ => format!("not JSON: {e}"),
+        };
+        (0, ProtocolError::bad_request(message))
+    })?;
+    // serde reads a struct from an array too: only an object is a request.
+    if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err((0, ProtocolError::bad_request("a request is a JSON object")));
+    }
+    let id = head.id.and_then(Loose::ok).unwrap_or(0);
     let fail = |error: ProtocolError| (id, error);
-    match object.get("v").and_then(JsonValue::as_u64) {
+    match head.v.and_then(Loose::ok) {
         Some(VERSION) => {}
         Some(other) => {
             return Err(fail(ProtocolError {
@@ -175,201 +434,310 @@ pub fn parse(line: &[u8]) -> Result<Envelope, (u64, ProtocolError)> {
             )))
         }
     }
-    let op = object
-        .get("op")
-        .and_then(JsonValue::as_str)
+    let op = head
+        .op
+        .and_then(Loose::ok)
         .ok_or_else(|| fail(ProtocolError::bad_request("missing \"op\"")))?;
-    let request = match op {
-        "query" => {
-            let attrs = strings(object.get("attrs")).map_err(fail)?;
-            let sort = optional_str(object.get("sort"), "sort").map_err(fail)?;
-            let exited = boolean(object.get("exited"), "exited").map_err(fail)?;
-            let mut query = Query::new(&attrs, sort.as_deref(), exited)
-                .map_err(|e| fail(ProtocolError::bad_request(e)))?;
-            query.pids = numbers(object.get("pids"), "pids").map_err(fail)?;
-            query.ppids = numbers(object.get("ppids"), "ppids").map_err(fail)?;
-            query.uids = numbers(object.get("uids"), "uids").map_err(fail)?;
-            query.names = strings(object.get("names"))
-                .map_err(fail)?
-                .into_iter()
-                .map(OsString::from)
-                .collect();
-            query.format = format(object.get("format")).map_err(fail)?;
-            query.limit = (object.get("limit").filter(|v| !v.is_null()))
-                .map(|v| number(v, "limit").map(|n| n as usize))
-                .transpose()
-                .map_err(fail)?;
-            Request::Query(query)
-        }
-        "tree" => Request::Tree {
-            pid: match object.get("pid") {
-                None | Some(JsonValue::Null) => None,
-                Some(v) => Some(number(v, "pid").map_err(fail)?),
-            },
-            format: format(object.get("format")).map_err(fail)?,
-        },
-        "subscribe" => Request::Subscribe {
-            filter: EventFilter {
-                pids: numbers(object.get("pids"), "pids").map_err(fail)?,
-                ppids: numbers(object.get("ppids"), "ppids").map_err(fail)?,
-                uids: numbers(object.get("uids"), "uids").map_err(fail)?,
-                names: strings(object.get("names"))
-                    .map_err(fail)?
-                    .into_iter()
-                    .map(OsString::from)
-                    .collect(),
-                kinds: strings(object.get("kinds"))
-                    .map_err(fail)?
-                    .iter()
-                    .map(|k| k.parse::<EventKind>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| fail(ProtocolError::bad_request(e)))?,
-            },
-            replay_exited: boolean(object.get("replay_exited"), "replay_exited").map_err(fail)?,
-            format: format(object.get("format")).map_err(fail)?,
-        },
-        "wait" => {
-            let pids = numbers(object.get("pids"), "pids").map_err(fail)?;
-            if pids.is_empty() {
-                return Err(fail(ProtocolError::bad_request("wait needs \"pids\"")));
-            }
-            let timeout = match object.get("timeout") {
-                None | Some(JsonValue::Null) => None,
-                Some(v) => match v.as_f64() {
-                    Some(t) if t.is_finite() && t >= 0.0 => Some(t),
-                    _ => {
-                        return Err(fail(ProtocolError::bad_request(
-                            "\"timeout\" is a number of seconds ≥ 0",
-                        )))
-                    }
-                },
-            };
-            Request::Wait { pids, timeout }
-        }
-        "signal" => {
-            let pids = numbers(object.get("pids"), "pids").map_err(fail)?;
-            if pids.is_empty() {
-                return Err(fail(ProtocolError::bad_request("signal needs \"pids\"")));
-            }
-            let signal = match object.get("signal").and_then(JsonValue::as_str) {
-                Some("kill") => SignalOp::Kill,
-                Some("terminate") => SignalOp::Terminate,
-                Some("suspend") => SignalOp::Suspend,
-                Some("resume") => SignalOp::Resume,
-                _ => {
-                    return Err(fail(ProtocolError::bad_request(
-                        "\"signal\" is one of kill, terminate, suspend, resume",
-                    )))
-                }
-            };
-            Request::Signal { pids, signal }
-        }
-        "stats" => Request::Stats,
-        "sys" => Request::Sys {
-            sections: strings(object.get("sections"))
-                .map_err(fail)?
-                .iter()
-                .map(|s| s.parse())
-                .collect::<Result<_, String>>()
-                .map_err(|e| fail(ProtocolError::bad_request(e)))?,
-            format: format(object.get("format")).map_err(fail)?,
-        },
-        other => {
-            return Err(fail(ProtocolError::bad_request(format!(
-                "unknown op '{other}' (query, tree, subscribe, wait, signal, stats, sys)"
-            ))))
-        }
-    };
-    Ok(Envelope { id, request })
+    if !OPS.contains(&op.as_str()) {
+        return Err(fail(ProtocolError::bad_request(format!(
+            "unknown op '{op}' ({})",
+            OPS.join(", ")
+        ))));
+    }
+    let request: Request = serde_json::from_slice(line).map_err(|e| {
+        // The fields' own messages, without serde_json's position.
+        let text = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&position).unwrap_or(&text).to_string();
+        fail(ProtocolError::bad_request(message))
+    })?;
+    let command = request.validate().map_err(fail)?;
+    Ok(Parsed { id, command })
 }
 
-fn strings(value: Option<&JsonValue>) -> Result<Vec<String>, ProtocolError> {
-    match value {
-        None | Some(JsonValue::Null) => Ok(Vec::new()),
-        Some(JsonValue::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ProtocolError::bad_request("expected an array of strings"))
-            })
+const TIMEOUT: &str = "\"timeout\" is a number of seconds ≥ 0";
+const SIGNAL: &str = "\"signal\" is one of kill, terminate, suspend, resume";
+
+fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Option::<Loose<Vec<String>>>::deserialize(d)? {
+        None => Ok(Vec::new()),
+        Some(Loose::Is(items)) => Ok(items),
+        Some(Loose::Other(_)) => Err(D::Error::custom("expected an array of strings")),
+    }
+}
+
+fn u32_list<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Vec<u32>, D::Error> {
+    match Option::<Loose<Vec<Loose<u32>>>>::deserialize(d)? {
+        None => Ok(Vec::new()),
+        Some(Loose::Is(items)) => items
+            .into_iter()
+            .map(|item| item.ok().ok_or_else(|| u32_error::<D::Error>(field)))
             .collect(),
-        Some(_) => Err(ProtocolError::bad_request("expected an array of strings")),
+        Some(Loose::Other(_)) => Err(D::Error::custom(format!("\"{field}\" is an array"))),
     }
 }
 
-fn number(value: &JsonValue, field: &str) -> Result<u32, ProtocolError> {
-    value
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| {
-            ProtocolError::bad_request(format!("\"{field}\" holds 32-bit unsigned integers"))
+fn u32_error<E: serde::de::Error>(field: &str) -> E {
+    E::custom(format!("\"{field}\" holds 32-bit unsigned integers"))
+}
+
+fn optional_u32<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<u32>, D::Error> {
+    match Option::<Loose<u32>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Is(n)) => Ok(Some(n)),
+        Some(Loose::Other(_)) => Err(u32_error(field)),
+    }
+}
+
+fn boolean<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<bool, D::Error> {
+    match Option::<Loose<bool>>::deserialize(d)? {
+        None => Ok(false),
+        Some(Loose::Is(b)) => Ok(b),
+        Some(Loose::Other(_)) => Err(D::Error::custom(format!("\"{field}\" is true or false"))),
+    }
+}
+
+macro_rules! field_deserializers {
+    ($($name:ident: $helper:ident -> $type:ty;)*) => {$(
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<$type, D::Error> {
+            $helper(d, stringify!($name))
+        }
+    )*};
+}
+
+field_deserializers! {
+    pids: u32_list -> Vec<u32>;
+    ppids: u32_list -> Vec<u32>;
+    uids: u32_list -> Vec<u32>;
+    pid: optional_u32 -> Option<u32>;
+    limit: optional_u32 -> Option<u32>;
+    exited: boolean -> bool;
+    replay_exited: boolean -> bool;
+}
+
+fn sort<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Loose<String>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Is(s)) => Ok(Some(s)),
+        Some(Loose::Other(_)) => Err(D::Error::custom("\"sort\" is a string")),
+    }
+}
+
+fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<Loose<f64>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Is(t)) => Ok(Some(t)),
+        Some(Loose::Other(_)) => Err(D::Error::custom(TIMEOUT)),
+    }
+}
+
+fn signal_op<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SignalOp>, D::Error> {
+    let name = Option::<Loose<String>>::deserialize(d)?.and_then(Loose::ok);
+    match name.as_deref() {
+        Some("kill") => Ok(Some(SignalOp::Kill)),
+        Some("terminate") => Ok(Some(SignalOp::Terminate)),
+        Some("suspend") => Ok(Some(SignalOp::Suspend)),
+        Some("resume") => Ok(Some(SignalOp::Resume)),
+        _ => Err(D::Error::custom(SIGNAL)),
+    }
+}
+
+fn json() -> Format {
+    Format::Json
+}
+
+/// `format`: `"json"` (also when absent, null or not a string) or `"text"`.
+mod format {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(format: &Format, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match format {
+            Format::Json => "json",
+            Format::Text => "text",
         })
-}
+    }
 
-fn numbers(value: Option<&JsonValue>, field: &str) -> Result<Vec<u32>, ProtocolError> {
-    match value {
-        None | Some(JsonValue::Null) => Ok(Vec::new()),
-        Some(JsonValue::Array(items)) => items.iter().map(|v| number(v, field)).collect(),
-        Some(_) => Err(ProtocolError::bad_request(format!(
-            "\"{field}\" is an array"
-        ))),
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        match Option::<Loose<String>>::deserialize(d)?
+            .and_then(Loose::ok)
+            .as_deref()
+        {
+            None | Some("json") => Ok(Format::Json),
+            Some("text") => Ok(Format::Text),
+            Some(other) => Err(D::Error::custom(format!(
+                "unknown format '{other}' (json or text)"
+            ))),
+        }
     }
 }
 
-fn boolean(value: Option<&JsonValue>, field: &str) -> Result<bool, ProtocolError> {
-    match value {
-        None | Some(JsonValue::Null) => Ok(false),
-        Some(JsonValue::Bool(b)) => Ok(*b),
-        Some(_) => Err(ProtocolError::bad_request(format!(
-            "\"{field}\" is true or false"
-        ))),
-    }
+/// The header line of every answer: `{"v":1,"id":7,"ok":true,"len":N}` before a payload of N
+/// bytes, `{"v":1,"id":7,"ok":true,"stream":true}` before a stream of lines,
+/// `{"v":1,"id":7,"ok":false,"error":KIND,"message":"…"}` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`VERSION`].
+    pub v: u64,
+    /// The request's id.
+    pub id: u64,
+    /// Served, or refused.
+    pub ok: bool,
+    /// Bytes of payload that follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    /// Lines follow until the connection closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// The error kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error, for a human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
-fn optional_str(value: Option<&JsonValue>, field: &str) -> Result<Option<String>, ProtocolError> {
-    match value {
-        None | Some(JsonValue::Null) => Ok(None),
-        Some(JsonValue::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ProtocolError::bad_request(format!(
-            "\"{field}\" is a string"
-        ))),
-    }
-}
-
-fn format(value: Option<&JsonValue>) -> Result<Format, ProtocolError> {
-    match value.and_then(JsonValue::as_str) {
-        None | Some("json") => Ok(Format::Json),
-        Some("text") => Ok(Format::Text),
-        Some(other) => Err(ProtocolError::bad_request(format!(
-            "unknown format '{other}' (json or text)"
-        ))),
+impl Header {
+    fn line(&self) -> Vec<u8> {
+        let mut line = crate::render::json::to_vec(self);
+        line.push(b'\n');
+        line
     }
 }
 
 /// The header line of a successful answer with a payload of `len` bytes.
-pub fn ok_header(id: u64, len: usize) -> String {
-    format!("{{\"v\":{VERSION},\"id\":{id},\"ok\":true,\"len\":{len}}}\n")
+pub fn ok_header(id: u64, len: usize) -> Vec<u8> {
+    Header {
+        v: VERSION,
+        id,
+        ok: true,
+        len: Some(len as u64),
+        stream: None,
+        error: None,
+        message: None,
+    }
+    .line()
 }
 
 /// The header line that starts a stream.
-pub fn stream_header(id: u64) -> String {
-    format!("{{\"v\":{VERSION},\"id\":{id},\"ok\":true,\"stream\":true}}\n")
+pub fn stream_header(id: u64) -> Vec<u8> {
+    Header {
+        v: VERSION,
+        id,
+        ok: true,
+        len: None,
+        stream: Some(true),
+        error: None,
+        message: None,
+    }
+    .line()
 }
 
 /// The line of a failed request.
-pub fn error_line(id: u64, error: &ProtocolError) -> String {
-    let mut json = crate::json::Json::new();
-    json.begin_object();
-    json.key("v").uint(VERSION);
-    json.key("id").uint(id);
-    json.key("ok").bool(false);
-    json.key("error").str(error.kind);
-    json.key("message").str(&error.message);
-    json.end_object();
-    let mut line = json.finish();
-    line.push('\n');
-    line
+pub fn error_line(id: u64, error: &ProtocolError) -> Vec<u8> {
+    Header {
+        v: VERSION,
+        id,
+        ok: false,
+        len: None,
+        stream: None,
+        error: Some(error.kind.to_string()),
+        message: Some(error.message.clone()),
+    }
+    .line()
+}
+
+/// The answer to `wait` (and `tracer wait --json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitAnswer {
+    /// The processes that ended, with what they consumed.
+    pub gone: Vec<Gone>,
+    /// The ones still running at the timeout.
+    pub alive: Vec<Alive>,
+}
+
+/// A process that ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gone {
+    /// Its pid.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+    /// Its exit code (null when unknown or a signal ended it).
+    pub returncode: Option<i32>,
+    /// What it consumed in all (null where its exit was not seen with usage).
+    #[serde(flatten)]
+    pub usage: UsageRecord,
+}
+
+/// A process still running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alive {
+    /// Its pid.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+}
+
+/// One process's result of `signal` (the answer is an array of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalResult {
+    /// The pid.
+    pub pid: u32,
+    /// Sent.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// The agent's counters (`tracer stats`, the `stats` answer, the metrics).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// What feeds the table: `ebpf`, `procfs`, `sysinfo` or `snapshot`.
+    pub backend: String,
+    /// Seconds since the agent started.
+    pub uptime: f64,
+    /// The table's size and what was applied to it.
+    pub table: TableCounters,
+    /// The event source's counters (none without a feed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceCounters>,
+    /// Clients connected now.
+    pub clients: u64,
+    /// Connections accepted since start.
+    pub connections: u64,
+    /// Subscribers connected now.
+    pub subscribers: u64,
+    /// Events dropped for subscribers that fell behind.
+    pub subscriber_drops: u64,
+    /// Requests refused (malformed, too large, unauthorised).
+    pub refused: u64,
+    /// Clients dropped for being too slow to send or to read.
+    pub slow_clients: u64,
+    /// The agent's resident memory in bytes.
+    pub rss_bytes: u64,
+}
+
+/// The table's part of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCounters {
+    /// Live processes.
+    pub live: u64,
+    /// Exited processes kept.
+    pub exited: u64,
+    /// Entries created from `/proc` scans.
+    pub seeded: u64,
+    /// Fork events applied.
+    pub forks: u64,
+    /// Exec events applied.
+    pub execs: u64,
+    /// Exit events applied.
+    pub exits: u64,
+    /// Resynchronisations from `/proc`.
+    pub resyncs: u64,
+    /// Live entries a resynchronisation found gone.
+    pub vanished: u64,
+    /// Exited entries dropped after the retention time.
+    pub expired: u64,
 }
 
 /// A group of figures.
@@ -434,8 +802,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.id, 3);
-        match q.request {
-            Request::Query(query) => {
+        match q.command {
+            Command::Query(query) => {
                 assert_eq!(query.format, Format::Text);
                 assert_eq!(query.sort, Some((crate::attrs::Attr::Pid, true)));
             }
@@ -444,8 +812,8 @@ mod tests {
         assert!(matches!(
             parse(br#"{"v":1,"op":"signal","pids":[5],"signal":"kill"}"#)
                 .unwrap()
-                .request,
-            Request::Signal {
+                .command,
+            Command::Signal {
                 signal: SignalOp::Kill,
                 ..
             }
@@ -453,8 +821,8 @@ mod tests {
         assert!(matches!(
             parse(br#"{"v":1,"op":"subscribe","kinds":["exit"]}"#)
                 .unwrap()
-                .request,
-            Request::Subscribe { .. }
+                .command,
+            Command::Subscribe { .. }
         ));
     }
 
@@ -463,9 +831,9 @@ mod tests {
         use Section;
         match parse(br#"{"v":1,"op":"sys","sections":["cpu","memory"],"format":"text"}"#)
             .unwrap()
-            .request
+            .command
         {
-            Request::Sys { sections, format } => {
+            Command::Sys { sections, format } => {
                 assert_eq!(sections, [Section::Cpu, Section::Memory]);
                 assert_eq!(format, Format::Text);
             }
@@ -476,9 +844,9 @@ mod tests {
         assert!(error.message.contains("unknown section 'cpux'"), "{error}");
         match parse(br#"{"v":1,"op":"query","exited":true,"limit":3}"#)
             .unwrap()
-            .request
+            .command
         {
-            Request::Query(query) => assert_eq!(query.limit, Some(3)),
+            Command::Query(query) => assert_eq!(query.limit, Some(3)),
             other => panic!("{other:?}"),
         }
         assert!(parse(br#"{"v":1,"op":"query","limit":-3}"#).is_err());
@@ -508,5 +876,192 @@ mod tests {
                 assert_eq!(id, 9);
             }
         }
+    }
+
+    #[test]
+    fn keeps_the_field_messages() {
+        for (line, message) in [
+            (
+                &br#"{"v":1,"id":2,"op":"query","pids":[-1]}"#[..],
+                "\"pids\" holds 32-bit unsigned integers",
+            ),
+            (
+                br#"{"v":1,"op":"query","ppids":3}"#,
+                "\"ppids\" is an array",
+            ),
+            (
+                br#"{"v":1,"op":"query","attrs":"pid"}"#,
+                "expected an array of strings",
+            ),
+            (br#"{"v":1,"op":"query","sort":1}"#, "\"sort\" is a string"),
+            (
+                br#"{"v":1,"op":"query","exited":"yes"}"#,
+                "\"exited\" is true or false",
+            ),
+            (
+                br#"{"v":1,"op":"query","format":"xml"}"#,
+                "unknown format 'xml' (json or text)",
+            ),
+            (
+                br#"{"v":1,"op":"tree","pid":"1"}"#,
+                "\"pid\" holds 32-bit unsigned integers",
+            ),
+            (
+                br#"{"v":1,"op":"wait","pids":[1],"timeout":-1}"#,
+                "\"timeout\" is a number of seconds ≥ 0",
+            ),
+            (
+                br#"{"v":1,"op":"wait","pids":[1],"timeout":"x"}"#,
+                "\"timeout\" is a number of seconds ≥ 0",
+            ),
+            (br#"{"v":1,"op":"wait"}"#, "wait needs \"pids\""),
+            (
+                br#"{"v":1,"op":"signal","pids":[1]}"#,
+                "\"signal\" is one of kill, terminate, suspend, resume",
+            ),
+            (
+                br#"{"v":1,"op":"subscribe","kinds":["spawn"]}"#,
+                "unknown event kind 'spawn' (expected fork, exec or exit)",
+            ),
+            (
+                br#"{"v":1,"op":"dance"}"#,
+                "unknown op 'dance' (query, tree, subscribe, wait, signal, stats, sys)",
+            ),
+            (br#"{"v":1,"op":7}"#, "missing \"op\""),
+            (
+                br#"{"v":"1","op":"stats"}"#,
+                "missing \"v\" (protocol version)",
+            ),
+            (br#"[1,2]"#, "a request is a JSON object"),
+        ] {
+            let (_, error) = parse(line).unwrap_err();
+            assert_eq!(error.message, message, "{}", String::from_utf8_lossy(line));
+        }
+        let (_, error) = parse(b"not json").unwrap_err();
+        assert!(
+            error.message.starts_with("not JSON: expected ident"),
+            "{error}"
+        );
+        // Lenient where it always was: unknown fields, null fields, a format that is no string.
+        let parsed =
+            parse(br#"{"v":1,"id":"x","op":"query","pids":null,"format":5,"extra":{}}"#).unwrap();
+        assert_eq!(parsed.id, 0);
+        assert!(matches!(parsed.command, Command::Query(q) if q.format == Format::Json));
+    }
+
+    #[test]
+    fn typed_requests_round_trip() {
+        let request = Request::Subscribe(SubscribeRequest {
+            pids: vec![1, 2],
+            ppids: vec![],
+            uids: vec![0],
+            names: vec!["bash".into()],
+            kinds: vec!["exit".into()],
+            replay_exited: true,
+            format: Format::Text,
+        });
+        let line = crate::render::json::to_vec(&Envelope {
+            v: VERSION,
+            id: 9,
+            request: request.clone(),
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            r#"{"v":1,"id":9,"op":"subscribe","pids":[1,2],"ppids":[],"uids":[0],"names":["bash"],"kinds":["exit"],"replay_exited":true,"format":"text"}"#
+        );
+        let back: Envelope = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.request, request);
+        let parsed = parse(&line).unwrap();
+        assert_eq!(parsed.id, 9);
+        assert!(matches!(
+            parsed.command,
+            Command::Subscribe {
+                replay_exited: true,
+                ..
+            }
+        ));
+        let stats = crate::render::json::to_vec(&Envelope {
+            v: 1,
+            id: 1,
+            request: Request::Stats {},
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&stats),
+            r#"{"v":1,"id":1,"op":"stats"}"#
+        );
+    }
+
+    #[test]
+    fn headers_are_todays_lines() {
+        assert_eq!(
+            ok_header(7, 12),
+            b"{\"v\":1,\"id\":7,\"ok\":true,\"len\":12}\n"
+        );
+        assert_eq!(
+            stream_header(7),
+            b"{\"v\":1,\"id\":7,\"ok\":true,\"stream\":true}\n"
+        );
+        let error = ProtocolError {
+            kind: "busy",
+            message: "try \"later\"\n".into(),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&error_line(3, &error)),
+            "{\"v\":1,\"id\":3,\"ok\":false,\"error\":\"busy\",\"message\":\"try \\\"later\\\"\\n\"}\n"
+        );
+        let header: Header = serde_json::from_slice(&error_line(3, &error)).unwrap();
+        assert_eq!((header.ok, header.error.as_deref()), (false, Some("busy")));
+    }
+
+    #[test]
+    fn wait_and_signal_answers_are_todays_json() {
+        let usage = crate::event::Usage {
+            user: 0.25,
+            peak_rss: 4096,
+            ..Default::default()
+        };
+        let answer = WaitAnswer {
+            gone: vec![
+                Gone {
+                    pid: 5,
+                    name: "sleep".into(),
+                    returncode: Some(0),
+                    usage: UsageRecord::new(Some(&usage)),
+                },
+                Gone {
+                    pid: 6,
+                    name: "a\"b".into(),
+                    returncode: None,
+                    usage: UsageRecord::new(None),
+                },
+            ],
+            alive: vec![Alive {
+                pid: 7,
+                name: "bash".into(),
+            }],
+        };
+        let json = crate::render::json::to_string(&answer);
+        assert_eq!(
+            json,
+            r#"{"gone":[{"pid":5,"name":"sleep","returncode":0,"cpu_times":{"user":0.25,"system":0.0,"children_user":0.0,"children_system":0.0,"iowait":0.0},"memory_info":{"rss":4096},"num_ctx_switches":{"voluntary":0,"involuntary":0},"io_counters":{},"num_page_faults":{"minor":0,"major":0}},{"pid":6,"name":"a\"b","returncode":null,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null}],"alive":[{"pid":7,"name":"bash"}]}"#
+        );
+        let back: WaitAnswer = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, answer);
+        let results = vec![
+            SignalResult {
+                pid: 1,
+                ok: true,
+                error: None,
+            },
+            SignalResult {
+                pid: 2,
+                ok: false,
+                error: Some("no such process".into()),
+            },
+        ];
+        assert_eq!(
+            crate::render::json::to_string(&results),
+            r#"[{"pid":1,"ok":true,"error":null},{"pid":2,"ok":false,"error":"no such process"}]"#
+        );
     }
 }

@@ -16,10 +16,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, watch};
 
-use super::protocol::{self, Envelope, ProtocolError, Request, MAX_REQUEST};
+use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters, MAX_REQUEST};
 use crate::attrs::Collector;
 use crate::live::{Feed, Tracer, TracerConfig};
 use crate::query::{Format, Viewer};
+use crate::render::events::{self, StreamRecord};
 
 /// How long a client may take to finish a request line once it started one.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -330,7 +331,7 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
                     kind: "too_large",
                     message: format!("request longer than {MAX_REQUEST} bytes"),
                 };
-                let _ = write(&mut writer, protocol::error_line(0, &error).as_bytes()).await;
+                let _ = write(&mut writer, &protocol::error_line(0, &error)).await;
                 return;
             }
             Err(RequestError::Slow) => {
@@ -342,11 +343,11 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
             }
             Err(RequestError::Io) => return,
         };
-        let envelope = match protocol::parse(&line) {
-            Ok(envelope) => envelope,
+        let parsed = match protocol::parse(&line) {
+            Ok(parsed) => parsed,
             Err((id, error)) => {
                 context.counters.refused.fetch_add(1, Ordering::Relaxed);
-                if write(&mut writer, protocol::error_line(id, &error).as_bytes())
+                if write(&mut writer, &protocol::error_line(id, &error))
                     .await
                     .is_err()
                 {
@@ -355,26 +356,26 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
                 continue;
             }
         };
-        let Envelope { id, request } = envelope;
-        if let Request::Subscribe {
+        let Parsed { id, command } = parsed;
+        if let Command::Subscribe {
             filter,
             replay_exited,
             format,
-        } = request
+        } = command
         {
             stream_events(&mut writer, id, &context, filter, replay_exited, format).await;
             return;
         }
-        let answer = answer(Arc::clone(&context), request, viewer).await;
+        let answer = answer(Arc::clone(&context), command, viewer).await;
         let bytes = match answer {
             Ok(payload) => {
-                let mut bytes = protocol::ok_header(id, payload.len()).into_bytes();
+                let mut bytes = protocol::ok_header(id, payload.len());
                 bytes.extend_from_slice(&payload);
                 bytes
             }
             Err(error) => {
                 context.counters.refused.fetch_add(1, Ordering::Relaxed);
-                protocol::error_line(id, &error).into_bytes()
+                protocol::error_line(id, &error)
             }
         };
         if write(&mut writer, &bytes).await.is_err() {
@@ -445,18 +446,18 @@ async fn write(writer: &mut tokio::net::unix::OwnedWriteHalf, bytes: &[u8]) -> R
 /// hold up the runtime.
 async fn answer(
     context: Arc<Shared>,
-    request: Request,
+    command: Command,
     viewer: Viewer,
 ) -> Result<Vec<u8>, ProtocolError> {
-    let _permit = match request {
-        Request::Wait { .. } => Some(context.waits.try_acquire().map_err(|_| ProtocolError {
+    let _permit = match command {
+        Command::Wait { .. } => Some(context.waits.try_acquire().map_err(|_| ProtocolError {
             kind: "busy",
             message: format!("{MAX_WAITS} waits are in progress already; try again later"),
         })?),
         _ => None,
     };
     let context = Arc::clone(&context);
-    tokio::task::spawn_blocking(move || answer_blocking(&context, request, viewer))
+    tokio::task::spawn_blocking(move || answer_blocking(&context, command, viewer))
         .await
         .unwrap_or_else(|e| {
             Err(ProtocolError {
@@ -468,11 +469,11 @@ async fn answer(
 
 fn answer_blocking(
     context: &Shared,
-    request: Request,
+    command: Command,
     viewer: Viewer,
 ) -> Result<Vec<u8>, ProtocolError> {
-    match request {
-        Request::Query(query) => {
+    match command {
+        Command::Query(query) => {
             let mut collector = context.collector.lock().unwrap_or_else(|p| p.into_inner());
             let table = context.tracer.refresh();
             let answer = crate::render::rows::query(&table, &mut collector, &query, &viewer);
@@ -482,7 +483,7 @@ fn answer_blocking(
             }
             Ok(answer)
         }
-        Request::Tree { pid, format } => {
+        Command::Tree { pid, format } => {
             let table = context.tracer.refresh();
             crate::render::rows::tree(&table, pid, format, &viewer).map_err(|message| {
                 ProtocolError {
@@ -491,21 +492,21 @@ fn answer_blocking(
                 }
             })
         }
-        Request::Wait { pids, timeout } => {
+        Command::Wait { pids, timeout } => {
             let timeout = timeout.map(Duration::from_secs_f64);
             crate::ops::wait(&pids, timeout, &viewer)
-                .map(|(json, _)| json.into_bytes())
+                .map(|answer| crate::render::json::to_vec(&answer))
                 .map_err(process_error)
         }
-        Request::Signal { pids, signal } => {
-            let (json, _) = crate::ops::signal(&pids, signal.signal(), &viewer);
-            Ok(json.into_bytes())
+        Command::Signal { pids, signal } => {
+            let results = crate::ops::signal(&pids, signal.signal(), &viewer);
+            Ok(crate::render::json::to_vec(&results))
         }
-        Request::Stats => Ok(stats_json(context).into_bytes()),
-        Request::Sys { sections, format } => {
+        Command::Stats => Ok(crate::render::json::to_vec(&stats(context))),
+        Command::Sys { sections, format } => {
             Ok(super::sampling::system().answer(&sections, format))
         }
-        Request::Subscribe { .. } => unreachable!("subscriptions are streamed, not answered"),
+        Command::Subscribe { .. } => unreachable!("subscriptions are streamed, not answered"),
     }
 }
 
@@ -536,17 +537,13 @@ async fn stream_events(
             kind: "unavailable",
             message: format!("this agent has no event feed ({reason})"),
         };
-        let _ = write(writer, protocol::error_line(id, &error).as_bytes()).await;
+        let _ = write(writer, &protocol::error_line(id, &error)).await;
         return;
     }
-    let mut events = context.tracer.subscribe();
-    let render = |event: &crate::event::Event| -> String {
-        let mut line = match format {
-            Format::Json => crate::cli::events::event_json(event),
-            Format::Text => crate::cli::events::event_text(event),
-        };
-        line.push('\n');
-        line
+    let mut subscription = context.tracer.subscribe();
+    let render = |out: &mut Vec<u8>, event: &crate::event::Event| match format {
+        Format::Json => events::write_json_line(out, event),
+        Format::Text => events::write_text_line(out, event),
     };
     let mut head = protocol::stream_header(id);
     if replay_exited {
@@ -554,34 +551,37 @@ async fn stream_events(
         for entry in table.exited() {
             if let Some(event) = crate::table::exit_event(entry) {
                 if filter.matches(&event) {
-                    head.push_str(&render(&event));
+                    render(&mut head, &event);
                 }
             }
         }
     }
-    if write(writer, head.as_bytes()).await.is_err() {
+    if write(writer, &head).await.is_err() {
         return;
     }
     let mut shutdown = context.shutdown.clone();
     let mut dropped_here = 0u64;
+    let mut out = Vec::new();
     loop {
         let received = tokio::select! {
-            received = events.recv() => received,
+            received = subscription.recv() => received,
             _ = shutdown.changed() => {
-                let _ = write(writer, b"{\"event\":\"end\",\"reason\":\"agent stopping\"}\n").await;
+                let mut end = Vec::new();
+                StreamRecord::End { reason: "agent stopping" }.write_line(&mut end);
+                let _ = write(writer, &end).await;
                 return;
             }
         };
-        let mut out = String::new();
+        out.clear();
         match received {
             Ok(event) => {
                 if filter.matches(&event) {
-                    out.push_str(&render(&event));
+                    render(&mut out, &event);
                 }
                 // Take what else is queued, to write in one go.
                 while out.len() < 64 * 1024 {
-                    match events.try_recv() {
-                        Ok(event) if filter.matches(&event) => out.push_str(&render(&event)),
+                    match subscription.try_recv() {
+                        Ok(event) if filter.matches(&event) => render(&mut out, &event),
                         Ok(_) => {}
                         Err(_) => break,
                     }
@@ -593,11 +593,11 @@ async fn stream_events(
                     .counters
                     .subscriber_drops
                     .fetch_add(count, Ordering::Relaxed);
-                out.push_str(&format!("{{\"event\":\"dropped\",\"count\":{count}}}\n"));
+                StreamRecord::Dropped { count }.write_line(&mut out);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
-        if !out.is_empty() && write(writer, out.as_bytes()).await.is_err() {
+        if !out.is_empty() && write(writer, &out).await.is_err() {
             context
                 .counters
                 .slow_clients
@@ -610,160 +610,42 @@ async fn stream_events(
     }
 }
 
-/// The agent's counters as one JSON object (`tracer stats --json`, the `stats` request).
-fn stats_json(context: &Shared) -> String {
+/// The agent's counters (`tracer stats`, the `stats` request, the metrics).
+fn stats(context: &Shared) -> Stats {
     let table = context.tracer.lock();
     let t = table.stats();
-    let mut json = crate::json::Json::new();
-    json.begin_object();
-    json.key("backend").str(context.tracer.feed().name());
-    json.key("uptime")
-        .float(context.started.elapsed().as_secs_f64());
-    json.key("table").begin_object();
-    json.key("live").uint(table.len() as u64);
-    json.key("exited").uint(table.exited().count() as u64);
-    json.key("seeded").uint(t.seeded);
-    json.key("forks").uint(t.forks);
-    json.key("execs").uint(t.execs);
-    json.key("exits").uint(t.exits);
-    json.key("resyncs").uint(t.resyncs);
-    json.key("vanished").uint(t.vanished);
-    json.key("expired").uint(t.expired);
-    json.end_object();
+    let table_counters = TableCounters {
+        live: table.len() as u64,
+        exited: table.exited().count() as u64,
+        seeded: t.seeded,
+        forks: t.forks,
+        execs: t.execs,
+        exits: t.exits,
+        resyncs: t.resyncs,
+        vanished: t.vanished,
+        expired: t.expired,
+    };
     drop(table);
-    if let Some(s) = context.tracer.source_stats() {
-        json.key("source").begin_object();
-        json.key("events").uint(s.events);
-        json.key("lost").uint(s.lost());
-        json.key("lost_fork").uint(s.lost_fork);
-        json.key("lost_exec").uint(s.lost_exec);
-        json.key("lost_exit").uint(s.lost_exit);
-        json.key("decode_errors").uint(s.decode_errors);
-        json.key("threads_created").uint(s.threads_created);
-        json.key("args_truncated").uint(s.args_truncated);
-        json.key("read_errors").uint(s.read_errors);
-        json.end_object();
-    }
     let c = &context.counters;
-    json.key("clients").uint(c.clients.load(Ordering::Relaxed));
-    json.key("connections")
-        .uint(c.connections.load(Ordering::Relaxed));
-    json.key("subscribers")
-        .uint(c.subscribers.load(Ordering::Relaxed));
-    json.key("subscriber_drops")
-        .uint(c.subscriber_drops.load(Ordering::Relaxed));
-    json.key("refused").uint(c.refused.load(Ordering::Relaxed));
-    json.key("slow_clients")
-        .uint(c.slow_clients.load(Ordering::Relaxed));
-    json.key("rss_bytes").uint(own_rss());
-    json.end_object();
-    json.finish()
+    Stats {
+        backend: context.tracer.feed().name().to_string(),
+        uptime: context.started.elapsed().as_secs_f64(),
+        table: table_counters,
+        source: context.tracer.source_stats().map(|s| (&s).into()),
+        clients: c.clients.load(Ordering::Relaxed),
+        connections: c.connections.load(Ordering::Relaxed),
+        subscribers: c.subscribers.load(Ordering::Relaxed),
+        subscriber_drops: c.subscriber_drops.load(Ordering::Relaxed),
+        refused: c.refused.load(Ordering::Relaxed),
+        slow_clients: c.slow_clients.load(Ordering::Relaxed),
+        rss_bytes: own_rss(),
+    }
 }
 
 fn own_rss() -> u64 {
     crate::procfs::Procfs::new()
         .memory_info(std::process::id())
         .map_or(0, |m| m.rss)
-}
-
-/// Prometheus text exposition of the same counters.
-fn metrics_text(context: &Shared) -> String {
-    let stats: serde_json::Value =
-        serde_json::from_str(&stats_json(context)).unwrap_or(serde_json::Value::Null);
-    let num = |path: &[&str]| -> u64 {
-        let mut v = &stats;
-        for key in path {
-            v = &v[key];
-        }
-        v.as_u64().unwrap_or(0)
-    };
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in samples {
-            out.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    };
-    metric(
-        "tracer_events_total",
-        "counter",
-        "Lifecycle events applied to the table, by kind.",
-        &[
-            ("{kind=\"fork\"}".into(), num(&["table", "forks"])),
-            ("{kind=\"exec\"}".into(), num(&["table", "execs"])),
-            ("{kind=\"exit\"}".into(), num(&["table", "exits"])),
-        ],
-    );
-    metric(
-        "tracer_lost_events_total",
-        "counter",
-        "Events the kernel could not deliver (ring buffer full), by kind.",
-        &[
-            ("{kind=\"fork\"}".into(), num(&["source", "lost_fork"])),
-            ("{kind=\"exec\"}".into(), num(&["source", "lost_exec"])),
-            ("{kind=\"exit\"}".into(), num(&["source", "lost_exit"])),
-        ],
-    );
-    metric(
-        "tracer_table_processes",
-        "gauge",
-        "Processes in the table.",
-        &[
-            ("{state=\"live\"}".into(), num(&["table", "live"])),
-            ("{state=\"exited\"}".into(), num(&["table", "exited"])),
-        ],
-    );
-    metric(
-        "tracer_resyncs_total",
-        "counter",
-        "Resynchronisations of the table from /proc after lost events.",
-        &[(String::new(), num(&["table", "resyncs"]))],
-    );
-    metric(
-        "tracer_clients",
-        "gauge",
-        "Clients connected.",
-        &[(String::new(), num(&["clients"]))],
-    );
-    metric(
-        "tracer_subscribers",
-        "gauge",
-        "Event stream subscribers connected.",
-        &[(String::new(), num(&["subscribers"]))],
-    );
-    metric(
-        "tracer_subscriber_dropped_events_total",
-        "counter",
-        "Events dropped for subscribers that fell behind.",
-        &[(String::new(), num(&["subscriber_drops"]))],
-    );
-    metric(
-        "tracer_refused_requests_total",
-        "counter",
-        "Requests refused (malformed, too large, unauthorised).",
-        &[(String::new(), num(&["refused"]))],
-    );
-    metric(
-        "tracer_backend_info",
-        "gauge",
-        "The event backend in use.",
-        &[(
-            format!(
-                "{{backend=\"{}\"}}",
-                stats["backend"].as_str().unwrap_or("unknown")
-            ),
-            1,
-        )],
-    );
-    metric(
-        "tracer_agent_rss_bytes",
-        "gauge",
-        "Resident memory of the agent.",
-        &[(String::new(), num(&["rss_bytes"]))],
-    );
-    // With --sched: the host's run-queue latency and on-CPU slice histograms.
-    out.push_str(&crate::ebpf::sched::prometheus_text());
-    out
 }
 
 /// A minimal HTTP server: every GET gets the metrics.
@@ -783,11 +665,14 @@ async fn serve_metrics(listener: tokio::net::TcpListener, context: Arc<Shared>) 
             let Ok(Ok(n)) = read else { return };
             let head = String::from_utf8_lossy(&request[..n]);
             let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
-                let body = tokio::task::spawn_blocking(move || metrics_text(&context))
-                    .await
-                    .unwrap_or_default();
+                let body = tokio::task::spawn_blocking(move || {
+                    crate::render::stats::metrics(&stats(&context))
+                })
+                .await
+                .unwrap_or_default();
                 format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                    "HTTP/1.0 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{body}",
+                    crate::render::stats::METRICS_CONTENT_TYPE,
                     body.len()
                 )
             } else {

@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::Connection;
+use crate::agent::protocol::{Request, Stats};
 use crate::agent::AgentConfig;
-use crate::agent_request;
 use crate::ebpf::EbpfConfig;
 use crate::live::TracerConfig;
 use crate::source::SourceConfig;
@@ -166,42 +166,14 @@ pub fn run_stats(args: StatsArgs, connection: &Connection) -> anyhow::Result<Exi
         );
     };
     let payload = client
-        .request(agent_request!("stats"))
+        .request(Request::Stats {})
         .context("the agent could not answer")?;
     if args.json {
         let mut payload = payload;
         payload.push(b'\n');
         return super::ps::print(&payload);
     }
-    let stats: serde_json::Value =
-        serde_json::from_slice(&payload).context("unexpected answer to stats")?;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "backend      {}\nuptime       {}\n",
-        stats["backend"].as_str().unwrap_or("?"),
-        super::text::duration(stats["uptime"].as_f64().unwrap_or(0.0))
-    ));
-    let table = &stats["table"];
-    out.push_str(&format!(
-        "table        {} live, {} exited kept; {} seeded, {} forks, {} execs, {} exits applied; {} resyncs\n",
-        table["live"], table["exited"], table["seeded"], table["forks"], table["execs"], table["exits"], table["resyncs"]
-    ));
-    let source = &stats["source"];
-    if source.is_object() {
-        out.push_str(&format!(
-            "events       {} delivered, {} lost (fork {}, exec {}, exit {}), {} argv truncated, {} read errors\n",
-            source["events"], source["lost"], source["lost_fork"], source["lost_exec"], source["lost_exit"],
-            source["args_truncated"], source["read_errors"]
-        ));
-    }
-    out.push_str(&format!(
-        "clients      {} connected ({} subscribers), {} since start; {} requests refused, {} slow clients dropped\n",
-        stats["clients"], stats["subscribers"], stats["connections"], stats["refused"], stats["slow_clients"]
-    ));
-    out.push_str(&format!(
-        "queue drops  {} events dropped for subscribers that fell behind\nmemory       {} resident\n",
-        stats["subscriber_drops"],
-        super::text::bytes(stats["rss_bytes"].as_i64().unwrap_or(0))
-    ));
-    super::ps::print(out.as_bytes())
+    let stats: Stats =
+        crate::agent::client::decode(&payload).context("unexpected answer to stats")?;
+    super::ps::print(crate::render::stats::text(&stats).as_bytes())
 }

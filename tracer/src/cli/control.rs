@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Connection;
-use crate::agent::protocol::SignalOp;
-use crate::agent_request;
+use crate::agent::protocol::{
+    Request, SignalOp, SignalRequest, SignalResult, WaitAnswer, WaitRequest,
+};
 use crate::live::{Feed, Tracer, TracerConfig};
 use crate::query::Viewer;
 
@@ -39,12 +40,18 @@ pub fn run_wait(
     let timeout = crate::ops::timeout_from_secs(args.timeout).map_err(anyhow::Error::msg)?;
     // The answer comes while the exiting process may still hold a CPU: take it promptly.
     crate::latency::prompt_wakeups();
-    let json = match connection.client() {
+    // The agent's answer is printed as it came; a direct one is rendered the same way.
+    let (answer, json) = match connection.client() {
         Some(mut client) => {
             let payload = client
-                .request(agent_request!("wait", "pids" => args.pids, "timeout" => args.timeout))
+                .request(Request::Wait(WaitRequest {
+                    pids: args.pids.clone(),
+                    timeout: args.timeout,
+                }))
                 .context("the agent could not answer")?;
-            String::from_utf8_lossy(&payload).into_owned()
+            let answer: WaitAnswer =
+                crate::agent::client::decode(&payload).context("unexpected answer to wait")?;
+            (answer, payload)
         }
         None => {
             Tracer::configure_global(TracerConfig::default());
@@ -56,40 +63,35 @@ pub fn run_wait(
             } else if verbose {
                 eprintln!("tracer: waiting with eBPF exit events");
             }
-            crate::ops::wait(&args.pids, timeout, &Viewer::ROOT)?.0
+            let answer = crate::ops::wait(&args.pids, timeout, &Viewer::ROOT)?;
+            let json = crate::render::json::to_vec(&answer);
+            (answer, json)
         }
     };
     // The answer goes out as it came, before anything else is done with it.
     if args.json {
-        println!("{json}");
+        print_line(&json)?;
     }
-    let result: serde_json::Value =
-        serde_json::from_str(&json).context("unexpected answer to wait")?;
-    let all_gone = result["alive"].as_array().is_none_or(|a| a.is_empty());
+    let all_gone = answer.alive.is_empty();
     if !args.json {
-        for p in result["gone"].as_array().into_iter().flatten() {
-            let code = match p["returncode"].as_i64() {
+        for p in &answer.gone {
+            let code = match p.returncode {
                 Some(code) => code.to_string(),
                 None => "unknown".into(),
             };
-            let cpu = &p["cpu_times"];
-            let usage = match (cpu["user"].as_f64(), cpu["system"].as_f64()) {
-                (Some(user), Some(system)) => format!(
+            let usage = match (&p.usage.cpu_times, &p.usage.memory_info) {
+                (Some(cpu), memory) => format!(
                     ", cpu {} user {} system, peak RSS {}",
-                    super::text::duration(user),
-                    super::text::duration(system),
-                    super::text::bytes(p["memory_info"]["rss"].as_i64().unwrap_or(0))
+                    super::text::duration(cpu.user),
+                    super::text::duration(cpu.system),
+                    super::text::bytes(memory.map_or(0, |m| m.rss.min(i64::MAX as u64) as i64))
                 ),
                 _ => String::new(),
             };
-            println!(
-                "{} ({}) gone, returncode {code}{usage}",
-                p["pid"],
-                p["name"].as_str().unwrap_or("?")
-            );
+            println!("{} ({}) gone, returncode {code}{usage}", p.pid, p.name);
         }
-        for p in result["alive"].as_array().into_iter().flatten() {
-            println!("{} ({}) alive", p["pid"], p["name"].as_str().unwrap_or("?"));
+        for p in &answer.alive {
+            println!("{} ({}) alive", p.pid, p.name);
         }
     }
     Ok(if all_gone {
@@ -118,12 +120,17 @@ pub fn run_signal(
     args: SignalArgs,
     connection: &Connection,
 ) -> anyhow::Result<ExitCode> {
-    let json = match connection.client() {
+    let (results, json) = match connection.client() {
         Some(mut client) => {
             let payload = client
-                .request(agent_request!("signal", "pids" => args.pids, "signal" => signal.name()))
+                .request(Request::Signal(SignalRequest {
+                    pids: args.pids.clone(),
+                    signal: Some(signal),
+                }))
                 .context("the agent could not answer")?;
-            String::from_utf8_lossy(&payload).into_owned()
+            let results: Vec<SignalResult> = crate::agent::client::decode(&payload)
+                .context("unexpected answer to a signal request")?;
+            (results, payload)
         }
         None => {
             Tracer::configure_global(TracerConfig::snapshot());
@@ -135,26 +142,35 @@ pub fn run_signal(
                 },
                 None => Viewer::ROOT,
             };
-            crate::ops::signal(&args.pids, signal.signal(), &viewer).0
+            let results = crate::ops::signal(&args.pids, signal.signal(), &viewer);
+            let json = crate::render::json::to_vec(&results);
+            (results, json)
         }
     };
-    let results: serde_json::Value =
-        serde_json::from_str(&json).context("unexpected answer to a signal request")?;
     let mut failed = false;
-    for result in results.as_array().into_iter().flatten() {
-        if result["ok"] != serde_json::Value::Bool(true) {
+    for result in &results {
+        if !result.ok {
             failed = true;
             if !args.json {
-                eprintln!("tracer: {}", result["error"].as_str().unwrap_or("failed"));
+                eprintln!("tracer: {}", result.error.as_deref().unwrap_or("failed"));
             }
         }
     }
     if args.json {
-        println!("{json}");
+        print_line(&json)?;
     }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints a JSON answer and its newline.
+fn print_line(json: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(json)
+        .and_then(|()| out.write_all(b"\n"))
+        .context("cannot write the answer")
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::text;
 use super::{BackendChoice, Connection};
-use crate::event::{Backend, Details, Event, EventKind};
+use crate::agent::protocol::{Request, SubscribeRequest};
+use crate::event::{Backend, Event, EventKind};
 use crate::filter::EventFilter;
-use crate::json::Json;
+use crate::query::Format;
+use crate::render::events as render;
 use crate::source::{ProgramCost, Source, SourceConfig, SourceStats};
 
 /// Most events decoded per batch before they are written out.
@@ -193,22 +194,28 @@ async fn from_agent(
 ) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let mut stop = Stop::new()?;
-    let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
-    let names: Vec<String> = filter
-        .names
-        .iter()
-        .map(|n| n.to_string_lossy().into_owned())
-        .collect();
     let stream = client
-        .subscribe(crate::agent_request!(
-            "subscribe",
-            "pids" => filter.pids,
-            "ppids" => filter.ppids,
-            "uids" => filter.uids,
-            "names" => names,
-            "kinds" => kinds,
-            "format" => if args.json { "json" } else { "text" },
-        ))
+        .subscribe(Request::Subscribe(SubscribeRequest {
+            pids: filter.pids.clone(),
+            ppids: filter.ppids.clone(),
+            uids: filter.uids.clone(),
+            names: filter
+                .names
+                .iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect(),
+            kinds: filter
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            replay_exited: false,
+            format: if args.json {
+                Format::Json
+            } else {
+                Format::Text
+            },
+        }))
         .context("the agent refused the subscription")?;
     eprintln!("tracer: tracing fork, exec and exit with the agent's feed; Ctrl-C to stop");
     // The copy below blocks in a read: on Ctrl-C the socket is shut down to end it.
@@ -220,11 +227,7 @@ async fn from_agent(
     let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut out = io::BufWriter::new(io::stdout());
         if !json {
-            writeln!(
-                out,
-                "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} ARGS",
-                "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "RESULT"
-            )?;
+            writeln!(out, "{}", render::text_header())?;
             out.flush()?;
         }
         for line in stream.split(b'\n') {
@@ -343,6 +346,8 @@ async fn stream(
 struct Output {
     json: bool,
     stdout: io::BufWriter<io::Stdout>,
+    /// One rendered line, reused.
+    line: Vec<u8>,
 }
 
 impl Output {
@@ -350,6 +355,7 @@ impl Output {
         Self {
             json,
             stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            line: Vec::with_capacity(1024),
         }
     }
 
@@ -366,13 +372,7 @@ impl Output {
     }
 
     fn header(&mut self) {
-        self.write(|out| {
-            writeln!(
-                out.stdout,
-                "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} ARGS",
-                "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "RESULT"
-            )
-        });
+        self.write(|out| writeln!(out.stdout, "{}", render::text_header()));
     }
 
     fn events(&mut self, events: &[Event], filter: &EventFilter) -> bool {
@@ -381,11 +381,13 @@ impl Output {
         }
         self.write(|out| {
             for event in events.iter().filter(|event| filter.matches(event)) {
+                out.line.clear();
                 if out.json {
-                    writeln!(out.stdout, "{}", event_json(event))?;
+                    render::write_json_line(&mut out.line, event);
                 } else {
-                    writeln!(out.stdout, "{}", event_text(event))?;
+                    render::write_text_line(&mut out.line, event);
                 }
+                out.stdout.write_all(&out.line)?;
             }
             Ok(())
         })
@@ -399,148 +401,11 @@ impl Output {
         if !self.json {
             return true;
         }
-        self.write(|out| writeln!(out.stdout, "{}", stats_json(stats, costs)))
+        let now = crate::clock::Clock::new()
+            .map(|clock| clock.epoch_seconds(crate::clock::Clock::now_boot_ns()))
+            .unwrap_or(0.0);
+        let mut line = crate::render::json::to_vec(&render::StatsRecord::new(stats, now, costs));
+        line.push(b'\n');
+        self.write(|out| out.stdout.write_all(&line))
     }
-}
-
-/// One event as a JSON object (the contract in DESIGN.md).
-pub fn event_json(event: &Event) -> String {
-    let mut json = Json::new();
-    json.begin_object();
-    json.key("event").str(event.kind().as_str());
-    json.key("time").float(event.time);
-    json.key("pid").uint(event.id.pid.into());
-    json.key("ppid").uint(event.ppid.into());
-    json.key("create_time").float(event.create_time);
-    json.key("name").os_str(&event.name);
-    json.key("uid").uint(event.uid.into());
-    json.key("gid").uint(event.gid.into());
-    json.key("backend").str(event.backend.as_str());
-    json.key("synthesized").bool(event.backend.synthesized());
-    match &event.details {
-        Details::Fork { parent_pid } => {
-            json.key("parent_pid").uint((*parent_pid).into());
-        }
-        Details::Exec(exec) => {
-            match &exec.exe {
-                Some(exe) => json.key("exe").os_str(exe),
-                None => json.key("exe").null(),
-            };
-            json.key("cmdline").begin_array();
-            for arg in &exec.cmdline {
-                json.os_str(arg);
-            }
-            json.end_array();
-            json.key("cmdline_truncated").bool(exec.cmdline_truncated);
-            json.key("cmdline_bytes").uint(exec.cmdline_bytes.into());
-            json.key("exe_truncated").bool(exec.exe_truncated);
-            json.key("uids").begin_object();
-            for (key, id) in ["real", "effective", "saved"].iter().zip(exec.uids) {
-                json.key(key).uint(id.into());
-            }
-            json.end_object();
-            json.key("gids").begin_object();
-            for (key, id) in ["real", "effective", "saved"].iter().zip(exec.gids) {
-                json.key(key).uint(id.into());
-            }
-            json.end_object();
-        }
-        Details::Exit(exit) => {
-            json.key("exit_code").opt_int(exit.exit_code.map(i64::from));
-            json.key("signal").opt_int(exit.signal.map(i64::from));
-            json.key("core_dumped").bool(exit.core_dumped);
-            json.key("duration").float(exit.duration);
-            // The final usage (null when the backend cannot read it), as `ps --exited` shows.
-            for attr in crate::attrs::USAGE_ATTRS {
-                json.key(attr.name());
-                crate::attrs::usage_value(exit.usage.as_ref(), attr).write_json(&mut json);
-            }
-            // With scheduler accounting (agent --sched) only.
-            if let Some(sched) = exit.usage.as_ref().and_then(|u| u.sched.as_ref()) {
-                for attr in [
-                    crate::attrs::Attr::OncpuTime,
-                    crate::attrs::Attr::RunqLatency,
-                ] {
-                    json.key(attr.name());
-                    crate::attrs::sched_value(Some(sched), None, attr).write_json(&mut json);
-                }
-            }
-        }
-    }
-    json.end_object();
-    json.finish()
-}
-
-fn stats_json(stats: &SourceStats, costs: Option<&[ProgramCost]>) -> String {
-    let now = crate::clock::Clock::new()
-        .map(|clock| clock.epoch_seconds(crate::clock::Clock::now_boot_ns()))
-        .unwrap_or(0.0);
-    let mut json = Json::new();
-    json.begin_object();
-    json.key("event").str("stats");
-    json.key("time").float(now);
-    json.key("backend").str(stats.backend.as_str());
-    json.key("events").uint(stats.events);
-    json.key("lost").uint(stats.lost());
-    json.key("lost_fork").uint(stats.lost_fork);
-    json.key("lost_exec").uint(stats.lost_exec);
-    json.key("lost_exit").uint(stats.lost_exit);
-    json.key("decode_errors").uint(stats.decode_errors);
-    json.key("threads_created").uint(stats.threads_created);
-    json.key("threads_exited").uint(stats.threads_exited);
-    json.key("args_truncated").uint(stats.args_truncated);
-    json.key("read_errors").uint(stats.read_errors);
-    if let Some(costs) = costs {
-        json.key("programs").begin_object();
-        for cost in costs {
-            json.key(cost.name).begin_object();
-            json.key("run_count").uint(cost.run_count);
-            json.key("run_time_ns").uint(cost.run_time_ns);
-            json.end_object();
-        }
-        json.end_object();
-    }
-    json.end_object();
-    json.finish()
-}
-
-/// One event as an aligned text line, in the manner of execsnoop/exitsnoop.
-pub(crate) fn event_text(event: &Event) -> String {
-    let (result, args) = match &event.details {
-        Details::Fork { parent_pid } if *parent_pid != event.ppid => {
-            (String::new(), format!("(forked by {parent_pid})"))
-        }
-        Details::Fork { .. } => (String::new(), String::new()),
-        Details::Exec(exec) => {
-            let mut args: Vec<String> = exec.cmdline.iter().map(|a| text::shell_word(a)).collect();
-            if exec.cmdline_truncated {
-                args.push(format!("[… argv cut, {} bytes in all]", exec.cmdline_bytes));
-            }
-            (String::new(), args.join(" "))
-        }
-        Details::Exit(exit) => {
-            let result = match (exit.exit_code, exit.signal) {
-                (Some(code), _) => format!("exit {code}"),
-                (None, Some(signal)) => text::signal_name(signal),
-                (None, None) => "unknown".into(),
-            };
-            let result = if exit.core_dumped {
-                format!("{result} (core)")
-            } else {
-                result
-            };
-            (result, format!("after {}", text::duration(exit.duration)))
-        }
-    };
-    format!(
-        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} {}",
-        text::time_of_day(event.time),
-        event.kind().as_str(),
-        event.id.pid,
-        event.ppid,
-        event.uid,
-        text::display(&event.name),
-        result,
-        args
-    )
 }

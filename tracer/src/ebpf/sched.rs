@@ -1,6 +1,6 @@
 //! Scheduler accounting (`tracer agent --sched`): reading what the sched programs keep in
 //! their maps — per process (`PROC_SCHED`), for the `oncpu_time` and `runq_latency`
-//! attributes, and for the host (`HOST_SCHED`, per CPU), for the Prometheus histograms.
+//! attributes, and for the host (`HOST_SCHED`, per CPU), for the metrics' histograms.
 //!
 //! The maps belong to the one eBPF source that loaded the programs; while it runs it
 //! registers them here, so queries anywhere in the process can read them.
@@ -9,6 +9,10 @@ use std::sync::{Arc, RwLock};
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
 use tracer_common::{HostSched, ProcSched, SchedSummary, SCHED_BUCKETS};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 
 use crate::clock::Clock;
 use crate::event::{ProcessId, SchedUsage};
@@ -129,54 +133,63 @@ pub fn upper_bound(bucket: usize) -> f64 {
     }
 }
 
-/// Prometheus histograms of the host's run-queue latency and on-CPU slices; empty when no
-/// scheduler accounting runs.
-pub fn prometheus_text() -> String {
-    let Some(host) = active().and_then(|maps| maps.host()) else {
-        return String::new();
-    };
-    let mut out = String::new();
-    histogram(
-        &mut out,
-        "tracer_runq_latency_seconds",
-        "Time tasks waited on a run queue, from wakeup or preemption to running (tracer agent --sched).",
-        &host.runq_hist,
-        host.runq_count,
-        host.runq_sum_ns,
-    );
-    histogram(
-        &mut out,
-        "tracer_oncpu_slice_seconds",
-        "How long tasks ran each time they got a CPU (tracer agent --sched).",
-        &host.slice_hist,
-        host.slice_count,
-        host.slice_sum_ns,
-    );
-    out
+/// The host's run-queue latency and on-CPU slice histograms for the metrics endpoint (a
+/// `prometheus-client` collector); nothing when no scheduler accounting runs.
+#[derive(Debug)]
+pub struct HostHistograms;
+
+impl Collector for HostHistograms {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(host) = active().and_then(|maps| maps.host()) else {
+            return Ok(());
+        };
+        histogram(
+            &mut encoder,
+            "tracer_runq_latency_seconds",
+            "Time tasks waited on a run queue, from wakeup or preemption to running (tracer agent --sched).",
+            &host.runq_hist,
+            host.runq_count,
+            host.runq_sum_ns,
+        )?;
+        histogram(
+            &mut encoder,
+            "tracer_oncpu_slice_seconds",
+            "How long tasks ran each time they got a CPU (tracer agent --sched).",
+            &host.slice_hist,
+            host.slice_count,
+            host.slice_sum_ns,
+        )
+    }
+}
+
+/// `(upper bound, count in this bucket)` per bucket, the last one `+Inf` (`f64::MAX` is how
+/// the encoder names it) and never below `count`: per-CPU counters are read one CPU after
+/// another, so the total may lag the buckets.
+fn buckets(buckets: &[u64; SCHED_BUCKETS], count: u64) -> (Vec<(f64, u64)>, u64) {
+    let mut out: Vec<(f64, u64)> = buckets
+        .iter()
+        .enumerate()
+        .take(SCHED_BUCKETS - 1)
+        .map(|(bucket, n)| (upper_bound(bucket), *n))
+        .collect();
+    let bounded: u64 = out.iter().map(|(_, n)| n).sum();
+    let total = count.max(bounded + buckets[SCHED_BUCKETS - 1]);
+    out.push((f64::MAX, total - bounded));
+    (out, total)
 }
 
 fn histogram(
-    out: &mut String,
-    name: &str,
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
     help: &str,
-    buckets: &[u64; SCHED_BUCKETS],
+    counts: &[u64; SCHED_BUCKETS],
     count: u64,
     sum_ns: u64,
-) {
-    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
-    let mut cumulative = 0;
-    for (bucket, n) in buckets.iter().enumerate().take(SCHED_BUCKETS - 1) {
-        cumulative += n;
-        out.push_str(&format!(
-            "{name}_bucket{{le=\"{}\"}} {cumulative}\n",
-            upper_bound(bucket)
-        ));
-    }
-    // Per-CPU counters are read one CPU after another: keep +Inf the largest.
-    let total = count.max(cumulative + buckets[SCHED_BUCKETS - 1]);
-    out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {total}\n"));
-    out.push_str(&format!("{name}_sum {}\n", sum_ns as f64 / 1e9));
-    out.push_str(&format!("{name}_count {total}\n"));
+) -> Result<(), std::fmt::Error> {
+    let (buckets, total) = buckets(counts, count);
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Histogram)?
+        .encode_histogram::<NoLabelSet>(sum_ns as f64 / 1e9, total, &buckets, None)
 }
 
 #[cfg(test)]
@@ -191,16 +204,48 @@ mod tests {
     }
 
     #[test]
-    fn histograms_are_cumulative_prometheus_text() {
-        let mut buckets = [0; SCHED_BUCKETS];
-        buckets[1] = 2;
-        buckets[3] = 1;
+    fn histograms_end_in_an_inf_bucket_that_holds_every_wait() {
+        let mut counts = [0; SCHED_BUCKETS];
+        counts[1] = 2;
+        counts[3] = 1;
+        counts[SCHED_BUCKETS - 1] = 1;
+        // The total read before the last CPU's buckets: +Inf still holds them all.
+        let (buckets, total) = buckets(&counts, 3);
+        assert_eq!(total, 4);
+        assert_eq!(buckets.len(), SCHED_BUCKETS);
+        assert_eq!(buckets[1], (4e-9, 2));
+        assert_eq!(buckets[SCHED_BUCKETS - 1], (f64::MAX, 1));
+        let (buckets, total) = buckets_of_more();
+        assert_eq!((buckets.last().copied(), total), (Some((f64::MAX, 2)), 5));
+    }
+
+    fn buckets_of_more() -> (Vec<(f64, u64)>, u64) {
+        let mut counts = [0; SCHED_BUCKETS];
+        counts[0] = 3;
+        buckets(&counts, 5)
+    }
+
+    #[test]
+    fn histograms_are_cumulative_openmetrics_text() {
+        #[derive(Debug)]
+        struct One;
+        impl Collector for One {
+            fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+                let mut counts = [0; SCHED_BUCKETS];
+                counts[1] = 2;
+                counts[3] = 1;
+                histogram(&mut encoder, "x", "help", &counts, 3, 1500)
+            }
+        }
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(One));
         let mut out = String::new();
-        histogram(&mut out, "x", "help", &buckets, 3, 1500);
-        assert!(out.contains("# TYPE x histogram\n"));
-        assert!(out.contains("x_bucket{le=\"0.000000002\"} 0\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.000000004\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.000000016\"} 3\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\nx_sum 0.0000015\nx_count 3\n"));
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        assert!(out.contains("# TYPE x histogram\n"), "{out}");
+        assert!(out.contains("x_sum 0.0000015\nx_count 3\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"2e-9\"} 0\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"4e-9\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"1.6e-8\"} 3\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
     }
 }

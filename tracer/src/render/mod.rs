@@ -1,6 +1,8 @@
 //! Renderers: typed values (events, process rows, system records, stats) into the bytes the
 //! CLI prints and the agent sends. Every output contract is rendered here and only here.
 
+pub mod events;
 pub mod json;
 pub mod rows;
+pub mod stats;
 pub mod text;
