@@ -82,9 +82,9 @@ pub fn run_wait(
             let usage = match (&p.usage.cpu_times, &p.usage.memory_info) {
                 (Some(cpu), memory) => format!(
                     ", cpu {} user {} system, peak RSS {}",
-                    super::text::duration(cpu.user),
-                    super::text::duration(cpu.system),
-                    super::text::bytes(memory.map_or(0, |m| m.rss.min(i64::MAX as u64) as i64))
+                    crate::render::text::duration(cpu.user),
+                    crate::render::text::duration(cpu.system),
+                    crate::render::text::bytes(memory.map_or(0, |m| m.rss.min(i64::MAX as u64) as i64))
                 ),
                 _ => String::new(),
             };

@@ -9,7 +9,6 @@ pub(crate) mod events;
 mod ps;
 #[cfg(native_linux)]
 pub mod sys;
-pub(crate) mod text;
 #[cfg(native_linux)]
 mod top;
 

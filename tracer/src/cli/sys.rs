@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
-use super::text;
+use crate::render::text;
 use super::Connection;
 use crate::agent::protocol::Section;
 use crate::agent::ClientError;
