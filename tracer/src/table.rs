@@ -677,3 +677,7 @@ fn read_entry_and_reads(
         },
     ))
 }
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
