@@ -282,7 +282,6 @@ fn name_extends_a_cut_comm_from_the_first_argument() {
 /// written by the test. Linux only: the portable build's host reads the live system.
 #[cfg(native_linux)]
 mod fixture {
-    use super::*;
     use crate::procfs::testutil::TempDir;
     use crate::procfs::Procfs;
 
