@@ -67,7 +67,8 @@ enum Task {
     /// Steps, each run even when one before it fails:
     ///   1. `cargo fmt --all --check`
     ///   2. `cargo clippy --workspace --all-targets --exclude tracer-ebpf -- -D warnings`
-    ///   3. the same clippy with `TRACER_PORTABLE=1` (the portable build's target directory)
+    ///   3. the same clippy with `TRACER_PORTABLE=1`, but for the integration tests (which drive
+    ///      the Linux library), in the portable build's target directory
     ///   4. `RUSTDOCFLAGS='-D warnings' cargo doc -p tracer --no-deps`
     ///   5. unit tests: `cargo test --workspace --exclude tracer-ebpf --exclude tracer-tests`
     ///   6. `cargo check -p tracer` for macOS and Windows
