@@ -106,6 +106,8 @@ enum Task {
     ///      every 0.1 s, all at once: CPU per second at idle (10 s, 3 with --quick) and under a
     ///      serial storm with 20 × `sleep 2.5` over it, and the fraction of the storm's short
     ///      and longer-lived processes each sees
+    ///   7. procfs crate: tracer's per-process reader against the `procfs` crate, reading stat,
+    ///      status, cmdline, exe and statm of at least 2,000 processes: CPU per full pass
     ///
     /// Prints one markdown table (with issue 7's targets, met or missed) on stdout and writes
     /// the same data as JSON to target/bench/latest.json and target/bench/<date>.json. About 13
@@ -116,7 +118,8 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Run only the measurements whose name contains one of these words (`exec storm`,
-        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`, `backends`), e.g.
+        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`, `backends`, `procfs
+        /// crate`), e.g.
         /// `--only wait,ps`.
         #[arg(long, value_delimiter = ',', value_name = "WORD")]
         only: Vec<String>,

@@ -16,7 +16,8 @@
 //! latency from a process's exit to the waiter's answer, through the agent and directly; and
 //! the event backends side by side (`tracer events --backend ebpf|procfs|sysinfo`): the CPU
 //! each spends per second at idle and under a storm, and the fraction of the storm's short and
-//! longer-lived processes each sees (issue 5).
+//! longer-lived processes each sees (issue 5); and tracer's per-process `/proc` reader against
+//! the `procfs` crate, CPU per pass over the same 2,000 processes (issue 12).
 //!
 //! The agent runs on a private socket in the scratch directory, never on the default
 //! `/run/tracer/tracer.sock`; direct-mode commands get `--socket` pointing to a path where no
@@ -53,6 +54,7 @@ mod backends;
 mod kernel;
 mod peers;
 mod ps;
+mod readers;
 mod rows;
 mod storm;
 mod util;
@@ -63,6 +65,7 @@ use backends::*;
 use kernel::*;
 use peers::*;
 use ps::*;
+use readers::*;
 use rows::*;
 use storm::*;
 use util::*;
@@ -74,13 +77,14 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 6] = [
+const MEASUREMENTS: [(&str, Measure); 7] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
     ("agent at scale", agent_scale),
     ("wait latency", wait_latency),
     ("backends", backends),
+    ("procfs crate", procfs_crate),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s
