@@ -19,7 +19,10 @@ pub(super) fn procfs_crate(ctx: &Ctx) -> Result<Vec<Row>> {
     let present = fill_to(&mut sleepers, MIN_PROCESSES, "procfs crate")?;
     // Passes are cheap (tens of ms each): three per repetition of the other measurements.
     let passes = ctx.reps * 3;
-    say!("procfs crate: {passes} passes of each reader over {present} processes …");
+    say!(
+        "procfs crate: {passes} passes of each reader over {} processes …",
+        thousands(present as u64)
+    );
     let output = Command::new(&helper)
         .arg(passes.to_string())
         .stdin(Stdio::null())
