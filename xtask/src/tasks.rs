@@ -283,3 +283,29 @@ fn shown(args: &[OsString]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_runs_and_the_summary_names_each_verdict() {
+        let mut steps = Steps::new(3);
+        assert!(!steps.run("first", &mut Command::new("false")).unwrap());
+        let mut both = [Command::new("false"), Command::new("true")];
+        both[0].args(["--target", "x86_64-apple-darwin"]);
+        assert!(!steps.run_all("second", &mut both).unwrap());
+        assert!(steps.run("third", &mut Command::new("true")).unwrap());
+        assert_eq!(steps.done, 3);
+        assert!(!steps.all_passed());
+        assert_eq!(
+            steps.summary(),
+            "first FAILED (exit status: 1); second FAILED (x86_64-apple-darwin: exit status: 1); \
+             third passed"
+        );
+        steps.fail_last("root-only tests did not run");
+        assert!(steps
+            .summary()
+            .ends_with("third FAILED (root-only tests did not run)"));
+    }
+}
