@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{privileged, workload_bin, Agent, Tracer};
+use common::{workload_bin, Agent, Tracer};
 use serde_json::Value;
 
 /// Runs the workload with `args`, reaps it with wait4 and returns its pid, wait status and
@@ -68,10 +68,8 @@ fn close(a: f64, b: f64, fraction: f64) -> bool {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn cpu_time_of_a_burning_child_matches_wait4() {
-    if !privileged("cpu_time_of_a_burning_child_matches_wait4") {
-        return;
-    }
     let tracer = Tracer::start(&["--event", "exit"]);
     let (pid, status, usage) = run_and_reap(&["burn", "0.5"]);
     let out = tracer.stop();
@@ -123,10 +121,8 @@ fn cpu_time_of_a_burning_child_matches_wait4() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn peak_rss_is_the_high_water_mark() {
-    if !privileged("peak_rss_is_the_high_water_mark") {
-        return;
-    }
     const MIB: u64 = 64;
     let tracer = Tracer::start(&["--event", "exit"]);
     let (pid, status, usage) = run_and_reap(&["alloc", &MIB.to_string()]);
@@ -150,10 +146,8 @@ fn peak_rss_is_the_high_water_mark() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn bytes_read_from_a_file_are_counted() {
-    if !privileged("bytes_read_from_a_file_are_counted") {
-        return;
-    }
     const SIZE: u64 = 10 << 20;
     // On the disk (the target directory), not a tmpfs: dropping its cached pages makes the
     // reads go to storage, so `read_bytes` counts them too.
@@ -210,10 +204,8 @@ fn bytes_read_from_a_file_are_counted() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn threads_still_listed_at_the_end_are_counted() {
-    if !privileged("threads_still_listed_at_the_end_are_counted") {
-        return;
-    }
     // The leader burns, starts a thread and leaves first: it waits as a zombie with its own
     // counters until the thread (the last) exits. Both halves must be in the exit event.
     let tracer = Tracer::start(&["--event", "exit"]);
@@ -235,10 +227,8 @@ fn threads_still_listed_at_the_end_are_counted() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn threads_already_gone_are_counted() {
-    if !privileged("threads_already_gone_are_counted") {
-        return;
-    }
     // Threads that ended and were joined before the process exits: the kernel keeps their
     // counters in the process's signal_struct, which the exit event adds.
     let tracer = Tracer::start(&["--event", "exit"]);
@@ -267,10 +257,8 @@ fn threads_already_gone_are_counted() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn every_exit_carries_usage() {
-    if !privileged("every_exit_carries_usage") {
-        return;
-    }
     let tracer = Tracer::start(&["--event", "exit"]);
     let mut pids = Vec::new();
     for _ in 0..20 {
@@ -298,10 +286,8 @@ fn every_exit_carries_usage() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn exited_processes_and_wait_show_their_usage() {
-    if !privileged("exited_processes_and_wait_show_their_usage") {
-        return;
-    }
     let agent = Agent::start("exited", &[]);
     assert!(agent.socket().exists());
 
@@ -379,10 +365,8 @@ fn proc_schedstat(pid: u32) -> (f64, f64, u64) {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn sched_accounting_counts_wakeups_and_on_cpu_time() {
-    if !privileged("sched_accounting_counts_wakeups_and_on_cpu_time") {
-        return;
-    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -500,10 +484,8 @@ fn sched_accounting_counts_wakeups_and_on_cpu_time() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn sched_accounting_is_off_by_default() {
-    if !privileged("sched_accounting_is_off_by_default") {
-        return;
-    }
     let agent = Agent::start("nosched", &[]);
     let rows = agent.json(&[
         "ps",

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{privileged, read_answer, tracer_bin, Agent};
+use common::{read_answer, tracer_bin, Agent};
 use serde_json::Value;
 
 fn ps_json(command: &mut Command) -> Vec<Value> {
@@ -34,18 +34,14 @@ fn ps_json(command: &mut Command) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn answers_through_the_agent_equal_direct_mode() {
-    if !privileged("answers_through_the_agent_equal_direct_mode") {
-        return;
-    }
     answers_equal_direct_mode("equal", &[]);
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn answers_through_an_agent_on_procfs_polling_equal_direct_mode() {
-    if !privileged("answers_through_an_agent_on_procfs_polling_equal_direct_mode") {
-        return;
-    }
     answers_equal_direct_mode("equal-procfs", &["--backend", "procfs"]);
 }
 
@@ -99,10 +95,8 @@ fn answers_equal_direct_mode(name: &str, args: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn exit_codes_and_exited_processes_through_the_agent() {
-    if !privileged("exit_codes_and_exited_processes_through_the_agent") {
-        return;
-    }
     let agent = Agent::start("exited", &[]);
     let output = Command::new("sh")
         .args(["-c", "(sleep 0.3; exit 9) >/dev/null 2>&1 & echo $!"])
@@ -126,10 +120,8 @@ fn exit_codes_and_exited_processes_through_the_agent() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn an_agent_on_procfs_polling_serves_events_queries_and_waits() {
-    if !privileged("an_agent_on_procfs_polling_serves_events_queries_and_waits") {
-        return;
-    }
     let agent = Agent::start("procfs", &["--backend", "procfs", "--interval", "0.2"]);
     let stats = agent.tracer().args(["stats", "--json"]).output().unwrap();
     let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
@@ -179,10 +171,8 @@ fn an_agent_on_procfs_polling_serves_events_queries_and_waits() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn the_agent_refuses_a_backend_it_cannot_feed_a_table_with() {
-    if !privileged("the_agent_refuses_a_backend_it_cannot_feed_a_table_with") {
-        return;
-    }
     let output = Command::new(tracer_bin())
         .args([
             "--socket",
@@ -199,10 +189,8 @@ fn the_agent_refuses_a_backend_it_cannot_feed_a_table_with() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn waits_cannot_take_every_thread_of_the_agent() {
-    if !privileged("waits_cannot_take_every_thread_of_the_agent") {
-        return;
-    }
     const MAX_WAITS: usize = 256; // tracer::agent::server::MAX_WAITS
     let agent = Agent::start("busy", &[]);
     // As many waits as the agent serves at once, each on pid 1 for 5 s.
@@ -248,10 +236,8 @@ fn waits_cannot_take_every_thread_of_the_agent() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn the_agent_keeps_at_most_max_exited_processes_the_newest() {
-    if !privileged("the_agent_keeps_at_most_max_exited_processes_the_newest") {
-        return;
-    }
     let agent = Agent::start("max-exited", &["--max-exited", "5"]);
     let mut pids = Vec::new();
     for code in 0..12 {
@@ -295,10 +281,8 @@ fn the_agent_keeps_at_most_max_exited_processes_the_newest() {
 }
 
 #[test]
+#[ignore = "needs root: runs processes as another user (setpriv)"]
 fn nobody_cannot_signal_roots_processes() {
-    if !privileged("nobody_cannot_signal_roots_processes") {
-        return;
-    }
     let agent = Agent::start("auth", &["--socket-group", "nogroup"]);
     let mode = std::fs::metadata(&agent.socket).unwrap();
     assert_eq!(
@@ -368,10 +352,8 @@ fn nobody_cannot_signal_roots_processes() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn malformed_and_oversized_requests_get_clear_errors() {
-    if !privileged("malformed_and_oversized_requests_get_clear_errors") {
-        return;
-    }
     let agent = Agent::start("bad", &[]);
     let mut stream = UnixStream::connect(&agent.socket).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -421,10 +403,8 @@ fn malformed_and_oversized_requests_get_clear_errors() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn a_stalled_subscriber_does_not_stall_the_feed() {
-    if !privileged("a_stalled_subscriber_does_not_stall_the_feed") {
-        return;
-    }
     let agent = Agent::start("stall", &[]);
     // A subscriber that never reads, and many idle clients.
     let mut stalled = UnixStream::connect(&agent.socket).unwrap();
@@ -484,10 +464,8 @@ fn a_stalled_subscriber_does_not_stall_the_feed() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn restart_stale_socket_and_live_socket() {
-    if !privileged("restart_stale_socket_and_live_socket") {
-        return;
-    }
     let first = Agent::start("restart", &[]);
     let socket = first.socket.clone();
     // A subscriber connected when the agent stops sees its stream end.
@@ -538,10 +516,8 @@ fn restart_stale_socket_and_live_socket() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn metrics_endpoint_is_scraped() {
-    if !privileged("metrics_endpoint_is_scraped") {
-        return;
-    }
     let port = 20000 + (std::process::id() % 20000) as u16;
     let addr = format!("127.0.0.1:{port}");
     let agent = Agent::start("metrics", &["--metrics", &addr]);

@@ -9,13 +9,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cmdline, privileged, workload_bin, Tracer};
+use common::{cmdline, workload_bin, Tracer};
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn exit_code_argv_and_parent_of_a_shell() {
-    if !privileged("exit_code_argv_and_parent_of_a_shell") {
-        return;
-    }
     let tracer = Tracer::start(&[]);
     let mut child = Command::new("/bin/sh")
         .args(["-c", "exit 7"])
@@ -60,10 +58,8 @@ fn exit_code_argv_and_parent_of_a_shell() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_killed_process_reports_its_signal() {
-    if !privileged("a_killed_process_reports_its_signal") {
-        return;
-    }
     let tracer = Tracer::start(&["--event", "exit"]);
     let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = child.id();
@@ -84,10 +80,8 @@ fn a_killed_process_reports_its_signal() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn argv_round_trips_byte_for_byte() {
-    if !privileged("argv_round_trips_byte_for_byte") {
-        return;
-    }
     let tracer = Tracer::start(&["--event", "exec"]);
     let mut child = Command::new("/bin/true")
         .arg("")
@@ -135,10 +129,8 @@ fn argv_round_trips_byte_for_byte() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn long_argv_is_flagged_truncated_with_its_first_bytes_right() {
-    if !privileged("long_argv_is_flagged_truncated_with_its_first_bytes_right") {
-        return;
-    }
     let a = "a".repeat(3000);
     let b = "b".repeat(3000);
     let tracer = Tracer::start(&["--event", "exec"]);
@@ -164,10 +156,8 @@ fn long_argv_is_flagged_truncated_with_its_first_bytes_right() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn threads_are_not_processes() {
-    if !privileged("threads_are_not_processes") {
-        return;
-    }
     let tracer = Tracer::start(&[]);
     let mut child = Command::new(workload_bin())
         .args(["threads", "8"])
@@ -190,10 +180,8 @@ fn threads_are_not_processes() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn exec_from_a_thread_belongs_to_the_process() {
-    if !privileged("exec_from_a_thread_belongs_to_the_process") {
-        return;
-    }
     let tracer = Tracer::start(&[]);
     let mut child = Command::new(workload_bin())
         .args(["exec-from-thread", "/bin/sh", "sh", "-c", "exit 5"])
@@ -219,10 +207,8 @@ fn exec_from_a_thread_belongs_to_the_process() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_storm_of_2000_processes_is_seen_whole() {
-    if !privileged("a_storm_of_2000_processes_is_seen_whole") {
-        return;
-    }
     let tracer = Tracer::start(&[]);
     let spawners: Vec<_> = (0..2)
         .map(|_| {
@@ -294,10 +280,8 @@ fn unprivileged(args: &[&str], seconds: &str) -> std::process::Output {
 }
 
 #[test]
+#[ignore = "needs root: runs processes as another user (setpriv)"]
 fn without_privileges_ebpf_says_what_is_missing() {
-    if !privileged("without_privileges_ebpf_says_what_is_missing") {
-        return;
-    }
     let output = unprivileged(&["events", "--json", "--backend", "ebpf"], "5");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
@@ -310,10 +294,8 @@ fn without_privileges_ebpf_says_what_is_missing() {
 }
 
 #[test]
+#[ignore = "needs root: runs processes as another user (setpriv)"]
 fn without_privileges_auto_falls_back_to_polling_and_says_so() {
-    if !privileged("without_privileges_auto_falls_back_to_polling_and_says_so") {
-        return;
-    }
     // A process that lives well over the interval, started while the unprivileged tracer runs.
     let starter = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(700));
@@ -446,10 +428,8 @@ fn bad_flags_are_refused_clearly() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn exe_is_the_file_that_runs_across_mounts_and_for_scripts() {
-    if !privileged("exe_is_the_file_that_runs_across_mounts_and_for_scripts") {
-        return;
-    }
     // A binary on a tmpfs mounted below /tmp: the path walk must cross the mount.
     let dir = std::env::temp_dir().join(format!("tracer-exe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

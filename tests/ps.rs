@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{privileged, tracer_bin, unescape_surrogates, workload_bin};
+use common::{tracer_bin, unescape_surrogates, workload_bin};
 
 /// The attributes compared, by psutil's names.
 const ATTRS: &str = "pid,ppid,name,exe,cmdline,username,uids,gids,create_time,num_threads,\
@@ -126,9 +126,9 @@ fn strings(args: &[&str]) -> Value {
     args.iter().map(|a| Value::from(*a)).collect()
 }
 
-/// Starts the processes of the test: a long name, odd argv, a zombie and (as root) another
-/// user's.
-fn start_own_processes(fixtures: &mut Fixtures) -> Vec<Own> {
+/// Starts the processes of the test: a long name, odd argv, a zombie and, with
+/// `another_user` (needs root), a process of user nobody.
+fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> {
     let sleeping = |name: Value, exe: Value, cmdline: Value| {
         vec![
             ("name", name),
@@ -177,7 +177,7 @@ fn start_own_processes(fixtures: &mut Fixtures) -> Vec<Own> {
     });
 
     // (c) another user's process: needs root to switch users.
-    if privileged("ps_matches_psutil (a process of another user)") {
+    if another_user {
         let pid = fixtures.spawn(
             Command::new("setpriv").args([
                 "--reuid=nobody",
@@ -690,11 +690,23 @@ fn measure(python: &Path, own: &[Own]) -> Round {
 
 #[test]
 fn ps_matches_psutil() {
+    matches_psutil(false);
+}
+
+#[test]
+#[ignore = "needs root: runs processes as another user (setpriv)"]
+fn ps_matches_psutil_with_a_process_of_another_user() {
+    matches_psutil(true);
+}
+
+/// `tracer ps --json` against psutil over every process, the test's own among them (with
+/// `another_user`, one of user nobody too).
+fn matches_psutil(another_user: bool) {
     let Some(python) = python_with_psutil() else {
         return;
     };
     let mut fixtures = Fixtures::new("differential");
-    let own = start_own_processes(&mut fixtures);
+    let own = start_own_processes(&mut fixtures, another_user);
 
     // Rounds until no momentary mismatch of the first round is left to recheck: one that shows
     // in every round that compared the process (at least two) is real.

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{privileged, tracer_bin};
+use common::tracer_bin;
 use tracer::{Process, Tracer, TracerConfig};
 
 /// Starts a process that is not our child (its parent, a shell, exits at once) and returns
@@ -37,10 +37,8 @@ fn global_with_ebpf() -> &'static Tracer {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn wait_returns_the_exit_code_of_a_process_that_is_not_a_child() {
-    if !privileged("wait_returns_the_exit_code_of_a_process_that_is_not_a_child") {
-        return;
-    }
     global_with_ebpf();
     let pid = orphan("sleep 0.3; exit 3");
     let process = Process::new(pid).unwrap();
@@ -61,10 +59,8 @@ fn wait_returns_the_exit_code_of_a_process_that_is_not_a_child() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn wait_procs_splits_gone_and_alive_and_times_out() {
-    if !privileged("wait_procs_splits_gone_and_alive_and_times_out") {
-        return;
-    }
     global_with_ebpf();
     let quick = Process::new(orphan("sleep 0.2; exit 4")).unwrap();
     let slow = Process::new(orphan("sleep 30")).unwrap();
@@ -89,10 +85,8 @@ fn wait_procs_splits_gone_and_alive_and_times_out() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn tracer_wait_command_reports_gone_and_alive() {
-    if !privileged("tracer_wait_command_reports_gone_and_alive") {
-        return;
-    }
     let quick = orphan("sleep 0.3; exit 6");
     let slow = orphan("sleep 30");
     let output = Command::new(tracer_bin())
@@ -122,10 +116,8 @@ fn tracer_wait_command_reports_gone_and_alive() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_reused_pid_is_another_process() {
-    if !privileged("a_reused_pid_is_another_process") {
-        return;
-    }
     global_with_ebpf();
     let mut first = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = first.id();
@@ -171,10 +163,8 @@ fn a_reused_pid_is_another_process() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn children_of_a_three_level_tree() {
-    if !privileged("children_of_a_three_level_tree") {
-        return;
-    }
     global_with_ebpf();
     let mut top = Command::new("sh")
         .args(["-c", "sh -c 'sleep 30 & sleep 30; :' & sleep 30; :"])
@@ -217,10 +207,8 @@ fn children_of_a_three_level_tree() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn seeding_during_a_storm_loses_and_duplicates_nothing() {
-    if !privileged("seeding_during_a_storm_loses_and_duplicates_nothing") {
-        return;
-    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let spawners: Vec<_> = (0..2)
         .map(|_| {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{privileged, tracer_bin, Agent};
+use common::{tracer_bin, Agent};
 use serde_json::Value;
 
 /// The shell prompt in the sessions, to recognise it.
@@ -249,10 +249,9 @@ fn last_line(screen: &str) -> &str {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn top_through_the_agent_shows_exit_codes() {
-    if !privileged("top_through_the_agent_shows_exit_codes")
-        || !tmux_available("top_through_the_agent_shows_exit_codes")
-    {
+    if !tmux_available("top_through_the_agent_shows_exit_codes") {
         return;
     }
     let agent = Agent::start("top", &[]);
@@ -345,10 +344,8 @@ fn top_refuses_a_stdout_that_is_not_a_terminal() {
 }
 
 #[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn sys_through_the_agent_is_meaningful_at_once() {
-    if !privileged("sys_through_the_agent_is_meaningful_at_once") {
-        return;
-    }
     let agent = Agent::start("sys", &[]);
     // Let the agent take a sample or two, as it does from its start.
     std::thread::sleep(Duration::from_millis(1200));

@@ -1,5 +1,6 @@
-//! Shared helpers for the integration tests: find the built `tracer`, decide whether a
-//! privileged test may run, and run `tracer events --json` around a workload.
+//! Shared helpers for the integration tests: find the built `tracer` and run `tracer events
+//! --json` around a workload. Tests that need root are `#[ignore = "needs root: …"]`;
+//! `cargo xtask test` runs them (`--include-ignored`) when it runs as root.
 
 #![allow(dead_code)]
 
@@ -29,20 +30,6 @@ pub fn tracer_bin() -> PathBuf {
 /// The workload helper built with these tests.
 pub fn workload_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tracer-test-workload")
-}
-
-/// Whether a test that needs root may run. Where `CI` is set it must: a missing privilege is
-/// a failure there. Elsewhere the test skips with one line.
-pub fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} needs root (eBPF) and CI is set: run the tests as root");
-    }
-    eprintln!("skipped {test}: needs root to load eBPF programs");
-    false
 }
 
 /// A running `tracer events --json`, collecting its output lines.

@@ -1,7 +1,7 @@
 //! The polling backends: list the processes every interval and synthesise fork, exec and exit
 //! events from the difference between two lists, keyed by identity `(pid, start time)`. The
 //! list comes from a [`Scanner`]: `/proc` on Linux ([`ProcfsScanner`]), the `sysinfo` crate
-//! anywhere ([`crate::sysinfo_host::SysinfoScanner`]).
+//! anywhere ([`SysinfoScanner`]).
 //!
 //! What it cannot know, it does not make up: a process that lives less than one interval is
 //! never seen; an exit's code is unknown (null); an exec is reported only for a process first

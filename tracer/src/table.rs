@@ -184,7 +184,7 @@ impl ProcessTable {
     }
 
     /// Live children of `pid`, and with `recursive` all its descendants, from memory (call
-    /// [`ProcessTable::refresh_stale_ppids`] first for re-parented processes).
+    /// [`ProcessTable::refresh_unsettled`] first for re-parented processes).
     pub fn children(&self, pid: u32, recursive: bool) -> Vec<&Entry> {
         let mut by_parent: HashMap<u32, Vec<&Entry>> = HashMap::new();
         for entry in self.live.values().filter(|e| e.id.pid != e.ppid) {
@@ -677,3 +677,7 @@ fn read_entry_and_reads(
         },
     ))
 }
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

@@ -62,12 +62,24 @@ enum Task {
         args: Vec<OsString>,
     },
 
-    /// Set up, build (release), then run the unit tests and the integration tests.
+    /// Set up, build (release), then run the gates, the unit tests and the integration tests.
     ///
-    /// Unit tests: `cargo test --workspace --exclude tracer-ebpf --exclude tracer-tests`.
-    /// Integration tests, against the real kernel: `cargo test -p tracer-tests -- --test-threads=1`
-    /// with `TRACER_BIN` set to the release binary. Privileged tests need root; without it they
-    /// skip themselves unless `CI` is set. Exits non-zero when any test fails.
+    /// Steps, each run even when one before it fails:
+    ///   1. `cargo fmt --all --check`
+    ///   2. `cargo clippy --workspace --all-targets --exclude tracer-ebpf -- -D warnings`
+    ///   3. the same clippy with `TRACER_PORTABLE=1`, but for the integration tests (which drive
+    ///      the Linux library), in the portable build's target directory
+    ///   4. `RUSTDOCFLAGS='-D warnings' cargo doc -p tracer --no-deps`
+    ///   5. unit tests: `cargo test --workspace --exclude tracer-ebpf --exclude tracer-tests`
+    ///   6. `cargo check -p tracer` for macOS and Windows
+    ///   7. the portable build for Linux (`TRACER_PORTABLE=1`)
+    ///   8. integration tests, against the real kernel: `cargo test -p tracer-tests --
+    ///      --test-threads=1` with `TRACER_BIN` set to the release binary
+    ///
+    /// Root-only tests are `#[ignore]`d with their reason; as root they run (`--include-ignored`),
+    /// otherwise they show as ignored, and with `CI` set the integration step fails. Exits
+    /// non-zero when any step fails.
+    #[command(verbatim_doc_comment)]
     Test {
         /// Extra arguments for both `cargo test` runs, after `--`; arguments after a second `--`
         /// go to the test harness. Example: `cargo xtask test -- --release -- --nocapture`.
@@ -94,6 +106,8 @@ enum Task {
     ///      every 0.1 s, all at once: CPU per second at idle (10 s, 3 with --quick) and under a
     ///      serial storm with 20 × `sleep 2.5` over it, and the fraction of the storm's short
     ///      and longer-lived processes each sees
+    ///   7. procfs crate: tracer's per-process reader against the `procfs` crate, reading stat,
+    ///      status, cmdline, exe and statm of at least 2,000 processes: CPU per full pass
     ///
     /// Prints one markdown table (with issue 7's targets, met or missed) on stdout and writes
     /// the same data as JSON to target/bench/latest.json and target/bench/<date>.json. About 13
@@ -104,7 +118,8 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Run only the measurements whose name contains one of these words (`exec storm`,
-        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`, `backends`), e.g.
+        /// `kernel cost`, `ps query`, `agent at scale`, `wait latency`, `backends`, `procfs
+        /// crate`), e.g.
         /// `--only wait,ps`.
         #[arg(long, value_delimiter = ',', value_name = "WORD")]
         only: Vec<String>,

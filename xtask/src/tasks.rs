@@ -1,5 +1,5 @@
 //! `cargo xtask build`, `run` and `test`: each sets up first, then drives cargo. (`bench` is in
-//! bench.rs; it builds with [`build`].)
+//! bench/; it builds with [`build`].)
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -46,10 +46,15 @@ pub fn run(args: &[OsString]) -> Result<()> {
     Err(error).with_context(|| format!("cannot execute {}", binary.display()))
 }
 
-/// Sets up, builds, then runs the unit tests, checks the portable build for macOS and Windows,
+/// Sets up, builds, then runs the gates (rustfmt, clippy in the Linux and the portable
+/// configurations, rustdoc), the unit tests, checks the portable build for macOS and Windows,
 /// builds it for Linux, and runs the integration tests (against the real kernel, one at a
 /// time; the portable binary's among them). Every step runs even when one fails; xtask then
 /// exits with status 1.
+///
+/// Root-only integration tests are `#[ignore = "needs root: …"]`: as root they run
+/// (`--include-ignored`); otherwise they show as ignored, and where `CI` is set the
+/// integration step fails, since CI must run them.
 ///
 /// `extra` goes to both `cargo test` invocations; what follows a `--` in it goes to the test
 /// harness.
@@ -59,6 +64,34 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         Some(dash) => (&extra[..dash], &extra[dash + 1..]),
         None => (extra, &[][..]),
     };
+    // The portable build has its own target directory (its build script's cfg differs), which
+    // its clippy run shares.
+    let portable_dir = target_dir()?.join("portable");
+    let mut steps = Steps::new(8);
+
+    let mut fmt = cmd::cargo()?;
+    fmt.args(["fmt", "--all", "--check"]);
+    steps.run("rustfmt", &mut fmt)?;
+
+    let mut clippy = cmd::cargo()?;
+    clippy.args(CLIPPY).args(DENY_WARNINGS);
+    steps.run("clippy", &mut clippy)?;
+
+    // The integration tests drive the Linux library (its eBPF and /proc parts); they run the
+    // portable build as a binary only, so they are not built in its configuration.
+    let mut clippy_portable = cmd::cargo()?;
+    clippy_portable
+        .args(CLIPPY)
+        .args(["--exclude", "tracer-tests", "--target-dir"])
+        .arg(&portable_dir)
+        .args(DENY_WARNINGS)
+        .env("TRACER_PORTABLE", "1");
+    steps.run("clippy, portable (TRACER_PORTABLE=1)", &mut clippy_portable)?;
+
+    let mut doc = cmd::cargo()?;
+    doc.args(["doc", "-p", "tracer", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    steps.run("rustdoc", &mut doc)?;
 
     let mut unit = cmd::cargo()?;
     unit.args([
@@ -73,37 +106,29 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     if !harness_args.is_empty() {
         unit.arg("--").args(harness_args);
     }
-
-    say!("test 1/4: unit tests: `{}`", cmd::display(&unit));
-    let unit_status = cmd::status(&mut unit)?;
+    steps.run("unit tests", &mut unit)?;
 
     // The portable build (the sysinfo backend), as macOS and Windows compile it: `cargo check`
     // needs their standard libraries only (`cargo xtask setup` adds them).
-    let mut cross_status = Ok(());
+    let mut checks = Vec::new();
     for target in crate::setup::CROSS_TARGETS {
         let mut check = cmd::cargo()?;
         check.args(["check", "-p", "tracer", "--target", target]);
-        say!("test 2/4: cross-target check: `{}`", cmd::display(&check));
-        let status = cmd::status(&mut check)?;
-        if !status.success() && cross_status.is_ok() {
-            cross_status = Err(format!("{target}: {status}"));
-        }
+        checks.push(check);
     }
+    steps.run_all("cross-target check", &mut checks)?;
 
     // The portable build for Linux, so that the integration tests run it here.
-    let portable_dir = target_dir()?.join("portable");
     let mut portable = cmd::cargo()?;
     portable
         .args(["build", "--release", "-p", "tracer", "--target-dir"])
         .arg(&portable_dir)
         .env("TRACER_PORTABLE", "1");
-    say!(
-        "test 3/4: portable build (TRACER_PORTABLE=1): `{}`",
-        cmd::display(&portable)
-    );
-    let portable_status = cmd::status(&mut portable)?;
+    let portable_built = steps.run("portable build (TRACER_PORTABLE=1)", &mut portable)?;
     let portable_binary = portable_dir.join("release").join("tracer");
 
+    let root = cmd::is_root();
+    let ci = std::env::var_os("CI").is_some();
     let mut integration = cmd::cargo()?;
     integration
         .args(["test", "-p", "tracer-tests"])
@@ -112,51 +137,121 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         .args(harness_args)
         .env("RUST_BACKTRACE", "1")
         .env("TRACER_BIN", &binary);
-    if portable_status.success() {
+    let told = |flag: &str| harness_args.iter().any(|arg| arg == flag);
+    if root && !told("--include-ignored") && !told("--ignored") {
+        integration.arg("--include-ignored");
+    }
+    if portable_built {
         integration.env("TRACER_PORTABLE_BIN", &portable_binary);
     }
+    let note = match (root, ci) {
+        (true, _) => None,
+        (false, true) => Some("not root and CI is set: root-only tests cannot run, so this fails"),
+        (false, false) => Some("not root: root-only tests show as ignored"),
+    };
+    if let Some(note) = note {
+        say!("test {}/{}: note: {note}", steps.done + 1, steps.total);
+    }
+    let passed = steps.run("integration tests", &mut integration)?;
+    if passed && !root && ci {
+        steps.fail_last("root-only tests did not run: not root and CI is set");
+    }
 
-    if !cmd::is_root() {
-        if std::env::var_os("CI").is_some() {
-            say!("test 4/4: note: not root and CI is set, so privileged tests will fail");
-        } else {
-            say!("test 4/4: note: not root, so privileged tests will skip themselves");
+    say!("test: {}", steps.summary());
+    Ok(if steps.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// clippy over every crate but the kernel programs (built for their own target), all targets;
+/// [`DENY_WARNINGS`] ends the command.
+const CLIPPY: [&str; 5] = [
+    "clippy",
+    "--workspace",
+    "--all-targets",
+    "--exclude",
+    "tracer-ebpf",
+];
+/// clippy's warnings as errors.
+const DENY_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
+
+/// The numbered steps of `cargo xtask test`, each announced as `test N/M: what: `command``
+/// and judged at the end.
+struct Steps {
+    total: usize,
+    done: usize,
+    verdicts: Vec<(&'static str, std::result::Result<(), String>)>,
+}
+
+impl Steps {
+    fn new(total: usize) -> Steps {
+        Steps {
+            total,
+            done: 0,
+            verdicts: Vec::new(),
         }
     }
-    say!(
-        "test 4/4: integration tests: `{}`",
-        cmd::display(&integration)
-    );
-    let integration_status = cmd::status(&mut integration)?;
 
-    let verdict = |status: ExitStatus| {
-        if status.success() {
-            "passed".to_owned()
-        } else {
-            format!("FAILED ({status})")
+    /// Runs the next step; whether it passed.
+    fn run(&mut self, what: &'static str, command: &mut Command) -> Result<bool> {
+        self.run_all(what, std::slice::from_mut(command))
+    }
+
+    /// Runs every command of the next step, all of them even when one fails; whether all
+    /// passed.
+    fn run_all(&mut self, what: &'static str, commands: &mut [Command]) -> Result<bool> {
+        self.done += 1;
+        let mut verdict = Ok(());
+        for command in commands {
+            say!(
+                "test {}/{}: {what}: `{}`",
+                self.done,
+                self.total,
+                cmd::display(command)
+            );
+            let status = cmd::status(command)?;
+            if !status.success() && verdict.is_ok() {
+                verdict = Err(failed(command, status));
+            }
         }
-    };
-    say!(
-        "test: unit tests {}; cross-target checks {}; portable build {}; integration tests {}",
-        verdict(unit_status),
-        match &cross_status {
-            Ok(()) => "passed".to_owned(),
-            Err(failed) => format!("FAILED ({failed})"),
-        },
-        verdict(portable_status),
-        verdict(integration_status)
-    );
-    Ok(
-        if unit_status.success()
-            && cross_status.is_ok()
-            && portable_status.success()
-            && integration_status.success()
-        {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+        let passed = verdict.is_ok();
+        self.verdicts.push((what, verdict));
+        Ok(passed)
+    }
+
+    /// Marks the last step failed for `why`.
+    fn fail_last(&mut self, why: &str) {
+        if let Some((_, verdict)) = self.verdicts.last_mut() {
+            *verdict = Err(why.to_owned());
+        }
+    }
+
+    fn all_passed(&self) -> bool {
+        self.verdicts.iter().all(|(_, verdict)| verdict.is_ok())
+    }
+
+    /// `what passed; what FAILED (why); …`.
+    fn summary(&self) -> String {
+        self.verdicts
+            .iter()
+            .map(|(what, verdict)| match verdict {
+                Ok(()) => format!("{what} passed"),
+                Err(why) => format!("{what} FAILED ({why})"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Why a step's command failed: its status, and for a cross-target check the target.
+fn failed(command: &Command, status: ExitStatus) -> String {
+    let args: Vec<_> = command.get_args().collect();
+    match args.iter().position(|arg| *arg == "--target") {
+        Some(i) if i + 1 < args.len() => format!("{}: {status}", args[i + 1].to_string_lossy()),
+        _ => status.to_string(),
+    }
 }
 
 /// Cargo's target directory, wherever `CARGO_TARGET_DIR` or the configuration put it.
@@ -187,4 +282,30 @@ fn shown(args: &[OsString]) -> String {
         .map(|arg| arg.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_runs_and_the_summary_names_each_verdict() {
+        let mut steps = Steps::new(3);
+        assert!(!steps.run("first", &mut Command::new("false")).unwrap());
+        let mut both = [Command::new("false"), Command::new("true")];
+        both[0].args(["--target", "x86_64-apple-darwin"]);
+        assert!(!steps.run_all("second", &mut both).unwrap());
+        assert!(steps.run("third", &mut Command::new("true")).unwrap());
+        assert_eq!(steps.done, 3);
+        assert!(!steps.all_passed());
+        assert_eq!(
+            steps.summary(),
+            "first FAILED (exit status: 1); second FAILED (x86_64-apple-darwin: exit status: 1); \
+             third passed"
+        );
+        steps.fail_last("root-only tests did not run");
+        assert!(steps
+            .summary()
+            .ends_with("third FAILED (root-only tests did not run)"));
+    }
 }

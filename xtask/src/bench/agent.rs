@@ -1,0 +1,298 @@
+//! Measurement 4: the agent with 2,000 and 10,000 processes: `ps` through it, start-up and RSS.
+
+use super::*;
+
+/// Host sizes for the agent; issue 7's targets hold at 10,000.
+pub(super) const AGENT_SIZES: [usize; 2] = [2_000, 10_000];
+/// The size issue 7's start-up and RSS targets are set at.
+pub(super) const AGENT_TARGET_SIZE: usize = 10_000;
+/// Start-up target at [`AGENT_TARGET_SIZE`]: 300 ms from spawn to listening.
+pub(super) const STARTUP_TARGET: f64 = 0.3;
+/// RSS target at [`AGENT_TARGET_SIZE`]: 30 MB.
+pub(super) const RSS_TARGET: f64 = 30e6;
+
+/// One host size's rows: the ps comparison, start-up and RSS (after start-up, and after
+/// the queries).
+pub(super) struct AgentAt {
+    pub(super) ps: Vec<Row>,
+    pub(super) startup: Row,
+    pub(super) rss: Vec<Row>,
+}
+
+pub(super) fn agent_scale(ctx: &Ctx) -> Result<Vec<Row>> {
+    let (label, attrs, fields) = QUERIES[0];
+    let mut sleepers = Sleepers::default();
+    let mut measured = Vec::new();
+    for size in AGENT_SIZES {
+        let outcome = fill_to(&mut sleepers, size, "agent")
+            .and_then(|present| agent_at(ctx, size, present, label, attrs, fields));
+        match outcome {
+            Ok(at) => measured.push(at),
+            Err(error) => {
+                say!(
+                    "agent, {} processes: unavailable: {error:#}",
+                    thousands(size as u64)
+                );
+                let what = format!("agent, {} processes", thousands(size as u64));
+                measured.push(AgentAt {
+                    ps: vec![Row::unavailable(&what, "tracer ps via the agent", &error)],
+                    startup: Row::unavailable(&what, "tracer agent start-up", &error),
+                    rss: vec![Row::unavailable(&what, "tracer agent RSS", &error)],
+                });
+            }
+        }
+    }
+    drop(sleepers);
+    // The ps rows of each size, then start-up at each size, then each kind of RSS at each size.
+    let mut rows = Vec::new();
+    let mut startups = Vec::new();
+    let mut rsses = Vec::new();
+    for at in measured {
+        rows.extend(at.ps);
+        startups.push(at.startup);
+        rsses.push(at.rss.into_iter());
+    }
+    rows.extend(startups);
+    loop {
+        let next: Vec<Row> = rsses.iter_mut().filter_map(Iterator::next).collect();
+        if next.is_empty() {
+            break;
+        }
+        rows.extend(next);
+    }
+    Ok(rows)
+}
+
+/// With the host at `size` processes or more (`present`, counted before): per repetition,
+/// starts an agent (timing its start-up), waits for it to settle and reads its RSS, times the
+/// listers once, reads its RSS again and stops it.
+pub(super) fn agent_at(
+    ctx: &Ctx,
+    size: usize,
+    present: usize,
+    label: &str,
+    attrs: &str,
+    fields: &str,
+) -> Result<AgentAt> {
+    let host = if present > size + 2 * PROCESS_MARGIN {
+        format!(
+            "{} processes (≥ {} asked)",
+            thousands(present as u64),
+            thousands(size as u64)
+        )
+    } else {
+        format!("≥ {} processes", thousands(size as u64))
+    };
+    let mut listing = Listing::new(
+        ctx,
+        attrs,
+        fields,
+        &[
+            Lister::TracerAgent,
+            Lister::Tracer,
+            Lister::Psutil,
+            Lister::Ps,
+        ],
+    );
+    let mut startup = Vec::new();
+    let mut tracked = Vec::new();
+    let mut rss = Vec::new();
+    let mut idle_rss = Vec::new();
+    let mut busy = Vec::new();
+    let mut busy_cpu = Vec::new();
+    let mut hwm = Vec::new();
+    let mut stats_rss = Vec::new();
+    let mut live = Vec::new();
+    let mut failures = Vec::new();
+    for rep in 0..ctx.reps {
+        say!(
+            "agent, {host} {}/{}: start-up, ps ({label}), RSS …",
+            rep + 1,
+            ctx.reps
+        );
+        let outcome = (|| -> Result<String> {
+            let output = ctx.work.join(format!("agent-{size}-{rep}.out"));
+            let agent = Running::start(Peer::Agent, Peer::Agent.command(ctx, &[]), &output)?;
+            let ready = agent.ready_after;
+            let seeded = agent.ready_line.as_deref().and_then(tracked_count);
+            let pid = agent.pid()?;
+            let settled = Settled::wait(pid)?;
+            let settled_rss = proc_status_bytes(pid, "VmRSS")?;
+            if rep == 0 {
+                listing.warm_up();
+            }
+            listing.pass(rep);
+            let vm_rss = proc_status_bytes(pid, "VmRSS")?;
+            let vm_hwm = proc_status_bytes(pid, "VmHWM")?;
+            let stats = agent_stats(ctx)?;
+            let stopped = agent.stop()?;
+            ensure!(
+                stopped.status.success(),
+                "tracer agent exited with {} after SIGTERM: {}",
+                stopped.status,
+                stopped.stderr.join(" / ")
+            );
+            startup.push(ready);
+            busy.push(settled.busy);
+            busy_cpu.push(settled.cpu);
+            idle_rss.push(settled_rss);
+            if let Some(seeded) = seeded {
+                tracked.push(seeded);
+            }
+            rss.push(vm_rss);
+            hwm.push(vm_hwm);
+            let reported = stats["rss_bytes"].as_f64();
+            if let Some(reported) = reported {
+                stats_rss.push(reported);
+            }
+            if let Some(count) = stats["table"]["live"].as_u64() {
+                live.push(count as usize);
+            }
+            Ok(format!(
+                "start-up {:.0} ms ({} tracked), then busy {:.1} s more ({:.2} s CPU); VmRSS \
+                 {:.1} MB settled, {:.1} MB after ps (stats {}, VmHWM {:.1} MB), {} live",
+                ready * 1e3,
+                seeded.map_or("?".to_owned(), |count| thousands(count as u64)),
+                settled.busy,
+                settled.cpu,
+                settled_rss / 1e6,
+                vm_rss / 1e6,
+                reported.map_or("?".to_owned(), |bytes| format!("{:.1} MB", bytes / 1e6)),
+                vm_hwm / 1e6,
+                stats["table"]["live"]
+            ))
+        })();
+        match outcome {
+            Ok(summary) => say!("  {summary}"),
+            Err(error) => {
+                say!("  failed: {error:#}");
+                failures.push(format!("{error:#}"));
+            }
+        }
+    }
+
+    let at_target = size == AGENT_TARGET_SIZE;
+    let first_failure = || {
+        failures
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no sample".to_owned())
+    };
+    let mut ps = listing.rows(&format!("ps via the agent, {host} ({attrs})"));
+    if let (Some(via), Some(direct)) = (
+        listing.median_of(Lister::TracerAgent),
+        listing.median_of(Lister::Tracer),
+    ) {
+        say!(
+            "agent, {host}: ps via the agent {:.1} ms, direct {:.1} ms",
+            via * 1e3,
+            direct * 1e3
+        );
+    }
+    if !failures.is_empty() {
+        let _ = write!(
+            ps[0].extra,
+            "; {} of {} agent runs failed: {}",
+            failures.len(),
+            ctx.reps,
+            failures[0]
+        );
+    }
+
+    let startup_median = median(&startup);
+    let startup_row = Row {
+        measurement: "agent start-up (spawn → \"listening on\")".to_owned(),
+        subject: format!("tracer agent, {host} to seed"),
+        unit: Unit::Seconds,
+        samples: startup.clone(),
+        ratio: Ratio::None,
+        extra: {
+            let mut extra = Vec::new();
+            if !tracked.is_empty() {
+                extra.push(format!(
+                    "{} processes tracked at start (median)",
+                    thousands(median_usize(tracked.iter().copied()))
+                ));
+            }
+            if let (Some(busy), Some(cpu)) = (median(&busy), median(&busy_cpu)) {
+                extra.push(format!(
+                    "then busy {:.0} ms more, {:.0} ms CPU (medians; ±{} ms)",
+                    busy * 1e3,
+                    cpu * 1e3,
+                    SETTLE_STEP.as_millis()
+                ));
+            }
+            extra.join("; ")
+        },
+        targets: if at_target {
+            vec![Target::at_most("≤ 300 ms", startup_median, STARTUP_TARGET)]
+        } else {
+            Vec::new()
+        },
+        details: json!({
+            "seconds": startup,
+            "tracked": tracked,
+            "busy_after_ready_seconds": busy,
+            "cpu_after_ready_seconds": busy_cpu,
+        }),
+        error: startup.is_empty().then(first_failure),
+    };
+
+    let rss_median = median(&rss);
+    let mut rss_extra = Vec::new();
+    if let Some(reported) = median(&stats_rss) {
+        rss_extra.push(format!("stats rss_bytes {:.1} MB", reported / 1e6));
+    }
+    if let Some(peak) = median(&hwm) {
+        rss_extra.push(format!("VmHWM {:.1} MB", peak / 1e6));
+    }
+    if !live.is_empty() {
+        rss_extra.push(format!(
+            "table.live {}",
+            thousands(median_usize(live.iter().copied()))
+        ));
+    }
+    let idle_median = median(&idle_rss);
+    let idle_row = Row {
+        measurement: "agent RSS (VmRSS) once settled after start-up, before any query".to_owned(),
+        subject: format!("tracer agent, {host} tracked"),
+        unit: Unit::Bytes,
+        samples: idle_rss.clone(),
+        ratio: Ratio::None,
+        extra: String::new(),
+        targets: if at_target {
+            vec![Target::at_most("≤ 30 MB", idle_median, RSS_TARGET)]
+        } else {
+            Vec::new()
+        },
+        details: json!({ "vm_rss": idle_rss }),
+        error: idle_rss.is_empty().then(first_failure),
+    };
+    let rss_row = Row {
+        measurement: "agent RSS (VmRSS) after the ps queries".to_owned(),
+        subject: format!("tracer agent, {host} tracked"),
+        unit: Unit::Bytes,
+        samples: rss.clone(),
+        ratio: Ratio::None,
+        extra: rss_extra.join("; "),
+        targets: if at_target {
+            vec![Target::at_most("≤ 30 MB", rss_median, RSS_TARGET)]
+        } else {
+            Vec::new()
+        },
+        details: json!({ "vm_rss": rss, "vm_hwm": hwm, "stats_rss_bytes": stats_rss, "live": live }),
+        error: rss.is_empty().then(first_failure),
+    };
+    Ok(AgentAt {
+        ps,
+        startup: startup_row,
+        rss: vec![idle_row, rss_row],
+    })
+}
+
+/// The N of the agent's ready line, `… (N processes tracked…`.
+pub(super) fn tracked_count(line: &str) -> Option<usize> {
+    let before = &line[..line.rfind(" processes tracked")?];
+    let digits = before.rsplit(['(', ' ']).next()?;
+    digits.replace(',', "").parse().ok()
+}
