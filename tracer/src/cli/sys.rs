@@ -1079,4 +1079,226 @@ mod tests {
             vec!["A     NUM  LAST", "x       1  tail", "long  100  t"]
         );
     }
+
+    /// A report with every section and representative values: failed reads, psutil's
+    /// `None`s, floats, names and paths that are not UTF-8.
+    fn sample_report() -> Report {
+        use std::os::unix::ffi::OsStringExt;
+        let times = CpuTimes {
+            user: 12.5,
+            nice: 0.0,
+            system: 1e-5,
+            idle: 1234567.89,
+            iowait: 0.1,
+            irq: 0.0,
+            softirq: 3.0,
+            steal: f64::NAN,
+            guest: 0.0,
+            guest_nice: 100.0,
+        };
+        let usage = DiskUsage {
+            total: 1 << 40,
+            used: 123,
+            free: u64::MAX,
+            percent: 33.3,
+        };
+        let io = DiskIo {
+            read_count: 1,
+            write_count: 2,
+            read_bytes: 3,
+            write_bytes: 4,
+            read_time: 5,
+            write_time: 6,
+            read_merged_count: 7,
+            write_merged_count: 8,
+            busy_time: 9,
+        };
+        let nio = NetIo {
+            bytes_sent: 10,
+            bytes_recv: 20,
+            packets_sent: 30,
+            packets_recv: 40,
+            errin: 0,
+            errout: 1,
+            dropin: 2,
+            dropout: 3,
+        };
+        Report {
+            cpu: Some(CpuReport {
+                cpu_count: Some(Some(2)),
+                cpu_count_cores: Some(None),
+                cpu_percent: Some(12.5),
+                cpu_percent_percpu: Some(vec![0.0, 100.0]),
+                cpu_times_percent: None,
+                cpu_times: Some(times),
+                cpu_times_percpu: Some(vec![times, CpuTimes::default()]),
+                cpu_stats: Some(CpuStats {
+                    ctx_switches: 1,
+                    interrupts: 2,
+                    soft_interrupts: 3,
+                    syscalls: 0,
+                }),
+                cpu_freq: Some(None),
+                cpu_freq_percpu: Some(vec![CpuFreq {
+                    current: 2400.5,
+                    min: 0.0,
+                    max: 3600.0,
+                }]),
+                getloadavg: Some([0.5, 1.0, 2.25]),
+                window: Duration::from_millis(250),
+            }),
+            memory: Some(MemoryReport {
+                virtual_memory: Some(VirtualMemory {
+                    total: 8,
+                    available: 7,
+                    percent: 12.5,
+                    used: 6,
+                    free: 5,
+                    active: 4,
+                    inactive: 3,
+                    buffers: 2,
+                    cached: 1,
+                    shared: 0,
+                    slab: 9,
+                }),
+                swap_memory: None,
+            }),
+            disk: Some(DiskReport {
+                disk_partitions: Some(vec![DiskPartition {
+                    device: OsString::from_vec(b"/dev/sd\xffa".to_vec()),
+                    mountpoint: OsString::from_vec(b"/mnt/\xe9t\xe9 \"q\"".to_vec()),
+                    fstype: "ext4".into(),
+                    opts: "rw,relatime".into(),
+                }]),
+                disk_usage: vec![
+                    (OsString::from("/"), Some(usage)),
+                    (OsString::from_vec(b"/mnt/\xe9t\xe9 \"q\"".to_vec()), None),
+                ],
+                disk_io_counters: Some(Some(io)),
+                disk_io_counters_perdisk: Some(vec![("sda".into(), io), ("sda1".into(), io)]),
+            }),
+            net: Some(NetReport {
+                net_io_counters: Some(None),
+                net_io_counters_pernic: Some(vec![("lo".into(), nio)]),
+                net_if_addrs: Some(vec![(
+                    "lo".into(),
+                    vec![
+                        NicAddr {
+                            family: 2,
+                            address: "127.0.0.1".into(),
+                            netmask: Some("255.0.0.0".into()),
+                            broadcast: None,
+                            ptp: None,
+                        },
+                        NicAddr {
+                            family: AF_LINK,
+                            address: "00:00:00:00:00:00".into(),
+                            netmask: None,
+                            broadcast: None,
+                            ptp: Some("x".into()),
+                        },
+                    ],
+                )]),
+                net_if_stats: Some(vec![(
+                    "eth0".into(),
+                    NicStats {
+                        isup: true,
+                        duplex: system::NicDuplex::Full,
+                        speed: 1000,
+                        mtu: 1500,
+                        flags: "up,broadcast,running,multicast".into(),
+                    },
+                )]),
+                net_connections: Some(vec![
+                    Socket {
+                        fd: -1,
+                        family: libc::AF_INET,
+                        r#type: libc::SOCK_STREAM,
+                        laddr: Address::Inet {
+                            ip: "127.0.0.1".into(),
+                            port: 80,
+                        },
+                        raddr: Address::None,
+                        status: "LISTEN",
+                        pid: None,
+                    },
+                    Socket {
+                        fd: 7,
+                        family: libc::AF_INET6,
+                        r#type: libc::SOCK_DGRAM,
+                        laddr: Address::Inet {
+                            ip: "::1".into(),
+                            port: 53,
+                        },
+                        raddr: Address::Path(OsString::from_vec(b"@a\xff".to_vec())),
+                        status: "NONE",
+                        pid: Some(42),
+                    },
+                ]),
+            }),
+            sensors: Some(SensorsReport {
+                sensors_temperatures: Some(vec![(
+                    "coretemp".into(),
+                    vec![Temperature {
+                        label: "Core 0".into(),
+                        current: 45.0,
+                        high: Some(80.0),
+                        critical: None,
+                    }],
+                )]),
+                sensors_fans: None,
+                sensors_battery: Some(Some(Battery {
+                    percent: 93.25,
+                    secsleft: system::POWER_TIME_UNLIMITED,
+                    power_plugged: None,
+                })),
+            }),
+            boot_time: Some(Some(1700000000.0)),
+            users: Some(Some(vec![User {
+                name: "root".into(),
+                terminal: None,
+                host: "".into(),
+                started: 1700000100.5,
+                pid: 99,
+            }])),
+            rates: None,
+        }
+    }
+
+    /// Today's `tracer sys --json`, byte for byte.
+    const SAMPLE_JSON: &str = concat!(
+        r#"{"cpu_count":2,"#,
+        r#""cpu_count_cores":null,"#,
+        r#""cpu_percent":12.5,"#,
+        r#""cpu_percent_percpu":[0.0,100.0],"#,
+        r#""cpu_times_percent":null,"#,
+        r#""cpu_times":{"user":12.5,"nice":0.0,"system":1e-5,"idle":1234567.89,"iowait":0.1,"irq":0.0,"softirq":3.0,"steal":null,"guest":0.0,"guest_nice":100.0},"#,
+        r#""cpu_times_percpu":[{"user":12.5,"nice":0.0,"system":1e-5,"idle":1234567.89,"iowait":0.1,"irq":0.0,"softirq":3.0,"steal":null,"guest":0.0,"guest_nice":100.0},{"user":0.0,"nice":0.0,"system":0.0,"idle":0.0,"iowait":0.0,"irq":0.0,"softirq":0.0,"steal":0.0,"guest":0.0,"guest_nice":0.0}],"#,
+        r#""cpu_stats":{"ctx_switches":1,"interrupts":2,"soft_interrupts":3,"syscalls":0},"#,
+        r#""cpu_freq":null,"#,
+        r#""cpu_freq_percpu":[{"current":2400.5,"min":0.0,"max":3600.0}],"#,
+        r#""getloadavg":[0.5,1.0,2.25],"#,
+        r#""virtual_memory":{"total":8,"available":7,"percent":12.5,"used":6,"free":5,"active":4,"inactive":3,"buffers":2,"cached":1,"shared":0,"slab":9},"#,
+        r#""swap_memory":null,"#,
+        r#""disk_partitions":[{"device":"/dev/sd\udcffa","mountpoint":"/mnt/\udce9t\udce9 \"q\"","fstype":"ext4","opts":"rw,relatime"}],"#,
+        "\"disk_usage\":{\"/\":{\"total\":1099511627776,\"used\":123,\"free\":18446744073709551615,\"percent\":33.3},\"/mnt/\u{fffd}t\u{fffd} \\\"q\\\"\":null},",
+        r#""disk_io_counters":{"read_count":1,"write_count":2,"read_bytes":3,"write_bytes":4,"read_time":5,"write_time":6,"read_merged_count":7,"write_merged_count":8,"busy_time":9},"#,
+        r#""disk_io_counters_perdisk":{"sda":{"read_count":1,"write_count":2,"read_bytes":3,"write_bytes":4,"read_time":5,"write_time":6,"read_merged_count":7,"write_merged_count":8,"busy_time":9},"sda1":{"read_count":1,"write_count":2,"read_bytes":3,"write_bytes":4,"read_time":5,"write_time":6,"read_merged_count":7,"write_merged_count":8,"busy_time":9}},"#,
+        r#""net_io_counters":null,"#,
+        r#""net_io_counters_pernic":{"lo":{"bytes_sent":10,"bytes_recv":20,"packets_sent":30,"packets_recv":40,"errin":0,"errout":1,"dropin":2,"dropout":3}},"#,
+        r#""net_if_addrs":{"lo":[{"family":2,"address":"127.0.0.1","netmask":"255.0.0.0","broadcast":null,"ptp":null},{"family":17,"address":"00:00:00:00:00:00","netmask":null,"broadcast":null,"ptp":"x"}]},"#,
+        r#""net_if_stats":{"eth0":{"isup":true,"duplex":2,"speed":1000,"mtu":1500,"flags":"up,broadcast,running,multicast"}},"#,
+        r#""net_connections":[{"fd":-1,"family":2,"type":1,"laddr":{"ip":"127.0.0.1","port":80},"raddr":[],"status":"LISTEN","pid":null},{"fd":7,"family":10,"type":2,"laddr":{"ip":"::1","port":53},"raddr":"@a\udcff","status":"NONE","pid":42}],"#,
+        r#""sensors_temperatures":{"coretemp":[{"label":"Core 0","current":45.0,"high":80.0,"critical":null}]},"#,
+        r#""sensors_fans":null,"#,
+        r#""sensors_battery":{"percent":93.25,"secsleft":-2,"power_plugged":null},"#,
+        r#""boot_time":1700000000.0,"#,
+        r#""users":[{"name":"root","terminal":null,"host":"","started":1700000100.5,"pid":99}]}"#,
+    );
+
+    #[test]
+    fn json_is_the_contract() {
+        let json = report_json(&sample_report());
+        assert_eq!(json, SAMPLE_JSON);
+    }
 }
