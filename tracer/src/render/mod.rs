@@ -2,3 +2,5 @@
 //! CLI prints and the agent sends. Every output contract is rendered here and only here.
 
 pub mod json;
+#[cfg(native_linux)]
+pub mod sys;

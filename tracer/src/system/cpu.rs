@@ -8,7 +8,7 @@ use super::{ffi, float, int, lines, read, read_opt, split_ws, strip, Result, Sys
 
 /// psutil's `scputimes` on Linux: seconds spent in each mode since boot (ticks of
 /// `/proc/stat` divided by `CLK_TCK`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CpuTimes {
     /// Normal processes in user mode.
     pub user: f64,
@@ -98,7 +98,7 @@ impl CpuTimes {
 }
 
 /// psutil's `scpustats`: counters since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuStats {
     /// Context switches (`ctxt`).
     pub ctx_switches: u64,
@@ -112,7 +112,7 @@ pub struct CpuStats {
 
 /// psutil's `scpufreq`, in MHz. `min` and `max` are 0.0 when only `/proc/cpuinfo` knows
 /// the frequency.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuFreq {
     /// Current frequency.
     pub current: f64,

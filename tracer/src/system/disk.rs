@@ -12,11 +12,13 @@ use super::{
 };
 
 /// psutil's `sdiskpart`: one mounted file system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiskPartition {
     /// The mounted device (`""` for `none`; `/dev/root` resolved to the real device).
+    #[serde(with = "super::os_string")]
     pub device: OsString,
     /// Where it is mounted.
+    #[serde(with = "super::os_string")]
     pub mountpoint: OsString,
     /// The file system type (`ext4`, `tmpfs`, …).
     pub fstype: String,
@@ -27,7 +29,7 @@ pub struct DiskPartition {
 /// psutil's `sdiskusage`, in bytes. `total` and `used` are the file system's; `free` and
 /// `percent` are what an unprivileged user can still use (without the blocks reserved for
 /// root), so `used + free` may be less than `total`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiskUsage {
     /// `f_blocks × f_frsize`.
     pub total: u64,
@@ -40,7 +42,7 @@ pub struct DiskUsage {
 }
 
 /// psutil's `sdiskio` on Linux: counters since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DiskIo {
     /// Reads completed.
     pub read_count: u64,

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{ffi, int, lines, read, split_ws, strip, usage_percent, Result, System, SystemError};
 
 /// psutil's `svmem` on Linux, in bytes (what `free` shows).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VirtualMemory {
     /// `MemTotal`: physical memory.
     pub total: u64,
@@ -35,7 +35,7 @@ pub struct VirtualMemory {
 }
 
 /// psutil's `sswap`, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SwapMemory {
     /// `SwapTotal`.
     pub total: u64,
