@@ -1,6 +1,11 @@
 //! CPU figures: `/proc/stat` (times, context switches, interrupts), sysfs topology and cpufreq,
 //! `/proc/cpuinfo`, `/proc/loadavg` — psutil's `cpu_times`, `cpu_count`, `cpu_stats`,
 //! `cpu_freq` and `getloadavg`.
+//!
+//! `/proc/stat` stays ours: procfs-core's `KernelStats` needs the `ctxt`, `btime` and
+//! `processes` lines where psutil's `cpu_times` reads only the `cpu` lines, does not give
+//! `intr` and `softirq` (`cpu_stats`), and keeps its per-line parser private. Its
+//! `LoadAverage` holds `f32`s, which would not print as psutil's floats.
 
 use std::path::{Path, PathBuf};
 

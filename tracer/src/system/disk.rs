@@ -1,6 +1,12 @@
 //! Disks: mounts (`/etc/mtab` or `/proc/self/mounts`, read as glibc's `getmntent` does),
 //! `statvfs`, `/proc/diskstats` (or `/sys/block/*/stat`) — psutil's `disk_partitions`,
 //! `disk_usage` and `disk_io_counters`.
+//!
+//! `/proc/diskstats` lines in today's layout (14, 18 or 20 fields) are parsed by
+//! `procfs-core`'s `DiskStat`, psutil's figures computed from its fields here (sectors × 512).
+//! The older layouts psutil still reads (Linux 2.4's 15 fields, 2.6's 7-field partition lines)
+//! stay ours, as procfs-core refuses them. The mount table stays ours: procfs-core keeps the
+//! options as a map (psutil's `opts` is the string in its order) and paths as UTF-8 `String`s.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -382,7 +388,21 @@ fn parse_diskstats(data: &[u8], path: &Path) -> Result<Vec<(String, DiskIo)>> {
             all.extend_from_slice(&f);
             (name(3), disk_io(&all))
         } else if flen == 14 || flen >= 18 {
-            (name(2), disk_io(&nums(3..14)?))
+            let text = String::from_utf8_lossy(line);
+            let stat = procfs_core::DiskStat::from_line(&text)
+                .map_err(|e| SystemError::parse(path, e.to_string()))?;
+            let io = DiskIo {
+                read_count: stat.reads,
+                read_merged_count: stat.merged,
+                read_bytes: stat.sectors_read * 512,
+                read_time: stat.time_reading,
+                write_count: stat.writes,
+                write_merged_count: stat.writes_merged,
+                write_bytes: stat.sectors_written * 512,
+                write_time: stat.time_writing,
+                busy_time: stat.time_in_progress,
+            };
+            (stat.name, io)
         } else if flen == 7 {
             // Linux 2.6 partition lines: reads, sectors read, writes, sectors written.
             let f = nums(3..7)?;

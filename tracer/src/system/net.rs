@@ -1,6 +1,9 @@
 //! Network interfaces: `/proc/net/dev` counters, addresses (`getifaddrs`, as psutil) and link
 //! state (the `SIOCGIFMTU`, `SIOCGIFFLAGS` and `SIOCETHTOOL` ioctls, as psutil) — psutil's
 //! `net_io_counters`, `net_if_addrs` and `net_if_stats`.
+//!
+//! `/proc/net/dev` stays ours: procfs-core's `InterfaceDeviceStatus` is a `HashMap`, and
+//! psutil's `net_io_counters(pernic=True)` keeps the kernel's order of interfaces.
 
 use super::{ffi, int, lines, read, split_ws, strip, Named, Result, System, SystemError};
 
