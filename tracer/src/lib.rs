@@ -17,7 +17,6 @@ pub mod ebpf;
 pub mod event;
 pub mod filter;
 pub mod host;
-pub mod json;
 pub mod latency;
 pub mod live;
 pub mod ops;

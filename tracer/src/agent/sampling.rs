@@ -19,10 +19,11 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::Section;
-use crate::cli::sys::{self, CpuWindow, IoMemory, IoRates};
 use crate::cpu_samples::{CpuSamples, MIN_WINDOW};
 use crate::procfs::Procfs;
 use crate::query::Format;
+use crate::render;
+use crate::system::collect::{self, Collected, CpuWindow, IoMemory, IoRates, Sections};
 use crate::system::{DiskIo, NetIo, Sampler};
 
 /// How often the agent samples the system's counters.
@@ -119,15 +120,43 @@ impl SystemSampling {
         (window, state.io.clone(), state.rates)
     }
 
+    /// The figures of `sections`, comparing with this sampling's memory: `cpu_percent` with
+    /// the newest baseline at least [`MIN_WINDOW`] old, the I/O counters through the `nowrap`
+    /// memory kept since the agent started, the throughput of the last period in
+    /// `report.rates`. The agent's typed answer to a `sys` request.
+    pub fn collect(&self, sections: Sections) -> Collected {
+        let (cpu, mut io, rates) = self.snapshot();
+        collect::collect(sections, Some(cpu), Some(&mut io), rates)
+    }
+
     /// Answers a `sys` request: `sections` rendered as `tracer sys` prints them. Figures that
     /// cannot be read are null (JSON) or `-` (text), and logged.
     pub fn answer(&self, sections: &[Section], format: Format) -> Vec<u8> {
-        let (cpu, mut io, rates) = self.snapshot();
-        let (out, warnings) = sys::render(sections, format, Some(cpu), Some(&mut io), rates);
-        for warning in warnings {
+        let collected = self.collect(sections_of(sections));
+        for warning in &collected.warnings {
             tracing::debug!("sys: {warning}");
         }
+        let out = match format {
+            Format::Json => render::sys::json(&collected.report),
+            Format::Text => render::sys::text(&collected.report),
+        };
         out.into_bytes()
+    }
+}
+
+/// The sections named on the command line or in a `sys` request (none: all).
+pub fn sections_of(names: &[Section]) -> Sections {
+    if names.is_empty() || names.contains(&Section::All) {
+        return Sections::ALL;
+    }
+    let has = |section: Section| names.contains(&section);
+    Sections {
+        cpu: has(Section::Cpu),
+        memory: has(Section::Memory),
+        disk: has(Section::Disk),
+        net: has(Section::Net),
+        sensors: has(Section::Sensors),
+        system: false,
     }
 }
 
@@ -176,15 +205,17 @@ mod tests {
         assert!(window.since.elapsed() >= MIN_WINDOW);
         let rates = rates.expect("two samples give rates");
         assert!(rates.window >= Duration::from_millis(500));
-        let out = sampling.answer(&[Section::Cpu], Format::Json);
-        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert!(value["cpu_percent"].is_number(), "{value}");
-        let shares: f64 = value["cpu_times_percent"]
-            .as_object()
-            .unwrap()
+        let report = sampling.collect(sections_of(&[Section::Cpu])).report;
+        assert!(report.memory.is_none() && report.boot_time.is_none());
+        let cpu = report.cpu.expect("the cpu section was asked for");
+        assert!(cpu.cpu_percent.is_some(), "{cpu:?}");
+        assert!(cpu.window >= MIN_WINDOW, "{cpu:?}");
+        let shares: f64 = cpu
+            .cpu_times_percent
+            .expect("cpu_times_percent is read")
             .values()
-            .filter_map(serde_json::Value::as_f64)
+            .iter()
             .sum();
-        assert!(shares > 0.0, "a window was measured: {value}");
+        assert!(shares > 0.0, "a window was measured: {cpu:?}");
     }
 }

@@ -5,4 +5,6 @@ pub mod events;
 pub mod json;
 pub mod rows;
 pub mod stats;
+#[cfg(native_linux)]
+pub mod sys;
 pub mod text;

@@ -132,8 +132,12 @@ pub enum Address {
     Path(OsString),
 }
 
+/// A psutil `CONN_*` constant (`"ESTABLISHED"`, `"LISTEN"`, …, `"NONE"`). A named alias, not
+/// `&'static str` in the field, so that serde's derive does not take it for a borrowed string.
+pub type ConnStatus = &'static str;
+
 /// psutil's `sconn`: one socket.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     /// The descriptor in the owning process; -1 when the owner is unknown.
     pub fd: i32,
@@ -146,10 +150,108 @@ pub struct Connection {
     /// The remote address.
     pub raddr: Address,
     /// A TCP state (`ESTABLISHED`, `LISTEN`, …; psutil's `CONN_*`), `NONE` for others.
-    pub status: &'static str,
+    #[serde(deserialize_with = "status_named")]
+    pub status: ConnStatus,
     /// The owning process (the highest PID holding it, as psutil), `None` when no readable
     /// process holds it.
     pub pid: Option<u32>,
+}
+
+/// psutil's `sconn.laddr`/`raddr` as JSON: `()` is `[]`, `addr(ip, port)` an object, a UNIX
+/// path a string (byte-exact). Hand-written because the three shapes share no tag.
+impl serde::Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        match self {
+            Address::None => serializer.serialize_seq(Some(0))?.end(),
+            Address::Inet { ip, port } => {
+                let mut addr = serializer.serialize_struct("addr", 2)?;
+                addr.serialize_field("ip", ip)?;
+                addr.serialize_field("port", port)?;
+                addr.end()
+            }
+            Address::Path(path) => {
+                serde::Serialize::serialize(&crate::bytes::ByteStr::os(path), serializer)
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AddressVisitor)
+    }
+}
+
+/// Reads the three shapes of [`Address`]. A UNIX path that is not UTF-8 arrives with lone
+/// surrogates, which serde_json refuses in a self-describing read: only inet sockets (all that
+/// `tracer sys` lists) round-trip whatever their content.
+struct AddressVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AddressVisitor {
+    type Value = Address;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("[], {ip, port} or a path")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Address, A::Error> {
+        match seq.next_element::<serde::de::IgnoredAny>()? {
+            None => Ok(Address::None),
+            Some(_) => Err(serde::de::Error::custom("an address tuple is empty")),
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Address, A::Error> {
+        let (mut ip, mut port) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "ip" => ip = Some(map.next_value()?),
+                "port" => port = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        match (ip, port) {
+            (Some(ip), Some(port)) => Ok(Address::Inet { ip, port }),
+            _ => Err(serde::de::Error::custom("an address has ip and port")),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<Address, E> {
+        Ok(Address::Path(path.into()))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, path: &[u8]) -> Result<Address, E> {
+        Ok(Address::Path(OsString::from_vec(path.to_vec())))
+    }
+}
+
+/// psutil's status constants, to read [`Connection::status`] back as the `&'static str` the
+/// readers give.
+const STATUSES: [&str; 12] = [
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NONE",
+];
+
+fn status_named<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<ConnStatus, D::Error> {
+    let status = <String as serde::Deserialize>::deserialize(deserializer)?;
+    STATUSES
+        .iter()
+        .find(|s| **s == status)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown connection status {status:?}")))
 }
 
 /// psutil's `TCP_STATUSES` (`include/net/tcp_states.h`).

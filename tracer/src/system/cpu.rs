@@ -1,6 +1,11 @@
 //! CPU figures: `/proc/stat` (times, context switches, interrupts), sysfs topology and cpufreq,
 //! `/proc/cpuinfo`, `/proc/loadavg` — psutil's `cpu_times`, `cpu_count`, `cpu_stats`,
 //! `cpu_freq` and `getloadavg`.
+//!
+//! `/proc/stat` stays ours: procfs-core's `KernelStats` needs the `ctxt`, `btime` and
+//! `processes` lines where psutil's `cpu_times` reads only the `cpu` lines, does not give
+//! `intr` and `softirq` (`cpu_stats`), and keeps its per-line parser private. Its
+//! `LoadAverage` holds `f32`s, which would not print as psutil's floats.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +13,7 @@ use super::{ffi, float, int, lines, read, read_opt, split_ws, strip, Result, Sys
 
 /// psutil's `scputimes` on Linux: seconds spent in each mode since boot (ticks of
 /// `/proc/stat` divided by `CLK_TCK`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CpuTimes {
     /// Normal processes in user mode.
     pub user: f64,
@@ -98,7 +103,7 @@ impl CpuTimes {
 }
 
 /// psutil's `scpustats`: counters since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuStats {
     /// Context switches (`ctxt`).
     pub ctx_switches: u64,
@@ -112,7 +117,7 @@ pub struct CpuStats {
 
 /// psutil's `scpufreq`, in MHz. `min` and `max` are 0.0 when only `/proc/cpuinfo` knows
 /// the frequency.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuFreq {
     /// Current frequency.
     pub current: f64,

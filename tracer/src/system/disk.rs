@@ -1,6 +1,12 @@
 //! Disks: mounts (`/etc/mtab` or `/proc/self/mounts`, read as glibc's `getmntent` does),
 //! `statvfs`, `/proc/diskstats` (or `/sys/block/*/stat`) — psutil's `disk_partitions`,
 //! `disk_usage` and `disk_io_counters`.
+//!
+//! `/proc/diskstats` lines in today's layout (14, 18 or 20 fields) are parsed by
+//! `procfs-core`'s `DiskStat`, psutil's figures computed from its fields here (sectors × 512).
+//! The older layouts psutil still reads (Linux 2.4's 15 fields, 2.6's 7-field partition lines)
+//! stay ours, as procfs-core refuses them. The mount table stays ours: procfs-core keeps the
+//! options as a map (psutil's `opts` is the string in its order) and paths as UTF-8 `String`s.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -12,11 +18,13 @@ use super::{
 };
 
 /// psutil's `sdiskpart`: one mounted file system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiskPartition {
     /// The mounted device (`""` for `none`; `/dev/root` resolved to the real device).
+    #[serde(with = "super::os_string")]
     pub device: OsString,
     /// Where it is mounted.
+    #[serde(with = "super::os_string")]
     pub mountpoint: OsString,
     /// The file system type (`ext4`, `tmpfs`, …).
     pub fstype: String,
@@ -27,7 +35,7 @@ pub struct DiskPartition {
 /// psutil's `sdiskusage`, in bytes. `total` and `used` are the file system's; `free` and
 /// `percent` are what an unprivileged user can still use (without the blocks reserved for
 /// root), so `used + free` may be less than `total`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiskUsage {
     /// `f_blocks × f_frsize`.
     pub total: u64,
@@ -40,7 +48,7 @@ pub struct DiskUsage {
 }
 
 /// psutil's `sdiskio` on Linux: counters since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DiskIo {
     /// Reads completed.
     pub read_count: u64,
@@ -380,7 +388,21 @@ fn parse_diskstats(data: &[u8], path: &Path) -> Result<Vec<(String, DiskIo)>> {
             all.extend_from_slice(&f);
             (name(3), disk_io(&all))
         } else if flen == 14 || flen >= 18 {
-            (name(2), disk_io(&nums(3..14)?))
+            let text = String::from_utf8_lossy(line);
+            let stat = procfs_core::DiskStat::from_line(&text)
+                .map_err(|e| SystemError::parse(path, e.to_string()))?;
+            let io = DiskIo {
+                read_count: stat.reads,
+                read_merged_count: stat.merged,
+                read_bytes: stat.sectors_read * 512,
+                read_time: stat.time_reading,
+                write_count: stat.writes,
+                write_merged_count: stat.writes_merged,
+                write_bytes: stat.sectors_written * 512,
+                write_time: stat.time_writing,
+                busy_time: stat.time_in_progress,
+            };
+            (stat.name, io)
         } else if flen == 7 {
             // Linux 2.6 partition lines: reads, sectors read, writes, sectors written.
             let f = nums(3..7)?;

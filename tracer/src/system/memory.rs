@@ -1,13 +1,22 @@
 //! `/proc/meminfo`, `/proc/vmstat` (and `/proc/zoneinfo` on old kernels): psutil's
 //! `virtual_memory` and `swap_memory`, in bytes.
+//!
+//! `/proc/vmstat` is parsed by `procfs-core` (`VmStat`). `/proc/meminfo` stays ours:
+//! procfs-core's `Meminfo` requires fields psutil never reads (Dirty, Mapped, Committed_AS,
+//! Vmalloc*, …) and fails where psutil falls back (no Buffers or Active: 0; no Inactive:
+//! Inact_dirty + Inact_clean + Inact_laundry; no Shmem: MemShared), so it would turn a
+//! figure psutil gives into an error. psutil's computations (`available`, `used`, `cached`
+//! with SReclaimable, the MemAvailable estimate) are ours either way.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use procfs_core::FromBufRead;
+
 use super::{ffi, int, lines, read, split_ws, strip, usage_percent, Result, System, SystemError};
 
 /// psutil's `svmem` on Linux, in bytes (what `free` shows).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VirtualMemory {
     /// `MemTotal`: physical memory.
     pub total: u64,
@@ -35,7 +44,7 @@ pub struct VirtualMemory {
 }
 
 /// psutil's `sswap`, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SwapMemory {
     /// `SwapTotal`.
     pub total: u64,
@@ -162,23 +171,17 @@ impl System {
             }
         };
         let used = total - free;
-        let (mut sin, mut sout) = (None, None);
-        if let Ok(vmstat) = std::fs::read(self.proc_path("vmstat")) {
-            for line in lines(&vmstat) {
-                // psutil: int(line.split(b' ')[1]) * 4 * 1024
-                let value = || line.split(|&b| b == b' ').nth(1).and_then(int::<u64>);
-                if line.starts_with(b"pswpin") {
-                    sin = value().map(|v| v * 4 * 1024);
-                } else if line.starts_with(b"pswpout") {
-                    sout = value().map(|v| v * 4 * 1024);
-                }
-                if sin.is_some() && sout.is_some() {
-                    break;
-                }
-            }
-        }
-        let (sin, sout) = match (sin, sout) {
-            (Some(sin), Some(sout)) => (sin, sout),
+        // psutil: int(line.split(b' ')[1]) * 4 * 1024 for pswpin and pswpout; both 0 when
+        // vmstat or either line is missing.
+        let vmstat = std::fs::read(self.proc_path("vmstat"))
+            .ok()
+            .and_then(|data| procfs_core::VmStat::from_buf_read(&data[..]).ok());
+        let pages = |name: &str| {
+            let v = vmstat.as_ref()?.0.get(name).copied()?;
+            u64::try_from(v).ok()
+        };
+        let (sin, sout) = match (pages("pswpin"), pages("pswpout")) {
+            (Some(sin), Some(sout)) => (sin * 4 * 1024, sout * 4 * 1024),
             _ => (0, 0),
         };
         Ok(SwapMemory {

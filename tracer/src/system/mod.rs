@@ -15,15 +15,22 @@
 //! one function per shape: `cpu_times(percpu=True)` is [`cpu_times_percpu`],
 //! `disk_io_counters(perdisk=True)` is [`disk_io_counters_perdisk`], and so on. psutil's dicts
 //! are [`Named`] lists in psutil's (the kernel's) order. Every error carries the path (or the
-//! syscall) it came from. [`json`] writes every value shaped as psutil returns it.
+//! syscall) it came from. Every record serializes (serde) shaped as psutil returns it: named
+//! tuples as objects with psutil's field names, dicts as objects in order, enums (address
+//! family, socket type, duplex) as their integer values, `None` as `null`; `json.loads` of
+//! [`crate::render::json`]'s output equals psutil's value passed through `_asdict()`.
+//!
+//! [`report`] is `tracer sys`'s typed answer (the sections of figures) and [`collect`] builds
+//! it, for the CLI, the agent and `top` alike.
 
+pub mod collect;
 mod connections;
 mod cpu;
 mod disk;
 mod ffi;
-pub mod json;
 mod memory;
 mod net;
+pub mod report;
 mod sampler;
 mod sensors;
 mod users;
@@ -31,7 +38,7 @@ mod users;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use connections::{Address, ConnKind, Connection};
+pub use connections::{Address, ConnKind, ConnStatus, Connection};
 pub use cpu::{CpuFreq, CpuStats, CpuTimes};
 pub use disk::{DiskIo, DiskPartition, DiskUsage};
 pub use memory::{SwapMemory, VirtualMemory};
@@ -392,6 +399,103 @@ impl System {
             }
         }
         Err(SystemError::parse(&path, "line 'btime' not found"))
+    }
+}
+
+/// Serde for an `OsString` field: byte-exact (surrogateescape), as [`crate::bytes`] does.
+pub(crate) mod os_string {
+    use std::ffi::OsString;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::bytes::{ByteStr, ByteString};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &OsString,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        ByteStr::os(value).serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OsString, D::Error> {
+        ByteString::deserialize(deserializer).map(ByteString::into_os_string)
+    }
+}
+
+/// Serde for a [`Named`] field (and `Option<Named>`, in [`named::opt`]): a psutil dict, as a
+/// JSON object whose keys keep the list's order both ways ([`named::FromMap`] reads one).
+pub(crate) mod named {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Named;
+
+    /// A borrowed psutil dict, serialized as an object.
+    pub(crate) struct AsMap<'a, T>(pub &'a [(String, T)]);
+
+    impl<T: Serialize> Serialize for AsMap<'_, T> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (key, value) in self.0 {
+                map.serialize_entry(key, value)?;
+            }
+            map.end()
+        }
+    }
+
+    /// An owned psutil dict read from an object, in the object's order.
+    pub(crate) struct FromMap<T>(pub Named<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for FromMap<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct InOrder<T>(PhantomData<T>);
+
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for InOrder<T> {
+                type Value = FromMap<T>;
+
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an object")
+                }
+
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FromMap<T>, A::Error> {
+                    let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                    while let Some(entry) = map.next_entry()? {
+                        out.push(entry);
+                    }
+                    Ok(FromMap(out))
+                }
+            }
+
+            deserializer.deserialize_map(InOrder(PhantomData))
+        }
+    }
+
+    pub(crate) fn serialize<S: Serializer, T: Serialize>(
+        value: &Named<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        AsMap(value).serialize(serializer)
+    }
+
+    /// The same for `Option<Named<T>>` (`null` for `None`).
+    pub(crate) mod opt {
+        use serde::{Serialize, Serializer};
+
+        use super::AsMap;
+        use crate::system::Named;
+
+        pub(crate) fn serialize<S: Serializer, T: Serialize>(
+            value: &Option<Named<T>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            value.as_deref().map(AsMap).serialize(serializer)
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Network interfaces: `/proc/net/dev` counters, addresses (`getifaddrs`, as psutil) and link
 //! state (the `SIOCGIFMTU`, `SIOCGIFFLAGS` and `SIOCETHTOOL` ioctls, as psutil) — psutil's
 //! `net_io_counters`, `net_if_addrs` and `net_if_stats`.
+//!
+//! `/proc/net/dev` stays ours: procfs-core's `InterfaceDeviceStatus` is a `HashMap`, and
+//! psutil's `net_io_counters(pernic=True)` keeps the kernel's order of interfaces.
 
 use super::{ffi, int, lines, read, split_ws, strip, Named, Result, System, SystemError};
 
@@ -8,7 +11,7 @@ use super::{ffi, int, lines, read, split_ws, strip, Named, Result, System, Syste
 pub const AF_LINK: i32 = libc::AF_PACKET;
 
 /// psutil's `snetio`: counters since the interface appeared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NetIo {
     /// Bytes sent.
     pub bytes_sent: u64,
@@ -73,7 +76,7 @@ pub(crate) fn total(nics: &Named<NetIo>) -> Option<NetIo> {
 }
 
 /// psutil's `snicaddr`: one address of an interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NicAddr {
     /// `AF_INET` (2), `AF_INET6` (10) or [`AF_LINK`] (17, a MAC address).
     pub family: i32,
@@ -100,6 +103,24 @@ pub enum NicDuplex {
     Full = 2,
 }
 
+/// psutil's `NicDuplex` is an `IntEnum`: JSON has its value.
+impl serde::Serialize for NicDuplex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i32(*self as i32)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NicDuplex {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match <i32 as serde::Deserialize>::deserialize(deserializer)? {
+            0 => Ok(NicDuplex::Unknown),
+            1 => Ok(NicDuplex::Half),
+            2 => Ok(NicDuplex::Full),
+            other => Err(serde::de::Error::custom(format!("no NicDuplex {other}"))),
+        }
+    }
+}
+
 impl NicDuplex {
     /// psutil's constant name.
     pub fn name(self) -> &'static str {
@@ -112,7 +133,7 @@ impl NicDuplex {
 }
 
 /// psutil's `snicstats`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NicStats {
     /// Whether the interface is up and running (`running` among the flags).
     pub isup: bool,

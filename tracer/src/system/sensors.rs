@@ -13,7 +13,7 @@ pub const POWER_TIME_UNLIMITED: i64 = -2;
 pub const POWER_TIME_UNKNOWN: i64 = -1;
 
 /// psutil's `shwtemp`, in degrees Celsius.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Temperature {
     /// The sensor's label (`tempN_label`), `""` when it has none.
     pub label: String,
@@ -26,7 +26,7 @@ pub struct Temperature {
 }
 
 /// psutil's `sfan`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fan {
     /// The fan's label (`fanN_label`), `""` when it has none.
     pub label: String,
@@ -35,7 +35,7 @@ pub struct Fan {
 }
 
 /// psutil's `sbattery`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Battery {
     /// Charge left, in percent.
     pub percent: f64,

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{Result, System, SystemError};
 
 /// psutil's `suser`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     /// The user name.
     pub name: String,
