@@ -41,12 +41,24 @@ pub const EXITED_ATTRS: [Attr; 11] = [
 ];
 
 /// Output shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Format {
     /// One JSON array of objects keyed by psutil's attribute names.
+    #[default]
     Json,
     /// Aligned columns with a header line.
     Text,
+}
+
+impl Format {
+    /// JSON when `json`, else text: the commands' `--json` flag.
+    pub fn json_if(json: bool) -> Format {
+        if json {
+            Format::Json
+        } else {
+            Format::Text
+        }
+    }
 }
 
 /// A validated process query.

@@ -5,9 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use super::protocol::{Envelope, Header, VERSION};
+use super::protocol::{Envelope, Header, Request, VERSION};
 
 /// Where there are no Unix sockets in std (Windows) there is no agent: a stream that cannot
 /// be made, so every connection attempt answers [`ClientError::NoAgent`].
@@ -108,9 +106,8 @@ impl Client {
         })
     }
 
-    /// Sends one request line: `request` (a [`super::protocol::Request`]) with the version
-    /// and a fresh id.
-    fn send<R: Serialize>(&mut self, request: R) -> Result<u64, ClientError> {
+    /// Sends one request line: `request` with the version and a fresh id.
+    fn send(&mut self, request: &Request) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = crate::render::json::to_vec(&Envelope {
@@ -142,9 +139,8 @@ impl Client {
         }
     }
 
-    /// Sends a request (a [`super::protocol::Request`]; an [`agent_request!`] map is still
-    /// accepted) and returns the answer's payload, as the agent rendered it.
-    pub fn request<R: Serialize>(&mut self, request: R) -> Result<Vec<u8>, ClientError> {
+    /// Sends a request and returns the answer's payload, as the agent rendered it.
+    pub fn request(&mut self, request: &Request) -> Result<Vec<u8>, ClientError> {
         self.send(request)?;
         let len = self
             .header()?
@@ -156,10 +152,7 @@ impl Client {
     }
 
     /// Sends a `subscribe` request and returns the stream of event lines.
-    pub fn subscribe<R: Serialize>(
-        mut self,
-        request: R,
-    ) -> Result<BufReader<UnixStream>, ClientError> {
+    pub fn subscribe(mut self, request: &Request) -> Result<BufReader<UnixStream>, ClientError> {
         self.send(request)?;
         self.header()?;
         Ok(self.reader)
@@ -170,17 +163,4 @@ impl Client {
 /// place a client reads the agent's JSON.
 pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(payload).map_err(|e| ClientError::Protocol(e.to_string()))
-}
-
-/// Builds an untyped request object: `agent_request!("query", "attrs" => attrs, …)`. Kept for
-/// callers not yet moved to the typed [`protocol::Request`](crate::agent::protocol::Request).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! agent_request {
-    ($op:expr $(, $key:expr => $value:expr)* $(,)?) => {{
-        let mut map = serde_json::Map::new();
-        map.insert("op".to_string(), serde_json::Value::from($op));
-        $( map.insert($key.to_string(), serde_json::json!($value)); )*
-        map
-    }};
 }

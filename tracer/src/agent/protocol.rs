@@ -136,7 +136,7 @@ const OPS: [&str; 7] = [
 ];
 
 /// `query`: rows of the table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueryRequest {
     /// Attribute names (the defaults when empty).
     #[serde(default, deserialize_with = "strings")]
@@ -168,7 +168,7 @@ pub struct QueryRequest {
 }
 
 /// `tree`: the process tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TreeRequest {
     /// Root pid, or every parentless process.
     #[serde(default, deserialize_with = "pid")]
@@ -227,7 +227,7 @@ pub struct SignalRequest {
 }
 
 /// `sys`: system-wide figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SysRequest {
     /// Section names (all when empty).
     #[serde(default, deserialize_with = "strings")]

@@ -166,7 +166,7 @@ pub fn run_stats(args: StatsArgs, connection: &Connection) -> anyhow::Result<Exi
         );
     };
     let payload = client
-        .request(Request::Stats {})
+        .request(&Request::Stats {})
         .context("the agent could not answer")?;
     if args.json {
         let mut payload = payload;

@@ -44,7 +44,7 @@ pub fn run_wait(
     let (answer, json) = match connection.client() {
         Some(mut client) => {
             let payload = client
-                .request(Request::Wait(WaitRequest {
+                .request(&Request::Wait(WaitRequest {
                     pids: args.pids.clone(),
                     timeout: args.timeout,
                 }))
@@ -84,7 +84,9 @@ pub fn run_wait(
                     ", cpu {} user {} system, peak RSS {}",
                     crate::render::text::duration(cpu.user),
                     crate::render::text::duration(cpu.system),
-                    crate::render::text::bytes(memory.map_or(0, |m| m.rss.min(i64::MAX as u64) as i64))
+                    crate::render::text::bytes(
+                        memory.map_or(0, |m| m.rss.min(i64::MAX as u64) as i64)
+                    )
                 ),
                 _ => String::new(),
             };
@@ -123,7 +125,7 @@ pub fn run_signal(
     let (results, json) = match connection.client() {
         Some(mut client) => {
             let payload = client
-                .request(Request::Signal(SignalRequest {
+                .request(&Request::Signal(SignalRequest {
                     pids: args.pids.clone(),
                     signal: Some(signal),
                 }))

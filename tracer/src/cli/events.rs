@@ -195,7 +195,7 @@ async fn from_agent(
     use std::io::BufRead;
     let mut stop = Stop::new()?;
     let stream = client
-        .subscribe(Request::Subscribe(SubscribeRequest {
+        .subscribe(&Request::Subscribe(SubscribeRequest {
             pids: filter.pids.clone(),
             ppids: filter.ppids.clone(),
             uids: filter.uids.clone(),

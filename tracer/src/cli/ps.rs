@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::Connection;
-use crate::agent_request;
+use crate::agent::protocol::{QueryRequest, Request, TreeRequest};
 use crate::attrs::{Attr, Collector};
 use crate::clock::Clock;
 use crate::host::Host;
@@ -75,17 +75,21 @@ pub fn run(args: PsArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
 
     let output = match connection.client() {
         Some(mut client) => client
-            .request(agent_request!(
-                "query",
-                "attrs" => args.attrs,
-                "sort" => args.sort,
-                "pids" => query.pids,
-                "ppids" => query.ppids,
-                "names" => args.name.iter().map(|n| n.to_string_lossy().into_owned()).collect::<Vec<_>>(),
-                "uids" => query.uids,
-                "exited" => args.exited,
-                "format" => if args.json { "json" } else { "text" },
-            ))
+            .request(&Request::Query(QueryRequest {
+                attrs: args.attrs,
+                sort: args.sort,
+                pids: query.pids,
+                ppids: query.ppids,
+                names: args
+                    .name
+                    .iter()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect(),
+                uids: query.uids,
+                exited: args.exited,
+                limit: None,
+                format: query.format,
+            }))
             .context("the agent could not answer")?,
         None => direct(&query)?,
     };
@@ -150,11 +154,10 @@ pub fn run_tree(args: TreeArgs, connection: &Connection) -> anyhow::Result<ExitC
     };
     let output = match connection.client() {
         Some(mut client) => client
-            .request(agent_request!(
-                "tree",
-                "pid" => args.pid,
-                "format" => if args.json { "json" } else { "text" },
-            ))
+            .request(&Request::Tree(TreeRequest {
+                pid: args.pid,
+                format,
+            }))
             .context("the agent could not answer")?,
         None => {
             let tracer =

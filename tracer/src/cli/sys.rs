@@ -28,9 +28,10 @@ use clap::Args;
 
 use super::Connection;
 use crate::agent::protocol::Section;
+use crate::agent::protocol::{Request, SysRequest};
 use crate::agent::sampling::sections_of;
 use crate::agent::ClientError;
-use crate::agent_request;
+use crate::query::Format;
 use crate::render;
 use crate::system::collect::{self, CpuWindow};
 use crate::system::Sampler;
@@ -65,12 +66,11 @@ pub fn run(args: SysArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     }
     if args.interval.is_none() {
         if let Some(mut client) = connection.client() {
-            let names: Vec<&str> = args.sections.iter().map(|s| s.name()).collect();
-            match client.request(agent_request!(
-                "sys",
-                "sections" => names,
-                "format" => if args.json { "json" } else { "text" },
-            )) {
+            let names = args.sections.iter().map(|s| s.name().to_string()).collect();
+            match client.request(&Request::Sys(SysRequest {
+                sections: names,
+                format: Format::json_if(args.json),
+            })) {
                 Ok(out) => return super::ps::print(&out),
                 // An agent from before the `sys` operation: answer here.
                 Err(ClientError::Refused { kind, message })

@@ -8,8 +8,8 @@ use std::ffi::OsString;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::bytes::ByteStr;
-use crate::render::text;
 use crate::event::{Details, Event, SchedUsage, Usage};
+use crate::render::text;
 use crate::source::{ProgramCost, SourceCounters, SourceStats};
 
 /// One event as its JSON line shows it: a borrowed view, fields in the contract's order.

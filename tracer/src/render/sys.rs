@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::render::text;
 use crate::procfs::Procfs;
+use crate::render::text;
 use crate::system::report::{
     CpuReport, DiskReport, MemoryReport, NetReport, Report, SensorsReport,
 };

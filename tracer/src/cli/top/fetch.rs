@@ -9,17 +9,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use serde_json::Value as JsonValue;
 
 use super::state::{Exit, Exits, Proc, Snapshot, Summary, Update};
 use super::{EXIT_ATTRS, EXIT_QUERIES, FIRST_WINDOW, PROC_ATTRS};
+use crate::agent::client::decode;
+use crate::agent::protocol::{QueryRequest, Request, Stats, SysRequest};
 use crate::agent::{Client, ClientError};
-use crate::agent_request;
 use crate::attrs::{Attr, Collector, Value};
 use crate::bytes::ByteString;
 use crate::live::{Feed, Tracer, TracerConfig};
-use crate::query::{self, Query, Viewer};
+use crate::query::{self, Format, Query, Viewer};
 use crate::render::text;
+use crate::system::report::Report;
 use crate::system::{self, Sampler};
 
 /// Where figures come from.
@@ -182,28 +183,22 @@ fn command(args: Option<&[ByteString]>) -> String {
 
 /// The rows of an agent's `query` answer (a JSON array of objects).
 fn agent_rows(answer: &[u8]) -> Result<Vec<TopRow>, ClientError> {
-    serde_json::from_slice(answer)
+    decode(answer)
         .map_err(|e| ClientError::Protocol(format!("a query answer that is not rows: {e}")))
 }
 
-/// The agent's backend, from its `stats` answer.
-#[derive(Deserialize)]
-struct AgentStats {
-    backend: Option<String>,
-}
-
 /// The attribute names of a request.
-fn names(attrs: &[Attr]) -> Vec<&'static str> {
-    attrs.iter().map(|a| a.name()).collect()
+fn names(attrs: &[Attr]) -> Vec<String> {
+    attrs.iter().map(|a| a.name().to_string()).collect()
 }
 
 impl Source {
     fn agent(mut client: Client) -> Source {
         let ebpf = client
-            .request(agent_request!("stats"))
+            .request(&Request::Stats {})
             .ok()
-            .and_then(|out| serde_json::from_slice::<AgentStats>(&out).ok())
-            .is_some_and(|stats| stats.backend.as_deref() == Some("ebpf"));
+            .and_then(|out| decode::<Stats>(&out).ok())
+            .is_some_and(|stats| stats.backend == "ebpf");
         Source::Agent { client, ebpf }
     }
 
@@ -234,15 +229,21 @@ impl Source {
     fn fetch(&mut self, socket: &Path) -> Result<Snapshot, ClientError> {
         match self {
             Source::Agent { client, ebpf } => {
-                let procs = client.request(agent_request!(
-                    "query", "attrs" => names(&PROC_ATTRS), "format" => "json"))?;
+                let procs = client.request(&Request::Query(QueryRequest {
+                    attrs: names(&PROC_ATTRS),
+                    ..QueryRequest::default()
+                }))?;
                 let procs = agent_rows(&procs)?;
                 let exits = if *ebpf {
                     let mut lists = Vec::new();
                     for (sort, limit) in EXIT_QUERIES {
-                        let answer = client.request(agent_request!(
-                            "query", "attrs" => names(&EXIT_ATTRS), "exited" => true,
-                            "sort" => sort, "limit" => limit, "format" => "json"))?;
+                        let answer = client.request(&Request::Query(QueryRequest {
+                            attrs: names(&EXIT_ATTRS),
+                            exited: true,
+                            sort: Some(sort.to_string()),
+                            limit: Some(limit as u32),
+                            ..QueryRequest::default()
+                        }))?;
                         lists.push(agent_rows(&answer)?);
                     }
                     Exits::Known(merge_exits(lists))
@@ -394,45 +395,23 @@ fn merge_exits(answers: Vec<Vec<TopRow>>) -> Vec<Exit> {
     exits
 }
 
-// The system summary. It reads the `sys` op's JSON and the Sampler as they are today, until
-// the typed system model replaces both here.
-
-/// The summary from the agent's `sys` answer.
+/// The summary from the agent's `sys` answer (its typed [`Report`]).
 fn agent_summary(client: &mut Client) -> Result<Summary, ClientError> {
-    let sys = client.request(agent_request!(
-        "sys", "sections" => ["cpu", "memory"], "format" => "json"))?;
-    let sys: JsonValue = serde_json::from_slice(&sys).unwrap_or_default();
-    let vm = &sys["virtual_memory"];
-    let swap = &sys["swap_memory"];
-    let load = sys["getloadavg"].as_array().and_then(|l| {
-        Some([
-            l.first()?.as_f64()?,
-            l.get(1)?.as_f64()?,
-            l.get(2)?.as_f64()?,
-        ])
-    });
+    let answer = client.request(&Request::Sys(SysRequest {
+        sections: vec!["cpu".into(), "memory".into()],
+        format: Format::Json,
+    }))?;
+    let report: Report = decode(&answer)?;
+    let cpu = report.cpu.unwrap_or_default();
+    let memory = report.memory.unwrap_or_default();
     Ok(Summary {
-        cpu_percent: sys["cpu_percent"].as_f64(),
-        percpu: sys["cpu_percent_percpu"]
-            .as_array()
-            .map(|v| v.iter().filter_map(JsonValue::as_f64).collect())
-            .unwrap_or_default(),
-        load,
-        memory: vm["total"].as_u64().map(|total| {
-            (
-                total,
-                vm["used"].as_u64().unwrap_or(0),
-                vm["available"].as_u64().unwrap_or(0),
-                vm["percent"].as_f64().unwrap_or(0.0),
-            )
-        }),
-        swap: swap["total"].as_u64().map(|total| {
-            (
-                total,
-                swap["used"].as_u64().unwrap_or(0),
-                swap["percent"].as_f64().unwrap_or(0.0),
-            )
-        }),
+        cpu_percent: cpu.cpu_percent,
+        percpu: cpu.cpu_percent_percpu.unwrap_or_default(),
+        load: cpu.getloadavg,
+        memory: memory
+            .virtual_memory
+            .map(|m| (m.total, m.used, m.available, m.percent)),
+        swap: memory.swap_memory.map(|m| (m.total, m.used, m.percent)),
         boot_time: None,
     })
 }
