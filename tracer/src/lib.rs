@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod attrs;
 pub mod bytes;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod cpu_samples;

@@ -25,7 +25,6 @@
 use std::ffi::OsString;
 use std::str::FromStr;
 
-use clap::ValueEnum;
 use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -741,7 +740,8 @@ pub struct TableCounters {
 }
 
 /// A group of figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Section {
     /// cpu_count, cpu_count_cores, cpu_percent(_percpu), cpu_times_percent, cpu_times(_percpu),
     /// cpu_stats, cpu_freq(_percpu), getloadavg.

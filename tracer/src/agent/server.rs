@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
@@ -75,9 +74,31 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
 }
 
+/// Why the agent could not start, or had to stop: one line saying what failed and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AgentError(String);
+
+impl AgentError {
+    fn new(message: String) -> AgentError {
+        AgentError(message)
+    }
+}
+
+/// `what failed: why` for the failures on the agent's way up.
+trait Because<T> {
+    fn because(self, what: impl FnOnce() -> String) -> Result<T, AgentError>;
+}
+
+impl<T, E: std::fmt::Display> Because<T> for Result<T, E> {
+    fn because(self, what: impl FnOnce() -> String) -> Result<T, AgentError> {
+        self.map_err(|e| AgentError(format!("{}: {e}", what())))
+    }
+}
+
 /// Runs the agent until SIGTERM or SIGINT; then it stops accepting, ends its clients'
 /// streams, removes the socket and exits 0.
-pub fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
+pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
     raise_fd_limit();
     // Each thread that allocates would otherwise get a malloc arena of its own, and memory
     // freed after a big query stays in it: two arenas keep the agent's RSS close to its data.
@@ -94,21 +115,23 @@ pub fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
         .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .because(|| "cannot start the async runtime".to_string())?;
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
+    let mut terminate =
+        signal(SignalKind::terminate()).because(|| "cannot handle SIGTERM".to_string())?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).because(|| "cannot handle SIGINT".to_string())?;
     let listener = bind(&config.socket, config.socket_group)?;
     let _remove = RemoveOnDrop(config.socket.clone());
 
     let tracer_config = config.tracer.clone();
     let tracer = tokio::task::spawn_blocking(move || Tracer::start_global(tracer_config))
         .await
-        .context("starting the process table failed")?
-        .context("starting the process table failed")?
+        .because(|| "starting the process table failed".to_string())?
+        .because(|| "starting the process table failed".to_string())?
         .clone();
     if let Some(notice) = tracer.notice() {
         eprintln!("tracer agent: {notice}");
@@ -137,7 +160,7 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
     if let Some(addr) = config.metrics {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            .because(|| format!("cannot serve metrics on {addr}"))?;
         tokio::spawn(serve_metrics(listener, Arc::clone(&context)));
     }
     eprintln!(
@@ -166,7 +189,7 @@ async fn serve(config: AgentConfig) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break,
         }
         if let Some(reason) = context.tracer.stopped() {
-            bail!("the event feed stopped: {reason}");
+            return Err(AgentError::new(format!("the event feed stopped: {reason}")));
         }
     }
     drop(listener);
@@ -198,42 +221,45 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Binds the socket: a stale socket left by a crash is replaced, a live one is never stolen.
-fn bind(path: &Path, group: Option<u32>) -> anyhow::Result<UnixListener> {
+fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, AgentError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).because(|| format!("cannot create {}", dir.display()))?;
     }
     if path.exists() {
         match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => bail!(
-                "another agent is already listening on {} (stop it first, or use --socket)",
-                path.display()
-            ),
+            Ok(_) => {
+                return Err(AgentError::new(format!(
+                    "another agent is already listening on {} (stop it first, or use --socket)",
+                    path.display()
+                )))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 tracing::info!("replacing the stale socket {}", path.display());
-                std::fs::remove_file(path).with_context(|| {
-                    format!("cannot remove the stale socket {}", path.display())
-                })?;
+                std::fs::remove_file(path)
+                    .because(|| format!("cannot remove the stale socket {}", path.display()))?;
             }
-            Err(e) => bail!(
-                "{} exists and is not a usable socket ({e}); remove it or use --socket",
-                path.display()
-            ),
+            Err(e) => {
+                return Err(AgentError::new(format!(
+                    "{} exists and is not a usable socket ({e}); remove it or use --socket",
+                    path.display()
+                )))
+            }
         }
     }
     let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+        UnixListener::bind(path).because(|| format!("cannot listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        .because(|| format!("cannot set the mode of {}", path.display()))?;
     let gid = group.unwrap_or(0);
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .context("socket path contains a NUL byte")?;
+        .because(|| "socket path contains a NUL byte".to_string())?;
     // SAFETY: a valid C string; uid 0 (root) owns it, `gid` may connect.
     if unsafe { libc::chown(c_path.as_ptr(), 0, gid) } != 0 {
-        bail!(
+        return Err(AgentError::new(format!(
             "cannot give {} to group {gid}: {}",
             path.display(),
             std::io::Error::last_os_error()
-        );
+        )));
     }
     Ok(listener)
 }

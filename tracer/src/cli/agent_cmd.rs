@@ -121,7 +121,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
 }
 
 fn run_config(config: AgentConfig) -> anyhow::Result<ExitCode> {
-    crate::agent::server::run(config)
+    Ok(crate::agent::server::run(config)?)
 }
 
 /// A group name or numeric gid.
