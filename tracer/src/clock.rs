@@ -21,7 +21,10 @@ impl Clock {
     pub fn new() -> io::Result<Self> {
         let stat = std::fs::read("/proc/stat")?;
         let boot_time = crate::platform::parse_btime(&stat).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("/proc/stat: {}", e.message()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("/proc/stat: {}", e.message()),
+            )
         })?;
         let realtime = crate::platform::realtime_ns();
         let boottime = crate::platform::boottime_ns();

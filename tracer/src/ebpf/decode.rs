@@ -83,7 +83,9 @@ fn usage(
         system: seconds(system_ns),
         children_user: seconds(raw.cutime_ns),
         children_system: seconds(raw.cstime_ns),
-        peak_rss: raw.maxrss_pages.saturating_mul(crate::platform::page_size()),
+        peak_rss: raw
+            .maxrss_pages
+            .saturating_mul(crate::platform::page_size()),
         voluntary_ctx_switches: raw.nvcsw,
         involuntary_ctx_switches: raw.nivcsw,
         minor_faults: raw.min_flt,

@@ -16,7 +16,10 @@ pub(crate) fn euid() -> u32 {
 /// Whether the calling process runs as root (effective uid 0).
 #[cfg_attr(
     not(test),
-    allow(dead_code, reason = "for cli/top.rs and cli/agent_cmd.rs (issue 12's merge)")
+    allow(
+        dead_code,
+        reason = "for cli/top.rs and cli/agent_cmd.rs (issue 12's merge)"
+    )
 )]
 pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -24,7 +27,10 @@ pub(crate) fn is_root() -> bool {
 
 /// The passwd name of a uid; `None` when the database has none (or cannot be read).
 pub(crate) fn user_name(uid: u32) -> Option<String> {
-    User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+    User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// The uid of a user name; `None` when unknown.
@@ -33,19 +39,24 @@ pub(crate) fn uid_of_user(name: &str) -> Option<u32> {
 }
 
 /// The gid of a group name; `None` when unknown.
-#[cfg(native_linux)]
 #[cfg_attr(
     not(test),
     allow(dead_code, reason = "for cli/agent_cmd.rs (issue 12's merge)")
 )]
 pub(crate) fn gid_of_group(name: &str) -> Option<u32> {
-    Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
+    Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
 }
 
 /// The name of a gid; `None` when unknown.
 #[cfg(test)]
 fn group_name(gid: u32) -> Option<String> {
-    Group::from_gid(nix::unistd::Gid::from_raw(gid)).ok().flatten().map(|g| g.name)
+    Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 #[cfg(test)]

@@ -76,7 +76,10 @@ pub(crate) fn device_of(path: &Path) -> io::Result<(u32, u32)> {
 }
 
 /// `chown(path, uid, gid)`.
-#[cfg_attr(not(test), allow(dead_code, reason = "for agent/server.rs (issue 12's merge)"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
+)]
 pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     rustix::fs::chown(
         path,
@@ -87,7 +90,10 @@ pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 }
 
 /// Raises this process's soft limit of open files to its hard limit.
-#[cfg_attr(not(test), allow(dead_code, reason = "for agent/server.rs (issue 12's merge)"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
+)]
 pub(crate) fn raise_nofile_limit() -> io::Result<()> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -142,7 +148,13 @@ pub(crate) fn prlimit(pid: libc::pid_t, resource: u32) -> io::Result<(u64, u64)>
 pub(crate) fn ioprio_get(pid: libc::pid_t) -> io::Result<u32> {
     const IOPRIO_WHO_PROCESS: libc::c_long = 1;
     // SAFETY: ioprio_get takes two integers and touches no memory of ours.
-    let ret = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, pid as libc::c_long) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_get,
+            IOPRIO_WHO_PROCESS,
+            pid as libc::c_long,
+        )
+    };
     Ok(check(ret)? as u32)
 }
 
@@ -155,7 +167,12 @@ pub(crate) fn sched_getaffinity(pid: libc::pid_t) -> io::Result<Vec<u32>> {
         let bytes = words * std::mem::size_of::<u64>();
         // SAFETY: the kernel writes at most `bytes` bytes into `mask`, which holds that many.
         let ret = unsafe {
-            libc::syscall(libc::SYS_sched_getaffinity, pid as libc::c_long, bytes as libc::c_long, mask.as_mut_ptr())
+            libc::syscall(
+                libc::SYS_sched_getaffinity,
+                pid as libc::c_long,
+                bytes as libc::c_long,
+                mask.as_mut_ptr(),
+            )
         };
         match check(ret) {
             Ok(written) => {
@@ -177,7 +194,10 @@ pub(crate) fn sched_getaffinity(pid: libc::pid_t) -> io::Result<Vec<u32>> {
 }
 
 /// Caps glibc's malloc arenas (`mallopt(M_ARENA_MAX, n)`; nothing elsewhere).
-#[cfg_attr(not(test), allow(dead_code, reason = "for agent/server.rs (issue 12's merge)"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
+)]
 pub(crate) fn limit_malloc_arenas(arenas: i32) {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt has no preconditions.
@@ -198,8 +218,11 @@ impl SignalsBlocked {
     pub(crate) fn new() -> SignalsBlocked {
         use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
         let mut previous = SigSet::empty();
-        let blocked =
-            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut previous));
+        let blocked = pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&SigSet::all()),
+            Some(&mut previous),
+        );
         SignalsBlocked {
             previous: blocked.is_ok().then_some(previous),
         }
@@ -236,7 +259,15 @@ fn sched_getattr() -> io::Result<SchedAttr> {
     let mut attr = SchedAttr::default();
     let size = std::mem::size_of::<SchedAttr>() as u32;
     // SAFETY: `attr` is a valid, writable sched_attr of `size` bytes; pid 0 is this thread.
-    let ret = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, size, 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut attr as *mut SchedAttr,
+            size,
+            0,
+        )
+    };
     check(ret)?;
     Ok(attr)
 }
@@ -292,9 +323,15 @@ mod tests {
         raise_nofile_limit().unwrap();
         let (soft, hard) = prlimit(me, libc::RLIMIT_NOFILE).unwrap();
         assert_eq!(soft, hard);
-        assert_eq!(ioprio_get(i32::MAX).unwrap_err().raw_os_error(), Some(libc::ESRCH));
+        assert_eq!(
+            ioprio_get(i32::MAX).unwrap_err().raw_os_error(),
+            Some(libc::ESRCH)
+        );
         let cpus = sched_getaffinity(me).unwrap();
-        assert_eq!(cpus.len(), std::thread::available_parallelism().unwrap().get());
+        assert_eq!(
+            cpus.len(),
+            std::thread::available_parallelism().unwrap().get()
+        );
         assert!(gettid() > 0);
     }
 
@@ -303,13 +340,20 @@ mod tests {
         let st = statvfs(Path::new("/")).unwrap();
         assert!(st.blocks >= st.bfree && st.frsize > 0);
         assert_eq!(
-            statvfs(Path::new("/no/such/dir")).unwrap_err().raw_os_error(),
+            statvfs(Path::new("/no/such/dir"))
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::ENOENT)
         );
         device_of(Path::new("/")).unwrap();
         let dir = std::env::temp_dir().join(format!("tracer-chown-{}", std::process::id()));
         std::fs::write(&dir, b"").unwrap();
-        chown(&dir, super::super::uid(), rustix::process::getgid().as_raw()).unwrap();
+        chown(
+            &dir,
+            super::super::uid(),
+            rustix::process::getgid().as_raw(),
+        )
+        .unwrap();
         std::fs::remove_file(&dir).unwrap();
         let (total, free) = sysinfo_swap().unwrap();
         assert!(free <= total);

@@ -3,7 +3,7 @@
 //! passwd/group lookups, `getifaddrs`, `sysconf`, the signal mask). Errors keep their errno
 //! (`io::Error::raw_os_error`), so callers tell EMFILE from ESRCH from ENOENT.
 //!
-//! `unsafe` remains only where neither crate has a safe wrapper (`ioprio_get`,
+//! Raw calls remain only where neither crate has a safe wrapper (`ioprio_get`,
 //! `sched_{get,set}attr`, the growing `sched_getaffinity` mask psutil uses, the interface
 //! ioctls, `localtime_r`, the utmpx calls, `malloc_trim`/`mallopt`), each with a `// SAFETY:`.
 
@@ -36,6 +36,7 @@ pub(crate) use utmp::*;
 /// The `btime` line of `/proc/stat`: whole seconds since the epoch at boot, as psutil reads it
 /// (`float(line.split()[1])`). The one parser of it (the procfs reader, the system readers and
 /// the clock use it).
+#[cfg(native_linux)]
 pub(crate) fn parse_btime(stat: &[u8]) -> Result<f64, BtimeError> {
     let line = stat
         .split(|&b| b == b'\n')
@@ -50,6 +51,7 @@ pub(crate) fn parse_btime(stat: &[u8]) -> Result<f64, BtimeError> {
 }
 
 /// Why `/proc/stat` gave no boot time.
+#[cfg(native_linux)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BtimeError {
     /// No `btime` line.
@@ -58,6 +60,7 @@ pub(crate) enum BtimeError {
     Malformed,
 }
 
+#[cfg(native_linux)]
 impl BtimeError {
     /// The message the readers have always given.
     pub(crate) fn message(self) -> &'static str {
@@ -68,7 +71,7 @@ impl BtimeError {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, native_linux))]
 mod tests {
     use super::*;
 

@@ -201,7 +201,7 @@ struct EthtoolCmd {
 }
 
 /// `struct ifreq`: the name, then a 24-byte union, kept as bytes (an `int` for the MTU, a
-/// `short` for the flags, a pointer for `SIOCETHTOOL`), so reading it needs no `unsafe`.
+/// `short` for the flags, a pointer for `SIOCETHTOOL`), so reading it is plain byte decoding.
 #[repr(C, align(8))]
 struct IfReq {
     name: [u8; libc::IFNAMSIZ],

@@ -4,15 +4,15 @@
 use std::io;
 #[cfg(native_linux)]
 use std::os::fd::AsFd;
-#[cfg(target_os = "linux")]
-use std::os::fd::OwnedFd;
 #[cfg(native_linux)]
 use std::os::fd::BorrowedFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::OwnedFd;
 #[cfg(native_linux)]
 use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(native_linux)]
 use std::sync::{Arc, OnceLock};
-#[cfg(target_os = "linux")]
+#[cfg(native_linux)]
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal};
@@ -35,6 +35,7 @@ fn signal(number: i32) -> io::Result<Option<Signal>> {
     if let Some(named) = Signal::from_named_raw(number) {
         return Ok(Some(named));
     }
+    #[cfg(target_os = "linux")]
     if (1..=libc::SIGRTMAX()).contains(&number) {
         // SAFETY: the number is a valid signal (a real-time one, which rustix leaves unnamed
         // because libc may reserve some for itself); it is only handed to the kernel to send,
@@ -156,7 +157,10 @@ pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resu
 /// `read(2)` into `buf` from a borrowed descriptor (no buffering in between, so what `poll_in`
 /// saw is what is read).
 #[cfg(native_linux)]
-#[cfg_attr(not(test), allow(dead_code, reason = "for cli/top.rs (issue 12's merge)"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "for cli/top.rs (issue 12's merge)")
+)]
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(rustix::io::read(fd, buf)?)
 }
@@ -182,7 +186,10 @@ pub(crate) fn stop_on_signals() -> io::Result<()> {
 
 /// Whether one of the stop signals arrived since [`stop_on_signals`].
 #[cfg(native_linux)]
-#[cfg_attr(not(test), allow(dead_code, reason = "for cli/top.rs (issue 12's merge)"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "for cli/top.rs (issue 12's merge)")
+)]
 pub(crate) fn stop_requested() -> bool {
     stop_flag().load(Ordering::Relaxed)
 }
@@ -193,7 +200,10 @@ mod tests {
 
     #[test]
     fn signals_and_exit_status_of_a_child() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = child.id();
         assert!(pid_exists(pid));
         assert_eq!(reap_child(pid), None);
@@ -226,7 +236,9 @@ mod tests {
         );
         // A pid past pid_max names no process.
         assert_eq!(
-            Pidfd::open(i32::MAX as u32).err().and_then(|e| e.raw_os_error()),
+            Pidfd::open(i32::MAX as u32)
+                .err()
+                .and_then(|e| e.raw_os_error()),
             Some(libc::ESRCH)
         );
         assert!(!pid_exists(0));

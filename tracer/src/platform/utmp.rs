@@ -50,13 +50,17 @@ pub(crate) fn utmp_records(path: &Path) -> io::Result<Vec<UtmpRecord>> {
     let path = c_path(path)?;
     let _cursor = CURSOR.lock().unwrap_or_else(|p| p.into_inner());
     let mut out = Vec::new();
-    // SAFETY: `path` is NUL-terminated and glibc copies it; the lock keeps every other user
-    // of the process-wide utmp cursor out until endutxent below.
-    if unsafe { libc::utmpxname(path.as_ptr()) } != 0 {
+    // SAFETY: `path` is NUL-terminated and glibc copies it; setutxent then rewinds (or
+    // opens) that file. The lock keeps every other user of the process-wide utmp cursor out
+    // until endutxent below.
+    let named = unsafe {
+        let named = libc::utmpxname(path.as_ptr());
+        libc::setutxent();
+        named
+    };
+    if named != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: as above; setutxent rewinds (or opens) the file of utmpxname.
-    unsafe { libc::setutxent() };
     // SAFETY: getutxent returns null or a record in glibc's static buffer, valid until the
     // next call into utmpx, which the lock and this loop's order exclude while it is read.
     while let Some(entry) = unsafe { libc::getutxent().as_ref() } {
