@@ -19,16 +19,17 @@ impl Clock {
     /// Samples the system's clocks.
     #[cfg(native_linux)]
     pub fn new() -> io::Result<Self> {
-        let stat = std::fs::read_to_string("/proc/stat")?;
-        let boot_time = stat
-            .lines()
-            .find_map(|line| line.strip_prefix("btime "))
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no btime in /proc/stat"))?;
-        let realtime = clock_ns(libc::CLOCK_REALTIME)?;
-        let boottime = clock_ns(libc::CLOCK_BOOTTIME)?;
+        let stat = std::fs::read("/proc/stat")?;
+        let boot_time = crate::platform::parse_btime(&stat).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("/proc/stat: {}", e.message()),
+            )
+        })?;
+        let realtime = crate::platform::realtime_ns();
+        let boottime = crate::platform::boottime_ns();
         Ok(Self {
-            boot_time: boot_time as f64,
+            boot_time,
             ticks_per_second: crate::host::clock_ticks(),
             realtime_offset_ns: realtime - boottime,
         })
@@ -84,7 +85,7 @@ impl Clock {
     /// Current CLOCK_BOOTTIME in nanoseconds.
     #[cfg(native_linux)]
     pub fn now_boot_ns() -> u64 {
-        clock_ns(libc::CLOCK_BOOTTIME).map_or(0, |ns| ns as u64)
+        crate::platform::boottime_ns() as u64
     }
 
     /// Nanoseconds since boot: the wall clock minus the boot time.
@@ -96,19 +97,6 @@ impl Clock {
         let boot = u128::from(sysinfo::System::boot_time()) * 1_000_000_000;
         now.saturating_sub(boot) as u64
     }
-}
-
-#[cfg(native_linux)]
-fn clock_ns(clock: libc::clockid_t) -> io::Result<i128> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128)
 }
 
 #[cfg(all(test, native_linux))]

@@ -22,6 +22,7 @@ pub mod latency;
 pub mod live;
 pub mod ops;
 pub mod parallel;
+pub(crate) mod platform;
 pub mod polling;
 pub mod process;
 #[cfg(native_linux)]

@@ -395,35 +395,17 @@ pub fn still_running(host: &Host, id: ProcessId) -> bool {
 /// Waits for the process itself to end, on a pidfd.
 #[cfg(native_linux)]
 fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
-    // SAFETY: plain syscall; the fd is closed below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) } as i32;
-    if fd < 0 {
+    let Ok(fd) = crate::platform::Pidfd::open(id.pid) else {
         return WaitOutcome::Exited(None);
-    }
+    };
     // The pid may have been reused between the caller's check and pidfd_open.
     if !still_running(host, id) {
-        unsafe { libc::close(fd) };
         return WaitOutcome::Exited(None);
     }
-    let timeout_ms = match deadline {
-        Some(deadline) => deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            .min(i32::MAX as u128) as i32,
-        None => -1,
-    };
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
-    unsafe { libc::close(fd) };
-    if ready > 0 {
-        WaitOutcome::Exited(None)
-    } else {
-        WaitOutcome::TimedOut
+    let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    match fd.wait_exit(timeout) {
+        Ok(true) => WaitOutcome::Exited(None),
+        _ => WaitOutcome::TimedOut,
     }
 }
 
@@ -538,11 +520,8 @@ fn complete_pending(shared: &Shared) {
         }
     }
     // The scan's buffers are freed: give them back.
-    // SAFETY: malloc_trim has no preconditions.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    #[cfg(unix)]
+    crate::platform::malloc_trim();
 }
 
 async fn run_feed(source: &mut Source, shared: &Shared) -> String {

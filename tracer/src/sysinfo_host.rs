@@ -849,8 +849,7 @@ mod tests {
         // A thread's ID reads as a process in /proc but is not one here.
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            // SAFETY: plain syscall.
-            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            tx.send(crate::platform::gettid()).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(300));
         });
         let tid = rx.recv().unwrap();

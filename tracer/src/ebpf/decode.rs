@@ -83,7 +83,9 @@ fn usage(
         system: seconds(system_ns),
         children_user: seconds(raw.cutime_ns),
         children_system: seconds(raw.cstime_ns),
-        peak_rss: raw.maxrss_pages.saturating_mul(page_size()),
+        peak_rss: raw
+            .maxrss_pages
+            .saturating_mul(crate::platform::page_size()),
         voluntary_ctx_switches: raw.nvcsw,
         involuntary_ctx_switches: raw.nivcsw,
         minor_faults: raw.min_flt,
@@ -123,18 +125,6 @@ fn cputime_adjust(utime: u64, stime: u64, rtime: u64, prev_u: u64, prev_s: u64) 
         stime = rtime - utime;
     }
     (utime, stime)
-}
-
-/// The page size, which `maxrss` is counted in.
-fn page_size() -> u64 {
-    static PAGE_SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *PAGE_SIZE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            size if size > 0 => size as u64,
-            _ => 4096,
-        }
-    })
 }
 
 /// Decodes one record.

@@ -163,15 +163,11 @@ impl EbpfSource {
         // The verifier abandons a load with EAGAIN when a signal is pending for the loading
         // thread (on a busy host SIGCHLD arrives all the time): keep signals off this thread
         // while loading; they are delivered to it (or another thread) afterwards.
-        let _blocked = SignalsBlocked::new();
+        let _blocked = crate::platform::SignalsBlocked::new();
         let source = Self::load_and_attach(config);
         // Parsing kernel BTF (twice: ours and aya's) leaves tens of MiB of freed small
         // allocations in the heap; hand them back to the system.
-        // SAFETY: malloc_trim has no preconditions.
-        #[cfg(target_env = "gnu")]
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        crate::platform::malloc_trim();
         source
     }
 
@@ -442,31 +438,6 @@ impl Drop for EbpfSource {
         if let Some(maps) = &self.sched {
             sched::unregister(maps);
         }
-    }
-}
-
-/// Blocks every signal for the current thread until dropped.
-struct SignalsBlocked {
-    previous: libc::sigset_t,
-}
-
-impl SignalsBlocked {
-    fn new() -> Self {
-        // SAFETY: sigset_t is plain data; the calls get valid pointers.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut previous: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
-            Self { previous }
-        }
-    }
-}
-
-impl Drop for SignalsBlocked {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `new`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
     }
 }
 

@@ -24,12 +24,7 @@ pub type Host = crate::sysinfo_host::SysinfoHost;
 pub fn clock_ticks() -> u64 {
     #[cfg(native_linux)]
     {
-        static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        *TICKS.get_or_init(|| {
-            // SAFETY: sysconf has no memory-safety preconditions.
-            let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-            u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
-        })
+        crate::platform::clock_ticks()
     }
     #[cfg(not(native_linux))]
     {

@@ -1,6 +1,7 @@
 //! What the operating system answers beside the process reader: users, signals, children's
-//! exit statuses, local time. Linux and the other Unixes use libc; Windows has no uids and
-//! no signals but termination, and says so ([`Unsupported`]) rather than pretend.
+//! exit statuses, local time. On Linux and the other Unixes the calls are
+//! [`crate::platform`]'s; Windows has no uids and no signals but termination, and says so
+//! ([`Unsupported`]) rather than pretend.
 
 use std::io;
 
@@ -39,8 +40,7 @@ pub mod signals {
 pub fn current_uid() -> Option<u32> {
     #[cfg(unix)]
     {
-        // SAFETY: getuid has no preconditions.
-        Some(unsafe { libc::getuid() })
+        Some(crate::platform::uid())
     }
     #[cfg(not(unix))]
     {
@@ -52,8 +52,7 @@ pub fn current_uid() -> Option<u32> {
 pub fn effective_uid() -> Option<u32> {
     #[cfg(unix)]
     {
-        // SAFETY: geteuid has no preconditions.
-        Some(unsafe { libc::geteuid() })
+        Some(crate::platform::euid())
     }
     #[cfg(not(unix))]
     {
@@ -65,22 +64,7 @@ pub fn effective_uid() -> Option<u32> {
 pub fn uid_of_user(user: &str) -> Option<u32> {
     #[cfg(unix)]
     {
-        let name = std::ffi::CString::new(user).ok()?;
-        // SAFETY: an all-zero passwd is a valid out-parameter.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut result = std::ptr::null_mut();
-        // SAFETY: all pointers are valid for the call; `buf` outlives the use of `pwd`.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+        crate::platform::uid_of_user(user)
     }
     #[cfg(not(unix))]
     {
@@ -93,19 +77,7 @@ pub fn uid_of_user(user: &str) -> Option<u32> {
 pub fn user_name(uid: u32) -> Option<String> {
     #[cfg(unix)]
     {
-        // SAFETY: an all-zero passwd is a valid out-parameter.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut result = std::ptr::null_mut();
-        // SAFETY: valid pointers for the call; `buf` outlives the read of `pw_name`.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        Some(name.to_string_lossy().into_owned())
+        crate::platform::user_name(uid)
     }
     #[cfg(not(unix))]
     {
@@ -118,9 +90,7 @@ pub fn user_name(uid: u32) -> Option<String> {
 pub fn pid_exists(pid: u32) -> bool {
     #[cfg(unix)]
     {
-        // SAFETY: signal 0 checks existence and permission only.
-        let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-        pid > 0 && (rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+        crate::platform::pid_exists(pid)
     }
     #[cfg(not(unix))]
     {
@@ -171,45 +141,18 @@ impl SignalError {
 pub fn send_signal(pid: u32, signal: i32, same: impl FnOnce() -> bool) -> Result<(), SignalError> {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: plain syscalls on our own fd.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return Err(SignalError::from_errno(io::Error::last_os_error()));
+        let fd = crate::platform::Pidfd::open(pid).map_err(SignalError::from_errno)?;
+        if !same() {
+            return Err(SignalError::Gone);
         }
-        let fd = fd as i32;
-        let result = if same() {
-            // SAFETY: `fd` is our pidfd; a null siginfo is allowed.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd,
-                    signal,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-            if rc < 0 {
-                Err(SignalError::from_errno(io::Error::last_os_error()))
-            } else {
-                Ok(())
-            }
-        } else {
-            Err(SignalError::Gone)
-        };
-        // SAFETY: closing our own fd.
-        unsafe { libc::close(fd) };
-        result
+        fd.send_signal(signal).map_err(SignalError::from_errno)
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
         if !same() {
             return Err(SignalError::Gone);
         }
-        // SAFETY: plain syscall.
-        if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
-            return Err(SignalError::from_errno(io::Error::last_os_error()));
-        }
-        Ok(())
+        crate::platform::kill(pid, signal).map_err(SignalError::from_errno)
     }
     #[cfg(not(unix))]
     {
@@ -243,19 +186,7 @@ pub fn send_signal(pid: u32, signal: i32, same: impl FnOnce() -> bool) -> Result
 pub fn reap_child(pid: u32) -> Option<i32> {
     #[cfg(unix)]
     {
-        let mut status = 0;
-        // SAFETY: plain syscall with a valid status pointer.
-        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-        if rc != pid as i32 {
-            return None;
-        }
-        if libc::WIFEXITED(status) {
-            Some(libc::WEXITSTATUS(status))
-        } else if libc::WIFSIGNALED(status) {
-            Some(-libc::WTERMSIG(status))
-        } else {
-            None
-        }
+        crate::platform::reap_child(pid)
     }
     #[cfg(not(unix))]
     {
@@ -269,13 +200,7 @@ pub fn reap_child(pid: u32) -> Option<i32> {
 pub fn time_of_day(epoch_seconds: i64) -> Option<(u32, u32, u32)> {
     #[cfg(unix)]
     {
-        let secs = epoch_seconds as libc::time_t;
-        // SAFETY: an all-zero `tm` is valid; localtime_r fills it from a valid time_t.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-            return None;
-        }
-        Some((tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32))
+        crate::platform::local_time_of_day(epoch_seconds)
     }
     #[cfg(not(unix))]
     {

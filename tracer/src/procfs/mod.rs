@@ -27,7 +27,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 pub use crate::host::{
     status_name, CpuTimes, CtxSwitches, Gids, IoClass, IoCounters, IoNice, MemoryFullInfo,
@@ -197,16 +196,7 @@ impl Procfs {
                 path: path.clone(),
                 source,
             })?;
-            for line in buf.split(|&b| b == b'\n') {
-                if line.starts_with(b"btime") {
-                    return py_split(line)
-                        .nth(1)
-                        .and_then(parse_int::<i64>)
-                        .map(|secs| secs as f64)
-                        .ok_or_else(|| ProcError::parse(&path, "malformed btime line"));
-                }
-            }
-            Err(ProcError::parse(&path, "line 'btime' not found"))
+            crate::platform::parse_btime(buf).map_err(|e| ProcError::parse(&path, e.message()))
         })
     }
 
@@ -217,8 +207,7 @@ impl Procfs {
 
     /// The page size in bytes, the unit of `statm`.
     pub fn page_size() -> u64 {
-        static PAGE: OnceLock<u64> = OnceLock::new();
-        *PAGE.get_or_init(|| sys::sysconf(libc::_SC_PAGESIZE).unwrap_or(4096))
+        crate::platform::page_size()
     }
 
     /// `ROOT/PID`.

@@ -249,15 +249,13 @@ mod tests {
     #[test]
     fn live_self_status_matches_libc() {
         let st = Procfs::new().status(std::process::id()).unwrap();
-        // SAFETY: these libc calls only read the calling process's credentials.
-        let (uid, euid, gid, egid) = unsafe {
-            (
-                libc::getuid(),
-                libc::geteuid(),
-                libc::getgid(),
-                libc::getegid(),
-            )
-        };
+        use rustix::process::{getegid, geteuid, getgid, getuid};
+        let (uid, euid, gid, egid) = (
+            getuid().as_raw(),
+            geteuid().as_raw(),
+            getgid().as_raw(),
+            getegid().as_raw(),
+        );
         assert_eq!((st.uids.real, st.uids.effective), (uid, euid));
         assert_eq!((st.gids.real, st.gids.effective), (gid, egid));
         assert_eq!(st.pid, std::process::id());
@@ -278,7 +276,6 @@ mod tests {
         let st = Procfs::new().status(child.pid()).unwrap();
         assert_eq!(st.ppid, std::process::id());
         assert_eq!(st.num_threads, 1);
-        // SAFETY: getuid only reads the calling process's credentials.
-        assert_eq!(st.uids.real, unsafe { libc::getuid() });
+        assert_eq!(st.uids.real, crate::platform::uid());
     }
 }

@@ -1,5 +1,5 @@
 //! The syscalls about a process that psutil makes instead of reading `/proc`: `prlimit64`,
-//! `ioprio_get`, `sched_getaffinity` (and `sysconf`). Every `unsafe` of the reader is here.
+//! `ioprio_get`, `sched_getaffinity` (made in [`crate::platform`]), with psutil's errors.
 
 use std::io;
 
@@ -7,23 +7,6 @@ use super::{ProcError, Procfs};
 use crate::host::{IoClass, IoNice, Rlimit};
 
 const IOPRIO_CLASS_SHIFT: u32 = 13;
-const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-
-/// `sysconf(name)`, `None` if unsupported.
-pub(crate) fn sysconf(name: libc::c_int) -> Option<u64> {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let v = unsafe { libc::sysconf(name) };
-    u64::try_from(v).ok().filter(|&v| v > 0)
-}
-
-/// `-1` with errno → `Err`.
-fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
 
 impl Procfs {
     /// The PID as the kernel's `pid_t`; PID 0 (which would mean "the caller") and PIDs out of
@@ -51,22 +34,8 @@ impl Procfs {
     /// `-1` (Python's `resource.RLIM_INFINITY`).
     pub fn rlimit(&self, pid: u32, resource: Rlimit) -> Result<(i64, i64), ProcError> {
         let kpid = Self::kernel_pid(pid)?;
-        let mut old = libc::rlimit64 {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: prlimit64 with a null new limit only writes `old`, a valid rlimit64.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_prlimit64,
-                kpid as libc::c_long,
-                resource as u32 as libc::c_long,
-                std::ptr::null::<libc::rlimit64>(),
-                &mut old as *mut libc::rlimit64,
-            )
-        };
-        match check(ret) {
-            Ok(_) => Ok((old.rlim_cur as i64, old.rlim_max as i64)),
+        match crate::platform::prlimit(kpid, resource as u32) {
+            Ok((soft, hard)) => Ok((soft as i64, hard as i64)),
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && self.is_zombie(pid) => {
                 Err(ProcError::ZombieProcess { pid })
             }
@@ -77,15 +46,8 @@ impl Procfs {
     /// psutil's `ionice()`: `ioprio_get(IOPRIO_WHO_PROCESS, pid)` split into class and data.
     pub fn ionice(&self, pid: u32) -> Result<IoNice, ProcError> {
         let kpid = Self::kernel_pid(pid)?;
-        // SAFETY: ioprio_get takes two integers and touches no memory of ours.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_ioprio_get,
-                IOPRIO_WHO_PROCESS,
-                kpid as libc::c_long,
-            )
-        };
-        let prio = check(ret).map_err(|e| self.syscall_error(pid, "ioprio_get", e))? as u32;
+        let prio = crate::platform::ioprio_get(kpid)
+            .map_err(|e| self.syscall_error(pid, "ioprio_get", e))?;
         let ioclass = match prio >> IOPRIO_CLASS_SHIFT {
             0 => IoClass::None,
             1 => IoClass::Rt,
@@ -112,38 +74,8 @@ impl Procfs {
     /// from 64 CPUs until the kernel accepts its size, as psutil's does.
     pub fn cpu_affinity(&self, pid: u32) -> Result<Vec<u32>, ProcError> {
         let kpid = Self::kernel_pid(pid)?;
-        let mut words = 1usize;
-        loop {
-            let mut mask = vec![0u64; words];
-            let bytes = words * std::mem::size_of::<u64>();
-            // SAFETY: the kernel writes at most `bytes` bytes into `mask`, which holds that many.
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_sched_getaffinity,
-                    kpid as libc::c_long,
-                    bytes as libc::c_long,
-                    mask.as_mut_ptr(),
-                )
-            };
-            match check(ret) {
-                Ok(written) => {
-                    let written_words = (written as usize).div_ceil(8).min(words);
-                    let mut cpus = Vec::new();
-                    for (w, &bits) in mask[..written_words].iter().enumerate() {
-                        for b in 0..64 {
-                            if bits & (1 << b) != 0 {
-                                cpus.push((w * 64 + b) as u32);
-                            }
-                        }
-                    }
-                    return Ok(cpus);
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && words < (1 << 14) => {
-                    words *= 2;
-                }
-                Err(e) => return Err(self.syscall_error(pid, "sched_getaffinity", e)),
-            }
-        }
+        crate::platform::sched_getaffinity(kpid)
+            .map_err(|e| self.syscall_error(pid, "sched_getaffinity", e))
     }
 }
 
@@ -152,27 +84,43 @@ mod tests {
     use super::super::testutil::Child;
     use super::*;
 
+    /// rustix's name of a resource (an independent table, to check the numbers against).
+    fn rustix_resource(res: Rlimit) -> rustix::process::Resource {
+        use rustix::process::Resource;
+        [
+            Resource::Cpu,
+            Resource::Fsize,
+            Resource::Data,
+            Resource::Stack,
+            Resource::Core,
+            Resource::Rss,
+            Resource::Nproc,
+            Resource::Nofile,
+            Resource::Memlock,
+            Resource::As,
+            Resource::Locks,
+            Resource::Sigpending,
+            Resource::Msgqueue,
+            Resource::Nice,
+            Resource::Rtprio,
+            Resource::Rttime,
+        ]
+        .into_iter()
+        .find(|r| *r as u32 == res as u32)
+        .expect("every Rlimit is a Linux resource")
+    }
+
     #[test]
     fn rlimit_matches_getrlimit() {
         let procfs = Procfs::new();
         let me = std::process::id();
         for res in Rlimit::ALL {
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes one rlimit.
-            assert_eq!(unsafe { libc::getrlimit(res as u32 as _, &mut lim) }, 0);
-            let conv = |v: libc::rlim_t| {
-                if v == libc::RLIM_INFINITY {
-                    -1
-                } else {
-                    v as i64
-                }
-            };
+            let resource = rustix_resource(res);
+            let lim = rustix::process::getrlimit(resource);
+            let conv = |v: Option<u64>| v.map_or(-1, |v| v as i64);
             assert_eq!(
                 procfs.rlimit(me, res).unwrap(),
-                (conv(lim.rlim_cur), conv(lim.rlim_max)),
+                (conv(lim.current), conv(lim.maximum)),
                 "{}",
                 res.name()
             );

@@ -152,7 +152,7 @@ impl System {
     /// by `/proc/cpuinfo` (`cpu cores` per `physical id`). `None` when undetermined.
     pub fn cpu_count(&self, logical: bool) -> Result<Option<u32>> {
         let count = if logical {
-            ffi::sysconf(libc::_SC_NPROCESSORS_ONLN).map(|n| n as i64)
+            ffi::online_cpus().map(|n| n as i64)
         } else {
             self.cpu_count_cores()?
         };
