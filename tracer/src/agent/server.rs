@@ -102,11 +102,7 @@ pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
     raise_fd_limit();
     // Each thread that allocates would otherwise get a malloc arena of its own, and memory
     // freed after a big query stays in it: two arenas keep the agent's RSS close to its data.
-    // SAFETY: mallopt has no preconditions.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    crate::platform::limit_malloc_arenas(2);
     // Every thread of the agent (created from this one) runs promptly when woken: an exit's
     // waiter is answered by the feed, a blocking thread and a worker in turn.
     crate::latency::prompt_wakeups();
@@ -251,16 +247,9 @@ fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, AgentError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .because(|| format!("cannot set the mode of {}", path.display()))?;
     let gid = group.unwrap_or(0);
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .because(|| "socket path contains a NUL byte".to_string())?;
-    // SAFETY: a valid C string; uid 0 (root) owns it, `gid` may connect.
-    if unsafe { libc::chown(c_path.as_ptr(), 0, gid) } != 0 {
-        return Err(AgentError::new(format!(
-            "cannot give {} to group {gid}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        )));
-    }
+    // uid 0 (root) owns it, `gid` may connect.
+    crate::platform::chown(path, 0, gid)
+        .because(|| format!("cannot give {} to group {gid}", path.display()))?;
     Ok(listener)
 }
 
@@ -289,25 +278,13 @@ fn proc_hidepid() -> bool {
 
 /// Returns memory freed by a large answer to the system, so RSS follows the live data.
 fn release_free_memory() {
-    // SAFETY: malloc_trim has no preconditions.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::platform::malloc_trim();
 }
 
+/// One descriptor per client: as many as the hard limit allows.
 fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid pointer to an rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
+    if let Err(e) = crate::platform::raise_nofile_limit() {
+        tracing::warn!("cannot raise the open-files limit: {e}");
     }
 }
 

@@ -1,6 +1,5 @@
 //! `tracer agent` (run the daemon) and `tracer stats` (ask it for its counters).
 
-use std::ffi::CString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -88,8 +87,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
     if args.backend == super::BackendChoice::Sysinfo {
         bail!("the agent's table on Linux is fed by ebpf or procfs (--backend auto|ebpf|procfs); sysinfo is the backend of other platforms");
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::platform::is_root() {
         bail!("the agent runs as root (it loads eBPF programs and serves every user)");
     }
     let socket_group = args
@@ -129,24 +127,9 @@ fn resolve_group(group: &str) -> anyhow::Result<u32> {
     if let Ok(gid) = group.parse::<u32>() {
         return Ok(gid);
     }
-    let name = CString::new(group).with_context(|| format!("invalid group name {group:?}"))?;
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 64 * 1024];
-    let mut result = std::ptr::null_mut();
-    // SAFETY: valid pointers; `buf` outlives the use of `grp`.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        bail!("unknown group '{group}' (--socket-group takes a group name or a numeric gid)");
-    }
-    Ok(grp.gr_gid)
+    crate::platform::gid_of_group(group).with_context(|| {
+        format!("unknown group '{group}' (--socket-group takes a group name or a numeric gid)")
+    })
 }
 
 /// Flags of `tracer stats`.

@@ -15,11 +15,8 @@ pub(crate) fn euid() -> u32 {
 
 /// Whether the calling process runs as root (effective uid 0).
 #[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for cli/top.rs and cli/agent_cmd.rs (issue 12's merge)"
-    )
+    not(native_linux),
+    allow(dead_code, reason = "its callers are the Linux-only commands")
 )]
 pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -40,8 +37,8 @@ pub(crate) fn uid_of_user(name: &str) -> Option<u32> {
 
 /// The gid of a group name; `None` when unknown.
 #[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for cli/agent_cmd.rs (issue 12's merge)")
+    not(native_linux),
+    allow(dead_code, reason = "its callers are the Linux-only commands")
 )]
 pub(crate) fn gid_of_group(name: &str) -> Option<u32> {
     Group::from_name(name)

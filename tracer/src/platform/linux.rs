@@ -76,10 +76,6 @@ pub(crate) fn device_of(path: &Path) -> io::Result<(u32, u32)> {
 }
 
 /// `chown(path, uid, gid)`.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
-)]
 pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     rustix::fs::chown(
         path,
@@ -90,10 +86,6 @@ pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 }
 
 /// Raises this process's soft limit of open files to its hard limit.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
-)]
 pub(crate) fn raise_nofile_limit() -> io::Result<()> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -194,10 +186,6 @@ pub(crate) fn sched_getaffinity(pid: libc::pid_t) -> io::Result<Vec<u32>> {
 }
 
 /// Caps glibc's malloc arenas (`mallopt(M_ARENA_MAX, n)`; nothing elsewhere).
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for agent/server.rs (issue 12's merge)")
-)]
 pub(crate) fn limit_malloc_arenas(arenas: i32) {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt has no preconditions.

@@ -157,10 +157,6 @@ pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resu
 /// `read(2)` into `buf` from a borrowed descriptor (no buffering in between, so what `poll_in`
 /// saw is what is read).
 #[cfg(native_linux)]
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for cli/top.rs (issue 12's merge)")
-)]
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(rustix::io::read(fd, buf)?)
 }
@@ -176,7 +172,6 @@ fn stop_flag() -> &'static Arc<AtomicBool> {
 /// default action, ending the process, is replaced), as `tracer top` needs to restore the
 /// terminal before it exits.
 #[cfg(native_linux)]
-#[allow(dead_code, reason = "for cli/top.rs (issue 12's merge)")]
 pub(crate) fn stop_on_signals() -> io::Result<()> {
     for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(stop_flag()))?;
@@ -186,10 +181,6 @@ pub(crate) fn stop_on_signals() -> io::Result<()> {
 
 /// Whether one of the stop signals arrived since [`stop_on_signals`].
 #[cfg(native_linux)]
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "for cli/top.rs (issue 12's merge)")
-)]
 pub(crate) fn stop_requested() -> bool {
     stop_flag().load(Ordering::Relaxed)
 }

@@ -390,15 +390,7 @@ impl System {
     pub fn boot_time(&self) -> Result<f64> {
         let path = self.proc_path("stat");
         let data = read(&path)?;
-        for line in lines(&data) {
-            if line.starts_with(b"btime") {
-                return split_ws(line)
-                    .nth(1)
-                    .and_then(float)
-                    .ok_or_else(|| SystemError::parse(&path, "malformed btime line"));
-            }
-        }
-        Err(SystemError::parse(&path, "line 'btime' not found"))
+        crate::platform::parse_btime(&data).map_err(|e| SystemError::parse(&path, e.message()))
     }
 }
 

@@ -205,7 +205,7 @@ impl Source {
     /// A table of our own: the live eBPF one when we may load programs, else snapshots.
     fn direct() -> anyhow::Result<Source> {
         // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = crate::platform::is_root();
         let config = if root {
             TracerConfig::default()
         } else {

@@ -1,7 +1,7 @@
 //! The keyboard: what the terminal sends, decoded into keys, and what each key does.
 
-use std::io::{IsTerminal, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::IsTerminal;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::state::App;
 use super::SortKey;
+use crate::platform::PollIn;
 
 /// What the keyboard gave.
 pub(super) enum Input {
@@ -20,58 +21,43 @@ pub(super) enum Input {
 
 /// The keyboard, read with poll(2) and read(2) rather than crossterm's reader, which spins
 /// forever on a terminal that hung up (read returning 0) instead of reporting it.
-pub(super) struct Keys {
-    fd: RawFd,
-    /// `/dev/tty` when stdin is not the terminal (kept open).
-    _tty: Option<std::fs::File>,
+pub(super) enum Keys {
+    /// Standard input is the terminal.
+    Stdin(std::io::Stdin),
+    /// `/dev/tty`, when stdin is not the terminal (kept open).
+    Tty(std::fs::File),
 }
 
 impl Keys {
     pub(super) fn open() -> anyhow::Result<Keys> {
-        if std::io::stdin().is_terminal() {
-            return Ok(Keys {
-                fd: std::io::stdin().as_raw_fd(),
-                _tty: None,
-            });
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Ok(Keys::Stdin(stdin));
         }
         let tty = std::fs::File::open("/dev/tty")
             .context("cannot read the keyboard: stdin is not a terminal and /dev/tty is not")?;
-        Ok(Keys {
-            fd: tty.as_raw_fd(),
-            _tty: Some(tty),
-        })
+        Ok(Keys::Tty(tty))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Keys::Stdin(stdin) => stdin.as_fd(),
+            Keys::Tty(tty) => tty.as_fd(),
+        }
     }
 
     /// Waits up to `timeout` for keys.
     pub(super) fn wait(&mut self, timeout: Duration) -> anyhow::Result<Input> {
-        let mut poll = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut poll, 1, timeout.as_millis() as libc::c_int) };
-        if ready < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(Input::Nothing);
-            }
-            return Err(error).context("reading the keyboard failed");
-        }
-        if ready == 0 {
-            return Ok(Input::Nothing);
-        }
-        if poll.revents & libc::POLLIN == 0 {
+        match crate::platform::poll_in(self.fd(), Some(timeout)) {
+            Ok(PollIn::TimedOut) => return Ok(Input::Nothing),
             // POLLHUP, POLLERR or POLLNVAL without data.
-            return Ok(Input::Closed);
+            Ok(PollIn::Closed) => return Ok(Input::Closed),
+            Ok(PollIn::Readable) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(Input::Nothing),
+            Err(e) => return Err(e).context("reading the keyboard failed"),
         }
         let mut buffer = [0u8; 1024];
-        // SAFETY: `fd` stays open while `self` lives (stdin, or the File held); ManuallyDrop
-        // keeps the borrowed descriptor from being closed.
-        let mut file = std::mem::ManuallyDrop::new(unsafe {
-            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(self.fd)
-        });
-        match file.read(&mut buffer) {
+        match crate::platform::read(self.fd(), &mut buffer) {
             Ok(0) => Ok(Input::Closed),
             Ok(n) => Ok(Input::Keys(parse_keys(&buffer[..n]))),
             Err(e)

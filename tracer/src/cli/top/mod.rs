@@ -27,7 +27,6 @@ mod state;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
@@ -156,13 +155,6 @@ pub fn run(args: TopArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
 // ---------------------------------------------------------------------------------------------
 // The terminal
 
-/// Set by SIGTERM, SIGHUP and SIGINT: leave and restore the terminal.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 /// The terminal in raw mode on the alternate screen; restored when dropped, and by the panic
 /// hook if anything panics meanwhile.
 struct Screen {
@@ -176,12 +168,8 @@ impl Screen {
             restore_terminal();
             previous(info);
         }));
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-                libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t);
-            }
-        }
+        // SIGTERM, SIGHUP and SIGINT: leave and restore the terminal.
+        crate::platform::stop_on_signals().context("cannot handle SIGTERM")?;
         crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         let entered = crossterm::execute!(
             std::io::stdout(),
@@ -237,7 +225,7 @@ fn ui_loop(
                 }
             }
         }
-        if STOP.load(Ordering::Relaxed) {
+        if crate::platform::stop_requested() {
             return Ok(());
         }
         if dirty {
