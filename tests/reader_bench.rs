@@ -45,7 +45,7 @@ fn tally<T, E>(failed: &mut usize, read: Result<T, E>) {
     }
 }
 
-fn tracer_pass(reader: &tracer::procfs::Procfs) -> Pass {
+fn tracer_pass(reader: &tracer::host::procfs::Procfs) -> Pass {
     let mut pass = Pass {
         processes: 0,
         failed: 0,
@@ -106,7 +106,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let reader = tracer::procfs::Procfs::new();
+    let reader = tracer::host::procfs::Procfs::new();
     let readers: [(&str, &dyn Fn() -> Pass); 2] = [
         ("tracer", &|| tracer_pass(&reader)),
         ("procfs", &procfs_crate_pass),

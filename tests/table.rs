@@ -30,7 +30,7 @@ fn global_with_ebpf() -> &'static Tracer {
     let tracer = Tracer::global();
     assert_eq!(
         tracer.feed(),
-        &tracer::live::Feed::Ebpf,
+        &tracer::Feed::Ebpf,
         "the table should be fed by eBPF when root"
     );
     tracer
@@ -230,7 +230,7 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
     let tracer = Tracer::start(TracerConfig {
         source: Some(tracer::source::SourceConfig {
             choice: tracer::source::Choice::Ebpf,
-            ebpf: tracer::ebpf::EbpfConfig {
+            ebpf: tracer::source::ebpf::EbpfConfig {
                 ring_bytes: 16 << 20,
                 ..Default::default()
             },
@@ -239,7 +239,7 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
         ..TracerConfig::default()
     })
     .unwrap();
-    assert_eq!(tracer.feed(), &tracer::live::Feed::Ebpf);
+    assert_eq!(tracer.feed(), &tracer::Feed::Ebpf);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let spawned: u32 = spawners.into_iter().map(|s| s.join().unwrap()).sum();

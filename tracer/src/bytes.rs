@@ -7,7 +7,7 @@
 //!
 //! JSON cannot carry a lone surrogate in a Rust `str`, so a string that is not UTF-8 is
 //! serialized as a pre-escaped [`RawValue`]: only `serde_json` (through
-//! [`crate::render::json`]) writes it as text; valid UTF-8, the common case, is a plain string
+//! `crate::render::json`) writes it as text; valid UTF-8, the common case, is a plain string
 //! for every serializer.
 
 use std::borrow::Borrow;

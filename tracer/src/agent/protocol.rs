@@ -29,8 +29,8 @@ use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::EventKind;
-use crate::filter::EventFilter;
 use crate::host::os::signals;
+use crate::query::filter::EventFilter;
 use crate::query::{Format, Query};
 use crate::render::events::UsageRecord;
 use crate::source::SourceCounters;
@@ -805,7 +805,7 @@ mod tests {
         match q.command {
             Command::Query(query) => {
                 assert_eq!(query.format, Format::Text);
-                assert_eq!(query.sort, Some((crate::attrs::Attr::Pid, true)));
+                assert_eq!(query.sort, Some((crate::query::attrs::Attr::Pid, true)));
             }
             other => panic!("{other:?}"),
         }

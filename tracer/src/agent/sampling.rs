@@ -9,7 +9,7 @@
 //!
 //! Processes' `cpu_percent` is not sampled in the background — reading every process's CPU
 //! times each second costs too much on a host with 10,000 of them. Each query samples the
-//! processes it asks about and keeps the samples for the next (`crate::cpu_samples`); the
+//! processes it asks about and keeps the samples for the next (`crate::query::cpu_samples`); the
 //! agent makes a process's first query compare with the process's start (its average since
 //! then, as `ps`'s `%CPU`) instead of saying `0.0`, and drops ended processes' samples once a
 //! minute.
@@ -19,8 +19,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::Section;
-use crate::cpu_samples::{CpuSamples, MIN_WINDOW};
-use crate::procfs::Procfs;
+use crate::host::procfs::Procfs;
+use crate::query::cpu_samples::{CpuSamples, MIN_WINDOW};
 use crate::query::Format;
 use crate::render;
 use crate::system::collect::{self, Collected, CpuWindow, IoMemory, IoRates, Sections};
@@ -121,7 +121,7 @@ impl SystemSampling {
     }
 
     /// The figures of `sections`, comparing with this sampling's memory: `cpu_percent` with
-    /// the newest baseline at least [`MIN_WINDOW`] old, the I/O counters through the `nowrap`
+    /// the newest baseline at least `MIN_WINDOW` old, the I/O counters through the `nowrap`
     /// memory kept since the agent started, the throughput of the last period in
     /// `report.rates`. The agent's typed answer to a `sys` request.
     pub fn collect(&self, sections: Sections) -> Collected {

@@ -16,10 +16,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, watch};
 
 use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters, MAX_REQUEST};
-use crate::attrs::Collector;
-use crate::live::{Feed, Tracer, TracerConfig};
+use crate::query::attrs::Collector;
 use crate::query::{Format, Viewer};
 use crate::render::events::{self, StreamRecord};
+use crate::table::live::{Feed, Tracer, TracerConfig};
 
 /// How long a client may take to finish a request line once it started one.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +105,7 @@ pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
     crate::platform::limit_malloc_arenas(2);
     // Every thread of the agent (created from this one) runs promptly when woken: an exit's
     // waiter is answered by the feed, a blocking thread and a worker in turn.
-    crate::latency::prompt_wakeups();
+    crate::platform::latency::prompt_wakeups();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(BLOCKING_THREADS)
@@ -497,12 +497,12 @@ fn answer_blocking(
         }
         Command::Wait { pids, timeout } => {
             let timeout = timeout.map(Duration::from_secs_f64);
-            crate::ops::wait(&pids, timeout, &viewer)
+            crate::process::ops::wait(&pids, timeout, &viewer)
                 .map(|answer| crate::render::json::to_vec(&answer))
                 .map_err(process_error)
         }
         Command::Signal { pids, signal } => {
-            let results = crate::ops::signal(&pids, signal.signal(), &viewer);
+            let results = crate::process::ops::signal(&pids, signal.signal(), &viewer);
             Ok(crate::render::json::to_vec(&results))
         }
         Command::Stats => Ok(crate::render::json::to_vec(&stats(context))),
@@ -530,7 +530,7 @@ async fn stream_events(
     writer: &mut tokio::net::unix::OwnedWriteHalf,
     id: u64,
     context: &Shared,
-    filter: crate::filter::EventFilter,
+    filter: crate::query::filter::EventFilter,
     replay_exited: bool,
     format: Format,
 ) {
@@ -646,7 +646,7 @@ fn stats(context: &Shared) -> Stats {
 }
 
 fn own_rss() -> u64 {
-    crate::procfs::Procfs::new()
+    crate::host::procfs::Procfs::new()
         .memory_info(std::process::id())
         .map_or(0, |m| m.rss)
 }

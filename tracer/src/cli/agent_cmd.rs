@@ -10,9 +10,9 @@ use clap::Args;
 use super::Connection;
 use crate::agent::protocol::{Request, Stats};
 use crate::agent::AgentConfig;
-use crate::ebpf::EbpfConfig;
-use crate::live::TracerConfig;
+use crate::source::ebpf::EbpfConfig;
 use crate::source::SourceConfig;
+use crate::table::live::TracerConfig;
 
 /// Flags of `tracer agent` (the socket path is the global --socket).
 #[derive(Debug, Args)]

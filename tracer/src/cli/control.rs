@@ -1,6 +1,6 @@
 //! `tracer wait` and the signal commands (`kill`, `terminate`, `suspend`, `resume`): through
 //! the agent when one runs, directly otherwise — the same code answers in both places
-//! ([`crate::ops`]).
+//! ([`crate::process::ops`]).
 
 use std::process::ExitCode;
 
@@ -11,8 +11,8 @@ use super::Connection;
 use crate::agent::protocol::{
     Request, SignalOp, SignalRequest, SignalResult, WaitAnswer, WaitRequest,
 };
-use crate::live::{Feed, Tracer, TracerConfig};
 use crate::query::Viewer;
+use crate::table::live::{Feed, Tracer, TracerConfig};
 
 /// Flags of `tracer wait`.
 #[derive(Debug, Args)]
@@ -37,9 +37,10 @@ pub fn run_wait(
     connection: &Connection,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let timeout = crate::ops::timeout_from_secs(args.timeout).map_err(anyhow::Error::msg)?;
+    let timeout =
+        crate::process::ops::timeout_from_secs(args.timeout).map_err(anyhow::Error::msg)?;
     // The answer comes while the exiting process may still hold a CPU: take it promptly.
-    crate::latency::prompt_wakeups();
+    crate::platform::latency::prompt_wakeups();
     // The agent's answer is printed as it came; a direct one is rendered the same way.
     let (answer, json) = match connection.client() {
         Some(mut client) => {
@@ -63,7 +64,7 @@ pub fn run_wait(
             } else if verbose {
                 eprintln!("tracer: waiting with eBPF exit events");
             }
-            let answer = crate::ops::wait(&args.pids, timeout, &Viewer::ROOT)?;
+            let answer = crate::process::ops::wait(&args.pids, timeout, &Viewer::ROOT)?;
             let json = crate::render::json::to_vec(&answer);
             (answer, json)
         }
@@ -144,7 +145,7 @@ pub fn run_signal(
                 },
                 None => Viewer::ROOT,
             };
-            let results = crate::ops::signal(&args.pids, signal.signal(), &viewer);
+            let results = crate::process::ops::signal(&args.pids, signal.signal(), &viewer);
             let json = crate::render::json::to_vec(&results);
             (results, json)
         }

@@ -12,7 +12,7 @@ use clap::Args;
 use super::{BackendChoice, Connection};
 use crate::agent::protocol::{Request, SubscribeRequest};
 use crate::event::{Backend, Event, EventKind};
-use crate::filter::EventFilter;
+use crate::query::filter::EventFilter;
 use crate::query::Format;
 use crate::render::events as render;
 use crate::source::{ProgramCost, Source, SourceConfig, SourceStats};
@@ -107,11 +107,11 @@ impl EventsArgs {
             #[cfg(native_linux)]
             ebpf: {
                 let ring_bytes = self.ring_mib << 20;
-                crate::ebpf::EbpfConfig {
+                crate::source::ebpf::EbpfConfig {
                     ring_bytes,
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     kernel_stats: self.kernel_stats,
-                    ..crate::ebpf::EbpfConfig::default()
+                    ..crate::source::ebpf::EbpfConfig::default()
                 }
             },
         })
@@ -401,8 +401,8 @@ impl Output {
         if !self.json {
             return true;
         }
-        let now = crate::clock::Clock::new()
-            .map(|clock| clock.epoch_seconds(crate::clock::Clock::now_boot_ns()))
+        let now = crate::platform::clock::Clock::new()
+            .map(|clock| clock.epoch_seconds(crate::platform::clock::Clock::now_boot_ns()))
             .unwrap_or(0.0);
         let mut line = crate::render::json::to_vec(&render::StatsRecord::new(stats, now, costs));
         line.push(b'\n');

@@ -10,12 +10,12 @@ use clap::Args;
 
 use super::Connection;
 use crate::agent::protocol::{QueryRequest, Request, TreeRequest};
-use crate::attrs::{Attr, Collector};
-use crate::clock::Clock;
 use crate::host::Host;
-use crate::live::{Tracer, TracerConfig};
+use crate::platform::clock::Clock;
+use crate::query::attrs::{Attr, Collector};
 use crate::query::{Format, Query, Viewer};
 use crate::render::rows;
+use crate::table::live::{Tracer, TracerConfig};
 use crate::table::{ProcessTable, SeedFields};
 
 /// Flags of `tracer ps`.
@@ -112,7 +112,7 @@ fn direct(query: &Query) -> anyhow::Result<Vec<u8>> {
     let now = Clock::new()
         .map(|clock| clock.epoch_seconds(Clock::now_boot_ns()))
         .context("cannot read the clocks")?;
-    let mut table = ProcessTable::new(crate::live::DEFAULT_RETENTION);
+    let mut table = ProcessTable::new(crate::table::live::DEFAULT_RETENTION);
     // memory_info comes with status when status is read anyway (for the users).
     let memory = fields.ids && query.needs(&[Attr::MemoryInfo, Attr::MemoryPercent]);
     let reads = table

@@ -18,7 +18,7 @@
 //! stderr (through the agent, in the agent's log); the rest is still shown.
 //!
 //! This file is the argument handling; the figures are [`crate::system::report::Report`],
-//! built by [`crate::system::collect`] and drawn by [`crate::render::sys`].
+//! built by `crate::system::collect` and drawn by `crate::render::sys`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -1,11 +1,18 @@
 //! The platform layer: the process reader the table, the attribute collector and the
 //! psutil-style API read through, and the records it returns.
 //!
-//! On Linux the reader is [`crate::procfs::Procfs`], exact to psutil. Elsewhere (macOS,
-//! Windows, the BSDs) it is [`crate::sysinfo_host::SysinfoHost`], built on the `sysinfo`
+//! On Linux the reader is [`crate::host::procfs::Procfs`], exact to psutil. Elsewhere (macOS,
+//! Windows, the BSDs) it is [`crate::host::sysinfo::SysinfoHost`], built on the `sysinfo`
 //! crate: it offers the same methods and records, fills what the platform tells, and answers
 //! [`ProcError::Unsupported`] for the rest, which callers show as null. Both readers are
 //! compiled on Linux, so the portable one is tested here against the exact one.
+
+pub mod parallel;
+
+pub mod sysinfo;
+
+#[cfg(native_linux)]
+pub mod procfs;
 
 pub mod os;
 mod records;
@@ -14,10 +21,10 @@ pub use records::*;
 
 /// The platform's process reader.
 #[cfg(native_linux)]
-pub type Host = crate::procfs::Procfs;
+pub type Host = crate::host::procfs::Procfs;
 /// The platform's process reader.
 #[cfg(not(native_linux))]
-pub type Host = crate::sysinfo_host::SysinfoHost;
+pub type Host = crate::host::sysinfo::SysinfoHost;
 
 /// Clock ticks per second, the unit of [`Stat`]'s times: `sysconf(_SC_CLK_TCK)` on Linux;
 /// elsewhere the readers convert what they know into 100 ticks a second.
@@ -34,7 +41,7 @@ pub fn clock_ticks() -> u64 {
 
 /// What every platform's process reader answers: the table, the attribute collector and the
 /// psutil-style API read processes only through it. [`Host`] is the platform's implementation
-/// ([`crate::procfs::Procfs`] on Linux, [`crate::sysinfo_host::SysinfoHost`] elsewhere); both
+/// ([`crate::host::procfs::Procfs`] on Linux, [`crate::host::sysinfo::SysinfoHost`] elsewhere); both
 /// are compiled and tested on Linux.
 ///
 /// The contract of every per-process method:

@@ -1,6 +1,6 @@
 //! What the operating system answers beside the process reader: users, signals, children's
 //! exit statuses, local time. On Linux and the other Unixes the calls are
-//! [`crate::platform`]'s; Windows has no uids and no signals but termination, and says so
+//! `crate::platform`'s; Windows has no uids and no signals but termination, and says so
 //! ([`Unsupported`]) rather than pretend.
 
 use std::io;

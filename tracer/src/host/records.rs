@@ -1,5 +1,5 @@
 //! The records a process reader returns, whatever the platform: psutil's Linux shapes
-//! (`pcputimes`, `pmem`, `puids`, …). The Linux reader ([`crate::procfs`]) fills every field;
+//! (`pcputimes`, `pmem`, `puids`, …). The Linux reader ([`crate::host::procfs`]) fills every field;
 //! other readers fill what their platform tells and say which fields they cannot know.
 
 use std::ffi::OsString;

@@ -15,7 +15,7 @@ pub(crate) fn euid() -> u32 {
 
 /// Whether the calling process runs as root (effective uid 0).
 #[cfg_attr(
-    not(native_linux),
+    not(all(native_linux, feature = "cli")),
     allow(dead_code, reason = "its callers are the Linux-only commands")
 )]
 pub(crate) fn is_root() -> bool {
@@ -37,7 +37,7 @@ pub(crate) fn uid_of_user(name: &str) -> Option<u32> {
 
 /// The gid of a group name; `None` when unknown.
 #[cfg_attr(
-    not(native_linux),
+    not(all(native_linux, feature = "cli")),
     allow(dead_code, reason = "its callers are the Linux-only commands")
 )]
 pub(crate) fn gid_of_group(name: &str) -> Option<u32> {

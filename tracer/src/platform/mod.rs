@@ -7,6 +7,10 @@
 //! `sched_{get,set}attr`, the growing `sched_getaffinity` mask psutil uses, the interface
 //! ioctls, `localtime_r`, the utmpx calls, `malloc_trim`/`mallopt`), each with a `// SAFETY:`.
 
+pub mod latency;
+
+pub mod clock;
+
 #[cfg(unix)]
 mod id;
 #[cfg(native_linux)]

@@ -157,12 +157,20 @@ pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resu
 /// `read(2)` into `buf` from a borrowed descriptor (no buffering in between, so what `poll_in`
 /// saw is what is read).
 #[cfg(native_linux)]
+#[cfg_attr(
+    not(feature = "cli"),
+    allow(dead_code, reason = "for `tracer top`, part of the cli feature")
+)]
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(rustix::io::read(fd, buf)?)
 }
 
 /// The flag SIGTERM, SIGHUP and SIGINT set once [`stop_on_signals`] ran.
 #[cfg(native_linux)]
+#[cfg_attr(
+    not(feature = "cli"),
+    allow(dead_code, reason = "for `tracer top`, part of the cli feature")
+)]
 fn stop_flag() -> &'static Arc<AtomicBool> {
     static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     STOP.get_or_init(|| Arc::new(AtomicBool::new(false)))
@@ -172,6 +180,10 @@ fn stop_flag() -> &'static Arc<AtomicBool> {
 /// default action, ending the process, is replaced), as `tracer top` needs to restore the
 /// terminal before it exits.
 #[cfg(native_linux)]
+#[cfg_attr(
+    not(feature = "cli"),
+    allow(dead_code, reason = "for `tracer top`, part of the cli feature")
+)]
 pub(crate) fn stop_on_signals() -> io::Result<()> {
     for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(stop_flag()))?;
@@ -181,6 +193,10 @@ pub(crate) fn stop_on_signals() -> io::Result<()> {
 
 /// Whether one of the stop signals arrived since [`stop_on_signals`].
 #[cfg(native_linux)]
+#[cfg_attr(
+    not(feature = "cli"),
+    allow(dead_code, reason = "for `tracer top`, part of the cli feature")
+)]
 pub(crate) fn stop_requested() -> bool {
     stop_flag().load(Ordering::Relaxed)
 }

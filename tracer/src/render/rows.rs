@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::attrs::{Attr, Collector, Value};
+use crate::query::attrs::{Attr, Collector, Value};
 use crate::query::{self, Format, Query, Rows, TreeNode, Viewer};
 use crate::render::text::{bytes, display, duration, shell_word, signal_name, time_of_day};
 use crate::table::ProcessTable;
@@ -235,8 +235,8 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
 
-    use crate::attrs::{sched_value, usage_value};
     use crate::event::{IoUsage, SchedUsage, Usage};
+    use crate::query::attrs::{sched_value, usage_value};
     use crate::query::Row;
 
     #[cfg(unix)]

@@ -45,7 +45,7 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 pub fn metrics(stats: &Stats) -> String {
     let mut registry = prometheus_client::registry::Registry::default();
     registry.register_collector(Box::new(metrics::StatsCollector(stats.clone())));
-    registry.register_collector(Box::new(crate::ebpf::sched::HostHistograms));
+    registry.register_collector(Box::new(crate::source::ebpf::sched::HostHistograms));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("encoding into a String cannot fail");

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::procfs::Procfs;
+use crate::host::procfs::Procfs;
 use crate::render::text;
 use crate::system::report::{
     CpuReport, DiskReport, MemoryReport, NetReport, Report, SensorsReport,

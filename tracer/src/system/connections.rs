@@ -9,7 +9,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::{ffi, lines, read, split_ws, Result, System, SystemError};
-use crate::procfs::{ProcError, Procfs};
+use crate::host::procfs::{ProcError, Procfs};
 
 /// Which sockets to list: psutil's `kind` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -18,7 +18,7 @@
 //! syscall) it came from. Every record serializes (serde) shaped as psutil returns it: named
 //! tuples as objects with psutil's field names, dicts as objects in order, enums (address
 //! family, socket type, duplex) as their integer values, `None` as `null`; `json.loads` of
-//! [`crate::render::json`]'s output equals psutil's value passed through `_asdict()`.
+//! `crate::render::json`'s output equals psutil's value passed through `_asdict()`.
 //!
 //! [`report`] is `tracer sys`'s typed answer (the sections of figures) and [`collect`] builds
 //! it, for the CLI, the agent and `top` alike.
@@ -346,7 +346,7 @@ pub fn net_connections(kind: ConnKind) -> Result<Vec<Connection>> {
 pub fn process_net_connections(
     pid: u32,
     kind: ConnKind,
-) -> Result<Vec<Connection>, crate::procfs::ProcError> {
+) -> Result<Vec<Connection>, crate::host::procfs::ProcError> {
     System::new().process_net_connections(pid, kind)
 }
 
@@ -496,7 +496,7 @@ pub(crate) mod testutil {
     //! Fixture trees for the system tests: procfs's temporary directory, which can also
     //! read itself as a `/proc` + `/sys` root.
 
-    pub use crate::procfs::testutil::TempDir;
+    pub use crate::host::procfs::testutil::TempDir;
 
     /// A reader of a fixture tree's `ROOT/proc` and `ROOT/sys`.
     pub trait SystemRoot {
@@ -552,7 +552,10 @@ mod tests {
             other => panic!("expected Parse, got {other:?}"),
         }
         let live = boot_time().unwrap();
-        assert_eq!(live, crate::procfs::Procfs::new().boot_time().unwrap());
+        assert_eq!(
+            live,
+            crate::host::procfs::Procfs::new().boot_time().unwrap()
+        );
     }
 
     #[test]

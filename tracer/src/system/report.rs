@@ -4,7 +4,7 @@
 //! left out, failed figures `null`) and deserializes from it, which is how a client of the
 //! agent (`tracer top`, `tracer sys`) reads the agent's answer.
 //!
-//! [`crate::system::collect`] builds one; [`crate::render::sys`] turns one into text.
+//! `crate::system::collect` builds one; `crate::render::sys` turns one into text.
 
 use std::time::Duration;
 

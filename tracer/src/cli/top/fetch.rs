@@ -15,13 +15,13 @@ use super::{EXIT_ATTRS, EXIT_QUERIES, FIRST_WINDOW, PROC_ATTRS};
 use crate::agent::client::decode;
 use crate::agent::protocol::{QueryRequest, Request, Stats, SysRequest};
 use crate::agent::{Client, ClientError};
-use crate::attrs::{Attr, Collector, Value};
 use crate::bytes::ByteString;
-use crate::live::{Feed, Tracer, TracerConfig};
+use crate::query::attrs::{Attr, Collector, Value};
 use crate::query::{self, Format, Query, Viewer};
 use crate::render::text;
 use crate::system::report::Report;
 use crate::system::{self, Sampler};
+use crate::table::live::{Feed, Tracer, TracerConfig};
 
 /// Where figures come from.
 enum Source {

@@ -34,7 +34,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
 use super::Connection;
-use crate::attrs::Attr;
+use crate::query::attrs::Attr;
 use keys::{Action, Input, Keys};
 use state::{App, Update};
 

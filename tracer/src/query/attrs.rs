@@ -362,7 +362,7 @@ pub struct Collector {
     users: HashMap<u32, Option<String>>,
     total_memory: Option<u64>,
     /// CPU time samples per process, for `cpu_percent` between two queries.
-    cpu_samples: crate::cpu_samples::CpuSamples,
+    cpu_samples: crate::query::cpu_samples::CpuSamples,
     /// What the scan this query runs on already read of each process, used instead of reading
     /// it again.
     primed: HashMap<u32, ScanReads>,
@@ -387,13 +387,9 @@ impl Collector {
         }
     }
 
-    /// The host reader.
-    pub fn host(&self) -> &Host {
-        &self.host
-    }
-
     /// The CPU time samples `cpu_percent` compares with (a handle: clones share them).
-    pub fn cpu_samples(&self) -> &crate::cpu_samples::CpuSamples {
+    #[cfg(native_linux)]
+    pub fn cpu_samples(&self) -> &crate::query::cpu_samples::CpuSamples {
         &self.cpu_samples
     }
 
@@ -503,7 +499,9 @@ impl Collector {
                 return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
             }
             #[cfg(native_linux)]
-            if let Some(stats) = crate::ebpf::sched::active().and_then(|m| m.process(entry.id)) {
+            if let Some(stats) =
+                crate::source::ebpf::sched::active().and_then(|m| m.process(entry.id))
+            {
                 return sched_value(Some(&stats.usage), Some(&stats.histogram), attr);
             }
             return Value::Null;
@@ -576,7 +574,7 @@ impl Collector {
                 let times = stat.cpu_times();
                 let busy = times.user + times.system;
                 let key = (pid, entry.id.start_ticks);
-                // Compared with an earlier query's sample (see `crate::cpu_samples`).
+                // Compared with an earlier query's sample (see `crate::query::cpu_samples`).
                 Value::Float(self.cpu_samples.percent(key, busy, entry.create_time))
             }
             Attr::Terminal => match host.terminal(pid) {

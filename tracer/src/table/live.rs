@@ -14,9 +14,9 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
 use crate::event::{Backend, Event, ProcessId};
 use crate::host::Host;
+use crate::platform::clock::Clock;
 use crate::source::{Choice, Source, SourceConfig, SourceStats};
 use crate::table::{Entry, ProcessTable, SeedFields};
 
@@ -108,7 +108,7 @@ struct Shared {
     source_stats: Mutex<Option<SourceStats>>,
     /// Immediate exit wake-ups while someone waits (eBPF feed only).
     #[cfg(native_linux)]
-    exit_wakeup: Option<Arc<crate::ebpf::ExitWakeup>>,
+    exit_wakeup: Option<Arc<crate::source::ebpf::ExitWakeup>>,
     /// Why a better backend than the one in use could not run (auto selection).
     notice: Option<String>,
 }
@@ -358,11 +358,11 @@ impl Tracer {
 
 /// Holds immediate exit wake-ups on for as long as it lives.
 #[cfg(native_linux)]
-struct Awaiting<'a>(&'a crate::ebpf::ExitWakeup);
+struct Awaiting<'a>(&'a crate::source::ebpf::ExitWakeup);
 
 #[cfg(native_linux)]
 impl<'a> Awaiting<'a> {
-    fn new(wakeup: &'a crate::ebpf::ExitWakeup) -> Self {
+    fn new(wakeup: &'a crate::source::ebpf::ExitWakeup) -> Self {
         wakeup.enter();
         Awaiting(wakeup)
     }
@@ -428,7 +428,7 @@ fn feed_thread(
     ready: std::sync::mpsc::Sender<Result<Arc<Shared>, String>>,
 ) {
     // An exit wakes this thread first: it must not wait for the exiting task's teardown.
-    crate::latency::prompt_wakeups();
+    crate::platform::latency::prompt_wakeups();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

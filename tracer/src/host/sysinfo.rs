@@ -1,5 +1,5 @@
 //! [`SysinfoHost`]: a process reader built on the `sysinfo` crate, the portable twin of
-//! [`Procfs`](crate::procfs::Procfs) for the systems without `/proc` (macOS, Windows, the
+//! [`Procfs`](crate::host::procfs::Procfs) for the systems without `/proc` (macOS, Windows, the
 //! BSDs).
 //!
 //! It has Procfs's methods with Procfs's signatures and record types, and fills each record
@@ -47,7 +47,7 @@ use crate::host::{
 ///
 /// `sysinfo` gives start times in whole seconds, so any rate would do; 100 is Linux's
 /// `CLK_TCK` on every architecture tracer runs on, which is what [`Stat::create_time`]
-/// divides by ([`Procfs::clock_ticks`](crate::procfs::Procfs::clock_ticks)), so
+/// divides by ([`Procfs::clock_ticks`](crate::host::procfs::Procfs::clock_ticks)), so
 /// `stat.create_time(host.boot_time()?)` gives back `sysinfo`'s start time exactly. The CPU
 /// times of [`SysinfoHost::stat`] are in the same unit.
 pub const TICKS: u64 = 100;
@@ -58,7 +58,7 @@ pub const TICKS: u64 = 100;
 pub const PAGE_SIZE: u64 = 4096;
 
 /// A process reader on the `sysinfo` crate, with the methods and records of
-/// [`Procfs`](crate::procfs::Procfs). Clones share one `sysinfo::System` (and its cached
+/// [`Procfs`](crate::host::procfs::Procfs). Clones share one `sysinfo::System` (and its cached
 /// process list) behind a mutex: calls from several threads take turns.
 ///
 /// The cache keeps each process this reader has read until a refresh finds it ended: a
@@ -243,13 +243,13 @@ impl SysinfoHost {
     }
 
     /// Ticks per second of the times in [`Stat`] from this reader: [`TICKS`] (the twin of
-    /// [`Procfs::clock_ticks`](crate::procfs::Procfs::clock_ticks)).
+    /// [`Procfs::clock_ticks`](crate::host::procfs::Procfs::clock_ticks)).
     pub fn clock_ticks() -> u64 {
         TICKS
     }
 
     /// The unit of [`Stat::rss_pages`] from this reader: [`PAGE_SIZE`] (the twin of
-    /// [`Procfs::page_size`](crate::procfs::Procfs::page_size)).
+    /// [`Procfs::page_size`](crate::host::procfs::Procfs::page_size)).
     pub fn page_size() -> u64 {
         PAGE_SIZE
     }
@@ -418,7 +418,7 @@ impl SysinfoHost {
         })
     }
 
-    /// The executable's path, as [`Procfs::exe`](crate::procfs::Procfs::exe): `""` when it
+    /// The executable's path, as [`Procfs::exe`](crate::host::procfs::Procfs::exe): `""` when it
     /// cannot be read — for a kernel thread, but also (unlike Procfs, which says
     /// [`ProcError::AccessDenied`]) when reading it was refused: `sysinfo` does not say why;
     /// [`ProcError::ZombieProcess`] for a zombie.
@@ -429,7 +429,7 @@ impl SysinfoHost {
         })
     }
 
-    /// The arguments, as [`Procfs::cmdline`](crate::procfs::Procfs::cmdline) but with empty
+    /// The arguments, as [`Procfs::cmdline`](crate::host::procfs::Procfs::cmdline) but with empty
     /// arguments dropped and each stripped of ASCII whitespace at both ends (`sysinfo` does
     /// so); empty for kernel threads and when they could not be read;
     /// [`ProcError::ZombieProcess`] for a zombie.
@@ -447,7 +447,7 @@ impl SysinfoHost {
         })
     }
 
-    /// The environment, as [`Procfs::environ`](crate::procfs::Procfs::environ): `KEY=VALUE`
+    /// The environment, as [`Procfs::environ`](crate::host::procfs::Procfs::environ): `KEY=VALUE`
     /// entries in order, a key seen twice keeping its first position and its last value,
     /// entries without `=` or starting with `=` skipped. Unlike Procfs: empty when it could
     /// not be read (refused, kernel thread: `sysinfo` does not say), and, as `sysinfo` reads
@@ -612,8 +612,8 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::procfs::testutil::{wait_until, Child, TempDir};
-    use crate::procfs::Procfs;
+    use crate::host::procfs::testutil::{wait_until, Child, TempDir};
+    use crate::host::procfs::Procfs;
 
     /// `sleep` under a symlink with a name longer than `comm` holds, with an odd argv[0], a
     /// working directory with spaces and non-ASCII, and a small environment.

@@ -4,6 +4,8 @@
 //! exited processes with their exit status for a while, and is the one place where backends'
 //! data is merged.
 
+pub mod live;
+
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::time::Duration;
@@ -533,7 +535,7 @@ pub struct Missing {
 }
 
 /// `read(pid, boot_time)` for every process the host lists, over the CPUs (see
-/// [`crate::parallel`]), in pid order as a sequential scan would give them; processes that
+/// [`crate::host::parallel`]), in pid order as a sequential scan would give them; processes that
 /// cannot be read (most often: gone meanwhile) are skipped.
 fn read_all<R: Send>(
     host: &Host,
@@ -541,7 +543,7 @@ fn read_all<R: Send>(
 ) -> std::io::Result<Vec<R>> {
     let boot_time = host.boot_time().map_err(std::io::Error::other)?;
     let pids = host.pids()?;
-    Ok(crate::parallel::map_chunks(&pids, |chunk| {
+    Ok(crate::host::parallel::map_chunks(&pids, |chunk| {
         chunk
             .iter()
             .filter_map(|&pid| match read(pid, boot_time) {
@@ -608,7 +610,7 @@ pub fn read_entry_with(
 }
 
 /// What a one-shot scan read of one process besides its table entry, for the query that runs
-/// on the scan's table (see [`crate::attrs::Collector::prime`]).
+/// on the scan's table (see `crate::query::attrs::Collector::prime`).
 #[derive(Debug)]
 pub struct ScanReads {
     /// `/proc/PID/stat`.
@@ -679,5 +681,4 @@ fn read_entry_and_reads(
 }
 
 #[cfg(test)]
-#[path = "table_tests.rs"]
 mod tests;

@@ -2,7 +2,7 @@
 //! CPU time with.
 //!
 //! psutil's `Process.cpu_percent()` compares with the previous call on the same `Process`
-//! object and says `0.0` the first time. A [`Collector`](crate::attrs::Collector) keeps one
+//! object and says `0.0` the first time. A [`Collector`](crate::query::attrs::Collector) keeps one
 //! sample per process across queries in the same way, with two refinements:
 //!
 //! - **A window of at least [`MIN_WINDOW`].** Each process keeps its two latest samples, and a
@@ -58,6 +58,13 @@ pub struct CpuSamples {
     inner: Arc<Mutex<Inner>>,
 }
 
+#[cfg_attr(
+    not(native_linux),
+    allow(
+        dead_code,
+        reason = "the agent, which keeps samples between queries, is Linux's"
+    )
+)]
 impl CpuSamples {
     /// No samples yet; a process's first query says `0.0`, as psutil.
     pub fn new() -> Self {

@@ -21,17 +21,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod ops;
+
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use crate::attrs::{Attr, Collector, Value};
 use crate::event::ProcessId;
 use crate::host::os::signals;
 use crate::host::{
     CpuTimes, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, OpenFile, ProcError, Rlimit,
     ThreadTimes,
 };
-use crate::live::{still_running, Tracer, WaitOutcome};
+use crate::query::attrs::{Attr, Collector, Value};
+use crate::table::live::{still_running, Tracer, WaitOutcome};
 use crate::table::Entry;
 
 /// psutil's exceptions, as one error type.

@@ -16,8 +16,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tracer_common::counter;
 
-use crate::clock::Clock;
 use crate::event::{Backend, Event};
+use crate::platform::clock::Clock;
 use crate::source::SourceStats;
 
 /// The kernel programs, compiled by `build.rs` from `tracer-ebpf`.

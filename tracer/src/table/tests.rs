@@ -282,8 +282,8 @@ fn name_extends_a_cut_comm_from_the_first_argument() {
 /// written by the test. Linux only: the portable build's host reads the live system.
 #[cfg(native_linux)]
 mod fixture {
-    use crate::procfs::testutil::TempDir;
-    use crate::procfs::Procfs;
+    use crate::host::procfs::testutil::TempDir;
+    use crate::host::procfs::Procfs;
 
     /// The fixture's boot time (`btime` in its `stat`).
     pub const BTIME: f64 = 1_700_000_000.0;

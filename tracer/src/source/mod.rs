@@ -2,12 +2,17 @@
 //! saw and what it lost or cut. [`Source::open`] picks the best backend that works and says
 //! why the better ones could not run.
 
-use std::time::Duration;
+pub mod polling;
 
 #[cfg(native_linux)]
-use crate::ebpf::{EbpfConfig, EbpfSource};
+pub mod ebpf;
+
+use std::time::Duration;
+
 use crate::event::{Backend, Event};
-use crate::polling::{PollingSource, Scanner};
+#[cfg(native_linux)]
+use crate::source::ebpf::{EbpfConfig, EbpfSource};
+use crate::source::polling::{PollingSource, Scanner};
 
 /// Which backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,13 +174,13 @@ impl Source {
 
 #[cfg(native_linux)]
 fn procfs(interval: Duration) -> Result<Source, String> {
-    let scanner =
-        crate::polling::ProcfsScanner::new().map_err(|e| format!("cannot poll /proc: {e}"))?;
+    let scanner = crate::source::polling::ProcfsScanner::new()
+        .map_err(|e| format!("cannot poll /proc: {e}"))?;
     polling(Box::new(scanner), interval).map_err(|e| format!("cannot poll /proc: {e}"))
 }
 
 fn sysinfo(interval: Duration) -> Result<Source, String> {
-    let scanner = crate::polling::SysinfoScanner::new()
+    let scanner = crate::source::polling::SysinfoScanner::new()
         .map_err(|e| format!("cannot list processes with sysinfo: {e}"))?;
     polling(Box::new(scanner), interval)
         .map_err(|e| format!("cannot list processes with sysinfo: {e}"))

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::event::{Backend, Details, Event, Exec, Exit, ProcessId};
+use crate::platform::clock::Clock;
 use crate::source::SourceStats;
 
 /// What fork and exec events carry, read for a pid a scan found new.
@@ -51,7 +51,7 @@ pub trait Scanner: Send {
 /// Lists processes from `/proc`: a directory read per scan, four small files per new pid.
 #[cfg(native_linux)]
 pub struct ProcfsScanner {
-    procfs: crate::procfs::Procfs,
+    procfs: crate::host::procfs::Procfs,
     boot_time: f64,
 }
 
@@ -59,7 +59,7 @@ pub struct ProcfsScanner {
 impl ProcfsScanner {
     /// A scanner of `/proc`.
     pub fn new() -> std::io::Result<Self> {
-        let procfs = crate::procfs::Procfs::new();
+        let procfs = crate::host::procfs::Procfs::new();
         let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
         Ok(Self { procfs, boot_time })
     }
@@ -279,18 +279,18 @@ impl PollingSource {
 }
 
 /// Lists processes with the `sysinfo` crate: one full refresh per scan
-/// ([`SysinfoHost::snapshot`](crate::sysinfo_host::SysinfoHost::snapshot)), kept for the new
+/// ([`SysinfoHost::snapshot`](crate::host::sysinfo::SysinfoHost::snapshot)), kept for the new
 /// pids to be read from. Its start times are whole seconds, so identities are
 /// `(pid, start second)`.
 pub struct SysinfoScanner {
-    host: crate::sysinfo_host::SysinfoHost,
-    listed: HashMap<u32, crate::sysinfo_host::HostProcess>,
+    host: crate::host::sysinfo::SysinfoHost,
+    listed: HashMap<u32, crate::host::sysinfo::HostProcess>,
 }
 
 impl SysinfoScanner {
     /// A scanner (nothing is read until the first scan).
     pub fn new() -> std::io::Result<Self> {
-        let host = crate::sysinfo_host::SysinfoHost::new();
+        let host = crate::host::sysinfo::SysinfoHost::new();
         host.boot_time().map_err(std::io::Error::other)?;
         Ok(Self {
             host,

@@ -14,8 +14,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::clock::Clock;
 use crate::event::{ProcessId, SchedUsage};
+use crate::platform::clock::Clock;
 
 /// The sched programs' maps, readable from any thread.
 pub struct SchedMaps {

@@ -31,7 +31,7 @@ pub fn wait(pids: &[u32], timeout: Option<Duration>, viewer: &Viewer) -> Result<
     let (gone, alive) = process::wait_procs(&procs, timeout, |_| {});
     // What each gone process consumed, when its exit was seen with usage.
     let usage_of = |p: &Process| {
-        crate::live::Tracer::global()
+        crate::table::live::Tracer::global()
             .lock()
             .find(p.id())
             .and_then(|entry| entry.exit)

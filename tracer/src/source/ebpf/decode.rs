@@ -10,8 +10,8 @@ use tracer_common::{
     USAGE_SCHED,
 };
 
-use crate::clock::Clock;
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
+use crate::platform::clock::Clock;
 
 /// A record that does not match the layout shared with the kernel programs.
 #[derive(Debug, thiserror::Error)]

@@ -61,11 +61,6 @@ impl Clock {
         })
     }
 
-    /// psutil's `boot_time()`.
-    pub fn boot_time(&self) -> f64 {
-        self.boot_time
-    }
-
     /// Clock ticks since boot for a `start_boottime` in nanoseconds, rounded down exactly as
     /// the kernel does for field 22 of `/proc/PID/stat`.
     pub fn ticks_from_boot_ns(&self, ns: u64) -> u64 {

@@ -3,12 +3,18 @@
 //! text. Direct mode and the agent run the same code, so their answers are the same by
 //! construction.
 
+pub mod cpu_samples;
+
+pub mod filter;
+
+pub mod attrs;
+
 use std::ffi::OsString;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::attrs::{Attr, Collector, Value};
 use crate::bytes::ByteString;
+use crate::query::attrs::{Attr, Collector, Value};
 use crate::table::{Entry, ProcessTable};
 
 /// Attributes shown when none are asked for.
