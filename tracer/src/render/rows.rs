@@ -1,4 +1,4 @@
-//! Process rows and trees ([`crate::query`]'s answers) as the bytes `tracer ps` and
+//! Process rows and trees (`crate::query`'s answers) as the bytes `tracer ps` and
 //! `tracer tree` print and the agent sends: one JSON array, or aligned text columns.
 
 use std::io::Write;
