@@ -401,8 +401,8 @@ impl Output {
         if !self.json {
             return true;
         }
-        let now = crate::platform::clock::Clock::new()
-            .map(|clock| clock.epoch_seconds(crate::platform::clock::Clock::now_boot_ns()))
+        let now = crate::host::clock::Clock::new()
+            .map(|clock| clock.epoch_seconds(crate::host::clock::Clock::now_boot_ns()))
             .unwrap_or(0.0);
         let mut line = crate::render::json::to_vec(&render::StatsRecord::new(stats, now, costs));
         line.push(b'\n');

@@ -10,8 +10,8 @@ use clap::Args;
 
 use super::Connection;
 use crate::agent::protocol::{QueryRequest, Request, TreeRequest};
+use crate::host::clock::Clock;
 use crate::host::Host;
-use crate::platform::clock::Clock;
 use crate::query::attrs::{Attr, Collector};
 use crate::query::{Format, Query, Viewer};
 use crate::render::rows;

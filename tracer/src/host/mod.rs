@@ -7,6 +7,7 @@
 //! [`ProcError::Unsupported`] for the rest, which callers show as null. Both readers are
 //! compiled on Linux, so the portable one is tested here against the exact one.
 
+pub mod clock;
 pub mod parallel;
 
 pub mod sysinfo;
@@ -31,7 +32,7 @@ pub type Host = crate::host::sysinfo::SysinfoHost;
 pub fn clock_ticks() -> u64 {
     #[cfg(native_linux)]
     {
-        crate::platform::clock_ticks()
+        crate::host::clock_ticks()
     }
     #[cfg(not(native_linux))]
     {

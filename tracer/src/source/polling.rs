@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::event::{Backend, Details, Event, Exec, Exit, ProcessId};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 use crate::source::SourceStats;
 
 /// What fork and exec events carry, read for a pid a scan found new.

@@ -15,8 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::event::{Backend, Event, ProcessId};
+use crate::host::clock::Clock;
 use crate::host::Host;
-use crate::platform::clock::Clock;
 use crate::source::{Choice, Source, SourceConfig, SourceStats};
 use crate::table::{Entry, ProcessTable, SeedFields};
 

@@ -11,7 +11,7 @@ use tracer_common::{
 };
 
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 
 /// A record that does not match the layout shared with the kernel programs.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use tokio::io::Interest;
 use tracer_common::counter;
 
 use crate::event::{Backend, Event};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 use crate::source::SourceStats;
 
 /// The kernel programs, compiled by `build.rs` from `tracer-ebpf`.
