@@ -32,7 +32,7 @@ pub type Host = crate::host::sysinfo::SysinfoHost;
 pub fn clock_ticks() -> u64 {
     #[cfg(native_linux)]
     {
-        crate::host::clock_ticks()
+        crate::platform::clock_ticks()
     }
     #[cfg(not(native_linux))]
     {
