@@ -126,7 +126,11 @@ impl GroupsConfig {
         let mut rules = Vec::with_capacity(raw_rules.len());
         for (i, raw) in raw_rules.into_iter().enumerate() {
             let at = |why: String| ConfigError(format!("process_names[{i}]: {why}"));
-            ignored_keys.extend(raw.other.into_keys().map(|k| format!("process_names[{i}].{k}")));
+            ignored_keys.extend(
+                raw.other
+                    .into_keys()
+                    .map(|k| format!("process_names[{i}].{k}")),
+            );
             if raw.comm.is_none() && raw.exe.is_none() && raw.cmdline.is_none() {
                 return Err(at("no matchers provided (comm, exe or cmdline)".into()));
             }
@@ -190,9 +194,10 @@ impl GroupsConfig {
 
     /// The first rule matching `attrs`, with its captures.
     pub fn find(&self, attrs: &ProcAttrs) -> Option<Matched> {
-        self.rules.iter().enumerate().find_map(|(rule, r)| {
-            r.matches(attrs).map(|captures| Matched { rule, captures })
-        })
+        self.rules
+            .iter()
+            .enumerate()
+            .find_map(|(rule, r)| r.matches(attrs).map(|captures| Matched { rule, captures }))
     }
 
     /// The group name a matched rule gives the process.
@@ -225,7 +230,7 @@ impl Rule {
     /// The captures when every matcher given matches, `None` otherwise.
     fn matches(&self, attrs: &ProcAttrs) -> Option<BTreeMap<String, String>> {
         if let Some(comms) = &self.comm {
-            if !comms.iter().any(|c| *c == attrs.comm) {
+            if !comms.contains(&attrs.comm) {
                 return None;
             }
         }
@@ -321,7 +326,10 @@ process_names:
         let name = |a: ProcAttrs| config.match_and_name(&a, ID);
         assert_eq!(name(attrs("bash", &["-bash"])), Some((0, "-bash".into())));
         assert_eq!(
-            name(attrs("postgres", &["/usr/lib/postgresql/bin/postgres", "-D", "x"])),
+            name(attrs(
+                "postgres",
+                &["/usr/lib/postgresql/bin/postgres", "-D", "x"]
+            )),
             Some((1, "postgres".into()))
         );
         assert_eq!(
@@ -353,7 +361,9 @@ process_names:
         assert_eq!(config.match_and_name(&a, ID).unwrap().1, "first-python3");
         let b = attrs("python3", &["/usr/bin/python3", "burn.py"]);
         assert_eq!(config.match_and_name(&b, ID).unwrap().1, "second-python3");
-        assert!(config.match_and_name(&attrs("perl", &["perl"]), ID).is_none());
+        assert!(config
+            .match_and_name(&attrs("perl", &["perl"]), ID)
+            .is_none());
     }
 
     #[test]
@@ -373,7 +383,10 @@ process_names:
                 "process_names:\n  - comm: [a]\n    name: '{{.Nope}}'\n",
                 "bad name template",
             ),
-            ("process_names:\n  - comm: [a]\n    name: '{{.Comm'\n", "bad name template"),
+            (
+                "process_names:\n  - comm: [a]\n    name: '{{.Comm'\n",
+                "bad name template",
+            ),
         ] {
             let err = GroupsConfig::parse(text).unwrap_err().to_string();
             assert!(err.contains(expect), "{text:?}: {err}");
@@ -401,8 +414,7 @@ process_names:
 
     #[test]
     fn exe_rules_with_the_same_base_name_keep_the_last() {
-        let config =
-            GroupsConfig::parse("process_names:\n  - exe: [/a/x, /b/x]\n").unwrap();
+        let config = GroupsConfig::parse("process_names:\n  - exe: [/a/x, /b/x]\n").unwrap();
         assert!(config.find(&attrs("x", &["/b/x"])).is_some());
         assert!(config.find(&attrs("x", &["/a/x"])).is_none());
         let config = GroupsConfig::parse("process_names:\n  - exe: [/a/x, x]\n").unwrap();

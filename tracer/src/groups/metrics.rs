@@ -34,6 +34,14 @@ fn escape(value: &str) -> String {
 }
 
 type Sampler = fn(&GroupSample) -> f64;
+/// A family with a second label: name, help, type, the label, its values and their samples.
+type Labelled<'a> = (
+    &'a str,
+    &'a str,
+    MetricType,
+    &'a str,
+    Vec<(&'a str, Sampler)>,
+);
 
 impl Collector for GroupsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -108,7 +116,7 @@ impl Collector for GroupsCollector {
             }
         }
         // Families with a second label.
-        let labelled: [(&str, &str, MetricType, &str, Vec<(&str, Sampler)>); 4] = [
+        let labelled: [Labelled; 4] = [
             (
                 "namedprocess_namegroup_cpu_seconds",
                 "Cpu user usage in seconds",
@@ -324,7 +332,8 @@ mod tests {
         }
         // Each family once.
         assert_eq!(
-            text.matches("# TYPE namedprocess_namegroup_cpu_seconds ").count(),
+            text.matches("# TYPE namedprocess_namegroup_cpu_seconds ")
+                .count(),
             1
         );
     }

@@ -84,10 +84,26 @@ impl Counts {
         f(&mut self.cpu_user, &mut seen.cpu_user, now.cpu_user);
         f(&mut self.cpu_system, &mut seen.cpu_system, now.cpu_system);
         u(&mut self.read_bytes, &mut seen.read_bytes, now.read_bytes);
-        u(&mut self.write_bytes, &mut seen.write_bytes, now.write_bytes);
-        u(&mut self.major_faults, &mut seen.major_faults, now.major_faults);
-        u(&mut self.minor_faults, &mut seen.minor_faults, now.minor_faults);
-        u(&mut self.ctx_voluntary, &mut seen.ctx_voluntary, now.ctx_voluntary);
+        u(
+            &mut self.write_bytes,
+            &mut seen.write_bytes,
+            now.write_bytes,
+        );
+        u(
+            &mut self.major_faults,
+            &mut seen.major_faults,
+            now.major_faults,
+        );
+        u(
+            &mut self.minor_faults,
+            &mut seen.minor_faults,
+            now.minor_faults,
+        );
+        u(
+            &mut self.ctx_voluntary,
+            &mut seen.ctx_voluntary,
+            now.ctx_voluntary,
+        );
         u(
             &mut self.ctx_involuntary,
             &mut seen.ctx_involuntary,
@@ -526,17 +542,15 @@ impl Inner {
                 let (group, rule) = match (matched, &current) {
                     (Some(found), _) => found,
                     (None, Some(m)) => (m.group, None),
-                    (None, None) => match state
-                        .procs
-                        .get(&event.ppid)
-                        .and_then(|t| t.member.as_ref())
-                    {
-                        Some(parent) => (parent.group, None),
-                        None => {
-                            insert(state, event.id, None);
-                            return;
+                    (None, None) => {
+                        match state.procs.get(&event.ppid).and_then(|t| t.member.as_ref()) {
+                            Some(parent) => (parent.group, None),
+                            None => {
+                                insert(state, event.id, None);
+                                return;
+                            }
                         }
-                    },
+                    }
                 };
                 if let Some(old) = current {
                     leave(state, old.group);
@@ -592,7 +606,11 @@ impl Inner {
         let (group, rule) = match self.config.match_and_name(&attrs, self.identity(event.id)) {
             Some((rule, name)) => (group_index(state, name)?, Some(rule)),
             None => (
-                state.procs.get(&ppid).and_then(|t| t.member.as_ref())?.group,
+                state
+                    .procs
+                    .get(&ppid)
+                    .and_then(|t| t.member.as_ref())?
+                    .group,
                 None,
             ),
         };

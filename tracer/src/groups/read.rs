@@ -42,7 +42,11 @@ pub(crate) enum ReadError {
 }
 
 /// Reads one member, checking it is still the process `id`.
-pub(crate) fn read(host: &Host, id: ProcessId, ticks_per_second: f64) -> Result<Reading, ReadError> {
+pub(crate) fn read(
+    host: &Host,
+    id: ProcessId,
+    ticks_per_second: f64,
+) -> Result<Reading, ReadError> {
     let gone_or_failed = |e: ProcError| match e {
         ProcError::NoSuchProcess { .. } | ProcError::ZombieProcess { .. } => ReadError::Gone,
         _ => ReadError::Failed,
@@ -182,7 +186,10 @@ mod tests {
         assert_eq!(kb_line(status, b"VmSwap:"), Some(12 * 1024));
         assert_eq!(number_line(status, b"voluntary_ctxt_switches:"), Some(5));
         assert_eq!(number_line(status, b"nonvoluntary_ctxt_switches:"), Some(7));
-        assert_eq!(kb_line(b"Rss: 4 kB\nPss:  3 kB\nSwapPss: 0 kB\n", b"Pss:"), Some(3072));
+        assert_eq!(
+            kb_line(b"Rss: 4 kB\nPss:  3 kB\nSwapPss: 0 kB\n", b"Pss:"),
+            Some(3072)
+        );
         assert_eq!(kb_line(status, b"Pss:"), None);
     }
 
@@ -205,9 +212,6 @@ mod tests {
             pid,
             start_ticks: stat.starttime + 1,
         };
-        assert!(matches!(
-            read(&host, other, 100.0),
-            Err(ReadError::Gone)
-        ));
+        assert!(matches!(read(&host, other, 100.0), Err(ReadError::Gone)));
     }
 }

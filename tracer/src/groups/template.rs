@@ -155,7 +155,9 @@ fn field(action: &str) -> Result<Field, String> {
             return Err("{{.Cgroups}} is not supported by tracer yet".to_string());
         }
         other => match other.strip_prefix(".Matches.") {
-            Some(key) if !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            Some(key)
+                if !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+            {
                 Field::Match(key.to_string())
             }
             _ => {

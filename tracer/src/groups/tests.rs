@@ -244,7 +244,8 @@ fn the_group_limit_evicts_the_longest_empty_group() {
 
 #[test]
 fn a_scrape_reads_live_members_and_keeps_exited_groups() {
-    let inner = inner("process_names:\n  - name: me\n    comm: [me]\n  - name: gone\n    comm: [gone]\n");
+    let inner =
+        inner("process_names:\n  - name: me\n    comm: [me]\n  - name: gone\n    comm: [gone]\n");
     let host = Host::new();
     let me = std::process::id();
     let stat = host.stat(me).unwrap();
