@@ -1,7 +1,7 @@
 //! process-exporter's groups, counted from the event feed: `tracer agent --groups FILE` reads
 //! process-exporter's config ([`config`], [`template`]), puts every process in a group when it
 //! execs (or when the agent starts), and serves process-exporter's metric families for the
-//! groups ([`metrics`]).
+//! groups (`metrics.rs`).
 //!
 //! Counters are process-exporter's rule — each member's usage since it was last counted is
 //! added to its group, so a group's counters never go backwards when members leave — with one
