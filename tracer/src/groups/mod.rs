@@ -261,14 +261,14 @@ impl Groups {
     /// processes in their groups, then reads their usage so far (in the background) as the
     /// point they count from.
     pub fn start(tracer: &Tracer, config: GroupsConfig) -> std::io::Result<Groups> {
-        let clock = crate::platform::clock::Clock::new()?;
+        let clock = crate::host::clock::Clock::new()?;
         let ticks_per_second = crate::host::clock_ticks();
         let boot_time = tracer
             .host()
             .boot_time()
             .map_err(std::io::Error::other)?
             .floor() as i64;
-        let started_ticks = clock.ticks_from_boot_ns(crate::platform::clock::Clock::now_boot_ns());
+        let started_ticks = clock.ticks_from_boot_ns(crate::host::clock::Clock::now_boot_ns());
         let events = tracer.subscribe();
         let inner = Arc::new(Inner {
             config,
