@@ -137,6 +137,35 @@ fn page_size() -> u64 {
     })
 }
 
+/// The fields of an [`ExecRecord`] before its tail.
+struct ExecFixed {
+    uids: [u32; 3],
+    gids: [u32; 3],
+    args_len: u32,
+    args_total: u32,
+    exe_len: u32,
+}
+
+impl ExecFixed {
+    /// Reads the fields from a record at least [`EXEC_FIXED_LEN`] bytes long.
+    fn read(bytes: &[u8]) -> Self {
+        let word = |offset: usize| {
+            let raw = bytes[offset..offset + 4]
+                .try_into()
+                .expect("four bytes within the checked fixed part");
+            u32::from_ne_bytes(raw)
+        };
+        let words = |offset: usize| [word(offset), word(offset + 4), word(offset + 8)];
+        Self {
+            uids: words(std::mem::offset_of!(ExecRecord, uids)),
+            gids: words(std::mem::offset_of!(ExecRecord, gids)),
+            args_len: word(std::mem::offset_of!(ExecRecord, args_len)),
+            args_total: word(std::mem::offset_of!(ExecRecord, args_total)),
+            exe_len: word(std::mem::offset_of!(ExecRecord, exe_len)),
+        }
+    }
+}
+
 /// Decodes one record.
 pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
     let header: RecordHeader = read(bytes)?;
@@ -182,22 +211,22 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
                     bytes.len()
                 )));
             }
-            // Only the used part of `args` is in the ring: read the fixed part into a full
-            // record, then take the arguments from the bytes that follow it.
-            let mut fixed = [0u8; size_of::<ExecRecord>()];
-            fixed[..EXEC_FIXED_LEN].copy_from_slice(&bytes[..EXEC_FIXED_LEN]);
-            let exec: ExecRecord = read(&fixed)?;
+            // Only the used part of the tail is in the ring: read the fixed fields, then take
+            // the path and the arguments from the bytes that follow them.
+            let exec = ExecFixed::read(bytes);
+            let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
-            let args = bytes
-                .get(EXEC_FIXED_LEN..EXEC_FIXED_LEN + args_len)
+            let tail = &bytes[EXEC_FIXED_LEN..];
+            let (exe, args) = tail
+                .get(..exe_len + args_len)
+                .map(|packed| packed.split_at(exe_len))
                 .ok_or_else(|| {
                     DecodeError(format!(
-                        "exec record of {} bytes is shorter than its {args_len} bytes of argv",
+                        "exec record of {} bytes is shorter than its {exe_len} bytes of path \
+                         and {args_len} bytes of argv",
                         bytes.len()
                     ))
                 })?;
-            let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
-            let exe = &exec.exe[..exe_len];
             let exe_truncated = header.flags & FLAG_EXE_TRUNCATED != 0;
             Details::Exec(Box::new(Exec {
                 exe: Some(if header.flags & FLAG_EXE_AS_PASSED != 0 {
