@@ -107,11 +107,14 @@ pub(crate) fn emit(bytes: &[u8], lost_counter: u32, urgent: bool) {
 /// per batch, not one per record.
 #[inline(always)]
 pub(crate) fn wakeup_flags(len: usize, urgent: bool) -> u64 {
-    // Taken first: a record that wakes the consumer for any reason also ends its sleep.
-    let asleep = take_consumer_asleep();
-    if urgent
-        || asleep
-        || EVENTS.query(BPF_RB_AVAIL_DATA as u64) + len as u64 >= offset!(wakeup_bytes) as u64
+    // The consumer only sleeps once it found the ring empty, and the first record written
+    // after that finds it empty too: only such a record looks at (and clears) the flag, so a
+    // batch's other records do not touch its cache line. Checked before `urgent`, so a record
+    // that wakes the consumer anyway also ends its sleep.
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if (pending == 0 && take_consumer_asleep())
+        || urgent
+        || pending + len as u64 >= offset!(wakeup_bytes) as u64
     {
         BPF_RB_FORCE_WAKEUP as u64
     } else {

@@ -74,6 +74,9 @@ pub struct EbpfConfig {
 
 pub use crate::source::ProgramCost;
 
+/// The longest the consumer sleeps while the ring stays empty (see `Pace::Asleep`).
+const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
+
 impl Default for EbpfConfig {
     fn default() -> Self {
         Self {
@@ -163,8 +166,12 @@ enum Pace {
     /// record: one more drain after `drain_interval`, for a record that another CPU was
     /// committing while the flag was set (it read the flag before).
     Settling,
-    /// The ring stays empty: no timer, the next record wakes the consumer.
-    Asleep,
+    /// The ring stays empty: the next record wakes the consumer. Its only timer is a
+    /// safety drain backing off to [`ASLEEP_SAFETY_MAX`] (the time since falling asleep):
+    /// the kernel looks at the sleep flag only when the ring is empty, so a record another
+    /// CPU was still committing when the consumer fell asleep would otherwise hold back
+    /// every later one until `wakeup_bytes` are pending.
+    Asleep(Duration),
 }
 
 /// Lifecycle events from the kernel programs.
@@ -380,17 +387,15 @@ impl EbpfSource {
     /// now was applied. Cancel-safe: records are only taken from the ring after the wait.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         if !self.cut_short {
-            let timer = self.pace != Pace::Asleep || self.exit_wakeup.awaited();
-            if timer {
-                tokio::select! {
-                    guard = self.ring.readable_mut() => guard?.clear_ready(),
-                    _ = tokio::time::sleep(self.drain_interval) => {}
-                }
-            } else {
-                tokio::select! {
-                    guard = self.ring.readable_mut() => guard?.clear_ready(),
-                    _ = self.exit_wakeup.arrived.notified() => {}
-                }
+            let timer = match self.pace {
+                Pace::Asleep(_) if self.exit_wakeup.awaited() => self.drain_interval,
+                Pace::Asleep(slept) => slept,
+                Pace::Batching | Pace::Settling => self.drain_interval,
+            };
+            tokio::select! {
+                guard = self.ring.readable_mut() => guard?.clear_ready(),
+                _ = tokio::time::sleep(timer) => {}
+                _ = self.exit_wakeup.arrived.notified() => {}
             }
         }
         if self.drain(out, max) > 0 {
@@ -412,8 +417,10 @@ impl EbpfSource {
                     self.pace = Pace::Batching;
                 }
             }
-            Pace::Settling => self.pace = Pace::Asleep,
-            Pace::Asleep => {}
+            Pace::Settling => self.pace = Pace::Asleep(self.drain_interval * 2),
+            Pace::Asleep(slept) => {
+                self.pace = Pace::Asleep((slept * 2).min(ASLEEP_SAFETY_MAX));
+            }
         }
         Ok(())
     }
