@@ -61,6 +61,7 @@ mod tests {
             gid: 1000,
             name: name.into(),
             backend: Backend::Ebpf,
+            placement: None,
             details: Details::Fork { parent_pid: 1 },
         }
     }

@@ -405,6 +405,7 @@ mod tests {
             zombie: false,
             pending: false,
             exit: None,
+            placement: None,
         }
     }
 

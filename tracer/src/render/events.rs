@@ -424,6 +424,7 @@ mod tests {
             gid: 100,
             name: OsString::from_vec(b"we\xffird\"\n".to_vec()),
             backend,
+            placement: None,
             details,
         }
     }

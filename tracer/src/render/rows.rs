@@ -359,6 +359,7 @@ mod tests {
             gid: 0,
             name: os(name),
             backend: crate::event::Backend::Procfs,
+            placement: None,
             details: crate::event::Details::Fork { parent_pid: ppid },
         }
     }
