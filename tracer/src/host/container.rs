@@ -410,6 +410,24 @@ pub fn vppid(child_levels: usize, parent_nspid: &[u32]) -> u32 {
 #[cfg(target_os = "linux")]
 pub use reader::PlacementReader;
 
+/// Elsewhere than Linux nothing tells cgroups or namespaces: every placement is unknown.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, Clone, Default)]
+pub struct PlacementReader;
+
+#[cfg(not(target_os = "linux"))]
+impl PlacementReader {
+    /// A reader that knows nothing.
+    pub fn new() -> Self {
+        PlacementReader
+    }
+
+    /// Always `None`.
+    pub fn read(&mut self, _pid: u32) -> Option<Placement> {
+        None
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod reader {
     use super::*;

@@ -9,6 +9,8 @@ pub mod filter;
 
 pub mod attrs;
 
+pub mod group;
+
 use std::ffi::OsString;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -88,6 +90,10 @@ pub struct Query {
     pub limit: Option<usize>,
     /// Output shape.
     pub format: Format,
+    /// Only processes running there (read fresh for live processes).
+    pub placement: filter::PlacementFilter,
+    /// One row per group instead of per process.
+    pub group_by: Option<group::GroupBy>,
 }
 
 impl Query {
@@ -130,6 +136,8 @@ impl Query {
             exited,
             limit: None,
             format: Format::Json,
+            placement: filter::PlacementFilter::default(),
+            group_by: None,
         })
     }
 
@@ -250,6 +258,12 @@ pub fn run(
     let selected: Vec<&Entry> = source
         .into_iter()
         .filter(|e| viewer.sees(e) && query.selects(e))
+        .filter(|e| {
+            query.placement.is_empty()
+                || query
+                    .placement
+                    .matches(collector.placement(e).as_ref())
+        })
         .collect();
     let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
         .into_iter()
