@@ -169,7 +169,11 @@ pub struct QueryRequest {
     pub placement: PlacementRequest,
     /// One row per group instead of per process: `container`, `cgroup`, `pod`, `user` or
     /// `name`.
-    #[serde(default, deserialize_with = "group_by", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "group_by",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_by: Option<String>,
 }
 
@@ -177,16 +181,32 @@ pub struct QueryRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlacementRequest {
     /// Only processes in these cgroup v2 subtrees.
-    #[serde(default, deserialize_with = "strings", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cgroups: Vec<String>,
     /// Only processes in containers whose id starts with one of these.
-    #[serde(default, deserialize_with = "strings", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub containers: Vec<String>,
     /// Only processes in these Kubernetes pods.
-    #[serde(default, deserialize_with = "strings", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pods: Vec<String>,
     /// Only processes in these PID namespaces (inode numbers).
-    #[serde(default, deserialize_with = "pidns", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "pidns",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pidns: Vec<u64>,
 }
 
@@ -1062,8 +1082,8 @@ mod tests {
         assert!(error.message.starts_with("unknown group 'pid'"), "{error}");
         let (_, error) = parse(br#"{"v":1,"op":"query","pidns":[-1]}"#).unwrap_err();
         assert!(error.message.contains("pidns"), "{error}");
-        let parsed = parse(br#"{"v":1,"op":"query","group_by":"container","cgroups":["a"]}"#)
-            .unwrap();
+        let parsed =
+            parse(br#"{"v":1,"op":"query","group_by":"container","cgroups":["a"]}"#).unwrap();
         assert!(matches!(parsed.command, Command::Query(q)
             if q.group_by == Some(crate::query::group::GroupBy::Container)
                 && q.placement.cgroups == [OsString::from("/a")]));

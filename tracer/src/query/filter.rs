@@ -107,7 +107,9 @@ impl PlacementFilter {
             && (self.containers.is_empty()
                 || p.container_id()
                     .is_some_and(|id| self.containers.iter().any(|c| id.starts_with(c.as_str()))))
-            && (self.pods.is_empty() || p.pod_uid().is_some_and(|uid| self.pods.iter().any(|u| u == uid)))
+            && (self.pods.is_empty()
+                || p.pod_uid()
+                    .is_some_and(|uid| self.pods.iter().any(|u| u == uid)))
             && (self.pidns.is_empty()
                 || p.namespaces.pid.is_some_and(|ns| self.pidns.contains(&ns)))
     }
@@ -188,9 +190,7 @@ mod tests {
     fn placement_criteria() {
         let id = "0123456789abcdef".repeat(4);
         let uid = "5f1a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8";
-        let path = format!(
-            "/kubepods/burstable/pod{uid}/crio-{id}"
-        );
+        let path = format!("/kubepods/burstable/pod{uid}/crio-{id}");
         let (container, pod_uid) = crate::host::container::parse_path(path.as_bytes());
         let placement = Placement {
             cgroup: Some(std::sync::Arc::new(crate::host::container::Cgroup {

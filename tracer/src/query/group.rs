@@ -83,7 +83,13 @@ pub fn attrs(by: GroupBy) -> Vec<Attr> {
 }
 
 /// The CPU time fields summed, psutil's `pcputimes`.
-const CPU_FIELDS: [&str; 5] = ["user", "system", "children_user", "children_system", "iowait"];
+const CPU_FIELDS: [&str; 5] = [
+    "user",
+    "system",
+    "children_user",
+    "children_system",
+    "iowait",
+];
 /// The I/O counter fields summed, psutil's `pio`.
 const IO_FIELDS: [&str; 6] = [
     "read_count",
@@ -223,7 +229,8 @@ impl Serialize for Groups {
                 )?;
                 map.serialize_entry(
                     "memory_info",
-                    &g.rss.map(|rss| Value::Tuple(vec![("rss", Value::Int(rss))])),
+                    &g.rss
+                        .map(|rss| Value::Tuple(vec![("rss", Value::Int(rss))])),
                 )?;
                 map.serialize_entry("num_threads", &g.num_threads)?;
                 map.serialize_entry(
@@ -280,13 +287,27 @@ mod tests {
         let groups = group(by, &rows);
         assert_eq!(groups.groups.len(), 2);
         let (none, sh) = (&groups.groups[0], &groups.groups[1]);
-        assert_eq!((none.key.clone(), none.num_procs, none.io_counters), (Value::Null, 1, None));
+        assert_eq!(
+            (none.key.clone(), none.num_procs, none.io_counters),
+            (Value::Null, 1, None)
+        );
         assert_eq!(sh.pids, [1, 3]);
         assert_eq!(sh.cpu_times, Some([3.0, 1.0, 1.0, 1.0, 1.0]));
-        assert_eq!((sh.rss, sh.num_threads, sh.io_counters), (Some(150), Some(4), Some([2; 6])));
+        assert_eq!(
+            (sh.rss, sh.num_threads, sh.io_counters),
+            (Some(150), Some(4), Some([2; 6]))
+        );
         let json = crate::render::json::to_string(&groups);
-        assert!(json.starts_with(r#"[{"name":null,"num_procs":1,"pids":[2],"cpu_times":{"user":4.0,"#), "{json}");
-        assert!(json.contains(r#""memory_info":{"rss":150},"num_threads":4,"io_counters":{"read_count":2,"#), "{json}");
+        assert!(
+            json.starts_with(r#"[{"name":null,"num_procs":1,"pids":[2],"cpu_times":{"user":4.0,"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(
+                r#""memory_info":{"rss":150},"num_threads":4,"io_counters":{"read_count":2,"#
+            ),
+            "{json}"
+        );
         assert_eq!("pod".parse::<GroupBy>(), Ok(GroupBy::Pod));
         assert!("pid".parse::<GroupBy>().is_err());
     }

@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::bytes::ByteString;
+use crate::host::container::PlacementReader;
 use crate::query::attrs::{Attr, Collector, Value};
 use crate::table::{Entry, ProcessTable};
 
@@ -239,6 +240,9 @@ pub struct TreeNode {
     pub ppid: u32,
     /// psutil's `name()`.
     pub name: ByteString,
+    /// Where it runs, read when the tree is built.
+    #[serde(flatten)]
+    pub placement: crate::render::events::PlacementFields,
     /// Its children (those the viewer sees), by identity.
     pub children: Vec<TreeNode>,
 }
@@ -259,10 +263,7 @@ pub fn run(
         .into_iter()
         .filter(|e| viewer.sees(e) && query.selects(e))
         .filter(|e| {
-            query.placement.is_empty()
-                || query
-                    .placement
-                    .matches(collector.placement(e).as_ref())
+            query.placement.is_empty() || query.placement.matches(collector.placement(e).as_ref())
         })
         .collect();
     let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
@@ -370,22 +371,29 @@ pub fn process_tree(
             roots
         }
     };
+    let mut placements = PlacementReader::new();
     Ok(roots
         .into_iter()
-        .map(|root| node(table, root, viewer))
+        .map(|root| node(table, root, viewer, &mut placements))
         .collect())
 }
 
-fn node(table: &ProcessTable, entry: &Entry, viewer: &Viewer) -> TreeNode {
+fn node(
+    table: &ProcessTable,
+    entry: &Entry,
+    viewer: &Viewer,
+    placements: &mut PlacementReader,
+) -> TreeNode {
     TreeNode {
         pid: entry.id.pid,
         ppid: entry.ppid,
         name: entry.name().into(),
+        placement: placements.read(entry.id.pid).as_ref().into(),
         children: table
             .children(entry.id.pid, false)
             .into_iter()
             .filter(|child| viewer.sees(child))
-            .map(|child| node(table, child, viewer))
+            .map(|child| node(table, child, viewer, placements))
             .collect(),
     }
 }

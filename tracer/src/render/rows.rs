@@ -77,9 +77,19 @@ pub fn groups_text(groups: &group::Groups) -> Vec<u8> {
     }
     let columns = lines[0].len();
     let widths: Vec<usize> = (0..columns)
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let key_columns = if by == group::GroupBy::Container { 2 } else { 1 };
+    let key_columns = if by == group::GroupBy::Container {
+        2
+    } else {
+        1
+    };
     let mut out = Vec::new();
     for line in &lines {
         let cells: Vec<String> = line
