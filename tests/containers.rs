@@ -201,13 +201,17 @@ fn rows(extra: &[&str], pids: &[u32]) -> BTreeMap<u64, Value> {
         .collect()
 }
 
-/// (relative path, container id, runtime, pod uid) of every shape the test makes.
-fn shapes() -> Vec<(
+/// A cgroup the test makes: its path under the test's root, and the container id, runtime
+/// and pod uid it names.
+type Shape = (
     String,
     Option<&'static str>,
     Option<&'static str>,
     Option<&'static str>,
-)> {
+);
+
+/// Every shape the test makes.
+fn shapes() -> Vec<Shape> {
     let pod_systemd = POD.replace('-', "_");
     vec![
         (

@@ -438,7 +438,7 @@ mod reader {
     const MAX_CGROUPS: usize = 4096;
 
     /// Reads where processes run from `/proc`, sharing one [`Cgroup`] per path (a storm in one
-    /// cgroup allocates its path once). The cache is bounded ([`MAX_CGROUPS`]) and an entry is
+    /// cgroup allocates its path once). The cache is bounded (4,096 cgroups) and an entry is
     /// replaced when the directory's inode changed (a cgroup removed and created again).
     #[derive(Debug, Clone)]
     pub struct PlacementReader {
