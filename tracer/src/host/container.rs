@@ -495,6 +495,8 @@ mod reader {
             };
             placement.vppid = match ppid {
                 Some(0) => Some(0),
+                // In the initial PID namespace the parent's pid is its own.
+                Some(ppid) if nspid.len() == 1 => Some(ppid),
                 Some(ppid) if !nspid.is_empty() => std::fs::read(self.pid_path(ppid, "status"))
                     .ok()
                     .map(|parent| vppid(nspid.len(), &status_ids(&parent).1)),
