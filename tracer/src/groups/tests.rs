@@ -38,6 +38,7 @@ fn event(pid: u32, ppid: u32, name: &str, details: Details) -> Event {
         gid: 0,
         name: name.into(),
         backend: Backend::Ebpf,
+        placement: None,
         details,
     }
 }

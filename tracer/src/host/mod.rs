@@ -18,6 +18,8 @@ pub mod procfs;
 pub mod os;
 mod records;
 
+pub mod container;
+
 pub use records::*;
 
 /// The platform's process reader.

@@ -245,6 +245,8 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
         gid: header.gid,
         name: cstr_bytes(&header.comm),
         backend: Backend::Ebpf,
+        // Filled by the source from /proc (see `crate::source::place`).
+        placement: None,
         details,
     })
 }
