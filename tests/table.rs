@@ -230,7 +230,7 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
     let tracer = Tracer::start(TracerConfig {
         source: Some(tracer::source::SourceConfig {
             choice: tracer::source::Choice::Ebpf,
-            ebpf: tracer::source::ebpf::EbpfConfig {
+            ebpf: tracer::source::EbpfConfig {
                 ring_bytes: 16 << 20,
                 ..Default::default()
             },

@@ -10,7 +10,7 @@ use clap::Args;
 use super::Connection;
 use crate::agent::protocol::{Request, Stats};
 use crate::agent::AgentConfig;
-use crate::source::ebpf::EbpfConfig;
+use crate::source::EbpfConfig;
 use crate::source::SourceConfig;
 use crate::table::live::TracerConfig;
 

@@ -109,14 +109,13 @@ impl EventsArgs {
         Ok(SourceConfig {
             choice: self.backend.choice(),
             interval: Duration::from_secs_f64(self.interval),
-            #[cfg(native_linux)]
             ebpf: {
                 let ring_bytes = self.ring_mib << 20;
-                crate::source::ebpf::EbpfConfig {
+                crate::source::EbpfConfig {
                     ring_bytes,
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     kernel_stats: self.kernel_stats,
-                    ..crate::source::ebpf::EbpfConfig::default()
+                    ..crate::source::EbpfConfig::default()
                 }
             },
         })

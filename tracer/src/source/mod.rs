@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::event::{Backend, Event};
 #[cfg(native_linux)]
-use crate::source::ebpf::{EbpfConfig, EbpfSource};
+use crate::source::ebpf::EbpfSource;
 use crate::source::polling::{PollingSource, Scanner};
 
 /// Which backend to use.
@@ -50,7 +50,6 @@ pub struct SourceConfig {
     /// Interval of the polling backends.
     pub interval: Duration,
     /// eBPF tuning.
-    #[cfg(native_linux)]
     pub ebpf: EbpfConfig,
 }
 
@@ -59,8 +58,39 @@ impl Default for SourceConfig {
         Self {
             choice: Choice::Auto,
             interval: Duration::from_secs(1),
-            #[cfg(native_linux)]
             ebpf: EbpfConfig::default(),
+        }
+    }
+}
+
+/// Tuning of the eBPF backend (Linux; elsewhere choosing it fails with a reason, but the
+/// settings exist on every platform, so a configuration is the same everywhere).
+#[derive(Debug, Clone)]
+pub struct EbpfConfig {
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// The kernel wakes the consumer once this many bytes are pending, even while it batches.
+    pub wakeup_bytes: u32,
+    /// While records keep coming the consumer drains this often (it is woken by the first
+    /// record after the ring was empty, and sleeps without a timer while it stays empty).
+    pub drain_interval: Duration,
+    /// Have the kernel account each program's run time and count (BPF_ENABLE_STATS), for
+    /// `EbpfSource::program_costs`. Costs a few nanoseconds per event while on.
+    pub kernel_stats: bool,
+    /// Also load the scheduler accounting program (on `sched_switch`): per-process on-CPU
+    /// time and run-queue latency, read through `source::ebpf::sched::active`. It runs on every context
+    /// switch, so it is opt-in.
+    pub sched: bool,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: 4 << 20,
+            wakeup_bytes: 64 << 10,
+            drain_interval: Duration::from_millis(10),
+            kernel_stats: false,
+            sched: false,
         }
     }
 }

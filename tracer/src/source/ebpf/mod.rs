@@ -53,41 +53,11 @@ pub enum EbpfError {
     Io(#[from] std::io::Error),
 }
 
-/// Tuning of the eBPF backend.
-#[derive(Debug, Clone)]
-pub struct EbpfConfig {
-    /// Ring buffer size in bytes (a power of two, multiple of the page size).
-    pub ring_bytes: u32,
-    /// The kernel wakes the consumer once this many bytes are pending, even while it batches.
-    pub wakeup_bytes: u32,
-    /// While records keep coming the consumer drains this often (it is woken by the first
-    /// record after the ring was empty, and sleeps without a timer while it stays empty).
-    pub drain_interval: Duration,
-    /// Have the kernel account each program's run time and count (BPF_ENABLE_STATS), for
-    /// [`EbpfSource::program_costs`]. Costs a few nanoseconds per event while on.
-    pub kernel_stats: bool,
-    /// Also load the scheduler accounting program (on `sched_switch`): per-process on-CPU
-    /// time and run-queue latency, read through [`sched::active`]. It runs on every context
-    /// switch, so it is opt-in.
-    pub sched: bool,
-}
-
+pub use crate::source::EbpfConfig;
 pub use crate::source::ProgramCost;
 
 /// The longest the consumer sleeps while the ring stays empty (see `Pace::Asleep`).
 const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
-
-impl Default for EbpfConfig {
-    fn default() -> Self {
-        Self {
-            ring_bytes: 4 << 20,
-            wakeup_bytes: 64 << 10,
-            drain_interval: Duration::from_millis(10),
-            kernel_stats: false,
-            sched: false,
-        }
-    }
-}
 
 /// Each program and the tracepoint it attaches to, in attach order: the end of a process is
 /// hooked before its beginning, so a process that starts while the programs are being attached
