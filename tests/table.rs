@@ -172,19 +172,20 @@ fn children_of_a_three_level_tree() {
         .spawn()
         .unwrap();
     let process = Process::new(top.id()).unwrap();
-    // Let the shells fork: wait until the tree is complete (5 descendants).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut descendants = process.children(true).unwrap();
-    while descendants.len() < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        descendants = process.children(true).unwrap();
-    }
-    let direct = process.children(false).unwrap();
     let names = |procs: &[Process]| -> Vec<String> {
         let mut names: Vec<String> = procs.iter().map(|p| p.name().unwrap()).collect();
         names.sort();
         names
     };
+    // Let the shells fork and their children exec: a child forked but not yet exec'd is
+    // still an `sh`. Wait until the tree is complete (4 descendants, 3 of them sleeping).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut descendants = process.children(true).unwrap();
+    while names(&descendants) != ["sh", "sleep", "sleep", "sleep"] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        descendants = process.children(true).unwrap();
+    }
+    let direct = process.children(false).unwrap();
     assert_eq!(
         names(&direct),
         ["sh", "sleep"],

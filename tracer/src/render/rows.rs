@@ -471,30 +471,32 @@ mod tests {
     #[cfg(unix)]
     fn tree_is_pinned() {
         let mut table = ProcessTable::new(std::time::Duration::from_secs(60));
+        // Pids above the kernel's PID_MAX_LIMIT (4,194,304): no live process's placement can
+        // be read for them, so the tree is the fixture's alone.
         for (pid, ppid, name) in [
-            (1, 0, &b"init"[..]),
-            (20, 1, b"a\xff\"b"),
-            (3, 1, b"sh"),
-            (40, 3, b"kid"),
-            (50, 3, b"kid2"),
+            (4194401, 0, &b"init"[..]),
+            (4194420, 4194401, b"a\xff\"b"),
+            (4194403, 4194401, b"sh"),
+            (4194440, 4194403, b"kid"),
+            (4194450, 4194403, b"kid2"),
         ] {
             table.apply(&fork(pid, ppid, name));
         }
         let json = tree(&table, None, Format::Json, &Viewer::ROOT).unwrap();
         assert_eq!(
             String::from_utf8(json).unwrap(),
-            r#"[{"pid":1,"ppid":0,"name":"init","children":[{"pid":3,"ppid":1,"name":"sh","children":[{"pid":40,"ppid":3,"name":"kid","children":[]},{"pid":50,"ppid":3,"name":"kid2","children":[]}]},{"pid":20,"ppid":1,"name":"a\udcff\"b","children":[]}]}]
+            r#"[{"pid":4194401,"ppid":0,"name":"init","children":[{"pid":4194403,"ppid":4194401,"name":"sh","children":[{"pid":4194440,"ppid":4194403,"name":"kid","children":[]},{"pid":4194450,"ppid":4194403,"name":"kid2","children":[]}]},{"pid":4194420,"ppid":4194401,"name":"a\udcff\"b","children":[]}]}]
 "#
         );
-        let text = tree(&table, Some(3), Format::Text, &Viewer::ROOT).unwrap();
+        let text = tree(&table, Some(4194403), Format::Text, &Viewer::ROOT).unwrap();
         assert_eq!(
             String::from_utf8(text).unwrap(),
-            "sh(3)\n├─kid(40)\n└─kid2(50)\n"
+            "sh(4194403)\n├─kid(4194440)\n└─kid2(4194450)\n"
         );
         let text = tree(&table, None, Format::Text, &Viewer::ROOT).unwrap();
         assert_eq!(
             String::from_utf8(text).unwrap(),
-            "init(1)\n├─sh(3)\n│ ├─kid(40)\n│ └─kid2(50)\n└─a\\xff\"b(20)\n"
+            "init(4194401)\n├─sh(4194403)\n│ ├─kid(4194440)\n│ └─kid2(4194450)\n└─a\\xff\"b(4194420)\n"
         );
     }
 
