@@ -472,7 +472,7 @@ mod tests {
     fn tree_is_pinned() {
         let mut table = ProcessTable::new(std::time::Duration::from_secs(60));
         // Pids above the kernel's PID_MAX_LIMIT (4,194,304): no live process's placement can
-        // be read for them, so the tree is the fixture's alone.
+        // be read for them, so the tree is the fixture's alone (placement fields null).
         for (pid, ppid, name) in [
             (4194401, 0, &b"init"[..]),
             (4194420, 4194401, b"a\xff\"b"),
@@ -485,7 +485,7 @@ mod tests {
         let json = tree(&table, None, Format::Json, &Viewer::ROOT).unwrap();
         assert_eq!(
             String::from_utf8(json).unwrap(),
-            r#"[{"pid":4194401,"ppid":0,"name":"init","children":[{"pid":4194403,"ppid":4194401,"name":"sh","children":[{"pid":4194440,"ppid":4194403,"name":"kid","children":[]},{"pid":4194450,"ppid":4194403,"name":"kid2","children":[]}]},{"pid":4194420,"ppid":4194401,"name":"a\udcff\"b","children":[]}]}]
+            r#"[{"pid":4194401,"ppid":0,"name":"init","cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"children":[{"pid":4194403,"ppid":4194401,"name":"sh","cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"children":[{"pid":4194440,"ppid":4194403,"name":"kid","cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"children":[]},{"pid":4194450,"ppid":4194403,"name":"kid2","cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"children":[]}]},{"pid":4194420,"ppid":4194401,"name":"a\udcff\"b","cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"children":[]}]}]
 "#
         );
         let text = tree(&table, Some(4194403), Format::Text, &Viewer::ROOT).unwrap();
