@@ -146,7 +146,7 @@ impl Agent {
             let info = PyDict::new(py);
             for (key, name) in keys.iter().zip(&names) {
                 let value = row.get(py, *key)?;
-                if value.is_none(py) {
+                if value.is_none(py) && *key != Attr::Terminal {
                     info.set_item(name, &ad_value)?;
                 } else {
                     info.set_item(name, value)?;

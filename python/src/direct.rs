@@ -60,7 +60,8 @@ fn process_iter(py: Python<'_>, names: Vec<String>, ad_value: Option<PyObject>) 
     for (process, values) in rows {
         let info = PyDict::new(py);
         for ((key, attr), v) in keys.iter().zip(&wanted).zip(&values) {
-            if matches!(v, tracer::Value::Null) {
+            // No terminal is None for psutil too, not a failure to read.
+            if matches!(v, tracer::Value::Null) && *attr != Attr::Terminal {
                 info.set_item(key, &ad_value)?;
             } else {
                 info.set_item(key, value(py, attr.name(), v)?)?;
