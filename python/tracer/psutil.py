@@ -999,3 +999,35 @@ def boot_time():
 
 def users():
     return [suser(**u) for u in _native.sys("users")]
+
+
+def _times_percent(t1, t2):
+    all_delta = sum(t2) - sum(t1)
+    values = []
+    for a, b in zip(t1, t2):
+        field_delta = b - a
+        try:
+            value = 100 * field_delta / all_delta
+        except ZeroDivisionError:
+            value = 0.0
+        values.append(round(min(max(value, 0.0), 100.0), 1))
+    return scputimes(*values)
+
+
+_last_times = {"all": None, "per": None}
+
+
+def cpu_times_percent(interval=None, percpu=False):
+    if interval is not None and interval < 0:
+        raise ValueError(f"interval is not positive (got {interval!r})")
+    key = "per" if percpu else "all"
+    if interval:
+        t1 = cpu_times(percpu)
+        time.sleep(interval)
+    else:
+        t1 = _last_times[key] or cpu_times(percpu)
+    t2 = cpu_times(percpu)
+    _last_times[key] = t2
+    if percpu:
+        return [_times_percent(a, b) for a, b in zip(t1, t2)]
+    return _times_percent(t1, t2)
