@@ -54,6 +54,7 @@ mod backends;
 mod kernel;
 mod peers;
 mod ps;
+mod python;
 mod readers;
 mod rows;
 mod storm;
@@ -65,6 +66,7 @@ use backends::*;
 use kernel::*;
 use peers::*;
 use ps::*;
+use python::*;
 use readers::*;
 use rows::*;
 use storm::*;
@@ -77,7 +79,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 7] = [
+const MEASUREMENTS: [(&str, Measure); 8] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
@@ -85,6 +87,7 @@ const MEASUREMENTS: [(&str, Measure); 7] = [
     ("wait latency", wait_latency),
     ("backends", backends),
     ("procfs crate", procfs_crate),
+    ("python", python_package),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s
