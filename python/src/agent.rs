@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::IntoPyObjectExt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use tracer::agent::client::{self, Client, ClientError};
@@ -53,7 +53,11 @@ fn pid_in(message: &str) -> u32 {
     message
         .split("pid=")
         .nth(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0)
 }
@@ -119,7 +123,10 @@ impl Agent {
         exited: bool,
         ad_value: Option<PyObject>,
     ) -> PyResult<Py<PyList>> {
-        let keys: Vec<Attr> = attrs.iter().map(|a| Attr::parse(a)).collect::<PyResult<_>>()?;
+        let keys: Vec<Attr> = attrs
+            .iter()
+            .map(|a| Attr::parse(a))
+            .collect::<PyResult<_>>()?;
         let mut wire: Vec<String> = attrs.clone();
         for needed in ["pid", "create_time"] {
             if !wire.iter().any(|a| a == needed) {
@@ -135,9 +142,7 @@ impl Agent {
             ..QueryRequest::default()
         });
         let payload = self.request(py, &request)?;
-        let rows: Vec<Row> = py
-            .allow_threads(|| client::decode(&payload))
-            .py(py)?;
+        let rows: Vec<Row> = py.allow_threads(|| client::decode(&payload)).py(py)?;
         let ad_value = ad_value.unwrap_or_else(|| py.None());
         let names: Vec<Bound<'_, PyString>> =
             attrs.iter().map(|a| PyString::intern(py, a)).collect();
@@ -165,7 +170,12 @@ impl Agent {
         let answer: WaitAnswer = client::decode(&payload).py(py)?;
         let gone = PyList::empty(py);
         for g in &answer.gone {
-            gone.append((g.pid, &g.name, g.returncode, crate::convert::usage(py, &g.usage)?))?;
+            gone.append((
+                g.pid,
+                &g.name,
+                g.returncode,
+                crate::convert::usage(py, &g.usage)?,
+            ))?;
         }
         let alive = PyList::empty(py);
         for a in &answer.alive {
@@ -181,7 +191,11 @@ impl Agent {
             "terminate" => SignalOp::Terminate,
             "suspend" => SignalOp::Suspend,
             "resume" => SignalOp::Resume,
-            other => return Err(PyValueError::new_err(format!("unknown signal op '{other}'"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown signal op '{other}'"
+                )))
+            }
         };
         let request = Request::Signal(SignalRequest {
             pids: vec![pid],
@@ -364,7 +378,9 @@ impl EventLine {
         d.set_item("duration", self.duration)?;
         d.set_item("count", self.count)?;
         d.set_item("usage", crate::convert::usage(py, &self.usage)?)?;
-        Ok(crate::types::class(py, "Event")?.call((), Some(&d))?.unbind())
+        Ok(crate::types::class(py, "Event")?
+            .call((), Some(&d))?
+            .unbind())
     }
 }
 

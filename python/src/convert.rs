@@ -79,7 +79,10 @@ pub fn usage(py: Python<'_>, usage: &UsageRecord) -> PyResult<PyObject> {
     cpu_times.set_item("children_user", cpu.children_user)?;
     cpu_times.set_item("children_system", cpu.children_system)?;
     cpu_times.set_item("iowait", cpu.iowait)?;
-    fields.set_item("cpu_times", crate::types::tuple(py, "pcputimes", cpu_times)?)?;
+    fields.set_item(
+        "cpu_times",
+        crate::types::tuple(py, "pcputimes", cpu_times)?,
+    )?;
     fields.set_item("peak_rss", usage.memory_info.map(|m| m.rss))?;
     match usage.num_ctx_switches {
         Some(c) => {
@@ -112,7 +115,10 @@ pub fn usage(py: Python<'_>, usage: &UsageRecord) -> PyResult<PyObject> {
             let d = PyDict::new(py);
             d.set_item("minor", f.minor)?;
             d.set_item("major", f.major)?;
-            fields.set_item("num_page_faults", crate::types::tuple(py, "ppagefaults", d)?)?;
+            fields.set_item(
+                "num_page_faults",
+                crate::types::tuple(py, "ppagefaults", d)?,
+            )?;
         }
         None => fields.set_item("num_page_faults", py.None())?,
     }

@@ -51,7 +51,11 @@ fn pid_exists(pid: u32) -> bool {
 /// what could not be read).
 #[pyfunction]
 #[pyo3(signature = (names, ad_value=None))]
-fn process_iter(py: Python<'_>, names: Vec<String>, ad_value: Option<PyObject>) -> PyResult<Py<PyList>> {
+fn process_iter(
+    py: Python<'_>,
+    names: Vec<String>,
+    ad_value: Option<PyObject>,
+) -> PyResult<Py<PyList>> {
     let wanted = attrs(&names)?;
     let rows = py.allow_threads(|| tracer::process_iter(&wanted));
     let ad_value = ad_value.unwrap_or_else(|| py.None());
@@ -159,7 +163,10 @@ impl Proc {
     /// Children's `(pid, create_time)`.
     fn children(&self, py: Python<'_>, recursive: bool) -> PyResult<Vec<(u32, f64)>> {
         let children = self.run(py, |p| p.children(recursive))?;
-        Ok(children.iter().map(|c| (c.pid(), c.create_time())).collect())
+        Ok(children
+            .iter()
+            .map(|c| (c.pid(), c.create_time()))
+            .collect())
     }
 
     fn status(&self, py: Python<'_>) -> PyResult<&'static str> {
@@ -172,18 +179,33 @@ impl Proc {
 
     fn uids(&self, py: Python<'_>) -> PyResult<PyObject> {
         let [r, e, s] = self.run(py, |p| p.uids())?;
-        ints(py, "puids", &["real", "effective", "saved"], &[r.into(), e.into(), s.into()])
+        ints(
+            py,
+            "puids",
+            &["real", "effective", "saved"],
+            &[r.into(), e.into(), s.into()],
+        )
     }
 
     fn gids(&self, py: Python<'_>) -> PyResult<PyObject> {
         let [r, e, s] = self.run(py, |p| p.gids())?;
-        ints(py, "pgids", &["real", "effective", "saved"], &[r.into(), e.into(), s.into()])
+        ints(
+            py,
+            "pgids",
+            &["real", "effective", "saved"],
+            &[r.into(), e.into(), s.into()],
+        )
     }
 
     fn memory_info(&self, py: Python<'_>) -> PyResult<PyObject> {
         let m = self.run(py, |p| p.memory_info())?;
         let v = [m.rss, m.vms, m.shared, m.text, m.lib, m.data, m.dirty].map(|x| x as i64);
-        ints(py, "pmem", &["rss", "vms", "shared", "text", "lib", "data", "dirty"], &v)
+        ints(
+            py,
+            "pmem",
+            &["rss", "vms", "shared", "text", "lib", "data", "dirty"],
+            &v,
+        )
     }
 
     fn memory_full_info(&self, py: Python<'_>) -> PyResult<PyObject> {
@@ -195,7 +217,9 @@ impl Proc {
         ints(
             py,
             "pfullmem",
-            &["rss", "vms", "shared", "text", "lib", "data", "dirty", "uss", "pss", "swap"],
+            &[
+                "rss", "vms", "shared", "text", "lib", "data", "dirty", "uss", "pss", "swap",
+            ],
             &v,
         )
     }
@@ -221,7 +245,12 @@ impl Proc {
 
     fn num_ctx_switches(&self, py: Python<'_>) -> PyResult<PyObject> {
         let (v, i) = self.run(py, |p| p.num_ctx_switches())?;
-        ints(py, "pctxsw", &["voluntary", "involuntary"], &[v as i64, i as i64])
+        ints(
+            py,
+            "pctxsw",
+            &["voluntary", "involuntary"],
+            &[v as i64, i as i64],
+        )
     }
 
     fn io_counters(&self, py: Python<'_>) -> PyResult<PyObject> {
@@ -238,7 +267,14 @@ impl Proc {
         ints(
             py,
             "pio",
-            &["read_count", "write_count", "read_bytes", "write_bytes", "read_chars", "write_chars"],
+            &[
+                "read_count",
+                "write_count",
+                "read_bytes",
+                "write_bytes",
+                "read_chars",
+                "write_chars",
+            ],
             &v,
         )
     }
@@ -386,7 +422,12 @@ fn sys(py: Python<'_>, function: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py
         Ok(pythonize::pythonize(py, &value)?.unbind())
     }
     let flag = |i: usize| -> PyResult<bool> {
-        Ok(args.get_item(i).ok().map(|a| a.is_truthy()).transpose()?.unwrap_or(false))
+        Ok(args
+            .get_item(i)
+            .ok()
+            .map(|a| a.is_truthy())
+            .transpose()?
+            .unwrap_or(false))
     };
     match function {
         "cpu_times" if flag(0)? => out(py, system::cpu_times_percpu()),
@@ -411,7 +452,9 @@ fn sys(py: Python<'_>, function: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py
         "net_if_stats" => out(py, system::net_if_stats()),
         "net_connections" => {
             let kind: String = args.get_item(0)?.extract()?;
-            let kind: system::ConnKind = kind.parse().map_err(|e: system::SystemError| PyValueError::new_err(e.to_string()))?;
+            let kind: system::ConnKind = kind
+                .parse()
+                .map_err(|e: system::SystemError| PyValueError::new_err(e.to_string()))?;
             out(py, system::net_connections(kind))
         }
         "sensors_temperatures" => out(py, system::sensors_temperatures()),
@@ -419,6 +462,8 @@ fn sys(py: Python<'_>, function: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py
         "sensors_battery" => out(py, system::sensors_battery()),
         "boot_time" => out(py, system::boot_time()),
         "users" => out(py, system::users()),
-        other => Err(PyValueError::new_err(format!("unknown system function '{other}'"))),
+        other => Err(PyValueError::new_err(format!(
+            "unknown system function '{other}'"
+        ))),
     }
 }

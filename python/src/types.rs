@@ -38,10 +38,23 @@ pub fn tuple<'py>(py: Python<'py>, name: &str, fields: Bound<'py, PyDict>) -> Py
 
 /// psutil's exceptions, with pid and name; `tracer.AgentError` for the rest.
 pub enum Failure {
-    NoSuchProcess { pid: u32, name: Option<String> },
-    AccessDenied { pid: u32, name: Option<String> },
-    ZombieProcess { pid: u32, name: Option<String> },
-    TimeoutExpired { seconds: f64, pid: u32, name: Option<String> },
+    NoSuchProcess {
+        pid: u32,
+        name: Option<String>,
+    },
+    AccessDenied {
+        pid: u32,
+        name: Option<String>,
+    },
+    ZombieProcess {
+        pid: u32,
+        name: Option<String>,
+    },
+    TimeoutExpired {
+        seconds: f64,
+        pid: u32,
+        name: Option<String>,
+    },
     Agent(String),
     Other(String),
 }
@@ -50,15 +63,27 @@ impl Failure {
     pub fn into_py(self, py: Python<'_>) -> PyErr {
         let made = (|| -> PyResult<PyErr> {
             let (cls, args) = match self {
-                Failure::NoSuchProcess { pid, name } => {
-                    ("NoSuchProcess", PyTuple::new(py, [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?])?)
-                }
-                Failure::AccessDenied { pid, name } => {
-                    ("AccessDenied", PyTuple::new(py, [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?])?)
-                }
-                Failure::ZombieProcess { pid, name } => {
-                    ("ZombieProcess", PyTuple::new(py, [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?])?)
-                }
+                Failure::NoSuchProcess { pid, name } => (
+                    "NoSuchProcess",
+                    PyTuple::new(
+                        py,
+                        [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?],
+                    )?,
+                ),
+                Failure::AccessDenied { pid, name } => (
+                    "AccessDenied",
+                    PyTuple::new(
+                        py,
+                        [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?],
+                    )?,
+                ),
+                Failure::ZombieProcess { pid, name } => (
+                    "ZombieProcess",
+                    PyTuple::new(
+                        py,
+                        [pid.into_pyobject(py)?.into_any(), name.into_pyobject(py)?],
+                    )?,
+                ),
                 Failure::TimeoutExpired { seconds, pid, name } => (
                     "TimeoutExpired",
                     PyTuple::new(
@@ -70,9 +95,10 @@ impl Failure {
                         ],
                     )?,
                 ),
-                Failure::Agent(message) => {
-                    ("AgentError", PyTuple::new(py, [message.into_pyobject(py)?.into_any()])?)
-                }
+                Failure::Agent(message) => (
+                    "AgentError",
+                    PyTuple::new(py, [message.into_pyobject(py)?.into_any()])?,
+                ),
                 Failure::Other(message) => return Ok(PyOSError::new_err(message)),
             };
             let instance = class(py, cls)?.call1(args)?;

@@ -32,7 +32,10 @@ const STEPS: [(&str, StepFn); 7] = [
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
-    ("maturin, pytest and venv for the Python package", python_tools),
+    (
+        "maturin, pytest and venv for the Python package",
+        python_tools,
+    ),
     ("bpftrace, forkstat and tmux", peers),
     ("the macOS and Windows standard libraries", cross_targets),
 ];

@@ -82,7 +82,13 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     let mut clippy_portable = cmd::cargo()?;
     clippy_portable
         .args(CLIPPY)
-        .args(["--exclude", "tracer-tests", "--exclude", "tracer-python", "--target-dir"])
+        .args([
+            "--exclude",
+            "tracer-tests",
+            "--exclude",
+            "tracer-python",
+            "--target-dir",
+        ])
         .arg(&portable_dir)
         .args(DENY_WARNINGS)
         .env("TRACER_PORTABLE", "1");
@@ -192,7 +198,8 @@ fn python_venv() -> Result<PathBuf> {
 /// `TRACER_REQUIRE_EBPF` as [`build`] sets it, so that tracer's release build is reused).
 fn python_build_commands(venv: &std::path::Path, quiet: bool) -> Result<Vec<Command>> {
     let mut make = cmd::new("python3");
-    make.args(["-m", "venv", "--system-site-packages"]).arg(venv);
+    make.args(["-m", "venv", "--system-site-packages"])
+        .arg(venv);
     let mut maturin = cmd::new("python3");
     maturin
         .args(["-m", "maturin", "develop", "--release", "-m"])
