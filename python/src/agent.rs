@@ -266,33 +266,31 @@ impl EventStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyObject>> {
-        loop {
-            let line = py.allow_threads(|| {
-                let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(reader) = slot.as_mut() else {
-                    return Ok(None);
-                };
-                let mut line = Vec::new();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => {
-                        *slot = None;
-                        Ok(None)
-                    }
-                    Ok(_) => Ok(Some(line)),
-                    Err(e) => Err(ClientError::Io(e)),
-                }
-            });
-            // A signal (Ctrl-C) stops the iteration between lines.
-            py.check_signals()?;
-            let Some(line) = line.py(py)? else {
+        let line = py.allow_threads(|| {
+            let mut slot = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(reader) = slot.as_mut() else {
                 return Ok(None);
             };
-            let event: EventLine = client::decode(&line).py(py)?;
-            if event.event == "end" {
-                return Ok(None);
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    *slot = None;
+                    Ok(None)
+                }
+                Ok(_) => Ok(Some(line)),
+                Err(e) => Err(ClientError::Io(e)),
             }
-            return event.to_py(py).map(Some);
+        });
+        // A signal (Ctrl-C) stops the iteration between lines.
+        py.check_signals()?;
+        let Some(line) = line.py(py)? else {
+            return Ok(None);
+        };
+        let event: EventLine = client::decode(&line).py(py)?;
+        if event.event == "end" {
+            return Ok(None);
         }
+        event.to_py(py).map(Some)
     }
 
     /// Stops the stream (closes the connection).
