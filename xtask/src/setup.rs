@@ -30,11 +30,15 @@ const PEERS: [(&str, &str); 5] = [
 const PSUTIL_PACKAGE: &str = "python3-psutil";
 
 /// The steps in order: LLVM comes before bpf-linker, which links against it.
-const STEPS: [(&str, StepFn); 6] = [
+const STEPS: [(&str, StepFn); 7] = [
     ("LLVM 22 (llvm-22-dev)", llvm),
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
+    (
+        "maturin, pytest and venv for the Python package",
+        python_tools,
+    ),
     (
         "bpftrace, forkstat, tmux, prometheus and process-exporter",
         peers,
@@ -151,7 +155,7 @@ fn rust_src(step: &Step, _: &mut Apt) -> Result<Outcome> {
     step.installed("nightly toolchain")
 }
 
-/// Step f: the standard libraries of [`CROSS_TARGETS`] for the toolchain cargo uses here.
+/// Step g: the standard libraries of [`CROSS_TARGETS`] for the toolchain cargo uses here.
 fn cross_targets(step: &Step, _: &mut Apt) -> Result<Outcome> {
     let missing = missing_targets()?;
     if missing.is_empty() {
@@ -278,6 +282,69 @@ fn psutil(step: &Step, apt: &mut Apt) -> Result<Outcome> {
     step.installed(format_args!("psutil {version}"))
 }
 
+/// Python modules the Python package's build and tests run (`python3 -m NAME`), as pip names
+/// them.
+const PYTHON_TOOLS: [&str; 2] = ["maturin", "pytest"];
+
+/// Step e: maturin (builds `python/` into a venv), pytest (runs its tests) and the venv module
+/// (Debian's python3-venv where the system's python3 lacks it).
+fn python_tools(step: &Step, apt: &mut Apt) -> Result<Outcome> {
+    let missing = missing_python_tools();
+    let venv = python_has("venv") && python_has("ensurepip");
+    if missing.is_empty() && venv {
+        return step.present(python_tool_versions());
+    }
+    if !venv {
+        step.say("the venv module is missing, installing python3-venv with apt-get");
+        apt.install(&["python3-venv"])?;
+    }
+    if !missing.is_empty() {
+        if externally_managed()? {
+            bail!(
+                "python3 is the system's (PEP 668): pip may not install {} there; \
+                 use a python3 of your own (pyenv) or install them with pipx",
+                missing.join(" ")
+            );
+        }
+        let mut pip = cmd::new("python3");
+        pip.args(["-m", "pip", "install", "--quiet"]).args(&missing);
+        step.say(format_args!("missing, running `{}`", cmd::display(&pip)));
+        cmd::run(&mut pip)?;
+    }
+    let still = missing_python_tools();
+    if !still.is_empty() {
+        bail!("pip succeeded but python3 cannot run {}", still.join(", "));
+    }
+    step.installed(python_tool_versions())
+}
+
+fn missing_python_tools() -> Vec<&'static str> {
+    PYTHON_TOOLS
+        .into_iter()
+        .filter(|tool| python_tool_version(tool).is_none())
+        .collect()
+}
+
+fn python_tool_version(tool: &str) -> Option<String> {
+    let mut probe = cmd::new("python3");
+    probe.args(["-m", tool, "--version"]);
+    cmd::probe(&mut probe).map(|out| out.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+fn python_tool_versions() -> String {
+    PYTHON_TOOLS
+        .iter()
+        .filter_map(|tool| python_tool_version(tool))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn python_has(module: &str) -> bool {
+    let mut import = cmd::new("python3");
+    import.args(["-c", &format!("import {module}")]);
+    cmd::probe(&mut import).is_some()
+}
+
 /// psutil's version if `python3` can import it.
 fn psutil_version() -> Option<String> {
     let mut import = cmd::new("python3");
@@ -298,7 +365,7 @@ fn externally_managed() -> Result<bool> {
     Ok(stdout.trim() == "True")
 }
 
-/// Step e: bpftrace, forkstat and process-exporter, the peers that the benchmark and tests
+/// Step f: bpftrace, forkstat and process-exporter, the peers that the benchmark and tests
 /// compare against, tmux, the pseudo-terminal the `tracer top` tests drive, and the
 /// Prometheus server that scrapes the agent in tests/groups.rs.
 fn peers(step: &Step, apt: &mut Apt) -> Result<Outcome> {

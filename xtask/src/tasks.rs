@@ -67,7 +67,7 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     // The portable build has its own target directory (its build script's cfg differs), which
     // its clippy run shares.
     let portable_dir = target_dir()?.join("portable");
-    let mut steps = Steps::new(8);
+    let mut steps = Steps::new(9);
 
     let mut fmt = cmd::cargo()?;
     fmt.args(["fmt", "--all", "--check"]);
@@ -82,7 +82,13 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     let mut clippy_portable = cmd::cargo()?;
     clippy_portable
         .args(CLIPPY)
-        .args(["--exclude", "tracer-tests", "--target-dir"])
+        .args([
+            "--exclude",
+            "tracer-tests",
+            "--exclude",
+            "tracer-python",
+            "--target-dir",
+        ])
         .arg(&portable_dir)
         .args(DENY_WARNINGS)
         .env("TRACER_PORTABLE", "1");
@@ -101,6 +107,9 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         "tracer-ebpf",
         "--exclude",
         "tracer-tests",
+        // Its tests are pytest's (the Python package step below).
+        "--exclude",
+        "tracer-python",
     ])
     .args(cargo_args);
     if !harness_args.is_empty() {
@@ -157,12 +166,60 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
         steps.fail_last("root-only tests did not run: not root and CI is set");
     }
 
+    // The Python package: built by maturin into its venv (one PyO3 build, reused by the
+    // bench), then its pytest suite against a real agent and psutil (exit 5, no test ran,
+    // fails the step like any other non-zero status).
+    let venv = python_venv()?;
+    let mut python_steps = python_build_commands(&venv, false)?;
+    let mut pytest = Command::new(venv.join("bin").join("python"));
+    pytest
+        .args(["-m", "pytest", "-q", "-rfE"])
+        .arg(cmd::workspace_root()?.join("python").join("tests"))
+        .env("TRACER_BIN", &binary)
+        .env("TRACER_PSUTIL_SDIST", target_dir()?.join("psutil-sdist"));
+    python_steps.push(pytest);
+    steps.run_sequence("python package (maturin, pytest)", &mut python_steps)?;
+
     say!("test: {}", steps.summary());
     Ok(if steps.all_passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The Python package's venv (`target/python-venv`, with the system's site packages: psutil
+/// and pytest come from there).
+fn python_venv() -> Result<PathBuf> {
+    Ok(target_dir()?.join("python-venv"))
+}
+
+/// The commands that make the venv and build the package into it with maturin (release, with
+/// `TRACER_REQUIRE_EBPF` as [`build`] sets it, so that tracer's release build is reused).
+fn python_build_commands(venv: &std::path::Path, quiet: bool) -> Result<Vec<Command>> {
+    let mut make = cmd::new("python3");
+    make.args(["-m", "venv", "--system-site-packages"])
+        .arg(venv);
+    let mut maturin = cmd::new("python3");
+    maturin
+        .args(["-m", "maturin", "develop", "--release", "-m"])
+        .arg(cmd::workspace_root()?.join("python").join("Cargo.toml"))
+        .env("VIRTUAL_ENV", venv)
+        .env("TRACER_REQUIRE_EBPF", "1");
+    if quiet {
+        maturin.arg("--quiet");
+    }
+    Ok(vec![make, maturin])
+}
+
+/// Builds the Python package into its venv (for the bench) and returns the venv's python.
+pub fn python_package(quiet: bool) -> Result<PathBuf> {
+    let venv = python_venv()?;
+    for mut command in python_build_commands(&venv, quiet)? {
+        say!("python package: `{}`", cmd::display(&command));
+        cmd::run(&mut command).context("building the Python package failed")?;
+    }
+    Ok(venv.join("bin").join("python"))
 }
 
 /// clippy over every crate but the kernel programs (built for their own target), all targets;
@@ -214,6 +271,29 @@ impl Steps {
             let status = cmd::status(command)?;
             if !status.success() && verdict.is_ok() {
                 verdict = Err(failed(command, status));
+            }
+        }
+        let passed = verdict.is_ok();
+        self.verdicts.push((what, verdict));
+        Ok(passed)
+    }
+
+    /// Runs the commands of the next step in order, stopping at the first that fails; whether
+    /// all passed.
+    fn run_sequence(&mut self, what: &'static str, commands: &mut [Command]) -> Result<bool> {
+        self.done += 1;
+        let mut verdict = Ok(());
+        for command in commands {
+            say!(
+                "test {}/{}: {what}: `{}`",
+                self.done,
+                self.total,
+                cmd::display(command)
+            );
+            let status = cmd::status(command)?;
+            if !status.success() {
+                verdict = Err(failed(command, status));
+                break;
             }
         }
         let passed = verdict.is_ok();

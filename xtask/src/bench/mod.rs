@@ -55,6 +55,7 @@ mod groups;
 mod kernel;
 mod peers;
 mod ps;
+mod python;
 mod readers;
 mod rows;
 mod storm;
@@ -67,6 +68,7 @@ use groups::*;
 use kernel::*;
 use peers::*;
 use ps::*;
+use python::*;
 use readers::*;
 use rows::*;
 use storm::*;
@@ -79,7 +81,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 8] = [
+const MEASUREMENTS: [(&str, Measure); 9] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
@@ -88,6 +90,7 @@ const MEASUREMENTS: [(&str, Measure); 8] = [
     ("backends", backends),
     ("procfs crate", procfs_crate),
     ("groups", groups),
+    ("python", python_package),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s

@@ -1,0 +1,81 @@
+"""`cargo xtask bench --only python`'s driver: tracer.psutil through the agent against psutil,
+timed in this interpreter and as whole processes; wait_procs' latency from a non-child's exit
+to its return. Prints one JSON line per subject and kind."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+ATTRS = ["pid", "ppid", "name", "cmdline", "username", "create_time"]
+reps = int(sys.argv[1])
+python = sys.executable
+
+import psutil  # noqa: E402
+
+import tracer  # noqa: E402
+import tracer.psutil as tps  # noqa: E402
+
+tracer.configure("agent")
+subjects = {"tracer.psutil via the agent": tps, "psutil": psutil}
+inpython = {name: [] for name in subjects}
+counts = {name: 0 for name in subjects}
+for module in subjects.values():  # warm-up: imports, caches, the agent's connection
+    list(module.process_iter(ATTRS))
+for rep in range(reps):
+    order = list(subjects.items())
+    if rep % 2:
+        order.reverse()
+    for name, module in order:
+        start = time.perf_counter()
+        procs = list(module.process_iter(ATTRS))
+        inpython[name].append(time.perf_counter() - start)
+        counts[name] = len(procs)
+for name in subjects:
+    print(json.dumps({"kind": "inpython", "subject": name, "seconds": inpython[name],
+                      "processes": counts[name]}))
+
+SCRIPT = {
+    "tracer.psutil via the agent": "import tracer.psutil as p; n = len(list(p.process_iter({})))",
+    "psutil": "import psutil as p; n = len(list(p.process_iter({})))",
+}
+whole = {name: [] for name in SCRIPT}
+for rep in range(reps):
+    for name, code in SCRIPT.items():
+        start = time.perf_counter()
+        subprocess.run([python, "-c", code.format(ATTRS)], check=True)
+        whole[name].append(time.perf_counter() - start)
+for name in SCRIPT:
+    print(json.dumps({"kind": "process", "subject": name, "seconds": whole[name]}))
+
+# wait_procs on a process that is not our child: from the exit stamp it writes to the return.
+EXITER = (
+    "import os, sys, time; time.sleep(0.3); "
+    "open(sys.argv[1], 'w').write(repr(time.time())); os._exit(0)"
+)
+
+
+def waited(module, stamp):
+    out = subprocess.run(
+        ["sh", "-c", f"{python} -c \"{EXITER}\" {stamp} >/dev/null 2>&1 & echo $!"],
+        capture_output=True, text=True, check=True,
+    )
+    proc = module.Process(int(out.stdout))
+    gone, alive = module.wait_procs([proc], timeout=10)
+    returned = time.time()
+    assert gone and not alive
+    with open(stamp) as f:
+        return returned - float(f.read()), gone[0].returncode
+
+
+latency = {name: [] for name in subjects}
+codes = {name: None for name in subjects}
+for rep in range(reps * 2):
+    for name, module in subjects.items():
+        stamp = f"/tmp/tracer-bench-exit-{os.getpid()}"
+        seconds, codes[name] = waited(module, stamp)
+        latency[name].append(seconds)
+for name in subjects:
+    print(json.dumps({"kind": "wait", "subject": name, "seconds": latency[name],
+                      "returncode": codes[name]}))
