@@ -242,6 +242,7 @@ impl Agent {
             kinds,
             replay_exited,
             format: Default::default(),
+            placement: Default::default(),
         });
         let path = self.path.clone();
         let reader = py
