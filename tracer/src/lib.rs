@@ -32,6 +32,8 @@ pub mod bytes;
 #[doc(hidden)]
 pub mod cli;
 pub mod event;
+#[cfg(native_linux)]
+pub mod export;
 pub mod host;
 pub(crate) mod platform;
 pub mod process;

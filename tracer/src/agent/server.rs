@@ -37,6 +37,8 @@ pub struct AgentConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// The table's settings.
     pub tracer: TracerConfig,
+    /// The exporters to run (none by default).
+    pub export: crate::export::ExportConfig,
 }
 
 /// Counters of the agent itself.
@@ -72,6 +74,7 @@ struct Shared {
     counters: AgentCounters,
     started: Instant,
     shutdown: watch::Receiver<bool>,
+    exporters: crate::export::Exporters,
 }
 
 /// Why the agent could not start, or had to stop: one line saying what failed and why.
@@ -142,6 +145,12 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
             "tracer agent: no event feed ({reason}): answering from /proc snapshots, no events or exit codes"
         ),
     }
+    let exporters = if config.export.any() && matches!(tracer.feed(), Feed::Snapshot(_)) {
+        eprintln!("tracer agent: without an event feed the exporters have nothing to send");
+        crate::export::Exporters::default()
+    } else {
+        crate::export::Exporters::start(&tracer, &config.export)
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let context = Arc::new(Shared {
         collector: Mutex::new(Collector::new(tracer.host().clone())),
@@ -151,6 +160,7 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         counters: AgentCounters::default(),
         started: Instant::now(),
         shutdown: shutdown_rx,
+        exporters,
     });
     start_sampling(&context);
     if let Some(addr) = config.metrics {
@@ -195,6 +205,10 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
     while context.counters.clients.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The exporters write or send what they hold.
+    let exporting = Arc::clone(&context);
+    let _ =
+        tokio::task::spawn_blocking(move || exporting.exporters.stop(Duration::from_secs(2))).await;
     eprintln!("tracer agent: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -642,6 +656,7 @@ fn stats(context: &Shared) -> Stats {
         refused: c.refused.load(Ordering::Relaxed),
         slow_clients: c.slow_clients.load(Ordering::Relaxed),
         rss_bytes: own_rss(),
+        exporters: context.exporters.stats(),
     }
 }
 
