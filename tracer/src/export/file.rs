@@ -49,7 +49,12 @@ pub struct FileConfig {
 pub(crate) fn start(config: FileConfig, receiver: Receiver) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tracer-export-file".into())
-        .spawn(move || Writer::new(config, Arc::clone(receiver.counters())).run(receiver))
+        .spawn(move || {
+            let counters = Arc::clone(receiver.counters());
+            super::guarded(Arc::clone(&counters), || {
+                Writer::new(config, counters).run(receiver)
+            })
+        })
 }
 
 /// The file and what is not written to it yet.

@@ -232,7 +232,11 @@ impl Receiver {
                         std::thread::sleep(wait);
                         continue;
                     };
-                    match runtime.block_on(tokio::time::timeout(wait, self.events.recv())) {
+                    // The timer is made inside the runtime, which it needs.
+                    let events = &mut self.events;
+                    match runtime
+                        .block_on(async { tokio::time::timeout(wait, events.recv()).await })
+                    {
                         Ok(received) => received,
                         Err(_) => return Next::Idle,
                     }
@@ -260,6 +264,21 @@ impl Receiver {
     /// The counters this exporter reports into.
     pub(crate) fn counters(&self) -> &Arc<ExporterCounters> {
         &self.counters
+    }
+}
+
+/// Runs an exporter thread's body; a panic in it is logged and counted (the exporter stops,
+/// the agent goes on).
+pub(crate) fn guarded(counters: Arc<ExporterCounters>, body: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let error = format!("the {} exporter stopped: {what}", counters.name);
+        tracing::error!("{error}");
+        counters.failed(error);
     }
 }
 

@@ -192,13 +192,15 @@ pub(crate) fn start(
     let (queue, batches) = sync_channel::<Vec<LogRecord>>(QUEUE_BATCHES);
     let counters = Arc::clone(receiver.counters());
     let stop = receiver.stop_flag();
+    let guard = Arc::clone(&counters);
     let sender = Sender::new(config, counters, batches);
     let sending = std::thread::Builder::new()
         .name("tracer-otlp-send".into())
-        .spawn(move || sender.run(&stop))?;
+        .spawn(move || super::guarded(guard, || sender.run(&stop)))?;
+    let guard = Arc::clone(receiver.counters());
     let batching = std::thread::Builder::new()
         .name("tracer-otlp".into())
-        .spawn(move || batch(receiver, queue))?;
+        .spawn(move || super::guarded(guard, || batch(receiver, queue)))?;
     Ok(vec![batching, sending])
 }
 
