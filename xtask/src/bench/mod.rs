@@ -51,6 +51,7 @@ macro_rules! say {
 
 mod agent;
 mod backends;
+mod export;
 mod kernel;
 mod peers;
 mod ps;
@@ -62,6 +63,7 @@ mod wait;
 
 use agent::*;
 use backends::*;
+use export::*;
 use kernel::*;
 use peers::*;
 use ps::*;
@@ -77,7 +79,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 7] = [
+const MEASUREMENTS: [(&str, Measure); 8] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
@@ -85,6 +87,7 @@ const MEASUREMENTS: [(&str, Measure); 7] = [
     ("wait latency", wait_latency),
     ("backends", backends),
     ("procfs crate", procfs_crate),
+    ("export cost", export_cost),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s
