@@ -149,8 +149,8 @@ impl Exporters {
             events: tracer.subscribe(),
             counters: Arc::clone(counters),
             stop: Arc::clone(&self.stop),
-            runtime: None,
             lag_warning: RateLimited::default(),
+            took_events: false,
         }
     }
 
@@ -185,67 +185,48 @@ pub(crate) enum Next {
     Stop,
 }
 
+/// How often an exporter looks for new events when it has found none. It polls rather than
+/// waits to be woken: the feed's sends then wake nobody, and one look takes every event of
+/// the interval (the broadcast holds 16,384, about a second of the heaviest storm here).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// An exporter's end of the event broadcast. Events the exporter fell too far behind to
 /// receive are counted as dropped.
 pub(crate) struct Receiver {
     events: broadcast::Receiver<Arc<Event>>,
     counters: Arc<ExporterCounters>,
     stop: Arc<AtomicBool>,
-    /// For waiting with a timeout on the broadcast from a plain thread.
-    runtime: Option<tokio::runtime::Runtime>,
     lag_warning: RateLimited,
+    /// Events were returned since the last `Idle`.
+    took_events: bool,
 }
 
 impl Receiver {
-    /// The next event, waiting at most `wait` for one.
+    /// The next event; when none is queued, [`Next::Idle`] after at most `wait` (and at most
+    /// [`POLL_INTERVAL`]).
+    /// The first `Idle` after events comes at once, so that the caller writes or sends
+    /// them without waiting.
     pub(crate) fn next(&mut self, wait: Duration) -> Next {
+        let mut slept = false;
         loop {
-            if self.stop.load(Ordering::Relaxed) {
-                // Take what is already queued first.
-                return match self.events.try_recv() {
-                    Ok(event) => Next::Event(event),
-                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                        self.lagged(n);
-                        continue;
-                    }
-                    Err(_) => Next::Stop,
-                };
-            }
-            let received = match self.events.try_recv() {
-                Ok(event) => Ok(event),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    Err(broadcast::error::RecvError::Lagged(n))
+            match self.events.try_recv() {
+                Ok(event) => {
+                    self.took_events = true;
+                    return Next::Event(event);
                 }
-                Err(broadcast::error::TryRecvError::Closed) => {
-                    Err(broadcast::error::RecvError::Closed)
-                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.lagged(n),
+                Err(broadcast::error::TryRecvError::Closed) => return Next::Stop,
                 Err(broadcast::error::TryRecvError::Empty) => {
-                    // The stop flag is looked at at least every 100 ms.
-                    let wait = wait.min(Duration::from_millis(100));
-                    if self.runtime.is_none() {
-                        self.runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_time()
-                            .build()
-                            .ok();
+                    // Everything queued is taken before a stop.
+                    if self.stop.load(Ordering::Relaxed) {
+                        return Next::Stop;
                     }
-                    let Some(runtime) = &self.runtime else {
-                        std::thread::sleep(wait);
-                        continue;
-                    };
-                    // The timer is made inside the runtime, which it needs.
-                    let events = &mut self.events;
-                    match runtime
-                        .block_on(async { tokio::time::timeout(wait, events.recv()).await })
-                    {
-                        Ok(received) => received,
-                        Err(_) => return Next::Idle,
+                    if slept || std::mem::take(&mut self.took_events) {
+                        return Next::Idle;
                     }
+                    std::thread::sleep(wait.min(POLL_INTERVAL));
+                    slept = true;
                 }
-            };
-            match received {
-                Ok(event) => return Next::Event(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.lagged(n),
-                Err(broadcast::error::RecvError::Closed) => return Next::Stop,
             }
         }
     }

@@ -317,13 +317,6 @@ pub fn log_record(event: &Event) -> LogRecord {
         severity_number: SEVERITY_INFO,
         severity_text: "INFO".into(),
         event_name: kind.into(),
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(
-                crate::render::events::text_line(event)
-                    .trim_end()
-                    .to_string(),
-            )),
-        }),
         attributes,
         ..Default::default()
     }
