@@ -525,3 +525,46 @@ fn rotation_under_a_storm_loses_and_splits_no_line() {
     assert!(agent.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+#[ignore = "needs root: the agent checks its flags once it runs as root"]
+fn bad_exporter_settings_are_refused_in_one_line() {
+    for (args, env, says) in [
+        (
+            vec!["--otlp-endpoint", "https://collector:4318"],
+            None,
+            "http:// URL",
+        ),
+        (
+            vec!["--otlp-endpoint", "http://127.0.0.1:4318"],
+            Some(("OTEL_EXPORTER_OTLP_HEADERS", "no-equals")),
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (
+            vec!["--export-file", "/tmp/x.jsonl", "--export-max-mib", "0"],
+            None,
+            "--export-max-mib",
+        ),
+        (
+            vec!["--export-file", "/tmp/x.jsonl", "--export-keep", "0"],
+            None,
+            "--export-keep",
+        ),
+    ] {
+        let mut command = Command::new(common::tracer_bin());
+        command
+            .arg("--socket")
+            .arg("/tmp/tracer-test-bad-export.sock")
+            .arg("agent")
+            .args(&args);
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    assert!(!Path::new("/tmp/tracer-test-bad-export.sock").exists());
+}

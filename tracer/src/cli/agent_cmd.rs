@@ -124,9 +124,9 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             args.export_max_mib
         );
     }
-    if args.export_keep > 1000 {
+    if !(1..=1000).contains(&args.export_keep) {
         bail!(
-            "--export-keep must be at most 1000, not {}",
+            "--export-keep must be between 1 and 1000 (a shipper finishes reading PATH.1), not {}",
             args.export_keep
         );
     }

@@ -117,6 +117,7 @@ impl Exporters {
         let mut counters = Vec::new();
         let mut threads = Vec::new();
         if let Some(otlp) = &config.otlp {
+            tracing::info!("exporting events as OTLP log records to {}", otlp.logs_url);
             let c = ExporterCounters::new("otlp", otlp.logs_url.clone());
             match otlp::start(otlp.clone(), exporters.receiver(tracer, &c)) {
                 Ok(handles) => threads.extend(handles),
@@ -125,6 +126,12 @@ impl Exporters {
             counters.push(c);
         }
         if let Some(file) = &config.file {
+            tracing::info!(
+                "exporting events as JSON lines to {} (rotated at {} bytes, {} kept)",
+                file.path.display(),
+                file.max_bytes,
+                file.keep
+            );
             let c = ExporterCounters::new("file", file.path.display().to_string());
             match file::start(file.clone(), exporters.receiver(tracer, &c)) {
                 Ok(handle) => threads.push(handle),
