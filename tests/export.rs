@@ -239,6 +239,13 @@ fn otlp_log_records_carry_the_semantic_conventions() {
         .collect();
     assert_eq!(args, ["/bin/sh", "-c", "exit 7"]);
     assert_eq!(int(a, "process.user.id"), 0);
+    // The cgroup where the event's placement knows it (a process this short may be gone
+    // before its cgroup is read, and a host on cgroup v1 has none to tell).
+    if attribute(a, "process.linux.cgroup").is_some() {
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let cgroup = cgroup.lines().find(|l| l.starts_with("0::")).unwrap();
+        assert_eq!(string(a, "process.linux.cgroup"), cgroup);
+    }
     assert_eq!(int(a, "process.real_user.id"), 0);
     assert!(is_rfc3339_millis(&string(a, "process.creation.time")));
     let now_ns = std::time::SystemTime::now()

@@ -275,8 +275,8 @@ pub struct CpuSlice {
 
 /// A process replaced its image with execve/execveat.
 ///
-/// Only the first `EXEC_FIXED_LEN + args_len` bytes of the record are written into the ring:
-/// `args` is variable-sized.
+/// Variable-sized: only the first `EXEC_FIXED_LEN + exe_len + args_len` bytes of the record
+/// are written into the ring — the fixed part, then the path, then argv, packed in `tail`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecRecord {
@@ -286,24 +286,26 @@ pub struct ExecRecord {
     pub uids: [u32; 3],
     /// Real, effective and saved group ids.
     pub gids: [u32; 3],
-    /// Bytes of `args` that hold argv (NUL-separated, as in /proc/PID/cmdline).
+    /// Bytes of argv in `tail`, after the path (NUL-separated, as in /proc/PID/cmdline).
     pub args_len: u32,
     /// Full length of argv in the new image, which exceeds `args_len` when truncated.
     pub args_total: u32,
-    /// Bytes of `exe` that hold the path (without NUL).
+    /// Bytes of the path at the start of `tail` (at most [`EXE_CAPTURE`]).
     pub exe_len: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
-    /// The executable file's path (for scripts: the interpreter's), resolved by walking its
-    /// dentries and mounts up to the root, as `/proc/PID/exe` shows it: the components
-    /// leaf first, each NUL-terminated (`true\0bin\0usr\0` is `/usr/bin/true`).
-    pub exe: [u8; EXE_CAPTURE],
-    /// argv as NUL-separated bytes, `args_len` of them valid.
-    pub args: [u8; ARGS_CAPTURE],
+    /// The executable file's path, then argv. The path (for scripts: the interpreter's) is
+    /// resolved by walking its dentries and mounts up to the root, as `/proc/PID/exe` shows
+    /// it: the components leaf first, each NUL-terminated (`true\0bin\0usr\0` is
+    /// `/usr/bin/true`), `exe_len` bytes. argv follows at once, `args_len` bytes.
+    pub tail: [u8; EXEC_TAIL_CAPTURE],
 }
 
-/// Bytes of an [`ExecRecord`] before its variable-sized `args`.
-pub const EXEC_FIXED_LEN: usize = core::mem::size_of::<ExecRecord>() - ARGS_CAPTURE;
+/// Bytes of [`ExecRecord::tail`]: room for the longest path and the longest argv.
+pub const EXEC_TAIL_CAPTURE: usize = EXE_CAPTURE + ARGS_CAPTURE;
+
+/// Bytes of an [`ExecRecord`] before its variable-sized `tail`.
+pub const EXEC_FIXED_LEN: usize = core::mem::size_of::<ExecRecord>() - EXEC_TAIL_CAPTURE;
 
 /// Indices of the per-CPU counters the programs keep in the `COUNTERS` map.
 pub mod counter {
@@ -325,6 +327,18 @@ pub mod counter {
     pub const SCHED_MAP_FULL: u32 = 7;
     /// Number of counters.
     pub const COUNT: u32 = 8;
+}
+
+/// Indices of the `CONTROL` array, which userspace writes while the programs run.
+pub mod control {
+    /// Non-zero while someone waits for an exit: exit records then wake the consumer at once.
+    pub const EXIT_AWAITED: u32 = 0;
+    /// Non-zero while the consumer sleeps without a timer (the ring was empty at its last
+    /// drain): the next record wakes it and clears this. While it is zero the consumer drains
+    /// on its own timer, and records wake it only past `wakeup_bytes` or for an awaited exit.
+    pub const CONSUMER_ASLEEP: u32 = 1;
+    /// Number of entries.
+    pub const COUNT: u32 = 2;
 }
 
 /// Offsets of the kernel structure fields the programs read, resolved by userspace from the
@@ -482,8 +496,8 @@ pub struct KernelOffsets {
     /// 1 when the `sched_process_exit` tracepoint passes `group_dead` (Linux 6.16+); otherwise
     /// the exit program decides from `signal_struct::live`.
     pub exit_has_group_dead: u32,
-    /// Ring-buffer wake-up threshold in bytes: below it records are written without waking the
-    /// consumer, which drains on its own timer.
+    /// Ring-buffer wake-up threshold in bytes: once this much is pending a record wakes the
+    /// consumer even while it batches on its own timer (see [`control::CONSUMER_ASLEEP`]).
     pub wakeup_bytes: u32,
 }
 
@@ -520,7 +534,7 @@ mod tests {
         assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
-        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + EXE_CAPTURE);
+        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16);
         assert_eq!(size_of::<KernelOffsets>(), (31 + 44) * 4);
     }
 }

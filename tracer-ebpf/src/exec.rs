@@ -1,5 +1,6 @@
 //! `sched_process_exec`: a process replaced its image. Reads the executable's path from the
-//! `linux_binprm` and the full argv from the new image's stack, both bounded and flagged when cut.
+//! `linux_binprm` and the full argv from the new image's stack, both bounded and flagged when cut,
+//! packed one after the other so the record is only as long as what it carries.
 
 use aya_ebpf::{
     helpers::{
@@ -11,9 +12,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::error;
 use tracer_common::{
-    counter, ExecRecord, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXE_COMPONENT_MAX,
-    EXE_MAX_DEPTH, FLAG_ARGS_TRUNCATED, FLAG_ARGS_UNREADABLE, FLAG_EXE_AS_PASSED,
-    FLAG_EXE_TRUNCATED,
+    counter, ExecRecord, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXEC_TAIL_CAPTURE, EXE_CAPTURE,
+    EXE_COMPONENT_MAX, EXE_MAX_DEPTH, FLAG_ARGS_TRUNCATED, FLAG_ARGS_UNREADABLE,
+    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED,
 };
 
 use crate::{
@@ -69,7 +70,8 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
             count(counter::READ_ERRORS);
             record.header.flags |= FLAG_EXE_AS_PASSED;
             let interp = read_ptr(bprm, offset!(bprm_interp))?;
-            let len = match bpf_probe_read_kernel_str_bytes(interp, &mut record.exe) {
+            let len = match bpf_probe_read_kernel_str_bytes(interp, &mut record.tail[..EXE_CAPTURE])
+            {
                 Ok(path) => path.len(),
                 Err(_) => 0,
             };
@@ -80,7 +82,9 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         }
     }
 
-    // argv lives between mm->arg_start and mm->arg_end of the new image.
+    // argv lives between mm->arg_start and mm->arg_end of the new image; it goes right after
+    // the path.
+    let exe_len = (core::ptr::read_volatile(&record.exe_len) as usize).min(EXE_CAPTURE);
     let mm = field_ptr(task, offset!(task_mm))?;
     let arg_start: u64 = field(mm, offset!(mm_arg_start));
     let arg_end: u64 = field(mm, offset!(mm_arg_end));
@@ -95,7 +99,7 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     record.args_total = total.min(u32::MAX as u64) as u32;
     if len > 0
         && bpf_probe_read_user(
-            record.args.as_mut_ptr().cast(),
+            record.tail.as_mut_ptr().wrapping_add(exe_len).cast(),
             len,
             arg_start as *const core::ffi::c_void,
         ) != 0
@@ -106,7 +110,8 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     }
     record.args_len = len;
 
-    let size = EXEC_FIXED_LEN + (len as usize & (2 * ARGS_CAPTURE - 1)).min(ARGS_CAPTURE);
+    let size = EXEC_FIXED_LEN + exe_len + (len as usize & (2 * ARGS_CAPTURE - 1)).min(ARGS_CAPTURE);
+    const _: () = assert!(EXEC_TAIL_CAPTURE == EXE_CAPTURE + ARGS_CAPTURE);
     let bytes = as_bytes(record);
     emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC, false);
     Ok(())
@@ -127,7 +132,7 @@ const WALK_DONE: u64 = 1;
 const WALK_TRUNCATED: u64 = 2;
 const WALK_FAILED: u64 = 3;
 
-/// Writes the path of `bprm->file` into `exe` as NUL-terminated components, leaf first, by
+/// Writes the path of `bprm->file` at the start of `tail` as NUL-terminated components, leaf first, by
 /// walking dentries up to each mount's root and crossing to the parent mount, as the kernel's
 /// d_path does. Sets `exe_len` to the bytes written; returns whether the walk stopped before
 /// the root.
@@ -200,7 +205,7 @@ unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
     };
     let copied = bpf_probe_read_kernel_str(
         (*record)
-            .exe
+            .tail
             .as_mut_ptr()
             .wrapping_add(pos & (EXE_CAPTURE - 1))
             .cast(),

@@ -20,7 +20,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, PerCpuArray, RingBuf},
 };
-use tracer_common::{counter, ExecRecord, KernelOffsets};
+use tracer_common::{control, counter, ExecRecord, KernelOffsets};
 
 /// Kernel field offsets and settings, set by userspace at load time.
 #[no_mangle]
@@ -34,15 +34,35 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
-/// Settings userspace changes while the programs run: index 0 is non-zero while someone waits
-/// for an exit, and exit records then wake the consumer at once.
+/// Settings userspace changes while the programs run, indexed by `tracer_common::control`:
+/// whether someone waits for an exit, whether the consumer sleeps without a timer.
 #[map]
-static CONTROL: Array<u32> = Array::with_max_entries(1, 0);
+static CONTROL: Array<u32> = Array::with_max_entries(control::COUNT, 0);
 
 /// Whether exit records should wake the consumer at once.
 #[inline(always)]
 pub(crate) fn exit_is_awaited() -> bool {
-    CONTROL.get(0).is_some_and(|waiters| *waiters != 0)
+    CONTROL
+        .get(control::EXIT_AWAITED)
+        .is_some_and(|waiters| *waiters != 0)
+}
+
+/// Whether the consumer sleeps without a timer, waiting for the first record of a batch.
+/// Clears the flag: the record about to be written wakes it (several CPUs may each see it
+/// set, and each wakes it: harmless).
+#[inline(always)]
+fn take_consumer_asleep() -> bool {
+    let Some(flag) = CONTROL.get_ptr_mut(control::CONSUMER_ASLEEP) else {
+        return false;
+    };
+    // SAFETY: a slot of an array map; userspace and other CPUs only ever store whole words.
+    unsafe {
+        if core::ptr::read_volatile(flag) == 0 {
+            return false;
+        }
+        core::ptr::write_volatile(flag, 0);
+    }
+    true
 }
 
 /// Per-CPU scratch space for building an exec record (too large for the 512-byte stack).
@@ -68,10 +88,8 @@ pub(crate) fn count(index: u32) {
     }
 }
 
-/// Writes `bytes` into the ring. Wakes the consumer only once `wakeup_bytes` are waiting (or
-/// when `urgent`), so a storm costs one wake-up per batch, not per record; userspace drains on
-/// a timer as well, so the tail is never stranded. On a full ring the loss is counted in
-/// `lost_counter`.
+/// Writes `bytes` into the ring, waking the consumer as [`wakeup_flags`] decides. On a full
+/// ring the loss is counted in `lost_counter`.
 #[inline(always)]
 pub(crate) fn emit(bytes: &[u8], lost_counter: u32, urgent: bool) {
     if EVENTS
@@ -82,12 +100,22 @@ pub(crate) fn emit(bytes: &[u8], lost_counter: u32, urgent: bool) {
     }
 }
 
-/// The flags for committing `len` more bytes to the ring: wake the consumer only once
-/// `wakeup_bytes` are waiting, or when `urgent`.
+/// The flags for committing `len` more bytes to the ring. The consumer is woken by the first
+/// record of a batch (it sleeps without a timer when its last drain found the ring empty),
+/// by an `urgent` record, or once `wakeup_bytes` are waiting; otherwise it is batching on its
+/// own timer and the record waits for it. So an idle host costs no wake-ups and a storm one
+/// per batch, not one per record.
 #[inline(always)]
 pub(crate) fn wakeup_flags(len: usize, urgent: bool) -> u64 {
+    // The consumer only sleeps once it found the ring empty, and the first record written
+    // after that finds it empty too: only such a record looks at (and clears) the flag, so a
+    // batch's other records do not touch its cache line. Checked before `urgent`, so a record
+    // that wakes the consumer anyway also ends its sleep.
     let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    if urgent || pending + len as u64 >= offset!(wakeup_bytes) as u64 {
+    if (pending == 0 && take_consumer_asleep())
+        || urgent
+        || pending + len as u64 >= offset!(wakeup_bytes) as u64
+    {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64

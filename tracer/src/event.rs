@@ -3,6 +3,9 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::sync::Arc;
+
+pub use crate::host::container::Placement;
 
 /// A process's identity: its pid and its start time in clock ticks since boot. A reused pid
 /// has a different start time, so it is a different process.
@@ -107,6 +110,9 @@ pub struct Event {
     pub name: OsString,
     /// Which backend saw it.
     pub backend: Backend,
+    /// Where the process runs (cgroup, container, pod, namespaces, ids in its PID
+    /// namespace), shared with the table; `None` where the backend cannot tell (sysinfo).
+    pub placement: Option<Arc<Placement>>,
     /// What happened.
     pub details: Details,
 }

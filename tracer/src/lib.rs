@@ -34,6 +34,7 @@ pub mod cli;
 pub mod event;
 #[cfg(native_linux)]
 pub mod export;
+pub mod groups;
 pub mod host;
 pub(crate) mod platform;
 pub mod process;
@@ -45,8 +46,8 @@ pub mod system;
 pub mod table;
 
 pub use event::{Backend, Details, Event, EventKind, Exec, Exit, ProcessId};
+pub use host::clock::Clock;
 pub use host::{Host, ProcError, ProcessReader};
-pub use platform::clock::Clock;
 pub use process::{pid_exists, pids, process_iter, wait_procs, Error, Process};
 pub use query::attrs::{Attr, Value};
 pub use query::filter::EventFilter;

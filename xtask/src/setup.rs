@@ -16,12 +16,15 @@ use crate::cmd::{self, say};
 const LLVM_CONFIG: &str = "/usr/lib/llvm-22/bin/llvm-config";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const LLVM_PACKAGE: &str = "llvm-22-dev";
-/// Tools the benchmark and the tests use (peers compared against, and tmux, the terminal that
-/// drives `tracer top` in tests/top.rs), with the Debian packages holding them.
-const PEERS: [(&str, &str); 3] = [
+/// Tools the benchmark and the tests use (peers compared against, tmux, the terminal that
+/// drives `tracer top` in tests/top.rs, and the Prometheus server and process-exporter that
+/// tests/groups.rs runs beside `agent --groups`), with the Debian packages holding them.
+const PEERS: [(&str, &str); 5] = [
     ("bpftrace", "bpftrace"),
     ("forkstat", "forkstat"),
     ("tmux", "tmux"),
+    ("prometheus", "prometheus"),
+    ("prometheus-process-exporter", "prometheus-process-exporter"),
 ];
 /// Debian's psutil, for when `python3` is the system interpreter (PEP 668 forbids pip there).
 const PSUTIL_PACKAGE: &str = "python3-psutil";
@@ -32,7 +35,10 @@ const STEPS: [(&str, StepFn); 6] = [
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
-    ("bpftrace, forkstat and tmux", peers),
+    (
+        "bpftrace, forkstat, tmux, prometheus and process-exporter",
+        peers,
+    ),
     ("the macOS and Windows standard libraries", cross_targets),
 ];
 
@@ -292,8 +298,9 @@ fn externally_managed() -> Result<bool> {
     Ok(stdout.trim() == "True")
 }
 
-/// Step e: bpftrace and forkstat, the peers that the benchmark and tests compare against, and
-/// tmux, the pseudo-terminal the `tracer top` tests drive.
+/// Step e: bpftrace, forkstat and process-exporter, the peers that the benchmark and tests
+/// compare against, tmux, the pseudo-terminal the `tracer top` tests drive, and the
+/// Prometheus server that scrapes the agent in tests/groups.rs.
 fn peers(step: &Step, apt: &mut Apt) -> Result<Outcome> {
     let missing = missing_peers();
     if missing.is_empty() {

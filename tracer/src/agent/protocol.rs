@@ -30,9 +30,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::EventKind;
 use crate::host::os::signals;
-use crate::query::filter::EventFilter;
+use crate::query::filter::{EventFilter, PlacementFilter};
 use crate::query::{Format, Query};
-use crate::render::events::UsageRecord;
+use crate::render::events::{PlacementFields, UsageRecord};
 use crate::source::SourceCounters;
 
 /// Protocol version spoken by this build.
@@ -164,6 +164,59 @@ pub struct QueryRequest {
     /// Output shape.
     #[serde(default = "json", with = "format")]
     pub format: Format,
+    /// Where the processes run.
+    #[serde(flatten)]
+    pub placement: PlacementRequest,
+    /// One row per group instead of per process: `container`, `cgroup`, `pod`, `user` or
+    /// `name`.
+    #[serde(
+        default,
+        deserialize_with = "group_by",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_by: Option<String>,
+}
+
+/// Selection by where processes run, in `query` and `subscribe`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlacementRequest {
+    /// Only processes in these cgroup v2 subtrees.
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub cgroups: Vec<String>,
+    /// Only processes in containers whose id starts with one of these.
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub containers: Vec<String>,
+    /// Only processes in these Kubernetes pods.
+    #[serde(
+        default,
+        deserialize_with = "strings",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub pods: Vec<String>,
+    /// Only processes in these PID namespaces (inode numbers).
+    #[serde(
+        default,
+        deserialize_with = "pidns",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub pidns: Vec<u64>,
+}
+
+impl PlacementRequest {
+    /// The validated filter.
+    pub fn filter(&self) -> Result<PlacementFilter, ProtocolError> {
+        let cgroups: Vec<OsString> = self.cgroups.iter().map(OsString::from).collect();
+        PlacementFilter::new(&cgroups, &self.containers, &self.pods, &self.pidns)
+            .map_err(ProtocolError::bad_request)
+    }
 }
 
 /// `tree`: the process tree.
@@ -201,6 +254,9 @@ pub struct SubscribeRequest {
     /// Output shape.
     #[serde(default = "json", with = "format")]
     pub format: Format,
+    /// Where the processes run.
+    #[serde(flatten)]
+    pub placement: PlacementRequest,
 }
 
 /// `wait`: until processes end.
@@ -307,6 +363,13 @@ impl Request {
                 query.names = q.names.into_iter().map(OsString::from).collect();
                 query.format = q.format;
                 query.limit = q.limit.map(|n| n as usize);
+                query.placement = q.placement.filter()?;
+                query.group_by = q
+                    .group_by
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(ProtocolError::bad_request)?;
                 Command::Query(query)
             }
             Request::Tree(t) => Command::Tree {
@@ -325,6 +388,7 @@ impl Request {
                         .map(|k| k.parse::<EventKind>())
                         .collect::<Result<_, _>>()
                         .map_err(ProtocolError::bad_request)?,
+                    placement: s.placement.filter()?,
                 },
                 replay_exited: s.replay_exited,
                 format: s.format,
@@ -514,6 +578,28 @@ field_deserializers! {
     replay_exited: boolean -> bool;
 }
 
+fn pidns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    match Option::<Loose<Vec<Loose<u64>>>>::deserialize(d)? {
+        None => Ok(Vec::new()),
+        Some(Loose::Is(items)) => items
+            .into_iter()
+            .map(|item| {
+                item.ok()
+                    .ok_or_else(|| D::Error::custom("\"pidns\" holds namespace inode numbers"))
+            })
+            .collect(),
+        Some(Loose::Other(_)) => Err(D::Error::custom("\"pidns\" is an array")),
+    }
+}
+
+fn group_by<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Loose<String>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Is(s)) => Ok(Some(s)),
+        Some(Loose::Other(_)) => Err(D::Error::custom("\"group_by\" is a string")),
+    }
+}
+
 fn sort<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Loose<String>>::deserialize(d)? {
         None => Ok(None),
@@ -666,6 +752,9 @@ pub struct Gone {
     /// What it consumed in all (null where its exit was not seen with usage).
     #[serde(flatten)]
     pub usage: UsageRecord,
+    /// Where it ran (read when the wait began).
+    #[serde(flatten)]
+    pub placement: PlacementFields,
 }
 
 /// A process still running.
@@ -984,6 +1073,11 @@ mod tests {
             kinds: vec!["exit".into()],
             replay_exited: true,
             format: Format::Text,
+            placement: PlacementRequest {
+                containers: vec!["0123456789ab".into()],
+                pidns: vec![4026531836],
+                ..Default::default()
+            },
         });
         let line = crate::render::json::to_vec(&Envelope {
             v: VERSION,
@@ -992,7 +1086,7 @@ mod tests {
         });
         assert_eq!(
             String::from_utf8_lossy(&line),
-            r#"{"v":1,"id":9,"op":"subscribe","pids":[1,2],"ppids":[],"uids":[0],"names":["bash"],"kinds":["exit"],"replay_exited":true,"format":"text"}"#
+            r#"{"v":1,"id":9,"op":"subscribe","pids":[1,2],"ppids":[],"uids":[0],"names":["bash"],"kinds":["exit"],"replay_exited":true,"format":"text","containers":["0123456789ab"],"pidns":[4026531836]}"#
         );
         let back: Envelope = serde_json::from_slice(&line).unwrap();
         assert_eq!(back.request, request);
@@ -1002,9 +1096,22 @@ mod tests {
             parsed.command,
             Command::Subscribe {
                 replay_exited: true,
+                ref filter,
                 ..
-            }
+            } if filter.placement.pidns == [4026531836]
         ));
+        // Bad placement criteria are one clear error.
+        let (_, error) = parse(br#"{"v":1,"op":"query","containers":["zz"]}"#).unwrap_err();
+        assert!(error.message.contains("not 1 to 64 hex digits"), "{error}");
+        let (_, error) = parse(br#"{"v":1,"op":"query","group_by":"pid"}"#).unwrap_err();
+        assert!(error.message.starts_with("unknown group 'pid'"), "{error}");
+        let (_, error) = parse(br#"{"v":1,"op":"query","pidns":[-1]}"#).unwrap_err();
+        assert!(error.message.contains("pidns"), "{error}");
+        let parsed =
+            parse(br#"{"v":1,"op":"query","group_by":"container","cgroups":["a"]}"#).unwrap();
+        assert!(matches!(parsed.command, Command::Query(q)
+            if q.group_by == Some(crate::query::group::GroupBy::Container)
+                && q.placement.cgroups == [OsString::from("/a")]));
         let stats = crate::render::json::to_vec(&Envelope {
             v: 1,
             id: 1,
@@ -1052,12 +1159,20 @@ mod tests {
                     name: "sleep".into(),
                     returncode: Some(0),
                     usage: UsageRecord::new(Some(&usage)),
+                    placement: PlacementFields {
+                        cgroup: Some("/docker/x".into()),
+                        pidns: Some(4026531836),
+                        vpid: Some(1),
+                        vppid: Some(0),
+                        ..Default::default()
+                    },
                 },
                 Gone {
                     pid: 6,
                     name: "a\"b".into(),
                     returncode: None,
                     usage: UsageRecord::new(None),
+                    placement: PlacementFields::default(),
                 },
             ],
             alive: vec![Alive {
@@ -1068,7 +1183,7 @@ mod tests {
         let json = crate::render::json::to_string(&answer);
         assert_eq!(
             json,
-            r#"{"gone":[{"pid":5,"name":"sleep","returncode":0,"cpu_times":{"user":0.25,"system":0.0,"children_user":0.0,"children_system":0.0,"iowait":0.0},"memory_info":{"rss":4096},"num_ctx_switches":{"voluntary":0,"involuntary":0},"io_counters":{},"num_page_faults":{"minor":0,"major":0}},{"pid":6,"name":"a\"b","returncode":null,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null}],"alive":[{"pid":7,"name":"bash"}]}"#
+            r#"{"gone":[{"pid":5,"name":"sleep","returncode":0,"cpu_times":{"user":0.25,"system":0.0,"children_user":0.0,"children_system":0.0,"iowait":0.0},"memory_info":{"rss":4096},"num_ctx_switches":{"voluntary":0,"involuntary":0},"io_counters":{},"num_page_faults":{"minor":0,"major":0},"cgroup":"/docker/x","cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":4026531836,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":1,"vppid":0},{"pid":6,"name":"a\"b","returncode":null,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null}],"alive":[{"pid":7,"name":"bash"}]}"#
         );
         let back: WaitAnswer = serde_json::from_str(&json).unwrap();
         assert_eq!(back, answer);

@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub tracer: TracerConfig,
     /// The exporters to run (none by default).
     pub export: crate::export::ExportConfig,
+    /// process-exporter's groups (`--groups FILE`), served with the metrics.
+    pub groups: Option<crate::groups::GroupsConfig>,
 }
 
 /// Counters of the agent itself.
@@ -67,6 +69,7 @@ const BLOCKING_THREADS: usize = 2 * MAX_WAITS;
 
 struct Shared {
     tracer: Tracer,
+    groups: Option<crate::groups::Groups>,
     collector: Mutex<Collector>,
     /// Permits for `wait` requests in progress.
     waits: tokio::sync::Semaphore,
@@ -151,8 +154,16 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
     } else {
         crate::export::Exporters::start(&tracer, &config.export)
     };
+    let groups = match config.groups {
+        Some(rules) => Some(
+            crate::groups::Groups::start(&tracer, rules)
+                .because(|| "starting the group accounting failed".to_string())?,
+        ),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let context = Arc::new(Shared {
+        groups,
         collector: Mutex::new(Collector::new(tracer.host().clone())),
         waits: tokio::sync::Semaphore::new(MAX_WAITS),
         tracer,
@@ -684,7 +695,8 @@ async fn serve_metrics(listener: tokio::net::TcpListener, context: Arc<Shared>) 
             let head = String::from_utf8_lossy(&request[..n]);
             let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
                 let body = tokio::task::spawn_blocking(move || {
-                    crate::render::stats::metrics(&stats(&context))
+                    let groups = context.groups.as_ref().map(crate::groups::Groups::scrape);
+                    crate::render::stats::metrics_with_groups(&stats(&context), groups)
                 })
                 .await
                 .unwrap_or_default();

@@ -21,7 +21,8 @@ use crate::table::live::TracerConfig;
     tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n  \
     tracer agent --sched                           also on-CPU time and run-queue latency\n  \
     tracer agent --otlp-endpoint http://127.0.0.1:4318   events as OTLP log records\n  \
-    tracer agent --export-file /var/log/tracer/events.jsonl   rotated JSON lines\n\n\
+    tracer agent --export-file /var/log/tracer/events.jsonl   rotated JSON lines\n  \
+    tracer agent --metrics 127.0.0.1:9465 --groups /etc/process-exporter/all.yaml\n\n\
 The socket is created mode 0660, owned by root and --socket-group. A client sees what /proc \
 would show it (hidepid is honoured, other users' exe, cwd, environ, fds and I/O are null) and \
 may signal only its own processes unless it is root.")]
@@ -55,6 +56,12 @@ pub struct AgentArgs {
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 4, value_name = "MIB")]
     ring_mib: u32,
+
+    /// process-exporter's config file (its YAML, unchanged): --metrics then also serves its
+    /// namedprocess_namegroup_* families for those groups, counting every member that
+    /// exited (from its exit event), however short-lived.
+    #[arg(long, value_name = "FILE")]
+    groups: Option<PathBuf>,
 
     /// Scheduler accounting: per-process on-CPU time and run-queue latency (ps attributes
     /// oncpu_time and runq_latency) and host histograms in the metrics. Its programs run on
@@ -141,11 +148,25 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             max_bytes: (args.export_max_mib * 1048576.0) as u64,
             keep: args.export_keep,
         });
+    let groups = match &args.groups {
+        Some(path) => {
+            if args.metrics.is_none() {
+                bail!("--groups needs --metrics ADDR: the groups are served as metrics");
+            }
+            let config = crate::groups::GroupsConfig::load(path)?;
+            for key in &config.ignored_keys {
+                tracing::warn!("{}: ignoring unknown key {key}", path.display());
+            }
+            Some(config)
+        }
+        None => None,
+    };
     let ring_bytes = args.ring_mib << 20;
     run_config(AgentConfig {
         socket,
         socket_group,
         metrics: args.metrics,
+        groups,
         tracer: TracerConfig {
             retention: Duration::from_secs_f64(args.retention),
             max_exited: args.max_exited,

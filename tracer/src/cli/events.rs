@@ -50,6 +50,10 @@ pub struct EventsArgs {
     #[arg(long, value_delimiter = ',', value_name = "USER")]
     uid: Vec<String>,
 
+    /// Only processes running there (cgroup subtree, container, pod, PID namespace).
+    #[command(flatten)]
+    placement: PlacementArgs,
+
     /// Only these kinds of event.
     #[arg(long = "event", value_delimiter = ',', value_name = "KIND",
           value_parser = ["fork", "exec", "exit"])]
@@ -85,6 +89,7 @@ impl EventsArgs {
                 .iter()
                 .map(|kind| kind.parse::<EventKind>().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?,
+            placement: self.placement.filter()?,
         })
     }
 
@@ -115,6 +120,56 @@ impl EventsArgs {
                 }
             },
         })
+    }
+}
+
+/// The filters by where processes run, shared by `events`, `ps` and `top`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlacementArgs {
+    /// Only processes in this cgroup v2 subtree (as `/proc/PID/cgroup` shows it, e.g.
+    /// /system.slice); repeatable.
+    #[arg(long = "cgroup", value_name = "PREFIX")]
+    pub cgroups: Vec<OsString>,
+
+    /// Only processes in containers whose id starts with this (12 hex digits are enough, as
+    /// docker prints them); repeatable.
+    #[arg(long = "container", value_name = "ID-PREFIX")]
+    pub containers: Vec<String>,
+
+    /// Only processes in this Kubernetes pod (its uid); repeatable.
+    #[arg(long = "pod", value_name = "UID")]
+    pub pods: Vec<String>,
+
+    /// Only processes in this PID namespace (its inode, as /proc/PID/ns/pid shows it);
+    /// repeatable.
+    #[arg(long = "pidns", value_name = "INODE")]
+    pub pidns: Vec<u64>,
+}
+
+impl PlacementArgs {
+    /// The validated filter.
+    pub fn filter(&self) -> anyhow::Result<crate::query::filter::PlacementFilter> {
+        crate::query::filter::PlacementFilter::new(
+            &self.cgroups,
+            &self.containers,
+            &self.pods,
+            &self.pidns,
+        )
+        .map_err(anyhow::Error::msg)
+    }
+
+    /// The criteria as the agent's protocol carries them.
+    pub fn request(&self) -> crate::agent::protocol::PlacementRequest {
+        crate::agent::protocol::PlacementRequest {
+            cgroups: self
+                .cgroups
+                .iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect(),
+            containers: self.containers.clone(),
+            pods: self.pods.clone(),
+            pidns: self.pidns.clone(),
+        }
     }
 }
 
@@ -215,6 +270,7 @@ async fn from_agent(
             } else {
                 Format::Text
             },
+            placement: args.placement.request(),
         }))
         .context("the agent refused the subscription")?;
     eprintln!("tracer: tracing fork, exec and exit with the agent's feed; Ctrl-C to stop");
@@ -401,8 +457,8 @@ impl Output {
         if !self.json {
             return true;
         }
-        let now = crate::platform::clock::Clock::new()
-            .map(|clock| clock.epoch_seconds(crate::platform::clock::Clock::now_boot_ns()))
+        let now = crate::host::clock::Clock::new()
+            .map(|clock| clock.epoch_seconds(crate::host::clock::Clock::now_boot_ns()))
             .unwrap_or(0.0);
         let mut line = crate::render::json::to_vec(&render::StatsRecord::new(stats, now, costs));
         line.push(b'\n');

@@ -10,8 +10,8 @@ use clap::Args;
 
 use super::Connection;
 use crate::agent::protocol::{QueryRequest, Request, TreeRequest};
+use crate::host::clock::Clock;
 use crate::host::Host;
-use crate::platform::clock::Clock;
 use crate::query::attrs::{Attr, Collector};
 use crate::query::{Format, Query, Viewer};
 use crate::render::rows;
@@ -53,6 +53,15 @@ pub struct PsArgs {
     /// ones. Needs a running agent to have any history; a direct query has none.
     #[arg(long)]
     exited: bool,
+
+    /// Only processes running there (cgroup subtree, container, pod, PID namespace).
+    #[command(flatten)]
+    placement: super::events::PlacementArgs,
+
+    /// One row per group with the number of processes and their summed cpu_times,
+    /// memory_info.rss, num_threads and io_counters.
+    #[arg(long, value_name = "KEY", value_parser = ["container", "cgroup", "pod", "user", "name"])]
+    group_by: Option<String>,
 }
 
 /// Runs `tracer ps`.
@@ -72,6 +81,13 @@ pub fn run(args: PsArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     } else {
         Format::Text
     };
+    query.placement = args.placement.filter()?;
+    query.group_by = args
+        .group_by
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
 
     let output = match connection.client() {
         Some(mut client) => client
@@ -89,6 +105,8 @@ pub fn run(args: PsArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
                 exited: args.exited,
                 limit: None,
                 format: query.format,
+                placement: args.placement.request(),
+                group_by: args.group_by,
             }))
             .context("the agent could not answer")?,
         None => direct(&query)?,

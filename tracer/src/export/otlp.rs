@@ -20,8 +20,10 @@
 //! kernel's name otherwise), `process.executable.path`, `process.command_args`,
 //! `process.user.id` (effective, on exec), `process.real_user.id`, `process.creation.time`,
 //! `process.exit.code`, `process.exit.time`; `tracer.exit.signal` when a signal ended the
-//! process. The resource: `host.name`, `host.id` (`/etc/machine-id`), `service.name` =
-//! `tracer`, then `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` over them.
+//! process; `process.linux.cgroup` (the `0::` line), `container.id` and `k8s.pod.uid` where
+//! the event's placement knows them. The resource: `host.name`, `host.id`
+//! (`/etc/machine-id`), `service.name` = `tracer`, then `OTEL_RESOURCE_ATTRIBUTES` and
+//! `OTEL_SERVICE_NAME` over them.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{
@@ -262,6 +264,18 @@ pub fn log_record(event: &Event) -> LogRecord {
     attributes.push(int("process.parent_pid", event.ppid.into()));
     attributes.push(int("process.real_user.id", event.uid.into()));
     attributes.push(string("process.creation.time", rfc3339(event.create_time)));
+    if let Some(cgroup) = event.placement.as_ref().and_then(|p| p.cgroup.as_ref()) {
+        attributes.push(string(
+            "process.linux.cgroup",
+            format!("0::{}", cgroup.path.to_string_lossy()),
+        ));
+        if let Some(id) = cgroup.container.as_ref().and_then(|c| c.id.as_ref()) {
+            attributes.push(string("container.id", id.clone()));
+        }
+        if let Some(pod) = &cgroup.pod_uid {
+            attributes.push(string("k8s.pod.uid", pod.clone()));
+        }
+    }
     let name = event.name.to_string_lossy();
     match &event.details {
         Details::Fork { .. } => {
@@ -651,6 +665,7 @@ mod tests {
             gid: 1000,
             name: OsString::from("sh"),
             backend: Backend::Ebpf,
+            placement: None,
             details: Details::Exec(Box::new(Exec {
                 exe: Some("/usr/bin/dash".into()),
                 cmdline: vec!["sh".into(), "-c".into(), "exit 7".into()],

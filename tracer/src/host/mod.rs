@@ -7,6 +7,7 @@
 //! [`ProcError::Unsupported`] for the rest, which callers show as null. Both readers are
 //! compiled on Linux, so the portable one is tested here against the exact one.
 
+pub mod clock;
 pub mod parallel;
 
 pub mod sysinfo;
@@ -16,6 +17,8 @@ pub mod procfs;
 
 pub mod os;
 mod records;
+
+pub mod container;
 
 pub use records::*;
 

@@ -9,8 +9,6 @@
 
 pub mod latency;
 
-pub mod clock;
-
 #[cfg(unix)]
 mod id;
 #[cfg(native_linux)]

@@ -6,7 +6,21 @@ use std::time::Duration;
 use crate::agent::protocol::{Alive, Gone, SignalResult, WaitAnswer};
 use crate::process::{self, Error, Process};
 use crate::query::Viewer;
-use crate::render::events::UsageRecord;
+use crate::render::events::{PlacementFields, UsageRecord};
+
+/// Where `pid` runs now (null everywhere but Linux).
+fn placement_now(pid: u32) -> PlacementFields {
+    #[cfg(target_os = "linux")]
+    {
+        let placement = crate::host::container::PlacementReader::new().read(pid);
+        PlacementFields::from(placement.as_ref())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        PlacementFields::default()
+    }
+}
 
 /// Waits for `pids` (any process, not only children): the gone with what they consumed in
 /// all (null where their exit was not seen with usage), and the alive (all are gone when it
@@ -28,6 +42,15 @@ pub fn wait(pids: &[u32], timeout: Option<Duration>, viewer: &Viewer) -> Result<
             .position(|q| q == p)
             .map_or("", |i| names[i].as_str())
     };
+    // Where each runs, read now: once gone, /proc cannot tell.
+    let placements: Vec<PlacementFields> = procs.iter().map(|p| placement_now(p.pid())).collect();
+    let placement_of = |p: &Process| -> PlacementFields {
+        procs
+            .iter()
+            .position(|q| q == p)
+            .map(|i| placements[i].clone())
+            .unwrap_or_default()
+    };
     let (gone, alive) = process::wait_procs(&procs, timeout, |_| {});
     // What each gone process consumed, when its exit was seen with usage.
     let usage_of = |p: &Process| {
@@ -46,6 +69,7 @@ pub fn wait(pids: &[u32], timeout: Option<Duration>, viewer: &Viewer) -> Result<
                 name: name_of(p).to_string(),
                 returncode: p.returncode.flatten(),
                 usage: UsageRecord::new(usage_of(p).as_ref()),
+                placement: placement_of(p),
             })
             .collect(),
         alive: alive

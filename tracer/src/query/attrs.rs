@@ -13,6 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::event::{SchedUsage, Usage};
+use crate::host::container::{Placement, PlacementReader};
 use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -53,6 +54,35 @@ pub enum Attr {
     Environ,
     OpenFiles,
     Threads,
+    /// The cgroup v2 path (`/proc/PID/cgroup`'s `0::` line; not in psutil, nor the rest
+    /// down to `vppid`).
+    Cgroup,
+    /// The cgroup's id (its directory's inode).
+    CgroupId,
+    /// The container's full id, from the cgroup path.
+    ContainerId,
+    /// The container runtime, from the cgroup path's shape.
+    ContainerRuntime,
+    /// The Kubernetes pod uid, from the cgroup path.
+    PodUid,
+    /// PID namespace inode.
+    Pidns,
+    /// Mount namespace inode.
+    Mntns,
+    /// Network namespace inode.
+    Netns,
+    /// User namespace inode.
+    Userns,
+    /// UTS namespace inode.
+    Utsns,
+    /// IPC namespace inode.
+    Ipcns,
+    /// Cgroup namespace inode.
+    Cgroupns,
+    /// The pid in the process's own PID namespace.
+    Vpid,
+    /// The parent's pid in the process's own PID namespace (0 when outside it).
+    Vppid,
     /// Seconds the process's threads ran on a CPU (not in psutil; `tracer agent --sched`).
     OncpuTime,
     /// Time the process's threads waited to run: `{count, sum, max, histogram}` (not in
@@ -69,7 +99,7 @@ pub enum Attr {
 }
 
 /// Every attribute `tracer ps` knows, in psutil's order of `as_dict()` keys where it has one.
-pub const ALL: [Attr; 35] = [
+pub const ALL: [Attr; 49] = [
     Attr::Pid,
     Attr::Ppid,
     Attr::Name,
@@ -99,6 +129,20 @@ pub const ALL: [Attr; 35] = [
     Attr::Environ,
     Attr::OpenFiles,
     Attr::Threads,
+    Attr::Cgroup,
+    Attr::CgroupId,
+    Attr::ContainerId,
+    Attr::ContainerRuntime,
+    Attr::PodUid,
+    Attr::Pidns,
+    Attr::Mntns,
+    Attr::Netns,
+    Attr::Userns,
+    Attr::Utsns,
+    Attr::Ipcns,
+    Attr::Cgroupns,
+    Attr::Vpid,
+    Attr::Vppid,
     Attr::OncpuTime,
     Attr::RunqLatency,
     Attr::ExitCode,
@@ -140,6 +184,20 @@ impl Attr {
             Attr::Environ => "environ",
             Attr::OpenFiles => "open_files",
             Attr::Threads => "threads",
+            Attr::Cgroup => "cgroup",
+            Attr::CgroupId => "cgroup_id",
+            Attr::ContainerId => "container_id",
+            Attr::ContainerRuntime => "container_runtime",
+            Attr::PodUid => "pod_uid",
+            Attr::Pidns => "pidns",
+            Attr::Mntns => "mntns",
+            Attr::Netns => "netns",
+            Attr::Userns => "userns",
+            Attr::Utsns => "utsns",
+            Attr::Ipcns => "ipcns",
+            Attr::Cgroupns => "cgroupns",
+            Attr::Vpid => "vpid",
+            Attr::Vppid => "vppid",
             Attr::OncpuTime => "oncpu_time",
             Attr::RunqLatency => "runq_latency",
             Attr::ExitCode => "exit_code",
@@ -182,6 +240,60 @@ impl Attr {
                 | Attr::Duration
                 | Attr::ExitTime
         )
+    }
+}
+
+impl Attr {
+    /// Whether it tells where the process runs (cgroup, container, pod, namespaces, ids in
+    /// its PID namespace): read fresh from `/proc` for a live process, from its last event for
+    /// an exited one.
+    pub fn placement(self) -> bool {
+        matches!(
+            self,
+            Attr::Cgroup
+                | Attr::CgroupId
+                | Attr::ContainerId
+                | Attr::ContainerRuntime
+                | Attr::PodUid
+                | Attr::Pidns
+                | Attr::Mntns
+                | Attr::Netns
+                | Attr::Userns
+                | Attr::Utsns
+                | Attr::Ipcns
+                | Attr::Cgroupns
+                | Attr::Vpid
+                | Attr::Vppid
+        )
+    }
+}
+
+/// One placement attribute's value (`Null` where unknown).
+pub fn placement_value(placement: Option<&Placement>, attr: Attr) -> Value {
+    let Some(p) = placement else {
+        return Value::Null;
+    };
+    let int = |v: Option<u64>| v.map_or(Value::Null, |v| Value::Int(v.min(i64::MAX as u64) as i64));
+    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.into()));
+    let ns = &p.namespaces;
+    match attr {
+        Attr::Cgroup => p
+            .cgroup_path()
+            .map_or(Value::Null, |path| Value::Str(path.to_os_string())),
+        Attr::CgroupId => int(p.cgroup_id()),
+        Attr::ContainerId => text(p.container_id()),
+        Attr::ContainerRuntime => text(p.container_runtime()),
+        Attr::PodUid => text(p.pod_uid()),
+        Attr::Pidns => int(ns.pid),
+        Attr::Mntns => int(ns.mnt),
+        Attr::Netns => int(ns.net),
+        Attr::Userns => int(ns.user),
+        Attr::Utsns => int(ns.uts),
+        Attr::Ipcns => int(ns.ipc),
+        Attr::Cgroupns => int(ns.cgroup),
+        Attr::Vpid => int(p.vpid.map(u64::from)),
+        Attr::Vppid => int(p.vppid.map(u64::from)),
+        _ => Value::Null,
     }
 }
 
@@ -366,6 +478,8 @@ pub struct Collector {
     /// What the scan this query runs on already read of each process, used instead of reading
     /// it again.
     primed: HashMap<u32, ScanReads>,
+    /// Reads where live processes run (cgroups shared between queries).
+    placements: PlacementReader,
 }
 
 /// Per-process cache of `/proc` files for one query: each is read at most once.
@@ -376,6 +490,7 @@ struct OneShot {
     stat: Option<Result<Stat, ProcError>>,
     status: Option<Result<Status, ProcError>>,
     memory: Option<Result<MemoryInfo, ProcError>>,
+    placement: Option<Option<Placement>>,
 }
 
 impl Collector {
@@ -483,9 +598,31 @@ impl Collector {
             .ok()
     }
 
+    /// Where the process runs: read now for a live process (it may have moved since its
+    /// exec), its last event's for an exited one.
+    pub fn placement(&mut self, entry: &Entry) -> Option<Placement> {
+        if entry.exit.is_some() {
+            return entry.placement.as_deref().cloned();
+        }
+        self.placements.read(entry.id.pid)
+    }
+
     fn value(&mut self, entry: &Entry, attr: Attr, once: &mut OneShot) -> Value {
         let exited = entry.exit.is_some();
         let pid = entry.id.pid;
+        if attr.placement() {
+            if exited {
+                return placement_value(entry.placement.as_deref(), attr);
+            }
+            // A reused pid is another process.
+            if self.stat(entry, once).is_none() {
+                return Value::Null;
+            }
+            if once.placement.is_none() {
+                once.placement = Some(self.placements.read(pid));
+            }
+            return placement_value(once.placement.as_ref().and_then(Option::as_ref), attr);
+        }
         // What a process consumed in all is known at its exit (when the kernel read it).
         if exited && USAGE_ATTRS.contains(&attr) {
             let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
@@ -672,8 +809,23 @@ impl Collector {
                         .collect(),
                 )
             }),
-            // Answered above, from the scheduler accounting.
-            Attr::OncpuTime | Attr::RunqLatency => Value::Null,
+            // Answered above, from the scheduler accounting and the placement.
+            Attr::OncpuTime
+            | Attr::RunqLatency
+            | Attr::Cgroup
+            | Attr::CgroupId
+            | Attr::ContainerId
+            | Attr::ContainerRuntime
+            | Attr::PodUid
+            | Attr::Pidns
+            | Attr::Mntns
+            | Attr::Netns
+            | Attr::Userns
+            | Attr::Utsns
+            | Attr::Ipcns
+            | Attr::Cgroupns
+            | Attr::Vpid
+            | Attr::Vppid => Value::Null,
         }
     }
 }

@@ -9,11 +9,14 @@ pub mod filter;
 
 pub mod attrs;
 
+pub mod group;
+
 use std::ffi::OsString;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::bytes::ByteString;
+use crate::host::container::PlacementReader;
 use crate::query::attrs::{Attr, Collector, Value};
 use crate::table::{Entry, ProcessTable};
 
@@ -88,6 +91,10 @@ pub struct Query {
     pub limit: Option<usize>,
     /// Output shape.
     pub format: Format,
+    /// Only processes running there (read fresh for live processes).
+    pub placement: filter::PlacementFilter,
+    /// One row per group instead of per process.
+    pub group_by: Option<group::GroupBy>,
 }
 
 impl Query {
@@ -130,6 +137,8 @@ impl Query {
             exited,
             limit: None,
             format: Format::Json,
+            placement: filter::PlacementFilter::default(),
+            group_by: None,
         })
     }
 
@@ -231,6 +240,9 @@ pub struct TreeNode {
     pub ppid: u32,
     /// psutil's `name()`.
     pub name: ByteString,
+    /// Where it runs, read when the tree is built.
+    #[serde(flatten)]
+    pub placement: crate::render::events::PlacementFields,
     /// Its children (those the viewer sees), by identity.
     pub children: Vec<TreeNode>,
 }
@@ -250,6 +262,9 @@ pub fn run(
     let selected: Vec<&Entry> = source
         .into_iter()
         .filter(|e| viewer.sees(e) && query.selects(e))
+        .filter(|e| {
+            query.placement.is_empty() || query.placement.matches(collector.placement(e).as_ref())
+        })
         .collect();
     let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
         .into_iter()
@@ -356,22 +371,29 @@ pub fn process_tree(
             roots
         }
     };
+    let mut placements = PlacementReader::new();
     Ok(roots
         .into_iter()
-        .map(|root| node(table, root, viewer))
+        .map(|root| node(table, root, viewer, &mut placements))
         .collect())
 }
 
-fn node(table: &ProcessTable, entry: &Entry, viewer: &Viewer) -> TreeNode {
+fn node(
+    table: &ProcessTable,
+    entry: &Entry,
+    viewer: &Viewer,
+    placements: &mut PlacementReader,
+) -> TreeNode {
     TreeNode {
         pid: entry.id.pid,
         ppid: entry.ppid,
         name: entry.name().into(),
+        placement: placements.read(entry.id.pid).as_ref().into(),
         children: table
             .children(entry.id.pid, false)
             .into_iter()
             .filter(|child| viewer.sees(child))
-            .map(|child| node(table, child, viewer))
+            .map(|child| node(table, child, viewer, placements))
             .collect(),
     }
 }
@@ -405,6 +427,7 @@ mod tests {
             zombie: false,
             pending: false,
             exit: None,
+            placement: None,
         }
     }
 

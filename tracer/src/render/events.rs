@@ -7,8 +7,8 @@ use std::ffi::OsString;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::bytes::ByteStr;
-use crate::event::{Details, Event, SchedUsage, Usage};
+use crate::bytes::{ByteStr, ByteString};
+use crate::event::{Details, Event, Placement, SchedUsage, Usage};
 use crate::render::text;
 use crate::source::{ProgramCost, SourceCounters, SourceStats};
 
@@ -27,7 +27,113 @@ pub struct EventRecord<'a> {
     /// Inferred from snapshots (the polling backends), not seen.
     synthesized: bool,
     #[serde(flatten)]
+    placement: PlacementRecord<'a>,
+    #[serde(flatten)]
     details: DetailsRecord<'a>,
+}
+
+/// Where a process runs, as events show it: every field present, null where unknown.
+#[derive(Serialize, Default)]
+pub struct PlacementRecord<'a> {
+    cgroup: Option<ByteStr<'a>>,
+    cgroup_id: Option<u64>,
+    container_id: Option<&'a str>,
+    container_runtime: Option<&'a str>,
+    pod_uid: Option<&'a str>,
+    pidns: Option<u64>,
+    mntns: Option<u64>,
+    netns: Option<u64>,
+    userns: Option<u64>,
+    utsns: Option<u64>,
+    ipcns: Option<u64>,
+    cgroupns: Option<u64>,
+    vpid: Option<u32>,
+    vppid: Option<u32>,
+}
+
+impl<'a> PlacementRecord<'a> {
+    /// The view of a placement (all null without one).
+    pub fn new(placement: Option<&'a Placement>) -> Self {
+        let Some(p) = placement else {
+            return PlacementRecord::default();
+        };
+        let ns = &p.namespaces;
+        PlacementRecord {
+            cgroup: p.cgroup_path().map(ByteStr::os),
+            cgroup_id: p.cgroup_id(),
+            container_id: p.container_id(),
+            container_runtime: p.container_runtime(),
+            pod_uid: p.pod_uid(),
+            pidns: ns.pid,
+            mntns: ns.mnt,
+            netns: ns.net,
+            userns: ns.user,
+            utsns: ns.uts,
+            ipcns: ns.ipc,
+            cgroupns: ns.cgroup,
+            vpid: p.vpid,
+            vppid: p.vppid,
+        }
+    }
+}
+
+/// [`PlacementRecord`] owned, for the answers clients read back (`wait`'s gone list) and the
+/// tree's nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementFields {
+    /// The cgroup v2 path.
+    pub cgroup: Option<ByteString>,
+    /// The cgroup's id.
+    pub cgroup_id: Option<u64>,
+    /// The container's full id.
+    pub container_id: Option<String>,
+    /// The container runtime.
+    pub container_runtime: Option<String>,
+    /// The Kubernetes pod uid.
+    pub pod_uid: Option<String>,
+    /// PID namespace inode.
+    pub pidns: Option<u64>,
+    /// Mount namespace inode.
+    pub mntns: Option<u64>,
+    /// Network namespace inode.
+    pub netns: Option<u64>,
+    /// User namespace inode.
+    pub userns: Option<u64>,
+    /// UTS namespace inode.
+    pub utsns: Option<u64>,
+    /// IPC namespace inode.
+    pub ipcns: Option<u64>,
+    /// Cgroup namespace inode.
+    pub cgroupns: Option<u64>,
+    /// The pid in its own PID namespace.
+    pub vpid: Option<u32>,
+    /// The parent's pid in its own PID namespace (0: outside it).
+    pub vppid: Option<u32>,
+}
+
+impl From<Option<&Placement>> for PlacementFields {
+    fn from(placement: Option<&Placement>) -> Self {
+        let Some(p) = placement else {
+            return PlacementFields::default();
+        };
+        let ns = &p.namespaces;
+        PlacementFields {
+            cgroup: p.cgroup_path().map(ByteString::from),
+            cgroup_id: p.cgroup_id(),
+            container_id: p.container_id().map(str::to_string),
+            container_runtime: p.container_runtime().map(str::to_string),
+            pod_uid: p.pod_uid().map(str::to_string),
+            pidns: ns.pid,
+            mntns: ns.mnt,
+            netns: ns.net,
+            userns: ns.user,
+            utsns: ns.uts,
+            ipcns: ns.ipc,
+            cgroupns: ns.cgroup,
+            vpid: p.vpid,
+            vppid: p.vppid,
+        }
+    }
 }
 
 /// What each kind adds, after the common fields. A short-lived view on the stack: the size
@@ -265,6 +371,7 @@ impl<'a> EventRecord<'a> {
             gid: event.gid,
             backend: event.backend.as_str(),
             synthesized: event.backend.synthesized(),
+            placement: PlacementRecord::new(event.placement.as_deref()),
             details,
         }
     }
@@ -285,9 +392,22 @@ pub fn write_text_line(out: &mut Vec<u8>, event: &Event) {
 /// The header of the text lines.
 pub fn text_header() -> String {
     format!(
-        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} ARGS",
-        "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "RESULT"
+        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<12} {:<14} ARGS",
+        "TIME", "EVENT", "PID", "PPID", "UID", "NAME", "CONTAINER", "RESULT"
     )
+}
+
+/// A container as text columns show it: its id cut to 12 hex digits as docker prints it, else
+/// its runtime (a systemd-nspawn machine has no id), else `-`.
+pub fn container_cell(placement: Option<&Placement>) -> String {
+    match placement {
+        Some(p) => match (p.container_id(), p.container_runtime()) {
+            (Some(id), _) => id.chars().take(12).collect(),
+            (None, Some(runtime)) => runtime.to_string(),
+            (None, None) => "-".into(),
+        },
+        None => "-".into(),
+    }
 }
 
 /// One event as an aligned text line (without its newline).
@@ -319,13 +439,14 @@ pub fn text_line(event: &Event) -> String {
         }
     };
     format!(
-        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<14} {}",
+        "{:<12} {:<5} {:>7} {:>7} {:>6} {:<16} {:<12} {:<14} {}",
         text::time_of_day(event.time),
         event.kind().as_str(),
         event.id.pid,
         event.ppid,
         event.uid,
         text::display(&event.name),
+        container_cell(event.placement.as_deref()),
         result,
         args
     )
@@ -424,17 +545,18 @@ mod tests {
             gid: 100,
             name: OsString::from_vec(b"we\xffird\"\n".to_vec()),
             backend,
+            placement: None,
             details,
         }
     }
 
     /// Today's exact lines (pinned from the hand-written writer this replaced).
-    const PINNED: &str = r#"{"event":"fork","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"parent_pid":77}
-{"event":"exec","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"exe":"/usr/bin/éx\u0001","cmdline":["ls","-\udcfe",""],"cmdline_truncated":true,"cmdline_bytes":9000,"exe_truncated":false,"uids":{"real":1000,"effective":0,"saved":1000},"gids":{"real":100,"effective":100,"saved":5}}
-{"event":"exec","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"procfs","synthesized":true,"exe":null,"cmdline":[],"cmdline_truncated":false,"cmdline_bytes":0,"exe_truncated":true,"uids":{"real":0,"effective":0,"saved":0},"gids":{"real":0,"effective":0,"saved":0}}
-{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"procfs","synthesized":true,"exit_code":null,"signal":null,"core_dumped":false,"duration":2.5,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null}
-{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"exit_code":null,"signal":9,"core_dumped":false,"duration":0.001,"cpu_times":{"user":0.5,"system":1e-5,"children_user":0.0,"children_system":2.0,"iowait":0.0},"memory_info":{"rss":123456},"num_ctx_switches":{"voluntary":7,"involuntary":9223372036854775807},"io_counters":{"read_count":1,"read_bytes":4096,"read_chars":10,"write_chars":20},"num_page_faults":{"minor":3,"major":0}}
-{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"sysinfo","synthesized":true,"exit_code":3,"signal":null,"core_dumped":true,"duration":10.0,"cpu_times":{"user":0.5,"system":1e-5,"children_user":0.0,"children_system":2.0,"iowait":0.0},"memory_info":{"rss":123456},"num_ctx_switches":{"voluntary":7,"involuntary":9223372036854775807},"io_counters":{},"num_page_faults":{"minor":3,"major":0},"oncpu_time":0.125,"runq_latency":{"count":4,"sum":0.001,"max":null,"histogram":null}}
+    const PINNED: &str = r#"{"event":"fork","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"cgroup":"/kubepods.slice/kubepods-pod5f1a2b3c_4d5e_6f70_8192_a3b4c5d6e7f8.slice/cri-containerd-abababababababababababababababababababababababababababababababab.scope","cgroup_id":5123,"container_id":"abababababababababababababababababababababababababababababababab","container_runtime":"containerd","pod_uid":"5f1a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8","pidns":4026532200,"mntns":4026532199,"netns":4026532202,"userns":4026531837,"utsns":4026532197,"ipcns":4026532198,"cgroupns":4026532201,"vpid":1,"vppid":0,"parent_pid":77}
+{"event":"exec","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"exe":"/usr/bin/éx\u0001","cmdline":["ls","-\udcfe",""],"cmdline_truncated":true,"cmdline_bytes":9000,"exe_truncated":false,"uids":{"real":1000,"effective":0,"saved":1000},"gids":{"real":100,"effective":100,"saved":5}}
+{"event":"exec","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"procfs","synthesized":true,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"exe":null,"cmdline":[],"cmdline_truncated":false,"cmdline_bytes":0,"exe_truncated":true,"uids":{"real":0,"effective":0,"saved":0},"gids":{"real":0,"effective":0,"saved":0}}
+{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"procfs","synthesized":true,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"exit_code":null,"signal":null,"core_dumped":false,"duration":2.5,"cpu_times":null,"memory_info":null,"num_ctx_switches":null,"io_counters":null,"num_page_faults":null}
+{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"ebpf","synthesized":false,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"exit_code":null,"signal":9,"core_dumped":false,"duration":0.001,"cpu_times":{"user":0.5,"system":1e-5,"children_user":0.0,"children_system":2.0,"iowait":0.0},"memory_info":{"rss":123456},"num_ctx_switches":{"voluntary":7,"involuntary":9223372036854775807},"io_counters":{"read_count":1,"read_bytes":4096,"read_chars":10,"write_chars":20},"num_page_faults":{"minor":3,"major":0}}
+{"event":"exit","time":1764527713.123456,"pid":4242,"ppid":1,"create_time":1764527700.25,"name":"we\udcffird\"\n","uid":1000,"gid":100,"backend":"sysinfo","synthesized":true,"cgroup":null,"cgroup_id":null,"container_id":null,"container_runtime":null,"pod_uid":null,"pidns":null,"mntns":null,"netns":null,"userns":null,"utsns":null,"ipcns":null,"cgroupns":null,"vpid":null,"vppid":null,"exit_code":3,"signal":null,"core_dumped":true,"duration":10.0,"cpu_times":{"user":0.5,"system":1e-5,"children_user":0.0,"children_system":2.0,"iowait":0.0},"memory_info":{"rss":123456},"num_ctx_switches":{"voluntary":7,"involuntary":9223372036854775807},"io_counters":{},"num_page_faults":{"minor":3,"major":0},"oncpu_time":0.125,"runq_latency":{"count":4,"sum":0.001,"max":null,"histogram":null}}
 "#;
 
     #[test]
@@ -459,8 +581,35 @@ mod tests {
             },
             sched: None,
         };
+        let path = format!(
+            "/kubepods.slice/kubepods-pod5f1a2b3c_4d5e_6f70_8192_a3b4c5d6e7f8.slice/cri-containerd-{}.scope",
+            "ab".repeat(32)
+        );
+        let (container, pod_uid) = crate::host::container::parse_path(path.as_bytes());
+        let placement = Placement {
+            cgroup: Some(std::sync::Arc::new(crate::host::container::Cgroup {
+                path: path.into(),
+                id: Some(5123),
+                container,
+                pod_uid,
+            })),
+            namespaces: crate::host::container::Namespaces {
+                pid: Some(4026532200),
+                mnt: Some(4026532199),
+                net: Some(4026532202),
+                user: Some(4026531837),
+                uts: Some(4026532197),
+                ipc: Some(4026532198),
+                cgroup: Some(4026532201),
+            },
+            vpid: Some(1),
+            vppid: Some(0),
+        };
         let events = [
-            base(Details::Fork { parent_pid: 77 }, Backend::Ebpf),
+            Event {
+                placement: Some(std::sync::Arc::new(placement)),
+                ..base(Details::Fork { parent_pid: 77 }, Backend::Ebpf)
+            },
             base(
                 Details::Exec(Box::new(Exec {
                     exe: Some(OsString::from_vec(b"/usr/bin/\xc3\xa9x\x01".to_vec())),

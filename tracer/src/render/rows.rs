@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::query::attrs::{Attr, Collector, Value};
-use crate::query::{self, Format, Query, Rows, TreeNode, Viewer};
+use crate::query::{self, group, Format, Query, Rows, TreeNode, Viewer};
 use crate::render::text::{bytes, display, duration, shell_word, signal_name, time_of_day};
 use crate::table::ProcessTable;
 
@@ -15,11 +15,99 @@ pub fn query(
     query: &Query,
     viewer: &Viewer,
 ) -> Vec<u8> {
+    if let Some(by) = query.group_by {
+        let per_process = Query {
+            attrs: group::attrs(by),
+            sort: None,
+            limit: None,
+            group_by: None,
+            ..query.clone()
+        };
+        let groups = group::group(by, &query::run(table, collector, &per_process, viewer));
+        return match query.format {
+            Format::Json => {
+                let mut out = Vec::new();
+                crate::render::json::write(&mut out, &groups);
+                out.push(b'\n');
+                out
+            }
+            Format::Text => groups_text(&groups),
+        };
+    }
     let rows = query::run(table, collector, query, viewer);
     match query.format {
         Format::Json => json(&rows),
         Format::Text => text(&rows),
     }
+}
+
+/// Groups as aligned columns: the key (a container id cut to 12 digits as docker prints
+/// it), processes, CPU time (user + system), RSS, threads, bytes read and written.
+pub fn groups_text(groups: &group::Groups) -> Vec<u8> {
+    let by = groups.by;
+    let mut header = vec![by.name().to_uppercase()];
+    if by == group::GroupBy::Container {
+        header.push("RUNTIME".into());
+    }
+    header.extend(["PROCS", "CPUTIME", "RSS", "THR", "READ", "WRITE"].map(String::from));
+    let mut lines = vec![header];
+    for g in &groups.groups {
+        let key = match (&g.key, by) {
+            (Value::Str(id), group::GroupBy::Container) => {
+                id.to_string_lossy().chars().take(12).collect()
+            }
+            (Value::Null, _) => "-".into(),
+            (key, _) => value_text(key),
+        };
+        let mut line = vec![key];
+        if let Some(runtime) = &g.runtime {
+            line.push(match runtime {
+                Value::Null => "-".into(),
+                other => value_text(other),
+            });
+        }
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        line.push(g.num_procs.to_string());
+        line.push(or_dash(g.cpu_times.map(|t| duration(t[0] + t[1]))));
+        line.push(or_dash(g.rss.map(bytes)));
+        line.push(or_dash(g.num_threads.map(|n| n.to_string())));
+        line.push(or_dash(g.io_counters.map(|c| bytes(c[2]))));
+        line.push(or_dash(g.io_counters.map(|c| bytes(c[3]))));
+        lines.push(line);
+    }
+    let columns = lines[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let key_columns = if by == group::GroupBy::Container {
+        2
+    } else {
+        1
+    };
+    let mut out = Vec::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, &width))| {
+                if i < key_columns {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        out.extend_from_slice(cells.join(" ").trim_end().as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Renders the process tree under `root` (every parentless process when `None`).
@@ -136,6 +224,9 @@ fn header(attr: Attr) -> String {
         Attr::ExitCode => "CODE".into(),
         Attr::OncpuTime => "ONCPU".into(),
         Attr::RunqLatency => "RUNQ".into(),
+        Attr::ContainerId => "CONTAINER".into(),
+        Attr::ContainerRuntime => "RUNTIME".into(),
+        Attr::PodUid => "POD".into(),
         other => other.name().to_uppercase(),
     }
 }
@@ -159,6 +250,16 @@ fn right_aligned(attr: Attr) -> bool {
             | Attr::Signal
             | Attr::Duration
             | Attr::OncpuTime
+            | Attr::CgroupId
+            | Attr::Pidns
+            | Attr::Mntns
+            | Attr::Netns
+            | Attr::Userns
+            | Attr::Utsns
+            | Attr::Ipcns
+            | Attr::Cgroupns
+            | Attr::Vpid
+            | Attr::Vppid
     )
 }
 
@@ -166,6 +267,8 @@ fn right_aligned(attr: Attr) -> bool {
 fn cell(attr: Attr, value: &Value) -> String {
     match (attr, value) {
         (_, Value::Null) => "-".into(),
+        // Cut to 12 digits, as docker prints ids (the JSON has all 64).
+        (Attr::ContainerId, Value::Str(id)) => id.to_string_lossy().chars().take(12).collect(),
         (Attr::MemoryInfo | Attr::MemoryFullInfo, Value::Tuple(fields)) => match fields.first() {
             Some((_, Value::Int(rss))) => bytes(*rss),
             _ => value_text(value),
@@ -359,6 +462,7 @@ mod tests {
             gid: 0,
             name: os(name),
             backend: crate::event::Backend::Procfs,
+            placement: None,
             details: crate::event::Details::Fork { parent_pid: ppid },
         }
     }

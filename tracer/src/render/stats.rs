@@ -59,9 +59,18 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 /// histograms.
 #[cfg(native_linux)]
 pub fn metrics(stats: &Stats) -> String {
+    metrics_with_groups(stats, None)
+}
+
+/// [`metrics`], and with `--groups` process-exporter's families for the groups.
+#[cfg(native_linux)]
+pub fn metrics_with_groups(stats: &Stats, groups: Option<crate::groups::Snapshot>) -> String {
     let mut registry = prometheus_client::registry::Registry::default();
     registry.register_collector(Box::new(metrics::StatsCollector(stats.clone())));
     registry.register_collector(Box::new(crate::source::ebpf::sched::HostHistograms));
+    if let Some(groups) = groups {
+        registry.register_collector(Box::new(crate::groups::metrics::GroupsCollector(groups)));
+    }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("encoding into a String cannot fail");

@@ -7,6 +7,9 @@ pub mod polling;
 #[cfg(native_linux)]
 pub mod ebpf;
 
+#[cfg(native_linux)]
+pub mod place;
+
 use std::time::Duration;
 
 use crate::event::{Backend, Event};
@@ -64,9 +67,9 @@ impl Default for SourceConfig {
 
 /// A running backend.
 pub enum Source {
-    /// Kernel programs.
+    /// Kernel programs, and what fills their events' placements.
     #[cfg(native_linux)]
-    Ebpf(Box<EbpfSource>),
+    Ebpf(Box<EbpfSource>, Box<place::Placer>),
     /// A process list polled every interval (`/proc` or `sysinfo`).
     Polling(PollingSource),
 }
@@ -75,11 +78,27 @@ impl Source {
     /// Opens the chosen backend (inside a tokio runtime). With [`Choice::Auto`], when a better
     /// backend cannot run, the next one is used and the returned notice says why, in one line.
     pub fn open(config: &SourceConfig) -> Result<(Source, Option<String>), String> {
+        let (source, notice) = Self::open_backend(config)?;
+        // On a host without a cgroup v2 hierarchy, one line says why the cgroup fields are null.
+        #[cfg(native_linux)]
+        if source.backend() != Backend::Sysinfo {
+            if let Some(cgroups) = crate::host::container::Hierarchy::discover().notice() {
+                let notice = match notice {
+                    Some(notice) => format!("{notice}; {cgroups}"),
+                    None => cgroups.to_string(),
+                };
+                return Ok((source, Some(notice)));
+            }
+        }
+        Ok((source, notice))
+    }
+
+    fn open_backend(config: &SourceConfig) -> Result<(Source, Option<String>), String> {
         let interval = config.interval;
         match config.choice {
             #[cfg(native_linux)]
             Choice::Ebpf => EbpfSource::open(&config.ebpf)
-                .map(|s| (Source::Ebpf(Box::new(s)), None))
+                .map(|s| (Source::Ebpf(Box::new(s), Box::default()), None))
                 .map_err(|e| format!("cannot trace with eBPF: {e}")),
             #[cfg(not(native_linux))]
             Choice::Ebpf | Choice::Procfs => Err(format!(
@@ -91,7 +110,7 @@ impl Source {
             Choice::Sysinfo => sysinfo(interval).map(|s| (s, None)),
             #[cfg(native_linux)]
             Choice::Auto => match EbpfSource::open(&config.ebpf) {
-                Ok(source) => Ok((Source::Ebpf(Box::new(source)), None)),
+                Ok(source) => Ok((Source::Ebpf(Box::new(source), Box::default()), None)),
                 Err(error) => {
                     let notice = format!(
                         "eBPF unavailable ({error}): using procfs polling every {} — {}",
@@ -117,7 +136,7 @@ impl Source {
     pub fn backend(&self) -> Backend {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(_) => Backend::Ebpf,
+            Source::Ebpf(..) => Backend::Ebpf,
             Source::Polling(source) => source.backend(),
         }
     }
@@ -126,7 +145,12 @@ impl Source {
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source) => source.next_batch(out, max).await,
+            Source::Ebpf(source, placer) => {
+                let start = out.len();
+                source.next_batch(out, max).await?;
+                placer.place(&mut out[start..]);
+                Ok(())
+            }
             Source::Polling(source) => {
                 let _ = max; // a scan's events come together
                 source.next_batch(out).await
@@ -137,8 +161,10 @@ impl Source {
     /// Everything still pending, for shutdown.
     pub fn drain_all(&mut self, out: &mut Vec<Event>) {
         #[cfg(native_linux)]
-        if let Source::Ebpf(source) = self {
+        if let Source::Ebpf(source, placer) = self {
+            let start = out.len();
             source.drain_all(out);
+            placer.place(&mut out[start..]);
         }
         let _ = out;
     }
@@ -148,7 +174,7 @@ impl Source {
     pub fn delivered_until_ns(&self) -> u64 {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source) => source.drained_at_ns(),
+            Source::Ebpf(source, _) => source.drained_at_ns(),
             Source::Polling(source) => source.scanned_at_ns(),
         }
     }
@@ -157,7 +183,7 @@ impl Source {
     pub fn program_costs(&self) -> Vec<ProgramCost> {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source) => source.program_costs(),
+            Source::Ebpf(source, _) => source.program_costs(),
             Source::Polling(_) => Vec::new(),
         }
     }
@@ -166,7 +192,7 @@ impl Source {
     pub fn stats(&self) -> SourceStats {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source) => source.stats(),
+            Source::Ebpf(source, _) => source.stats(),
             Source::Polling(source) => source.stats(),
         }
     }

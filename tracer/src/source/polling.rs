@@ -11,10 +11,13 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::host::container::Placement;
+
 use crate::event::{Backend, Details, Event, Exec, Exit, ProcessId};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 use crate::source::SourceStats;
 
 /// What fork and exec events carry, read for a pid a scan found new.
@@ -36,6 +39,8 @@ pub struct Seen {
     pub exe: Option<OsString>,
     /// Argument vector, when readable.
     pub cmdline: Option<Vec<OsString>>,
+    /// Where it runs, when the scanner can tell (procfs: all of it; sysinfo: nothing).
+    pub placement: Option<Arc<Placement>>,
 }
 
 /// A way to list the host's processes, for a polling backend.
@@ -53,6 +58,7 @@ pub trait Scanner: Send {
 pub struct ProcfsScanner {
     procfs: crate::host::procfs::Procfs,
     boot_time: f64,
+    placement: crate::host::container::PlacementReader,
 }
 
 #[cfg(native_linux)]
@@ -61,7 +67,11 @@ impl ProcfsScanner {
     pub fn new() -> std::io::Result<Self> {
         let procfs = crate::host::procfs::Procfs::new();
         let boot_time = procfs.boot_time().map_err(std::io::Error::other)?;
-        Ok(Self { procfs, boot_time })
+        Ok(Self {
+            procfs,
+            boot_time,
+            placement: crate::host::container::PlacementReader::new(),
+        })
     }
 }
 
@@ -94,6 +104,7 @@ impl Scanner for ProcfsScanner {
             comm: stat.comm,
             exe: self.procfs.exe(pid).ok(),
             cmdline: self.procfs.cmdline(pid).ok(),
+            placement: self.placement.read(pid).map(Arc::new),
         })
     }
 }
@@ -109,6 +120,7 @@ struct Known {
     comm: OsString,
     exe: Option<OsString>,
     argv0: Option<OsString>,
+    placement: Option<Arc<Placement>>,
 }
 
 /// Lifecycle events synthesised from `/proc` scans.
@@ -214,6 +226,7 @@ impl PollingSource {
                 comm: seen.comm,
                 exe: seen.exe,
                 argv0: cmdline.as_ref().and_then(|c| c.first().cloned()),
+                placement: seen.placement,
             };
             let event = |details| Event {
                 time: known.create_time.max(0.0),
@@ -224,6 +237,7 @@ impl PollingSource {
                 gid: known.gid,
                 name: known.comm.clone(),
                 backend,
+                placement: known.placement.clone(),
                 details,
             };
             out.push(event(Details::Fork {
@@ -266,6 +280,7 @@ impl PollingSource {
                 gid: gone.gid,
                 name: gone.comm,
                 backend,
+                placement: gone.placement,
                 details: Details::Exit(Exit::unknown((now - gone.create_time).max(0.0))),
             });
         }
@@ -327,6 +342,8 @@ impl Scanner for SysinfoScanner {
             comm: process.name,
             exe: process.exe,
             cmdline: Some(process.cmdline),
+            // The sysinfo crate tells neither cgroups nor namespaces.
+            placement: None,
         })
     }
 }

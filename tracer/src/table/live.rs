@@ -15,8 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::event::{Backend, Event, ProcessId};
+use crate::host::clock::Clock;
 use crate::host::Host;
-use crate::platform::clock::Clock;
 use crate::source::{Choice, Source, SourceConfig, SourceStats};
 use crate::table::{Entry, ProcessTable, SeedFields};
 
@@ -484,7 +484,7 @@ fn feed_thread(
             source_stats: Mutex::new(Some(source.stats())),
             #[cfg(native_linux)]
             exit_wakeup: match &source {
-                Source::Ebpf(ebpf) => Some(ebpf.exit_wakeup()),
+                Source::Ebpf(ebpf, _) => Some(ebpf.exit_wakeup()),
                 _ => None,
             },
             notice,
@@ -524,15 +524,38 @@ fn complete_pending(shared: &Shared) {
     crate::platform::malloc_trim();
 }
 
+/// How often the feed refreshes the source's counters, resynchronises after losses, settles
+/// re-parented entries and expires old exits while events come.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// The same with no events since the last round: the source's thread counters and the
+/// expiry of exited entries still move, slowly; nothing else does.
+const IDLE_HOUSEKEEPING: Duration = Duration::from_secs(10);
+
 async fn run_feed(source: &mut Source, shared: &Shared) -> String {
     let mut batch = Vec::with_capacity(4096);
     let mut seen_lost = 0;
     let mut last_check = Instant::now();
+    // Events arrived since the last housekeeping round.
+    let mut active = true;
     loop {
-        if let Err(e) = source.next_batch(&mut batch, 4096).await {
-            return format!("reading the {} source failed: {e}", source.backend());
+        // The eBPF source sleeps without a timer while the ring stays empty; housekeeping
+        // wakes the feed on its own, rarely when nothing happens.
+        let due = last_check
+            + if active {
+                HOUSEKEEPING
+            } else {
+                IDLE_HOUSEKEEPING
+            };
+        tokio::select! {
+            result = source.next_batch(&mut batch, 4096) => {
+                if let Err(e) = result {
+                    return format!("reading the {} source failed: {e}", source.backend());
+                }
+            }
+            _ = tokio::time::sleep_until(due.into()) => {}
         }
         if !batch.is_empty() {
+            active = true;
             let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
             for event in &batch {
                 table.apply(event);
@@ -550,8 +573,9 @@ async fn run_feed(source: &mut Source, shared: &Shared) -> String {
             source.delivered_until_ns(),
             std::sync::atomic::Ordering::Release,
         );
-        if last_check.elapsed() >= Duration::from_secs(1) {
+        if Instant::now() >= due {
             last_check = Instant::now();
+            active = false;
             let now = shared.clock.epoch_seconds(Clock::now_boot_ns());
             let stats = source.stats();
             let lost = stats.lost();

@@ -8,7 +8,10 @@ pub mod live;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::host::container::Placement;
 
 use crate::event::{Details, Event, Exit, ProcessId};
 use crate::host::{Host, MemoryInfo, ProcError, Stat, Status};
@@ -69,6 +72,9 @@ pub struct Entry {
     pub pending: bool,
     /// Set once the process has exited.
     pub exit: Option<ExitInfo>,
+    /// Where it ran at its last event (fork, exec, exit); `None` for a process only seen by
+    /// a scan (a live row reads it fresh from `/proc`).
+    pub placement: Option<Arc<Placement>>,
 }
 
 impl Entry {
@@ -336,6 +342,9 @@ impl ProcessTable {
                     entry.ppid = event.ppid;
                     entry.updated = event.time;
                 }
+                if event.placement.is_some() {
+                    entry.placement = event.placement.clone();
+                }
                 // A forked child runs its parent's image until it execs.
                 if let Some(parent) = parent {
                     if entry.pending && !parent.pending {
@@ -360,6 +369,9 @@ impl ProcessTable {
                     entry.pending = false;
                     entry.updated = entry.updated.max(event.time);
                 }
+                if event.placement.is_some() {
+                    entry.placement = event.placement.clone();
+                }
             }
             Details::Exit(exit) => {
                 self.stats.exits += 1;
@@ -379,6 +391,9 @@ impl ProcessTable {
                 let mut entry = entry;
                 entry.ppid = event.ppid;
                 entry.comm = event.name.clone();
+                if event.placement.is_some() {
+                    entry.placement = event.placement.clone();
+                }
                 // Its children are re-parented now: their ppid must be read again.
                 for child in self.live.values_mut() {
                     if child.ppid == event.id.pid {
@@ -505,6 +520,7 @@ fn new_entry(event: &Event) -> Entry {
         zombie: false,
         pending: true,
         exit: None,
+        placement: event.placement.clone(),
     }
 }
 
@@ -521,6 +537,7 @@ pub fn exit_event(entry: &Entry) -> Option<crate::event::Event> {
         gid: entry.gids.map_or(0, |[real, ..]| real),
         name: entry.comm.clone(),
         backend: crate::event::Backend::Ebpf,
+        placement: entry.placement.clone(),
         details: Details::Exit(status),
     })
 }
@@ -669,6 +686,7 @@ fn read_entry_and_reads(
         zombie: stat.state == 'Z',
         pending: fields != SeedFields::ALL,
         exit: None,
+        placement: None,
     };
     Ok((
         entry,

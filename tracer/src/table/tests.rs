@@ -22,6 +22,7 @@ fn event(time: f64, pid: u32, start: u64, ppid: u32, name: &str, details: Detail
         gid: 0,
         name: name.into(),
         backend: Backend::Ebpf,
+        placement: None,
         details,
     }
 }

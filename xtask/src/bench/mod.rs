@@ -52,6 +52,7 @@ macro_rules! say {
 mod agent;
 mod backends;
 mod export;
+mod groups;
 mod kernel;
 mod peers;
 mod ps;
@@ -64,6 +65,7 @@ mod wait;
 use agent::*;
 use backends::*;
 use export::*;
+use groups::*;
 use kernel::*;
 use peers::*;
 use ps::*;
@@ -79,7 +81,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 8] = [
+const MEASUREMENTS: [(&str, Measure); 9] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
@@ -88,6 +90,7 @@ const MEASUREMENTS: [(&str, Measure); 8] = [
     ("backends", backends),
     ("procfs crate", procfs_crate),
     ("export cost", export_cost),
+    ("groups", groups),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s

@@ -11,7 +11,7 @@ use tracer_common::{
 };
 
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 
 /// A record that does not match the layout shared with the kernel programs.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +127,35 @@ fn cputime_adjust(utime: u64, stime: u64, rtime: u64, prev_u: u64, prev_s: u64) 
     (utime, stime)
 }
 
+/// The fields of an [`ExecRecord`] before its tail.
+struct ExecFixed {
+    uids: [u32; 3],
+    gids: [u32; 3],
+    args_len: u32,
+    args_total: u32,
+    exe_len: u32,
+}
+
+impl ExecFixed {
+    /// Reads the fields from a record at least [`EXEC_FIXED_LEN`] bytes long.
+    fn read(bytes: &[u8]) -> Self {
+        let word = |offset: usize| {
+            let raw = bytes[offset..offset + 4]
+                .try_into()
+                .expect("four bytes within the checked fixed part");
+            u32::from_ne_bytes(raw)
+        };
+        let words = |offset: usize| [word(offset), word(offset + 4), word(offset + 8)];
+        Self {
+            uids: words(std::mem::offset_of!(ExecRecord, uids)),
+            gids: words(std::mem::offset_of!(ExecRecord, gids)),
+            args_len: word(std::mem::offset_of!(ExecRecord, args_len)),
+            args_total: word(std::mem::offset_of!(ExecRecord, args_total)),
+            exe_len: word(std::mem::offset_of!(ExecRecord, exe_len)),
+        }
+    }
+}
+
 /// Decodes one record.
 pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
     let header: RecordHeader = read(bytes)?;
@@ -172,22 +201,22 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
                     bytes.len()
                 )));
             }
-            // Only the used part of `args` is in the ring: read the fixed part into a full
-            // record, then take the arguments from the bytes that follow it.
-            let mut fixed = [0u8; size_of::<ExecRecord>()];
-            fixed[..EXEC_FIXED_LEN].copy_from_slice(&bytes[..EXEC_FIXED_LEN]);
-            let exec: ExecRecord = read(&fixed)?;
+            // Only the used part of the tail is in the ring: read the fixed fields, then take
+            // the path and the arguments from the bytes that follow them.
+            let exec = ExecFixed::read(bytes);
+            let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
-            let args = bytes
-                .get(EXEC_FIXED_LEN..EXEC_FIXED_LEN + args_len)
+            let tail = &bytes[EXEC_FIXED_LEN..];
+            let (exe, args) = tail
+                .get(..exe_len + args_len)
+                .map(|packed| packed.split_at(exe_len))
                 .ok_or_else(|| {
                     DecodeError(format!(
-                        "exec record of {} bytes is shorter than its {args_len} bytes of argv",
+                        "exec record of {} bytes is shorter than its {exe_len} bytes of path \
+                         and {args_len} bytes of argv",
                         bytes.len()
                     ))
                 })?;
-            let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
-            let exe = &exec.exe[..exe_len];
             let exe_truncated = header.flags & FLAG_EXE_TRUNCATED != 0;
             Details::Exec(Box::new(Exec {
                 exe: Some(if header.flags & FLAG_EXE_AS_PASSED != 0 {
@@ -216,6 +245,8 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
         gid: header.gid,
         name: cstr_bytes(&header.comm),
         backend: Backend::Ebpf,
+        // Filled by the source from /proc (see `crate::source::place`).
+        placement: None,
         details,
     })
 }
@@ -238,6 +269,85 @@ mod tests {
         assert_eq!(cputime_adjust(12, 4, 100, 10, 40), (60, 40));
         assert_eq!(cputime_adjust(1, 99, 100, 30, 0), (30, 70));
         assert_eq!(cputime_adjust(12, 4, 100, 60, 50), (60, 50));
+    }
+
+    /// An exec record as the kernel program writes it: the fixed part, then `exe` and `args`
+    /// packed in the tail, nothing after them.
+    fn exec_bytes(flags: u8, exe: &[u8], args: &[u8], args_total: u32) -> Vec<u8> {
+        let header = RecordHeader {
+            kind: RecordKind::Exec as u8,
+            flags,
+            _pad: [0; 2],
+            pid: 42,
+            ppid: 1,
+            tid: 43,
+            uid: 1000,
+            gid: 100,
+            time_ns: 5_000_000_000,
+            start_boottime_ns: 4_000_000_000,
+            comm: *b"true\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        // SAFETY: a plain #[repr(C)] record without padding holes, fully initialised.
+        let header_bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&header as *const RecordHeader).cast::<u8>(),
+                size_of::<RecordHeader>(),
+            )
+        };
+        let mut bytes = header_bytes.to_vec();
+        for word in [1000u32, 1001, 1002, 100, 101, 102] {
+            bytes.extend_from_slice(&word.to_ne_bytes());
+        }
+        for word in [args.len() as u32, args_total, exe.len() as u32, 0] {
+            bytes.extend_from_slice(&word.to_ne_bytes());
+        }
+        assert_eq!(bytes.len(), EXEC_FIXED_LEN);
+        bytes.extend_from_slice(exe);
+        bytes.extend_from_slice(args);
+        bytes
+    }
+
+    #[test]
+    fn exec_records_carry_path_and_argv_packed() {
+        let clock = Clock::new_or_derived();
+        let bytes = exec_bytes(0, b"true\0bin\0usr\0", b"/bin/true\0a b\0\xff\0", 17);
+        let event = record(&bytes, &clock).expect("a well-formed record");
+        let Details::Exec(exec) = event.details else {
+            panic!("not an exec: {:?}", event.details);
+        };
+        assert_eq!(
+            exec.exe.as_deref(),
+            Some(std::ffi::OsStr::new("/usr/bin/true"))
+        );
+        let args: Vec<&[u8]> = exec.cmdline.iter().map(|a| a.as_encoded_bytes()).collect();
+        assert_eq!(args, [&b"/bin/true"[..], b"a b", b"\xff"]);
+        assert_eq!(exec.uids, [1000, 1001, 1002]);
+        assert_eq!(exec.gids, [100, 101, 102]);
+        assert_eq!(exec.cmdline_bytes, 17);
+        assert!(!exec.cmdline_truncated && !exec.exe_truncated);
+        assert_eq!(event.id.pid, 42);
+
+        // Cut argv and a path as passed to execve, flagged.
+        let flags = FLAG_ARGS_TRUNCATED | FLAG_EXE_AS_PASSED | FLAG_EXE_TRUNCATED;
+        let bytes = exec_bytes(flags, b"./x", b"abc", 9000);
+        let Details::Exec(exec) = record(&bytes, &clock).unwrap().details else {
+            panic!("not an exec");
+        };
+        assert_eq!(exec.exe.as_deref(), Some(std::ffi::OsStr::new("./x")));
+        assert_eq!(exec.cmdline, ["abc"]);
+        assert!(exec.cmdline_truncated && exec.exe_truncated);
+        assert_eq!(exec.cmdline_bytes, 9000);
+
+        // No argv (unreadable), and a record shorter than its lengths say.
+        let bytes = exec_bytes(0, b"sh\0", b"", 0);
+        let Details::Exec(exec) = record(&bytes, &clock).unwrap().details else {
+            panic!("not an exec");
+        };
+        assert!(exec.cmdline.is_empty());
+        assert_eq!(exec.exe.as_deref(), Some(std::ffi::OsStr::new("/sh")));
+        let bytes = exec_bytes(0, b"sh\0", b"abc\0", 4);
+        assert!(record(&bytes[..bytes.len() - 1], &clock).is_err());
+        assert!(record(&bytes[..EXEC_FIXED_LEN - 1], &clock).is_err());
     }
 
     #[test]

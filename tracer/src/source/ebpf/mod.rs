@@ -14,10 +14,10 @@ use aya::programs::BtfTracePoint;
 use aya::{Ebpf, EbpfLoader};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tracer_common::counter;
+use tracer_common::{control, counter};
 
 use crate::event::{Backend, Event};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 use crate::source::SourceStats;
 
 /// The kernel programs, compiled by `build.rs` from `tracer-ebpf`.
@@ -58,9 +58,10 @@ pub enum EbpfError {
 pub struct EbpfConfig {
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
-    /// The kernel wakes the consumer once this many bytes are pending.
+    /// The kernel wakes the consumer once this many bytes are pending, even while it batches.
     pub wakeup_bytes: u32,
-    /// The consumer drains at least this often, so a quiet tail is never stranded.
+    /// While records keep coming the consumer drains this often (it is woken by the first
+    /// record after the ring was empty, and sleeps without a timer while it stays empty).
     pub drain_interval: Duration,
     /// Have the kernel account each program's run time and count (BPF_ENABLE_STATS), for
     /// [`EbpfSource::program_costs`]. Costs a few nanoseconds per event while on.
@@ -72,6 +73,9 @@ pub struct EbpfConfig {
 }
 
 pub use crate::source::ProgramCost;
+
+/// The longest the consumer sleeps while the ring stays empty (see `Pace::Asleep`).
+const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
 
 impl Default for EbpfConfig {
     fn default() -> Self {
@@ -99,10 +103,14 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
 const SCHED_PROGRAMS_AND_HOOKS: [(&str, &str); 1] = [("sched_switch", "sched_switch")];
 
 /// Makes the kernel wake the consumer on every exit while someone waits for one (`wait`
-/// latency), instead of batching. Shared by the waiters; cheap to call.
+/// latency), instead of batching, and keeps the consumer draining on its timer meanwhile (so
+/// a waiter learns when everything up to now was applied). Shared by the waiters; cheap to
+/// call. Also holds the `CONTROL` map through which the consumer says it sleeps.
 pub struct ExitWakeup {
     control: std::sync::Mutex<aya::maps::Array<MapData, u32>>,
     waiters: std::sync::atomic::AtomicU32,
+    /// Wakes a consumer sleeping without a timer when a waiter arrives.
+    arrived: tokio::sync::Notify,
 }
 
 impl ExitWakeup {
@@ -113,8 +121,9 @@ impl ExitWakeup {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
             == 0
         {
-            self.set(1);
+            self.set(control::EXIT_AWAITED, 1);
         }
+        self.arrived.notify_one();
     }
 
     /// A waiter leaves.
@@ -124,17 +133,45 @@ impl ExitWakeup {
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
             == 1
         {
-            self.set(0);
+            self.set(control::EXIT_AWAITED, 0);
         }
     }
 
-    fn set(&self, value: u32) {
-        if let Ok(mut control) = self.control.lock() {
-            if let Err(e) = control.set(0, value, 0) {
-                tracing::warn!("cannot switch exit wake-ups: {e}");
-            }
+    /// Whether anyone waits for an exit.
+    fn awaited(&self) -> bool {
+        self.waiters.load(std::sync::atomic::Ordering::Acquire) != 0
+    }
+
+    fn set(&self, index: u32, value: u32) -> bool {
+        match self.control.lock() {
+            Ok(mut control) => match control.set(index, value, 0) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!("cannot set control {index} of the kernel programs: {e}");
+                    false
+                }
+            },
+            Err(_) => false,
         }
     }
+}
+
+/// How the consumer waits for records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Records are coming: drain every `drain_interval` (the kernel wakes it early only past
+    /// `wakeup_bytes` or for an awaited exit).
+    Batching,
+    /// A drain found the ring empty and the kernel was asked to wake the consumer on the next
+    /// record: one more drain after `drain_interval`, for a record that another CPU was
+    /// committing while the flag was set (it read the flag before).
+    Settling,
+    /// The ring stays empty: the next record wakes the consumer. Its only timer is a
+    /// safety drain backing off to [`ASLEEP_SAFETY_MAX`] (the time since falling asleep):
+    /// the kernel looks at the sleep flag only when the ring is empty, so a record another
+    /// CPU was still committing when the consumer fell asleep would otherwise hold back
+    /// every later one until `wakeup_bytes` are pending.
+    Asleep(Duration),
 }
 
 /// Lifecycle events from the kernel programs.
@@ -146,7 +183,11 @@ pub struct EbpfSource {
     exit_wakeup: std::sync::Arc<ExitWakeup>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     clock: Clock,
-    tick: tokio::time::Interval,
+    /// How often the consumer drains while records keep coming.
+    drain_interval: Duration,
+    pace: Pace,
+    /// The last drain stopped at its `max`: more is pending at once.
+    cut_short: bool,
     /// Keeps BPF run-time statistics on while held.
     _stats_enabled: Option<std::os::fd::OwnedFd>,
     /// The scheduler accounting maps, when its programs run (registered in [`sched`]).
@@ -293,9 +334,8 @@ impl EbpfSource {
         let exit_wakeup = std::sync::Arc::new(ExitWakeup {
             control: std::sync::Mutex::new(control),
             waiters: std::sync::atomic::AtomicU32::new(0),
+            arrived: tokio::sync::Notify::new(),
         });
-        let mut tick = tokio::time::interval(config.drain_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::debug!(
             ring_fd = ring.as_raw_fd(),
             ?offsets,
@@ -311,7 +351,10 @@ impl EbpfSource {
             exit_wakeup,
             logger,
             clock: Clock::new()?,
-            tick,
+            drain_interval: config.drain_interval,
+            // The first drain decides: records pending keep it batching, none put it to sleep.
+            pace: Pace::Batching,
+            cut_short: false,
             _stats_enabled: stats_enabled,
             sched,
             events: 0,
@@ -330,17 +373,51 @@ impl EbpfSource {
         Backend::Ebpf
     }
 
-    /// Waits until records are pending (or the drain timer fires) and appends up to `max`
-    /// decoded events to `out`. Returns with `out` possibly empty after a quiet tick.
+    /// Waits for records and appends up to `max` decoded events to `out`. Returns with `out`
+    /// possibly empty (a drain that found nothing).
+    ///
+    /// Adaptive: while records keep coming it drains every `drain_interval` (one wake-up per
+    /// batch); once a drain finds the ring empty it asks the kernel to wake it on the next
+    /// record and sleeps without a timer, so an idle host costs nothing. While someone waits
+    /// for an exit it keeps draining on its timer, so the waiter learns that everything up to
+    /// now was applied. Cancel-safe: records are only taken from the ring after the wait.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
+        if !self.cut_short {
+            let timer = match self.pace {
+                Pace::Asleep(_) if self.exit_wakeup.awaited() => self.drain_interval,
+                Pace::Asleep(slept) => slept,
+                Pace::Batching | Pace::Settling => self.drain_interval,
+            };
+            tokio::select! {
+                guard = self.ring.readable_mut() => guard?.clear_ready(),
+                _ = tokio::time::sleep(timer) => {}
+                _ = self.exit_wakeup.arrived.notified() => {}
+            }
+        }
         if self.drain(out, max) > 0 {
+            // The kernel cleared the sleep flag with the first record it wrote after it was
+            // set (or it is still set and the next record wakes us once: harmless).
+            self.pace = Pace::Batching;
             return Ok(());
         }
-        tokio::select! {
-            guard = self.ring.readable_mut() => guard?.clear_ready(),
-            _ = self.tick.tick() => {}
+        match self.pace {
+            Pace::Batching => {
+                // Empty: be woken by the next record from now on. A record committed between
+                // the drain and the flag did not wake us: look once more.
+                self.pace = if self.exit_wakeup.set(control::CONSUMER_ASLEEP, 1) {
+                    Pace::Settling
+                } else {
+                    Pace::Batching // cannot sleep safely: keep the timer
+                };
+                if self.drain(out, max) > 0 {
+                    self.pace = Pace::Batching;
+                }
+            }
+            Pace::Settling => self.pace = Pace::Asleep(self.drain_interval * 2),
+            Pace::Asleep(slept) => {
+                self.pace = Pace::Asleep((slept * 2).min(ASLEEP_SAFETY_MAX));
+            }
         }
-        self.drain(out, max);
         Ok(())
     }
 
@@ -363,6 +440,7 @@ impl EbpfSource {
             }
         }
         let added = out.len() - before;
+        self.cut_short = added == max;
         self.events += added as u64;
         added
     }

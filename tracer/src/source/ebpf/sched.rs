@@ -15,7 +15,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use crate::event::{ProcessId, SchedUsage};
-use crate::platform::clock::Clock;
+use crate::host::clock::Clock;
 
 /// The sched programs' maps, readable from any thread.
 pub struct SchedMaps {
