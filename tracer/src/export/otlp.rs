@@ -708,7 +708,7 @@ mod tests {
         assert_eq!(args.values.len(), 3);
         let exit = log_record(&Event {
             details: Details::Exit(Exit::from_wait_status(7 << 8, 0.25)),
-            ..base
+            ..base.clone()
         });
         assert_eq!(
             attribute(&exit, "process.exit.code").cloned(),
@@ -719,5 +719,36 @@ mod tests {
             s("2023-11-14T22:13:20.250Z")
         );
         assert!(attribute(&exit, "tracer.exit.signal").is_none());
+        assert!(attribute(&exit, "container.id").is_none());
+
+        // Where the placement knows the cgroup, container and pod, they are attributes.
+        use crate::host::container::{Cgroup, Container, Placement};
+        let id = "a".repeat(64);
+        let placed = log_record(&Event {
+            placement: Some(std::sync::Arc::new(Placement {
+                cgroup: Some(std::sync::Arc::new(Cgroup {
+                    path: "/kubepods.slice/pod1/cri-containerd-x.scope".into(),
+                    id: Some(7),
+                    container: Some(Container {
+                        id: Some(id.clone()),
+                        runtime: Some("containerd"),
+                    }),
+                    pod_uid: Some("0f1e2d3c-0000-4000-8000-000000000001".into()),
+                })),
+                namespaces: Default::default(),
+                vpid: None,
+                vppid: None,
+            })),
+            ..base
+        });
+        assert_eq!(
+            attribute(&placed, "process.linux.cgroup").cloned(),
+            s("0::/kubepods.slice/pod1/cri-containerd-x.scope")
+        );
+        assert_eq!(attribute(&placed, "container.id").cloned(), s(&id));
+        assert_eq!(
+            attribute(&placed, "k8s.pod.uid").cloned(),
+            s("0f1e2d3c-0000-4000-8000-000000000001")
+        );
     }
 }
