@@ -1,6 +1,6 @@
 //! The agent's exporters: every lifecycle event, after the table applied it, sent on to the
 //! fleet's pipelines — OTLP log records to an OpenTelemetry collector ([`otlp`]) and JSON lines
-//! in size-rotated files for log shippers ([`file`]).
+//! in size-rotated files for log shippers ([`mod@file`]).
 //!
 //! Each exporter subscribes to the table's event broadcast ([`Tracer::subscribe`]) and runs on
 //! threads of its own, so a slow disk or a dead collector never slows the feed: the
