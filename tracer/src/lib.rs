@@ -33,6 +33,7 @@ pub mod bytes;
 pub mod cli;
 pub mod event;
 #[cfg(native_linux)]
+pub mod export;
 pub mod groups;
 pub mod host;
 pub(crate) mod platform;

@@ -803,6 +803,31 @@ pub struct Stats {
     pub slow_clients: u64,
     /// The agent's resident memory in bytes.
     pub rss_bytes: u64,
+    /// The exporters' counters (`--otlp-endpoint`, `--export-file`), when any runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exporters: Vec<ExporterStats>,
+}
+
+/// One exporter's part of [`Stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExporterStats {
+    /// `otlp` or `file`.
+    pub name: String,
+    /// Where it sends: the URL or the file path.
+    pub target: String,
+    /// Events delivered (accepted by the collector, written to the file).
+    pub exported: u64,
+    /// Events lost: a queue was full, or they were given up after the retries.
+    pub dropped: u64,
+    /// Requests or writes that failed.
+    pub errors: u64,
+    /// Retries of failed requests or writes.
+    pub retries: u64,
+    /// Events waiting in the exporter's queue now.
+    pub queued: u64,
+    /// The last failure.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// The table's part of [`Stats`].

@@ -37,6 +37,8 @@ pub struct AgentConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// The table's settings.
     pub tracer: TracerConfig,
+    /// The exporters to run (none by default).
+    pub export: crate::export::ExportConfig,
     /// process-exporter's groups (`--groups FILE`), served with the metrics.
     pub groups: Option<crate::groups::GroupsConfig>,
 }
@@ -75,6 +77,7 @@ struct Shared {
     counters: AgentCounters,
     started: Instant,
     shutdown: watch::Receiver<bool>,
+    exporters: crate::export::Exporters,
 }
 
 /// Why the agent could not start, or had to stop: one line saying what failed and why.
@@ -145,6 +148,12 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
             "tracer agent: no event feed ({reason}): answering from /proc snapshots, no events or exit codes"
         ),
     }
+    let exporters = if config.export.any() && matches!(tracer.feed(), Feed::Snapshot(_)) {
+        eprintln!("tracer agent: without an event feed the exporters have nothing to send");
+        crate::export::Exporters::default()
+    } else {
+        crate::export::Exporters::start(&tracer, &config.export)
+    };
     let groups = match config.groups {
         Some(rules) => Some(
             crate::groups::Groups::start(&tracer, rules)
@@ -162,6 +171,7 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         counters: AgentCounters::default(),
         started: Instant::now(),
         shutdown: shutdown_rx,
+        exporters,
     });
     start_sampling(&context);
     if let Some(addr) = config.metrics {
@@ -206,6 +216,10 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
     while context.counters.clients.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The exporters write or send what they hold.
+    let exporting = Arc::clone(&context);
+    let _ =
+        tokio::task::spawn_blocking(move || exporting.exporters.stop(Duration::from_secs(2))).await;
     eprintln!("tracer agent: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -653,6 +667,7 @@ fn stats(context: &Shared) -> Stats {
         refused: c.refused.load(Ordering::Relaxed),
         slow_clients: c.slow_clients.load(Ordering::Relaxed),
         rss_bytes: own_rss(),
+        exporters: context.exporters.stats(),
     }
 }
 

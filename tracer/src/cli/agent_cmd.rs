@@ -20,6 +20,8 @@ use crate::table::live::TracerConfig;
     tracer agent                                   root-only socket at /run/tracer/tracer.sock\n  \
     tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n  \
     tracer agent --sched                           also on-CPU time and run-queue latency\n  \
+    tracer agent --otlp-endpoint http://127.0.0.1:4318   events as OTLP log records\n  \
+    tracer agent --export-file /var/log/tracer/events.jsonl   rotated JSON lines\n  \
     tracer agent --metrics 127.0.0.1:9465 --groups /etc/process-exporter/all.yaml\n\n\
 The socket is created mode 0660, owned by root and --socket-group. A client sees what /proc \
 would show it (hidepid is honoured, other users' exe, cwd, environ, fds and I/O are null) and \
@@ -66,6 +68,27 @@ pub struct AgentArgs {
     /// every context switch and wakeup, so it is off unless asked for.
     #[arg(long)]
     sched: bool,
+
+    /// Export every event as an OpenTelemetry log record over OTLP/HTTP (protobuf) to this
+    /// collector endpoint (e.g. http://127.0.0.1:4318; /v1/logs is added). The standard
+    /// OTEL_EXPORTER_OTLP_* variables, OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME apply.
+    /// Without the flag, OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)
+    /// turns it on.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+
+    /// Append every event to this file as JSON lines (those of `tracer events --json`),
+    /// rotated by size.
+    #[arg(long, value_name = "PATH")]
+    export_file: Option<PathBuf>,
+
+    /// Size in MiB at which --export-file is rotated (PATH → PATH.1 → …).
+    #[arg(long, default_value_t = 100.0, value_name = "MIB")]
+    export_max_mib: f64,
+
+    /// Rotated files kept (PATH.1 … PATH.N; the oldest is removed).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    export_keep: u32,
 }
 
 /// Runs the agent until SIGTERM.
@@ -102,6 +125,29 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(resolve_group)
         .transpose()?;
+    if !(args.export_max_mib.is_finite() && (0.001..=1_048_576.0).contains(&args.export_max_mib)) {
+        bail!(
+            "--export-max-mib must be between 0.001 and 1048576, not {}",
+            args.export_max_mib
+        );
+    }
+    if !(1..=1000).contains(&args.export_keep) {
+        bail!(
+            "--export-keep must be between 1 and 1000 (a shipper finishes reading PATH.1), not {}",
+            args.export_keep
+        );
+    }
+    let otlp = crate::export::otlp::OtlpConfig::from_env(args.otlp_endpoint.as_deref(), |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(anyhow::Error::msg)?;
+    let file = args
+        .export_file
+        .map(|path| crate::export::file::FileConfig {
+            path,
+            max_bytes: (args.export_max_mib * 1048576.0) as u64,
+            keep: args.export_keep,
+        });
     let groups = match &args.groups {
         Some(path) => {
             if args.metrics.is_none() {
@@ -136,6 +182,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             }),
             snapshot_fallback: false,
         },
+        export: crate::export::ExportConfig { otlp, file },
     })
 }
 

@@ -32,6 +32,22 @@ pub fn text(stats: &Stats) -> String {
         stats.subscriber_drops,
         crate::render::text::bytes(stats.rss_bytes.min(i64::MAX as u64) as i64)
     ));
+    for e in &stats.exporters {
+        out.push_str(&format!(
+            "export       {} to {}: {} exported, {} dropped, {} queued, {} errors, {} retries{}\n",
+            e.name,
+            e.target,
+            e.exported,
+            e.dropped,
+            e.queued,
+            e.errors,
+            e.retries,
+            e.last_error
+                .as_deref()
+                .map(|error| format!("; last error: {error}"))
+                .unwrap_or_default()
+        ));
+    }
     out
 }
 
@@ -69,7 +85,7 @@ mod metrics {
     use prometheus_client::metrics::gauge::ConstGauge;
     use prometheus_client::metrics::MetricType;
 
-    use crate::agent::protocol::Stats;
+    use crate::agent::protocol::{ExporterStats, Stats};
 
     /// One scrape's counters.
     #[derive(Debug)]
@@ -202,6 +218,49 @@ mod metrics {
                 Gauge,
                 s.rss_bytes,
             )?;
+            if s.exporters.is_empty() {
+                return Ok(());
+            }
+            let by_exporter = |value: fn(&ExporterStats) -> u64| -> Vec<(&str, u64)> {
+                s.exporters
+                    .iter()
+                    .map(|x| (x.name.as_str(), value(x)))
+                    .collect()
+            };
+            for (name, help, kind, value) in [
+                (
+                    "tracer_export_events",
+                    "Events delivered by each exporter (accepted by the collector, written).",
+                    Counter,
+                    (|x| x.exported) as fn(&ExporterStats) -> u64,
+                ),
+                (
+                    "tracer_export_dropped_events",
+                    "Events an exporter lost: its queue was full or it gave them up after retries.",
+                    Counter,
+                    |x| x.dropped,
+                ),
+                (
+                    "tracer_export_errors",
+                    "Requests or writes of an exporter that failed.",
+                    Counter,
+                    |x| x.errors,
+                ),
+                (
+                    "tracer_export_retries",
+                    "Retries of an exporter's failed requests or writes.",
+                    Counter,
+                    |x| x.retries,
+                ),
+                (
+                    "tracer_export_queued_events",
+                    "Events waiting in an exporter's queue.",
+                    Gauge,
+                    |x| x.queued,
+                ),
+            ] {
+                labelled(e, (name, help), kind, "exporter", &by_exporter(value))?;
+            }
             Ok(())
         }
     }
@@ -244,6 +303,7 @@ mod tests {
             refused: 4,
             slow_clients: 0,
             rss_bytes: 12 << 20,
+            exporters: Vec::new(),
         }
     }
 
@@ -302,5 +362,41 @@ mod tests {
             ..sample()
         });
         assert!(no_source.contains("tracer_lost_events_total{kind=\"fork\"} 0\n"));
+        assert!(!text.contains("tracer_export"), "no exporter, no family");
+    }
+
+    #[test]
+    #[cfg(native_linux)]
+    fn exporters_show_in_stats_and_metrics() {
+        use crate::agent::protocol::ExporterStats;
+        let stats = Stats {
+            exporters: vec![ExporterStats {
+                name: "otlp".into(),
+                target: "http://127.0.0.1:4318/v1/logs".into(),
+                exported: 10,
+                dropped: 3,
+                errors: 2,
+                retries: 1,
+                queued: 5,
+                last_error: Some("the collector answered 503".into()),
+            }],
+            ..sample()
+        };
+        let text = metrics(&stats);
+        for line in [
+            "tracer_export_events_total{exporter=\"otlp\"} 10\n",
+            "tracer_export_dropped_events_total{exporter=\"otlp\"} 3\n",
+            "tracer_export_errors_total{exporter=\"otlp\"} 2\n",
+            "tracer_export_retries_total{exporter=\"otlp\"} 1\n",
+            "tracer_export_queued_events{exporter=\"otlp\"} 5\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+        let json = crate::render::json::to_string(&stats);
+        let back: Stats = serde_json::from_str(&json).expect("our own stats parse");
+        assert_eq!(back, stats);
+        assert!(super::text(&stats).contains(
+            "export       otlp to http://127.0.0.1:4318/v1/logs: 10 exported, 3 dropped"
+        ));
     }
 }

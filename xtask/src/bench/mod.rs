@@ -51,6 +51,7 @@ macro_rules! say {
 
 mod agent;
 mod backends;
+mod export;
 mod groups;
 mod kernel;
 mod peers;
@@ -64,6 +65,7 @@ mod wait;
 
 use agent::*;
 use backends::*;
+use export::*;
 use groups::*;
 use kernel::*;
 use peers::*;
@@ -81,7 +83,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 9] = [
+const MEASUREMENTS: [(&str, Measure); 10] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
@@ -89,6 +91,7 @@ const MEASUREMENTS: [(&str, Measure); 9] = [
     ("wait latency", wait_latency),
     ("backends", backends),
     ("procfs crate", procfs_crate),
+    ("export cost", export_cost),
     ("groups", groups),
     ("python", python_package),
 ];
