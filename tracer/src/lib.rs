@@ -33,7 +33,9 @@ pub mod bytes;
 pub mod cli;
 pub mod event;
 #[cfg(native_linux)]
+#[cfg(native_linux)]
 pub mod export;
+#[cfg(native_linux)]
 pub mod groups;
 pub mod host;
 pub(crate) mod platform;
