@@ -93,6 +93,10 @@ impl Namespaces {
         }
     }
 
+    #[cfg_attr(
+        not(native_linux),
+        allow(dead_code, reason = "filled from /proc, which is Linux's")
+    )]
     fn slot(&mut self, kind: &str) -> Option<&mut Option<u64>> {
         Some(match kind {
             "pid" => &mut self.pid,
