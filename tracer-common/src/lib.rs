@@ -60,6 +60,27 @@ pub const FLAG_ARGS_UNREADABLE: u8 = 1 << 2;
 /// (`linux_binprm::interp`) as one string instead of components.
 pub const FLAG_EXE_AS_PASSED: u8 = 1 << 3;
 
+/// [`RecordHeader::flags`] of fork and exec records: the record's [`PlacementIds`] were read
+/// (clear when the kernel lacks a field they come from: userspace then reads `/proc`).
+pub const FLAG_PLACED: u8 = 1 << 4;
+
+/// Where a process runs, read by the fork and exec programs: its cgroup v2 id, its
+/// namespaces' inode numbers and its ids in its own PID namespace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlacementIds {
+    /// `task->cgroups->dfl_cgrp->kn->id`: the cgroup v2 id (the inode of its directory).
+    pub cgroup_id: u64,
+    /// `ns.inum` of the pid, mnt, net, user, uts, ipc and cgroup namespaces, in that order.
+    pub namespaces: [u32; 7],
+    /// The process's pid in its own PID namespace.
+    pub vpid: u32,
+    /// Its parent's pid in that namespace; 0 when the parent is outside it.
+    pub vppid: u32,
+    /// Explicit padding, always zero.
+    pub _pad: u32,
+}
+
 /// Fields every record starts with: which process, when, and its identity.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -100,6 +121,8 @@ pub struct ForkRecord {
     pub parent_pid: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
+    /// Where the child runs (valid with [`FLAG_PLACED`]).
+    pub placement: PlacementIds,
 }
 
 /// The last thread of a process exited.
@@ -294,6 +317,8 @@ pub struct ExecRecord {
     pub exe_len: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
+    /// Where the process runs (valid with [`FLAG_PLACED`]).
+    pub placement: PlacementIds,
     /// The executable file's path, then argv. The path (for scripts: the interpreter's) is
     /// resolved by walking its dentries and mounts up to the root, as `/proc/PID/exe` shows
     /// it: the components leaf first, each NUL-terminated (`true\0bin\0usr\0` is
@@ -499,6 +524,57 @@ pub struct KernelOffsets {
     /// Ring-buffer wake-up threshold in bytes: once this much is pending a record wakes the
     /// consumer even while it batches on its own timer (see [`control::CONSUMER_ASLEEP`]).
     pub wakeup_bytes: u32,
+    /// 1 when every placement offset below was found: the fork and exec programs then read
+    /// [`PlacementIds`] and set [`FLAG_PLACED`].
+    pub placement: u32,
+    /// `task_struct::cgroups`
+    pub task_cgroups: u32,
+    /// `css_set::dfl_cgrp`
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup::kn`
+    pub cgroup_kn: u32,
+    /// `kernfs_node::id`
+    pub kernfs_node_id: u32,
+    /// `task_struct::nsproxy`
+    pub task_nsproxy: u32,
+    /// `nsproxy::mnt_ns`
+    pub nsproxy_mnt: u32,
+    /// `nsproxy::net_ns`
+    pub nsproxy_net: u32,
+    /// `nsproxy::uts_ns`
+    pub nsproxy_uts: u32,
+    /// `nsproxy::ipc_ns`
+    pub nsproxy_ipc: u32,
+    /// `nsproxy::cgroup_ns`
+    pub nsproxy_cgroup: u32,
+    /// `cred::user_ns`
+    pub cred_user_ns: u32,
+    /// `pid_namespace::ns` + `ns_common::inum`
+    pub pid_ns_inum: u32,
+    /// `mnt_namespace::ns` + `ns_common::inum`
+    pub mnt_ns_inum: u32,
+    /// `net::ns` + `ns_common::inum`
+    pub net_ns_inum: u32,
+    /// `user_namespace::ns` + `ns_common::inum`
+    pub user_ns_inum: u32,
+    /// `uts_namespace::ns` + `ns_common::inum`
+    pub uts_ns_inum: u32,
+    /// `ipc_namespace::ns` + `ns_common::inum`
+    pub ipc_ns_inum: u32,
+    /// `cgroup_namespace::ns` + `ns_common::inum`
+    pub cgroup_ns_inum: u32,
+    /// `task_struct::thread_pid`
+    pub task_thread_pid: u32,
+    /// `pid::level`
+    pub pid_level: u32,
+    /// `pid::numbers` (the flexible array of `upid`, one per namespace level)
+    pub pid_numbers: u32,
+    /// `sizeof(struct upid)`
+    pub upid_size: u32,
+    /// `upid::nr`
+    pub upid_nr: u32,
+    /// `upid::ns`
+    pub upid_ns: u32,
 }
 
 impl KernelOffsets {
@@ -528,13 +604,14 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(size_of::<RecordHeader>(), 56);
-        assert_eq!(size_of::<ForkRecord>(), 56 + 8);
+        assert_eq!(size_of::<PlacementIds>(), 48);
+        assert_eq!(size_of::<ForkRecord>(), 56 + 8 + 48);
         assert_eq!(size_of::<Usage>(), 18 * 8);
         assert_eq!(size_of::<ExitRecord>(), 56 + 8 + 18 * 8);
         assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
-        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16);
-        assert_eq!(size_of::<KernelOffsets>(), (31 + 44) * 4);
+        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 48);
+        assert_eq!(size_of::<KernelOffsets>(), (31 + 44 + 25) * 4);
     }
 }

@@ -14,12 +14,12 @@ use aya_log_ebpf::error;
 use tracer_common::{
     counter, ExecRecord, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXEC_TAIL_CAPTURE, EXE_CAPTURE,
     EXE_COMPONENT_MAX, EXE_MAX_DEPTH, FLAG_ARGS_TRUNCATED, FLAG_ARGS_UNREADABLE,
-    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED,
+    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_PLACED,
 };
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, read_ptr, Errno},
+    kernel::{field, field_ptr, header, placement, read_ptr, Errno},
     offset, EXEC_SCRATCH,
 };
 
@@ -57,6 +57,16 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         field(cred, offset!(cred_sgid)),
     ];
     record._pad = 0;
+    record.placement = Default::default();
+    if offset!(placement) != 0 {
+        match placement(task, record.header.ppid) {
+            Ok(ids) => {
+                record.placement = ids;
+                record.header.flags |= FLAG_PLACED;
+            }
+            Err(_) => count(counter::READ_ERRORS),
+        }
+    }
 
     // The executable file (for a script, its interpreter) as /proc/PID/exe shows it; if the
     // walk fails, the path as passed to execve.

@@ -2,11 +2,11 @@
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use aya_log_ebpf::error;
-use tracer_common::{counter, ForkRecord, RecordKind};
+use tracer_common::{counter, ForkRecord, PlacementIds, RecordKind, FLAG_PLACED};
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, header, Errno},
+    kernel::{field, header, placement, Errno},
     offset,
 };
 
@@ -37,7 +37,17 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         header: header(RecordKind::Fork, child)?,
         parent_pid: field(parent, offset!(task_tgid)),
         _pad: 0,
+        placement: PlacementIds::default(),
     };
+    if offset!(placement) != 0 {
+        match placement(child, record.header.ppid) {
+            Ok(ids) => {
+                record.placement = ids;
+                record.header.flags |= FLAG_PLACED;
+            }
+            Err(_) => count(counter::READ_ERRORS),
+        }
+    }
     // The child has not run yet: the thread that forked is the parent task.
     record.header.tid = field(parent, offset!(task_pid));
     emit(as_bytes(&record), counter::LOST_FORK, false);

@@ -1,7 +1,7 @@
 //! Reading kernel structures at offsets resolved from BTF, and the header every record shares.
 
 use aya_ebpf::helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel};
-use tracer_common::{RecordHeader, RecordKind, COMM_LEN};
+use tracer_common::{PlacementIds, RecordHeader, RecordKind, COMM_LEN};
 
 use crate::offset;
 
@@ -76,4 +76,71 @@ unsafe fn comm(task: *const u8) -> [u8; COMM_LEN] {
     ];
     // SAFETY: two u64 are sixteen bytes; any bytes are a valid [u8; 16].
     core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words)
+}
+
+/// Deepest PID namespace level the kernel allows (MAX_PID_NS_LEVEL).
+const MAX_PID_NS_LEVEL: u32 = 32;
+
+/// `ns.inum` of the namespace `nsproxy` points at with the pointer at `ptr_offset`.
+#[inline(always)]
+unsafe fn ns_inum(owner: *const u8, ptr_offset: u32, inum_offset: u32) -> Result<u32, Errno> {
+    Ok(field(field_ptr(owner, ptr_offset)?, inum_offset))
+}
+
+/// Where the process `task` (a thread-group leader) runs: its cgroup v2 id, its namespaces,
+/// and its pid and its parent's in its own PID namespace — what `/proc/PID/cgroup`,
+/// `/proc/PID/ns/*` and `/proc/PID/status` (`NSpid`) show. The host's processes (PID
+/// namespace level 0) take direct loads only; deeper levels index the pid's `numbers` with
+/// helper reads (a variable offset cannot be loaded directly).
+#[inline(always)]
+pub unsafe fn placement(task: *const u8, ppid: u32) -> Result<PlacementIds, Errno> {
+    let cgroups = field_ptr(task, offset!(task_cgroups))?;
+    let cgroup = field_ptr(cgroups, offset!(css_set_dfl_cgrp))?;
+    let kn = field_ptr(cgroup, offset!(cgroup_kn))?;
+    let nsproxy = field_ptr(task, offset!(task_nsproxy))?;
+    let cred = field_ptr(task, offset!(task_real_cred))?;
+    let mut ids = PlacementIds {
+        cgroup_id: field(kn, offset!(kernfs_node_id)),
+        namespaces: [
+            0,
+            ns_inum(nsproxy, offset!(nsproxy_mnt), offset!(mnt_ns_inum))?,
+            ns_inum(nsproxy, offset!(nsproxy_net), offset!(net_ns_inum))?,
+            ns_inum(cred, offset!(cred_user_ns), offset!(user_ns_inum))?,
+            ns_inum(nsproxy, offset!(nsproxy_uts), offset!(uts_ns_inum))?,
+            ns_inum(nsproxy, offset!(nsproxy_ipc), offset!(ipc_ns_inum))?,
+            ns_inum(nsproxy, offset!(nsproxy_cgroup), offset!(cgroup_ns_inum))?,
+        ],
+        vpid: 0,
+        vppid: 0,
+        _pad: 0,
+    };
+    let pid = field_ptr(task, offset!(task_thread_pid))?;
+    let level: u32 = field(pid, offset!(pid_level));
+    if level == 0 {
+        // The initial PID namespace: the ids are the global ones.
+        ids.vpid = field(pid, offset!(pid_numbers) + offset!(upid_nr));
+        let ns = field_ptr(pid, offset!(pid_numbers) + offset!(upid_ns))?;
+        ids.namespaces[0] = field(ns, offset!(pid_ns_inum));
+        ids.vppid = ppid;
+        return Ok(ids);
+    }
+    if level > MAX_PID_NS_LEVEL {
+        return Err(-22); // EINVAL
+    }
+    let numbers = offset!(pid_numbers) + level * offset!(upid_size);
+    ids.vpid = read(pid, numbers + offset!(upid_nr))?;
+    let ns = read_ptr(pid, numbers + offset!(upid_ns))?;
+    ids.namespaces[0] = read(ns, offset!(pid_ns_inum))?;
+    // The parent shows in the namespace when its pid reaches that level there (pid_nr_ns).
+    let parent = field_ptr(task, offset!(task_real_parent))?;
+    let leader = field_ptr(parent, offset!(task_group_leader))?;
+    let parent_pid = field_ptr(leader, offset!(task_thread_pid))?;
+    let parent_level: u32 = field(parent_pid, offset!(pid_level));
+    if parent_level >= level {
+        let parent_ns = read_ptr(parent_pid, numbers + offset!(upid_ns))?;
+        if parent_ns == ns {
+            ids.vppid = read(parent_pid, numbers + offset!(upid_nr))?;
+        }
+    }
+    Ok(ids)
 }

@@ -430,6 +430,11 @@ impl PlacementReader {
     pub fn read(&mut self, _pid: u32) -> Option<Placement> {
         None
     }
+
+    /// Always `None`.
+    pub fn cgroup_by_id(&mut self, _id: u64, _pid: u32) -> Option<Arc<Cgroup>> {
+        None
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -441,6 +446,9 @@ mod reader {
     /// Most cgroups whose parse is cached: past it the cache starts over.
     const MAX_CGROUPS: usize = 4096;
 
+    /// Most directories one walk of the v2 hierarchy visits, looking for a cgroup by id.
+    const MAX_WALK: usize = 65_536;
+
     /// Reads where processes run from `/proc`, sharing one [`Cgroup`] per path (a storm in one
     /// cgroup allocates its path once). The cache is bounded (4,096 cgroups) and an entry is
     /// replaced when the directory's inode changed (a cgroup removed and created again).
@@ -449,8 +457,14 @@ mod reader {
         proc_root: PathBuf,
         hierarchy: Hierarchy,
         cgroups: HashMap<Vec<u8>, Arc<Cgroup>>,
+        /// The same cgroups by the id the kernel programs read.
+        by_id: HashMap<u64, Arc<Cgroup>>,
+        /// Ids a walk of the hierarchy did not find (removed already): not walked for again.
+        unresolved: std::collections::HashSet<u64>,
         /// Times the cgroup cache started over.
         pub cache_resets: u64,
+        /// Walks of the v2 hierarchy made to resolve an id.
+        pub walks: u64,
     }
 
     impl Default for PlacementReader {
@@ -471,7 +485,10 @@ mod reader {
                 proc_root: proc_root.into(),
                 hierarchy,
                 cgroups: HashMap::new(),
+                by_id: HashMap::new(),
+                unresolved: std::collections::HashSet::new(),
                 cache_resets: 0,
+                walks: 0,
             }
         }
 
@@ -517,6 +534,44 @@ mod reader {
             Some(self.cgroup(&mount, path))
         }
 
+        /// The shared [`Cgroup`] whose id the kernel read for `pid`. Cached by id (v2 ids are
+        /// not reused and v2 cgroups cannot be renamed, so an id names one path for good); on
+        /// a miss the path comes from `/proc/PID/cgroup` when the process is still in that
+        /// cgroup, else from one walk of the v2 hierarchy (bounded). `None` when no cgroup
+        /// has that id any more, or the host has no v2 hierarchy.
+        pub fn cgroup_by_id(&mut self, id: u64, pid: u32) -> Option<Arc<Cgroup>> {
+            if let Some(cached) = self.by_id.get(&id) {
+                return Some(Arc::clone(cached));
+            }
+            let mount = self.hierarchy.v2_mount()?.to_path_buf();
+            if self.unresolved.contains(&id) {
+                return None;
+            }
+            let found = self
+                .read_cgroup(pid)
+                .filter(|cgroup| cgroup.id == Some(id))
+                .or_else(|| {
+                    self.walks += 1;
+                    let path = find_cgroup(&mount, id)?;
+                    Some(self.cgroup(&mount, &path)).filter(|cgroup| cgroup.id == Some(id))
+                });
+            if self.by_id.len() + self.unresolved.len() >= MAX_CGROUPS {
+                self.by_id.clear();
+                self.unresolved.clear();
+                self.cache_resets += 1;
+            }
+            match found {
+                Some(cgroup) => {
+                    self.by_id.insert(id, Arc::clone(&cgroup));
+                    Some(cgroup)
+                }
+                None => {
+                    self.unresolved.insert(id);
+                    None
+                }
+            }
+        }
+
         /// The shared [`Cgroup`] of a path relative to the v2 root mounted at `mount`.
         fn cgroup(&mut self, mount: &Path, path: &[u8]) -> Arc<Cgroup> {
             let id = cgroup_inode(mount, path);
@@ -554,6 +609,42 @@ mod reader {
             }
             namespaces
         }
+    }
+
+    /// The path (relative to the v2 root at `mount`) of the cgroup whose directory has inode
+    /// `id`, by a breadth-first walk of at most [`MAX_WALK`] directories. Directory entries
+    /// carry their inode, so the walk reads directories and stats nothing.
+    pub(super) fn find_cgroup(mount: &Path, id: u64) -> Option<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::{DirEntryExt, MetadataExt};
+        if std::fs::metadata(mount).ok()?.ino() == id {
+            return Some(b"/".to_vec());
+        }
+        let mut queue = std::collections::VecDeque::from([Vec::new()]);
+        let mut visited = 0;
+        while let Some(relative) = queue.pop_front() {
+            visited += 1;
+            if visited > MAX_WALK {
+                return None;
+            }
+            let dir = relative.strip_prefix(b"/").unwrap_or(&relative);
+            let Ok(entries) = std::fs::read_dir(mount.join(OsStr::from_bytes(dir))) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let mut path = relative.clone();
+                path.push(b'/');
+                path.extend_from_slice(entry.file_name().as_bytes());
+                if entry.ino() == id {
+                    return Some(path);
+                }
+                queue.push_back(path);
+            }
+        }
+        None
     }
 
     /// The inode of a cgroup's directory: the kernel's cgroup id on 64-bit kernels.
@@ -746,5 +837,35 @@ mod tests {
             assert!(Arc::ptr_eq(&again, &reader.read_cgroup(me).unwrap()));
         }
         assert_eq!(reader.read(u32::MAX), None);
+    }
+
+    /// Cgroups are found by the id the kernel reads: through the process when it is still
+    /// there, by walking the hierarchy when not, and an id that names nothing is `None`.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn resolves_cgroups_by_id() {
+        let mut reader = PlacementReader::new();
+        let Some(mount) = reader.hierarchy().v2_mount().map(Path::to_path_buf) else {
+            eprintln!("skipped: no cgroup v2 hierarchy here");
+            return;
+        };
+        let me = std::process::id();
+        let mine = reader.read_cgroup(me).expect("a v2 host");
+        let id = mine.id.unwrap();
+        // Through a pid that is gone: found by the walk.
+        let walked = reader.cgroup_by_id(id, u32::MAX).expect("found by walking");
+        assert_eq!(walked.path, mine.path);
+        assert_eq!(reader.walks, 1);
+        assert_eq!(reader::find_cgroup(&mount, 1).as_deref(), Some(&b"/"[..]));
+        // Cached by id: no walk, no read.
+        assert!(Arc::ptr_eq(
+            &reader.cgroup_by_id(id, u32::MAX).unwrap(),
+            &walked
+        ));
+        assert_eq!(reader.walks, 1);
+        // An id that names nothing: walked for once.
+        assert_eq!(reader.cgroup_by_id(u64::MAX, u32::MAX), None);
+        assert_eq!(reader.cgroup_by_id(u64::MAX, u32::MAX), None);
+        assert_eq!(reader.walks, 2);
     }
 }

@@ -97,9 +97,9 @@ impl Default for EbpfConfig {
 
 /// A running backend.
 pub enum Source {
-    /// Kernel programs, and what fills their events' placements.
+    /// Kernel programs (which fill their events' placements).
     #[cfg(native_linux)]
-    Ebpf(Box<EbpfSource>, Box<place::Placer>),
+    Ebpf(Box<EbpfSource>),
     /// A process list polled every interval (`/proc` or `sysinfo`).
     Polling(PollingSource),
 }
@@ -128,7 +128,7 @@ impl Source {
         match config.choice {
             #[cfg(native_linux)]
             Choice::Ebpf => EbpfSource::open(&config.ebpf)
-                .map(|s| (Source::Ebpf(Box::new(s), Box::default()), None))
+                .map(|s| (Source::Ebpf(Box::new(s)), None))
                 .map_err(|e| format!("cannot trace with eBPF: {e}")),
             #[cfg(not(native_linux))]
             Choice::Ebpf | Choice::Procfs => Err(format!(
@@ -140,7 +140,7 @@ impl Source {
             Choice::Sysinfo => sysinfo(interval).map(|s| (s, None)),
             #[cfg(native_linux)]
             Choice::Auto => match EbpfSource::open(&config.ebpf) {
-                Ok(source) => Ok((Source::Ebpf(Box::new(source), Box::default()), None)),
+                Ok(source) => Ok((Source::Ebpf(Box::new(source)), None)),
                 Err(error) => {
                     let notice = format!(
                         "eBPF unavailable ({error}): using procfs polling every {} — {}",
@@ -175,12 +175,7 @@ impl Source {
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source, placer) => {
-                let start = out.len();
-                source.next_batch(out, max).await?;
-                placer.place(&mut out[start..]);
-                Ok(())
-            }
+            Source::Ebpf(source) => source.next_batch(out, max).await,
             Source::Polling(source) => {
                 let _ = max; // a scan's events come together
                 source.next_batch(out).await
@@ -191,10 +186,8 @@ impl Source {
     /// Everything still pending, for shutdown.
     pub fn drain_all(&mut self, out: &mut Vec<Event>) {
         #[cfg(native_linux)]
-        if let Source::Ebpf(source, placer) = self {
-            let start = out.len();
+        if let Source::Ebpf(source) = self {
             source.drain_all(out);
-            placer.place(&mut out[start..]);
         }
         let _ = out;
     }
@@ -204,7 +197,7 @@ impl Source {
     pub fn delivered_until_ns(&self) -> u64 {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source, _) => source.drained_at_ns(),
+            Source::Ebpf(source) => source.drained_at_ns(),
             Source::Polling(source) => source.scanned_at_ns(),
         }
     }
@@ -213,7 +206,7 @@ impl Source {
     pub fn program_costs(&self) -> Vec<ProgramCost> {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source, _) => source.program_costs(),
+            Source::Ebpf(source) => source.program_costs(),
             Source::Polling(_) => Vec::new(),
         }
     }
@@ -222,7 +215,7 @@ impl Source {
     pub fn stats(&self) -> SourceStats {
         match self {
             #[cfg(native_linux)]
-            Source::Ebpf(source, _) => source.stats(),
+            Source::Ebpf(source) => source.stats(),
             Source::Polling(source) => source.stats(),
         }
     }

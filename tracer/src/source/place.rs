@@ -1,16 +1,21 @@
-//! Where the processes of kernel events run, read from `/proc` as the events are decoded: the
-//! kernel programs do not read cgroups and namespaces yet, so a fork or exec event's placement
-//! is the process's when its record is decoded (a few milliseconds after), and an exit's is
-//! the one its fork or exec had (a process gone cannot be read).
+//! Where the processes of kernel events run. The fork and exec programs read the cgroup v2
+//! id, the namespaces' inode numbers and the ids in the process's own PID namespace in the
+//! kernel ([`PlacementIds`]); the cgroup's path is resolved here from its id through a cache
+//! (see [`PlacementReader::cgroup_by_id`]), so the common case reads nothing per event. An
+//! exit's placement is the one its fork or exec had (a process gone cannot be read). Only on a
+//! kernel whose BTF lacks a field the ids come from are they read from `/proc` as the records
+//! are decoded.
 //!
 //! The processes seen are remembered by pid (bounded: past [`MAX_KNOWN`] the memory starts
-//! over) so that an exit, or an event whose process is gone already, gets the placement it had.
+//! over) so that an exit gets the placement it had.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tracer_common::PlacementIds;
+
 use crate::event::{Details, Event, ProcessId};
-use crate::host::container::{Placement, PlacementReader};
+use crate::host::container::{Namespaces, Placement, PlacementReader};
 
 /// Most processes remembered.
 pub const MAX_KNOWN: usize = 65_536;
@@ -24,8 +29,28 @@ pub struct Placer {
     pub resets: u64,
 }
 
+/// The placement the kernel read: the namespaces and ids as they are, the cgroup resolved
+/// from its id.
+fn from_ids(reader: &mut PlacementReader, pid: u32, ids: &PlacementIds) -> Placement {
+    let ns = |i: usize| Some(u64::from(ids.namespaces[i])).filter(|&inode| inode != 0);
+    Placement {
+        cgroup: reader.cgroup_by_id(ids.cgroup_id, pid),
+        namespaces: Namespaces {
+            pid: ns(0),
+            mnt: ns(1),
+            net: ns(2),
+            user: ns(3),
+            uts: ns(4),
+            ipc: ns(5),
+            cgroup: ns(6),
+        },
+        vpid: Some(ids.vpid),
+        vppid: Some(ids.vppid),
+    }
+}
+
 impl Placer {
-    /// A placer reading `/proc`, with the cgroup hierarchies found from the mounts.
+    /// A placer with the cgroup hierarchies found from the mounts.
     pub fn new() -> Self {
         Self::default()
     }
@@ -35,10 +60,11 @@ impl Placer {
         self.reader.hierarchy().notice()
     }
 
-    /// Fills the placement of every event that has none.
-    pub fn place(&mut self, events: &mut [Event]) {
-        for event in events.iter_mut().filter(|e| e.placement.is_none()) {
-            event.placement = self.placement(event);
+    /// Fills the placement of an event that has none, from the ids its record carried when
+    /// the kernel read them.
+    pub fn place(&mut self, event: &mut Event, ids: Option<&PlacementIds>) {
+        if event.placement.is_none() {
+            event.placement = self.placement(event, ids);
         }
     }
 
@@ -49,30 +75,34 @@ impl Placer {
         }
     }
 
-    fn placement(&mut self, event: &Event) -> Option<Arc<Placement>> {
+    fn placement(&mut self, event: &Event, ids: Option<&PlacementIds>) -> Option<Arc<Placement>> {
         let id = event.id;
-        let placement = match &event.details {
-            Details::Exit(_) => {
+        let placement = match (&event.details, ids) {
+            (Details::Exit(_), _) => {
                 return match self.known.remove(&id.pid) {
                     Some((start, placement)) if start == id.start_ticks => Some(placement),
                     _ => self.reader.read(id.pid).map(Arc::new),
                 };
             }
-            Details::Fork { parent_pid } => self.reader.read(id.pid).map(Arc::new).or_else(|| {
-                // Gone already: it ran where its parent did (its own ids are unknown).
-                let (_, parent) = self.known.get(parent_pid)?;
-                Some(Arc::new(Placement {
-                    vpid: None,
-                    vppid: None,
-                    ..Placement::clone(parent)
-                }))
-            }),
-            Details::Exec(_) => self
+            (_, Some(ids)) => Arc::new(from_ids(&mut self.reader, id.pid, ids)),
+            // The kernel did not read them: /proc, now.
+            (Details::Fork { parent_pid }, None) => {
+                self.reader.read(id.pid).map(Arc::new).or_else(|| {
+                    // Gone already: it ran where its parent did (its own ids are unknown).
+                    let (_, parent) = self.known.get(parent_pid)?;
+                    Some(Arc::new(Placement {
+                        vpid: None,
+                        vppid: None,
+                        ..Placement::clone(parent)
+                    }))
+                })?
+            }
+            (Details::Exec(_), None) => self
                 .reader
                 .read(id.pid)
                 .map(Arc::new)
-                .or_else(|| self.remembered(id)),
-        }?;
+                .or_else(|| self.remembered(id))?,
+        };
         if self.known.len() >= MAX_KNOWN && !self.known.contains_key(&id.pid) {
             self.known.clear();
             self.resets += 1;

@@ -484,7 +484,7 @@ fn feed_thread(
             source_stats: Mutex::new(Some(source.stats())),
             #[cfg(native_linux)]
             exit_wakeup: match &source {
-                Source::Ebpf(ebpf, _) => Some(ebpf.exit_wakeup()),
+                Source::Ebpf(ebpf) => Some(ebpf.exit_wakeup()),
                 _ => None,
             },
             notice,

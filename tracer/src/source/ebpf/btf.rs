@@ -364,6 +364,15 @@ impl Btf {
             ..KernelOffsets::default()
         };
         offsets.task_flags = task("flags")?;
+        match self.placement_offsets(&mut offsets) {
+            Ok(()) => offsets.placement = 1,
+            Err(error) => {
+                tracing::warn!(
+                    "cgroups and namespaces will be read from /proc, not in the kernel: {error}"
+                );
+                offsets.placement = 0;
+            }
+        }
         match self.usage_offsets(&mut offsets) {
             Ok(fields) => offsets.usage_fields = fields,
             Err(error) => {
@@ -444,6 +453,53 @@ impl Btf {
             fields |= USAGE_FOLD_SEQ;
         }
         Ok(fields)
+    }
+
+    /// The offsets of what the fork and exec programs read of where a process runs: its
+    /// cgroup v2 id, its namespaces' inode numbers, and its pid struct's levels.
+    fn placement_offsets(&self, o: &mut KernelOffsets) -> Result<(), BtfError> {
+        let int = |name: &str, path: &str| match self.member(name, path)? {
+            (offset, 4) => Ok(offset),
+            (_, size) => Err(BtfError::Missing(format!(
+                "{name}::{path} as a 32-bit integer (it has {size} bytes)"
+            ))),
+        };
+        let ptr = |name: &str, path: &str| self.u64_member(name, path);
+        o.task_cgroups = ptr("task_struct", "cgroups")?;
+        o.css_set_dfl_cgrp = ptr("css_set", "dfl_cgrp")?;
+        o.cgroup_kn = ptr("cgroup", "kn")?;
+        o.kernfs_node_id = self.u64_member("kernfs_node", "id")?;
+        o.task_nsproxy = ptr("task_struct", "nsproxy")?;
+        o.nsproxy_mnt = ptr("nsproxy", "mnt_ns")?;
+        o.nsproxy_net = ptr("nsproxy", "net_ns")?;
+        o.nsproxy_uts = ptr("nsproxy", "uts_ns")?;
+        o.nsproxy_ipc = ptr("nsproxy", "ipc_ns")?;
+        o.nsproxy_cgroup = ptr("nsproxy", "cgroup_ns")?;
+        o.cred_user_ns = ptr("cred", "user_ns")?;
+        o.pid_ns_inum = int("pid_namespace", "ns.inum")?;
+        o.mnt_ns_inum = int("mnt_namespace", "ns.inum")?;
+        o.net_ns_inum = int("net", "ns.inum")?;
+        o.user_ns_inum = int("user_namespace", "ns.inum")?;
+        o.uts_ns_inum = int("uts_namespace", "ns.inum")?;
+        o.ipc_ns_inum = int("ipc_namespace", "ns.inum")?;
+        o.cgroup_ns_inum = int("cgroup_namespace", "ns.inum")?;
+        o.task_thread_pid = ptr("task_struct", "thread_pid")?;
+        o.pid_level = int("pid", "level")?;
+        o.pid_numbers = self.member_offset("pid", "numbers")?;
+        o.upid_size = self.struct_size("upid")?;
+        o.upid_nr = int("upid", "nr")?;
+        o.upid_ns = ptr("upid", "ns")?;
+        Ok(())
+    }
+
+    /// Size in bytes of `struct name`.
+    pub fn struct_size(&self, name: &str) -> Result<u32, BtfError> {
+        let id = *self
+            .structs
+            .get(name)
+            .ok_or_else(|| BtfError::Missing(format!("struct {name}")))?;
+        self.size_of(id)
+            .ok_or_else(|| BtfError::Missing(format!("the size of struct {name}")))
     }
 
     /// The offsets the scheduler accounting program reads (`--sched`): the run queue's
@@ -584,6 +640,10 @@ mod tests {
             .expect("every needed field is in the kernel's BTF");
         assert!(offsets.task_tgid > offsets.task_pid || offsets.task_pid > offsets.task_tgid);
         assert_eq!(offsets.cred_gid, offsets.cred_uid + 4);
+        // This machine kind reads cgroups and namespaces in the kernel.
+        assert_eq!(offsets.placement, 1, "{offsets:?}");
+        assert_eq!(offsets.upid_size, 16);
+        assert_eq!(offsets.upid_ns, 8);
         assert_eq!(btf.tracepoint_args("sched_process_fork").unwrap(), 2);
         assert_eq!(btf.tracepoint_args("sched_process_exec").unwrap(), 3);
         // This machine kind (6.18, x86_64) keeps every usage field the exit program reads.

@@ -4,10 +4,10 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use tracer_common::{
-    ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, RecordHeader, RecordKind, ARGS_CAPTURE,
-    EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN, FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED,
-    FLAG_EXE_TRUNCATED, USAGE_CORE, USAGE_IO_BYTES, USAGE_IO_CHARS, USAGE_PREV_CPUTIME,
-    USAGE_SCHED,
+    ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, PlacementIds, RecordHeader, RecordKind,
+    ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN, FLAG_ARGS_TRUNCATED,
+    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_PLACED, USAGE_CORE, USAGE_IO_BYTES,
+    USAGE_IO_CHARS, USAGE_PREV_CPUTIME, USAGE_SCHED,
 };
 
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
@@ -134,6 +134,7 @@ struct ExecFixed {
     args_len: u32,
     args_total: u32,
     exe_len: u32,
+    placement: PlacementIds,
 }
 
 impl ExecFixed {
@@ -152,19 +153,25 @@ impl ExecFixed {
             args_len: word(std::mem::offset_of!(ExecRecord, args_len)),
             args_total: word(std::mem::offset_of!(ExecRecord, args_total)),
             exe_len: word(std::mem::offset_of!(ExecRecord, exe_len)),
+            placement: read(&bytes[std::mem::offset_of!(ExecRecord, placement)..])
+                .expect("the placement lies within the checked fixed part"),
         }
     }
 }
 
-/// Decodes one record.
-pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
+/// Decodes one record, with where its process runs when the kernel read it (fork and exec
+/// records flagged [`FLAG_PLACED`]).
+pub fn record(bytes: &[u8], clock: &Clock) -> Result<(Event, Option<PlacementIds>), DecodeError> {
     let header: RecordHeader = read(bytes)?;
     let kind = RecordKind::from_u8(header.kind)
         .ok_or_else(|| DecodeError(format!("unknown record kind {}", header.kind)))?;
     let start_ticks = clock.ticks_from_boot_ns(header.start_boottime_ns);
+    let placed = header.flags & FLAG_PLACED != 0;
+    let mut placement = None;
     let details = match kind {
         RecordKind::Fork => {
             let fork: ForkRecord = read(bytes)?;
+            placement = placed.then_some(fork.placement);
             Details::Fork {
                 parent_pid: fork.parent_pid,
             }
@@ -204,6 +211,7 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
             // Only the used part of the tail is in the ring: read the fixed fields, then take
             // the path and the arguments from the bytes that follow them.
             let exec = ExecFixed::read(bytes);
+            placement = placed.then_some(exec.placement);
             let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
             let tail = &bytes[EXEC_FIXED_LEN..];
@@ -233,7 +241,7 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
             }))
         }
     };
-    Ok(Event {
+    let event = Event {
         time: clock.epoch_seconds(header.time_ns),
         id: ProcessId {
             pid: header.pid,
@@ -245,10 +253,11 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
         gid: header.gid,
         name: cstr_bytes(&header.comm),
         backend: Backend::Ebpf,
-        // Filled by the source from /proc (see `crate::source::place`).
+        // Filled by the source from the ids, or from /proc (see `crate::source::place`).
         placement: None,
         details,
-    })
+    };
+    Ok((event, placement))
 }
 
 #[cfg(test)]
@@ -301,6 +310,10 @@ mod tests {
         for word in [args.len() as u32, args_total, exe.len() as u32, 0] {
             bytes.extend_from_slice(&word.to_ne_bytes());
         }
+        bytes.extend_from_slice(&7u64.to_ne_bytes());
+        for word in [11u32, 12, 13, 14, 15, 16, 17, 5, 4, 0] {
+            bytes.extend_from_slice(&word.to_ne_bytes());
+        }
         assert_eq!(bytes.len(), EXEC_FIXED_LEN);
         bytes.extend_from_slice(exe);
         bytes.extend_from_slice(args);
@@ -311,7 +324,8 @@ mod tests {
     fn exec_records_carry_path_and_argv_packed() {
         let clock = Clock::new_or_derived();
         let bytes = exec_bytes(0, b"true\0bin\0usr\0", b"/bin/true\0a b\0\xff\0", 17);
-        let event = record(&bytes, &clock).expect("a well-formed record");
+        let (event, ids) = record(&bytes, &clock).expect("a well-formed record");
+        assert_eq!(ids, None, "not flagged as placed");
         let Details::Exec(exec) = event.details else {
             panic!("not an exec: {:?}", event.details);
         };
@@ -328,9 +342,20 @@ mod tests {
         assert_eq!(event.id.pid, 42);
 
         // Cut argv and a path as passed to execve, flagged.
-        let flags = FLAG_ARGS_TRUNCATED | FLAG_EXE_AS_PASSED | FLAG_EXE_TRUNCATED;
+        let flags = FLAG_ARGS_TRUNCATED | FLAG_EXE_AS_PASSED | FLAG_EXE_TRUNCATED | FLAG_PLACED;
         let bytes = exec_bytes(flags, b"./x", b"abc", 9000);
-        let Details::Exec(exec) = record(&bytes, &clock).unwrap().details else {
+        let (event, ids) = record(&bytes, &clock).unwrap();
+        assert_eq!(
+            ids,
+            Some(PlacementIds {
+                cgroup_id: 7,
+                namespaces: [11, 12, 13, 14, 15, 16, 17],
+                vpid: 5,
+                vppid: 4,
+                _pad: 0
+            })
+        );
+        let Details::Exec(exec) = event.details else {
             panic!("not an exec");
         };
         assert_eq!(exec.exe.as_deref(), Some(std::ffi::OsStr::new("./x")));
@@ -340,7 +365,7 @@ mod tests {
 
         // No argv (unreadable), and a record shorter than its lengths say.
         let bytes = exec_bytes(0, b"sh\0", b"", 0);
-        let Details::Exec(exec) = record(&bytes, &clock).unwrap().details else {
+        let Details::Exec(exec) = record(&bytes, &clock).unwrap().0.details else {
             panic!("not an exec");
         };
         assert!(exec.cmdline.is_empty());

@@ -166,6 +166,8 @@ pub struct EbpfSource {
     decode_errors: u64,
     /// CLOCK_BOOTTIME when the last drain started: every record committed before it is read.
     drained_at_ns: u64,
+    /// Fills each event's placement from the ids its record carries.
+    placer: crate::source::place::Placer,
 }
 
 impl EbpfSource {
@@ -330,6 +332,7 @@ impl EbpfSource {
             events: 0,
             decode_errors: 0,
             drained_at_ns: 0,
+            placer: Default::default(),
         })
     }
 
@@ -402,7 +405,10 @@ impl EbpfSource {
         while out.len() - before < max {
             let Some(item) = ring.next() else { break };
             match decode::record(&item, &self.clock) {
-                Ok(event) => out.push(event),
+                Ok((mut event, ids)) => {
+                    self.placer.place(&mut event, ids.as_ref());
+                    out.push(event);
+                }
                 Err(e) => {
                     self.decode_errors += 1;
                     tracing::warn!("dropping an undecodable ring record: {e}");
