@@ -77,9 +77,53 @@ pub enum ClientError {
     /// The connection failed mid-way.
     #[error("talking to the agent failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The process listening on the socket is not root, nor the user the agent is expected to
+    /// run as: its answers are not trusted.
+    #[error(
+        "the process listening on {path} runs as uid {uid}, not root{expected}: not trusting it"
+    )]
+    Untrusted {
+        /// The socket.
+        path: PathBuf,
+        /// The listener's uid.
+        uid: u32,
+        /// Which other uid would have been trusted, said for the message.
+        expected: String,
+    },
     /// The agent answered something that is not the protocol.
     #[error("the agent's answer is not understood: {0}")]
     Protocol(String),
+}
+
+/// Longest answer a client accepts (bytes): an answer announcing more is refused before
+/// anything is allocated for it.
+pub const MAX_ANSWER: u64 = 1 << 30;
+
+/// The uid besides root whose agent a client trusts: `TRACER_AGENT_UID`, else none.
+fn trusted_uid() -> Option<u32> {
+    std::env::var("TRACER_AGENT_UID").ok()?.trim().parse().ok()
+}
+
+/// Refuses a listener that is neither root nor the trusted uid (SO_PEERCRED).
+#[cfg(target_os = "linux")]
+fn check_server(stream: &UnixStream, path: &Path) -> Result<(), ClientError> {
+    let (_, uid, _) = crate::platform::peer_credentials(stream)?;
+    let trusted = trusted_uid();
+    if uid == 0 || Some(uid) == trusted {
+        return Ok(());
+    }
+    Err(ClientError::Untrusted {
+        path: path.to_path_buf(),
+        uid,
+        expected: trusted
+            .map(|t| format!(" or uid {t} (TRACER_AGENT_UID)"))
+            .unwrap_or_default(),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn check_server(_: &UnixStream, _: &Path) -> Result<(), ClientError> {
+    Ok(())
 }
 
 /// A connection to the agent.
@@ -99,6 +143,7 @@ impl Client {
             std::io::ErrorKind::PermissionDenied => ClientError::NotAllowed(path.to_path_buf()),
             _ => ClientError::Io(e),
         })?;
+        check_server(&stream, path)?;
         Ok(Client {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
@@ -122,7 +167,12 @@ impl Client {
 
     fn header(&mut self) -> Result<Header, ClientError> {
         let mut line = Vec::new();
-        if self.reader.read_until(b'\n', &mut line)? == 0 {
+        // A header is a short line: at most 64 KiB of it is read.
+        if (&mut self.reader)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut line)?
+            == 0
+        {
             return Err(ClientError::Protocol(
                 "the agent closed the connection".into(),
             ));
@@ -146,8 +196,20 @@ impl Client {
             .header()?
             .len
             .ok_or_else(|| ClientError::Protocol("answer without \"len\"".into()))?;
-        let mut payload = vec![0; len as usize];
-        self.reader.read_exact(&mut payload)?;
+        if len > MAX_ANSWER {
+            return Err(ClientError::Protocol(format!(
+                "the agent announced an answer of {len} bytes, more than the {MAX_ANSWER} accepted"
+            )));
+        }
+        // Grown as the bytes come, never allocated from the announced length alone.
+        let mut payload = Vec::new();
+        (&mut self.reader).take(len).read_to_end(&mut payload)?;
+        if payload.len() as u64 != len {
+            return Err(ClientError::Protocol(format!(
+                "the agent announced {len} bytes and sent {}",
+                payload.len()
+            )));
+        }
         Ok(payload)
     }
 

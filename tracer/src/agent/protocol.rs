@@ -41,6 +41,24 @@ pub const VERSION: u64 = 1;
 /// Longest request line accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
 
+/// Most entries of any list in a request (`pids`, `ppids`, `names`, `uids`, `attrs`, `kinds`,
+/// `sections`): what a request may cost is bounded by what it may ask.
+pub const MAX_LIST: usize = 4096;
+
+/// Longest `wait` timeout, in seconds (a day); longer waits are a loop of waits.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
+
+/// `bad_request` when `list` is longer than [`MAX_LIST`].
+fn capped<T>(field: &str, list: &[T]) -> Result<(), ProtocolError> {
+    if list.len() > MAX_LIST {
+        return Err(ProtocolError::bad_request(format!(
+            "\"{field}\" holds at most {MAX_LIST} entries, not {}",
+            list.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A request that could not be served, with the error kind sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
@@ -353,6 +371,26 @@ pub enum Command {
 impl Request {
     /// Checks what the types cannot: attribute and kind names, required fields, ranges.
     pub fn validate(self) -> Result<Command, ProtocolError> {
+        match &self {
+            Request::Query(q) => {
+                capped("attrs", &q.attrs)?;
+                capped("pids", &q.pids)?;
+                capped("ppids", &q.ppids)?;
+                capped("names", &q.names)?;
+                capped("uids", &q.uids)?;
+            }
+            Request::Subscribe(s) => {
+                capped("pids", &s.pids)?;
+                capped("ppids", &s.ppids)?;
+                capped("names", &s.names)?;
+                capped("uids", &s.uids)?;
+                capped("kinds", &s.kinds)?;
+            }
+            Request::Wait(w) => capped("pids", &w.pids)?,
+            Request::Signal(s) => capped("pids", &s.pids)?,
+            Request::Sys(s) => capped("sections", &s.sections)?,
+            Request::Tree(_) | Request::Stats {} => {}
+        }
         Ok(match self {
             Request::Query(q) => {
                 let mut query = Query::new(&q.attrs, q.sort.as_deref(), q.exited)
@@ -399,6 +437,11 @@ impl Request {
                 }
                 if w.timeout.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
                     return Err(ProtocolError::bad_request(TIMEOUT));
+                }
+                if let Some(t) = w.timeout.filter(|&t| t > MAX_TIMEOUT) {
+                    return Err(ProtocolError::bad_request(format!(
+                        "\"timeout\" is at most {MAX_TIMEOUT} seconds (a day), not {t}"
+                    )));
                 }
                 Command::Wait {
                     pids: w.pids,
@@ -801,6 +844,15 @@ pub struct Stats {
     pub refused: u64,
     /// Clients dropped for being too slow to send or to read.
     pub slow_clients: u64,
+    /// Connections refused for being over a limit (per user or in total).
+    #[serde(default)]
+    pub over_limit: u64,
+    /// Connections closed for sending no request within the idle timeout.
+    #[serde(default)]
+    pub idle_closed: u64,
+    /// Failed `accept` calls (out of descriptors, most often), each followed by a back-off.
+    #[serde(default)]
+    pub accept_errors: u64,
     /// The agent's resident memory in bytes.
     pub rss_bytes: u64,
     /// The exporters' counters (`--otlp-endpoint`, `--export-file`), when any runs.
@@ -990,6 +1042,36 @@ mod tests {
                 assert_eq!(id, 9);
             }
         }
+    }
+
+    #[test]
+    fn bounds_what_a_request_may_ask() {
+        let pids: Vec<String> = (0..=MAX_LIST).map(|p| p.to_string()).collect();
+        let line = format!(r#"{{"v":1,"op":"query","pids":[{}]}}"#, pids.join(","));
+        let (_, error) = parse(line.as_bytes()).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "\"pids\" holds at most {MAX_LIST} entries, not {}",
+                MAX_LIST + 1
+            )
+        );
+        let names = vec!["\"terminal\""; 5000].join(",");
+        let line = format!(r#"{{"v":1,"op":"query","attrs":[{names}]}}"#);
+        assert_eq!(parse(line.as_bytes()).unwrap_err().1.kind, "bad_request");
+        let names = vec!["\"terminal\""; 4000].join(",");
+        let line = format!(r#"{{"v":1,"op":"query","attrs":[{names},"pid"]}}"#);
+        match parse(line.as_bytes()).unwrap().command {
+            Command::Query(query) => assert_eq!(query.attrs.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        for timeout in ["1e300", "86400.5", "-0.5"] {
+            let line = format!(r#"{{"v":1,"op":"wait","pids":[1],"timeout":{timeout}}}"#);
+            let (_, error) = parse(line.as_bytes()).unwrap_err();
+            assert_eq!(error.kind, "bad_request", "{timeout}");
+            assert!(error.message.contains("\"timeout\""), "{error}");
+        }
+        assert!(parse(br#"{"v":1,"op":"wait","pids":[1],"timeout":86400}"#).is_ok());
     }
 
     #[test]

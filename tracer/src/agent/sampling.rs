@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::protocol::Section;
 use crate::host::procfs::Procfs;
+use crate::query::access::{Creds, Viewer};
 use crate::query::cpu_samples::{CpuSamples, MIN_WINDOW};
 use crate::query::Format;
 use crate::render;
@@ -131,8 +132,26 @@ impl SystemSampling {
 
     /// Answers a `sys` request: `sections` rendered as `tracer sys` prints them. Figures that
     /// cannot be read are null (JSON) or `-` (text), and logged.
-    pub fn answer(&self, sections: &[Section], format: Format) -> Vec<u8> {
-        let collected = self.collect(sections_of(sections));
+    /// A socket's owner is shown only to a viewer that may ptrace-read it (psutil run by that
+    /// viewer could not read the owner's descriptors): null pid and fd -1 otherwise.
+    pub fn answer(&self, sections: &[Section], format: Format, viewer: &Viewer) -> Vec<u8> {
+        let mut collected = self.collect(sections_of(sections));
+        if !viewer.sees_all() {
+            let connections = collected
+                .report
+                .net
+                .as_mut()
+                .and_then(|net| net.net_connections.as_mut());
+            for connection in connections.into_iter().flatten() {
+                let readable = connection.pid.is_some_and(|pid| {
+                    Creds::read_pid(pid).is_some_and(|creds| viewer.may_read(&creds))
+                });
+                if !readable {
+                    connection.pid = None;
+                    connection.fd = -1;
+                }
+            }
+        }
         for warning in &collected.warnings {
             tracing::debug!("sys: {warning}");
         }

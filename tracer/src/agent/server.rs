@@ -3,10 +3,11 @@
 //! slow the event feed: queries run on blocking threads, subscribers have bounded queues, and
 //! a slow or silent client only ever stalls itself.
 
-use std::os::unix::fs::PermissionsExt;
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, watch};
 
 use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters, MAX_REQUEST};
+use crate::query::access::{Access, ProcMount};
 use crate::query::attrs::Collector;
 use crate::query::{Format, Viewer};
-use crate::render::events::{self, StreamRecord};
-use crate::table::live::{Feed, Tracer, TracerConfig};
+use crate::render::events::{self, Shown, StreamRecord};
+use crate::table::live::{Feed, Lost, Tracer, TracerConfig};
 
 /// How long a client may take to finish a request line once it started one.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +43,33 @@ pub struct AgentConfig {
     pub export: crate::export::ExportConfig,
     /// process-exporter's groups (`--groups FILE`), served with the metrics.
     pub groups: Option<crate::groups::GroupsConfig>,
+    /// What one client, and all of them, may hold.
+    pub limits: Limits,
+}
+
+/// What clients may hold of the agent. Root's connections are never refused (they count
+/// towards the total others are held to), so no flood by others locks root out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once, all users together, past which only root is served.
+    pub max_clients: usize,
+    /// Connections open at once per user other than root.
+    pub max_clients_per_uid: usize,
+    /// How long a connection may wait before sending a request (its first, or its next).
+    pub idle_timeout: Duration,
+    /// `wait` requests in progress per user other than root.
+    pub max_waits_per_uid: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1024,
+            max_clients_per_uid: 64,
+            idle_timeout: Duration::from_secs(60),
+            max_waits_per_uid: 32,
+        }
+    }
 }
 
 /// Counters of the agent itself.
@@ -58,6 +87,12 @@ pub struct AgentCounters {
     pub refused: AtomicU64,
     /// Clients dropped for being too slow to send or to read.
     pub slow_clients: AtomicU64,
+    /// Connections refused for being over a limit (per user or in total).
+    pub over_limit: AtomicU64,
+    /// Connections closed for sending no request within the idle timeout.
+    pub idle_closed: AtomicU64,
+    /// Failed `accept` calls (out of descriptors, most often), each followed by a back-off.
+    pub accept_errors: AtomicU64,
 }
 
 /// Most `wait` requests answered at once. Each holds a blocking thread until its processes
@@ -73,11 +108,78 @@ struct Shared {
     collector: Mutex<Collector>,
     /// Permits for `wait` requests in progress.
     waits: tokio::sync::Semaphore,
-    hidepid: bool,
+    /// The `/proc` mount's options, and when they were read (re-read when a second old).
+    proc_mount: Mutex<(Instant, ProcMount)>,
+    limits: Limits,
+    /// Connections open per uid.
+    clients_by_uid: Mutex<HashMap<u32, usize>>,
+    /// `wait`s in progress per uid.
+    waits_by_uid: Mutex<HashMap<u32, usize>>,
     counters: AgentCounters,
     started: Instant,
     shutdown: watch::Receiver<bool>,
     exporters: crate::export::Exporters,
+    /// Set when the agent stops: waits in progress end (within a second).
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    /// The `/proc` mount's options as of at most a second ago (hidepid may be changed by a
+    /// remount at any time).
+    fn proc_mount(&self) -> ProcMount {
+        let mut slot = self.proc_mount.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.0.elapsed() >= Duration::from_secs(1) {
+            *slot = (Instant::now(), ProcMount::read());
+        }
+        slot.1
+    }
+}
+
+/// The client's credentials as the kernel recorded them at `connect` (SO_PEERCRED).
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    pid: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Peer {
+    /// Who the client is for this request: its credentials and capabilities now, under the
+    /// `/proc` mount's rules now.
+    fn viewer(&self, context: &Shared) -> Viewer {
+        Viewer::peer(self.uid, self.gid, Some(self.pid), context.proc_mount())
+    }
+}
+
+/// Counts one holder of a per-uid limit while it lives.
+struct UidSlot<'a> {
+    map: &'a Mutex<HashMap<u32, usize>>,
+    uid: u32,
+}
+
+impl<'a> UidSlot<'a> {
+    /// A slot for `uid` if it holds fewer than `max` (root always gets one).
+    fn take(map: &'a Mutex<HashMap<u32, usize>>, uid: u32, max: usize) -> Option<Self> {
+        let mut counts = map.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(uid).or_insert(0);
+        if uid != 0 && *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UidSlot { map, uid })
+    }
+}
+
+impl Drop for UidSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.uid) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.uid);
+            }
+        }
+    }
 }
 
 /// Why the agent could not start, or had to stop: one line saying what failed and why.
@@ -118,7 +220,11 @@ pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
         .enable_all()
         .build()
         .because(|| "cannot start the async runtime".to_string())?;
-    runtime.block_on(serve(config))
+    let result = runtime.block_on(serve(config));
+    // Waits in progress notice the stop within a second; a blocking read of /proc that hangs
+    // must not keep the agent from exiting.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
@@ -126,8 +232,8 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         signal(SignalKind::terminate()).because(|| "cannot handle SIGTERM".to_string())?;
     let mut interrupt =
         signal(SignalKind::interrupt()).because(|| "cannot handle SIGINT".to_string())?;
-    let listener = bind(&config.socket, config.socket_group)?;
-    let _remove = RemoveOnDrop(config.socket.clone());
+    let (listener, inode) = bind(&config.socket, config.socket_group)?;
+    let _remove = RemoveOnDrop(config.socket.clone(), inode);
 
     let tracer_config = config.tracer.clone();
     let tracer = tokio::task::spawn_blocking(move || Tracer::start_global(tracer_config))
@@ -167,11 +273,15 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         collector: Mutex::new(Collector::new(tracer.host().clone())),
         waits: tokio::sync::Semaphore::new(MAX_WAITS),
         tracer,
-        hidepid: proc_hidepid(),
+        proc_mount: Mutex::new((Instant::now(), ProcMount::read())),
+        limits: config.limits,
+        clients_by_uid: Mutex::new(HashMap::new()),
+        waits_by_uid: Mutex::new(HashMap::new()),
         counters: AgentCounters::default(),
         started: Instant::now(),
         shutdown: shutdown_rx,
         exporters,
+        stopping: AtomicBool::new(false),
     });
     start_sampling(&context);
     if let Some(addr) = config.metrics {
@@ -190,16 +300,18 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
             .unwrap_or_default()
     );
 
+    let mut backoff = Backoff::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    backoff.reset();
                     let context = Arc::clone(&context);
                     tokio::spawn(async move { handle_client(stream, context).await });
                 }
                 Err(e) => {
-                    tracing::warn!("accepting a client failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    context.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    backoff.wait(&e, "the socket").await;
                 }
             },
             _ = terminate.recv() => break,
@@ -210,6 +322,7 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         }
     }
     drop(listener);
+    context.stopping.store(true, Ordering::Relaxed);
     let _ = shutdown_tx.send(true);
     // Let clients see the end of their streams.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -232,22 +345,63 @@ fn start_sampling(context: &Shared) {
     super::sampling::start(samples, context.tracer.host().clone());
 }
 
-/// Removes the socket file when the agent ends.
-struct RemoveOnDrop(PathBuf);
+/// Removes the socket file when the agent ends, if it is still this agent's (same inode).
+struct RemoveOnDrop(PathBuf, u64);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if std::fs::symlink_metadata(&self.0).is_ok_and(|m| m.ino() == self.1) {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
-/// Binds the socket: a stale socket left by a crash is replaced, a live one is never stolen.
-fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, AgentError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).because(|| format!("cannot create {}", dir.display()))?;
+/// Failed `accept`s back off (10 ms, doubling to 1 s) instead of spinning: out of
+/// descriptors, the next try would fail the same way at once.
+#[derive(Default)]
+struct Backoff(Duration);
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.0 = Duration::ZERO;
     }
-    if path.exists() {
-        match std::os::unix::net::UnixStream::connect(path) {
+
+    async fn wait(&mut self, error: &std::io::Error, what: &str) {
+        self.0 = (self.0 * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        tracing::warn!(
+            "accepting a client on {what} failed: {error}; retrying in {:?}",
+            self.0
+        );
+        tokio::time::sleep(self.0).await;
+    }
+}
+
+/// Binds the socket with its final mode and owner from its first moment: created under a
+/// umask of 0117 in a fresh directory only root can enter, given to `root:group` there
+/// (without following symlinks), then renamed into place. A stale socket left by a crash is
+/// replaced only if it is a socket nobody answers on; anything else at the path (a file, a
+/// symlink, a live agent) is left alone with an error. Returns the socket's inode.
+fn bind(path: &Path, group: Option<u32>) -> Result<(UnixListener, u64), AgentError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).because(|| format!("cannot create {}", dir.display()))?;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(AgentError::new(format!(
+                "cannot check {}: {e}",
+                path.display()
+            )))
+        }
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(AgentError::new(format!(
+                "{} exists and is not a socket; remove it or use --socket",
+                path.display()
+            )))
+        }
+        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => {
                 return Err(AgentError::new(format!(
                     "another agent is already listening on {} (stop it first, or use --socket)",
@@ -256,8 +410,6 @@ fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, AgentError> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 tracing::info!("replacing the stale socket {}", path.display());
-                std::fs::remove_file(path)
-                    .because(|| format!("cannot remove the stale socket {}", path.display()))?;
             }
             Err(e) => {
                 return Err(AgentError::new(format!(
@@ -265,40 +417,63 @@ fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, AgentError> {
                     path.display()
                 )))
             }
-        }
+        },
     }
-    let listener =
-        UnixListener::bind(path).because(|| format!("cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .because(|| format!("cannot set the mode of {}", path.display()))?;
+    let private = private_dir(dir)?;
+    let _cleanup = RemoveDir(private.clone());
+    let staged = private.join("sock");
+    let listener = crate::platform::with_umask(0o117, || UnixListener::bind(&staged))
+        .because(|| format!("cannot listen on {}", path.display()))?;
     let gid = group.unwrap_or(0);
     // uid 0 (root) owns it, `gid` may connect.
-    crate::platform::chown(path, 0, gid)
+    crate::platform::chown_nofollow(&staged, 0, gid)
         .because(|| format!("cannot give {} to group {gid}", path.display()))?;
-    Ok(listener)
+    let inode = std::fs::symlink_metadata(&staged)
+        .because(|| format!("cannot check {}", staged.display()))?
+        .ino();
+    std::fs::rename(&staged, path)
+        .because(|| format!("cannot move the socket into place at {}", path.display()))?;
+    Ok((listener, inode))
 }
 
-/// Whether /proc is mounted with `hidepid` (other users' processes hidden from non-root).
-fn proc_hidepid() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|info| {
-            info.lines().any(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                fields.get(4) == Some(&"/proc")
-                    && line.split(" - ").nth(1).is_some_and(|options| {
-                        options.split([',', ' ']).any(|o| {
-                            matches!(
-                                o,
-                                "hidepid=1"
-                                    | "hidepid=2"
-                                    | "hidepid=invisible"
-                                    | "hidepid=noaccess"
-                            )
-                        })
-                    })
-            })
-        })
-        .unwrap_or(false)
+/// A new directory next to the socket, mode 0700 (root only), for the socket's first moments.
+fn private_dir(parent: &Path) -> Result<PathBuf, AgentError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.mode(0o700);
+    for attempt in 0..100u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = parent.join(format!(
+            ".tracer-bind.{}.{nanos:x}.{attempt}",
+            std::process::id()
+        ));
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(AgentError::new(format!(
+                    "cannot create a private directory in {}: {e}",
+                    parent.display()
+                )))
+            }
+        }
+    }
+    Err(AgentError::new(format!(
+        "cannot create a private directory in {}",
+        parent.display()
+    )))
+}
+
+/// Removes the private bind directory (and what is left in it).
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("sock"));
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 /// Returns memory freed by a large answer to the system, so RSS follows the live data.
@@ -332,22 +507,50 @@ impl Drop for Gauge<'_> {
 async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
     let _client = Gauge::up(&context.counters.clients);
     context.counters.connections.fetch_add(1, Ordering::Relaxed);
-    let viewer = match stream.peer_cred() {
-        Ok(cred) => Viewer {
-            uid: cred.uid(),
-            hidepid: context.hidepid,
-        },
+    let peer = match crate::platform::peer_credentials(&stream) {
+        Ok((pid, uid, gid)) => Peer { pid, uid, gid },
         Err(e) => {
             tracing::warn!("dropping a client whose credentials cannot be read: {e}");
             return;
         }
     };
+    let limits = context.limits;
+    let slot = UidSlot::take(
+        &context.clients_by_uid,
+        peer.uid,
+        limits.max_clients_per_uid,
+    );
+    let refusal = if slot.is_none() {
+        Some(format!(
+            "uid {} has {} connections to the agent already (--max-clients-per-uid)",
+            peer.uid, limits.max_clients_per_uid
+        ))
+    } else if peer.uid != 0
+        && context.counters.clients.load(Ordering::Relaxed) > limits.max_clients as u64
+    {
+        Some(format!(
+            "the agent serves {} connections at most (--max-clients)",
+            limits.max_clients
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        context.counters.over_limit.fetch_add(1, Ordering::Relaxed);
+        let error = ProtocolError {
+            kind: "busy",
+            message,
+        };
+        // Said once if the socket takes it now; the connection is closed either way.
+        let _ = stream.try_write(&protocol::error_line(0, &error));
+        return;
+    }
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
     let mut shutdown = context.shutdown.clone();
     loop {
         let line = tokio::select! {
-            line = read_request(&mut reader) => line,
+            line = read_request(&mut reader, limits.idle_timeout) => line,
             _ = shutdown.changed() => return,
         };
         let line = match line {
@@ -360,6 +563,10 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
                     message: format!("request longer than {MAX_REQUEST} bytes"),
                 };
                 let _ = write(&mut writer, &protocol::error_line(0, &error)).await;
+                return;
+            }
+            Err(RequestError::Idle) => {
+                context.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(RequestError::Slow) => {
@@ -391,10 +598,38 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
             format,
         } = command
         {
-            stream_events(&mut writer, id, &context, filter, replay_exited, format).await;
+            let request = Subscription {
+                id,
+                filter,
+                replay_exited,
+                format,
+                peer,
+            };
+            stream_events(&mut reader, &mut writer, &context, request).await;
             return;
         }
-        let answer = answer(Arc::clone(&context), command, viewer).await;
+        let viewer = peer.viewer(&context);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let work = answer(
+            Arc::clone(&context),
+            command,
+            viewer,
+            peer.uid,
+            Arc::clone(&cancel),
+        );
+        tokio::pin!(work);
+        // While it is answered, notice the client hanging up: its wait ends, its slot frees.
+        let answer = tokio::select! {
+            answer = &mut work => answer,
+            gone = hung_up(&mut reader) => {
+                if gone {
+                    cancel.store(true, Ordering::Relaxed);
+                    return;
+                }
+                // It sent its next request already: answer this one first.
+                (&mut work).await
+            }
+        };
         let bytes = match answer {
             Ok(payload) => {
                 let mut bytes = protocol::ok_header(id, payload.len());
@@ -416,20 +651,33 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
     }
 }
 
+/// Whether the client hung up (end of input or an error), or `false` once it sent more.
+async fn hung_up<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> bool {
+    match reader.fill_buf().await {
+        Ok(available) => available.is_empty(),
+        Err(_) => true,
+    }
+}
+
 enum RequestError {
     TooLarge,
+    Idle,
     Slow,
     Io,
 }
 
-/// Reads one request line: `None` at end of input. A line must fit [`MAX_REQUEST`] and, once
-/// begun, finish within [`REQUEST_TIMEOUT`].
+/// Reads one request line: `None` at end of input. Its first byte must come within `idle`;
+/// then the line must fit [`MAX_REQUEST`] and finish within [`REQUEST_TIMEOUT`].
 async fn read_request<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
+    idle: Duration,
 ) -> Result<Option<Vec<u8>>, RequestError> {
     let mut line = Vec::new();
-    // Wait as long as needed for the first byte (an idle client is fine)…
-    let available = reader.fill_buf().await.map_err(|_| RequestError::Io)?;
+    // Wait for the first byte, as long as a connection may sit idle…
+    let available = tokio::time::timeout(idle, reader.fill_buf())
+        .await
+        .map_err(|_| RequestError::Idle)?
+        .map_err(|_| RequestError::Io)?;
     if available.is_empty() {
         return Ok(None);
     }
@@ -471,21 +719,15 @@ async fn write(writer: &mut tokio::net::unix::OwnedWriteHalf, bytes: &[u8]) -> R
 }
 
 /// Serves one request (not `subscribe`) on a blocking thread: table locks and waits never
-/// hold up the runtime.
+/// hold up the runtime. `cancel` ends a wait early (its client hung up).
 async fn answer(
     context: Arc<Shared>,
     command: Command,
     viewer: Viewer,
+    uid: u32,
+    cancel: Arc<AtomicBool>,
 ) -> Result<Vec<u8>, ProtocolError> {
-    let _permit = match command {
-        Command::Wait { .. } => Some(context.waits.try_acquire().map_err(|_| ProtocolError {
-            kind: "busy",
-            message: format!("{MAX_WAITS} waits are in progress already; try again later"),
-        })?),
-        _ => None,
-    };
-    let context = Arc::clone(&context);
-    tokio::task::spawn_blocking(move || answer_blocking(&context, command, viewer))
+    tokio::task::spawn_blocking(move || answer_blocking(&context, command, viewer, uid, &cancel))
         .await
         .unwrap_or_else(|e| {
             Err(ProtocolError {
@@ -499,21 +741,47 @@ fn answer_blocking(
     context: &Shared,
     command: Command,
     viewer: Viewer,
+    uid: u32,
+    cancel: &AtomicBool,
 ) -> Result<Vec<u8>, ProtocolError> {
     match command {
         Command::Query(query) => {
-            let mut collector = context.collector.lock().unwrap_or_else(|p| p.into_inner());
-            let table = context.tracer.refresh();
-            let answer = crate::render::rows::query(&table, &mut collector, &query, &viewer);
-            drop(table);
+            // Each request its own collector: none waits while another reads /proc.
+            let mut collector = context
+                .collector
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .for_request();
+            let rows = if crate::query::table_only(&query, &viewer) {
+                // Nothing to read from /proc: answered from the table as it is, no copy.
+                let table = context.tracer.refresh();
+                crate::query::run(&table, &mut collector, &query, &viewer)
+            } else {
+                // What the table knows, copied under its lock; /proc is read after.
+                let entries = {
+                    let table = context.tracer.refresh();
+                    crate::query::select(&table, &query)
+                };
+                crate::query::run_on(entries, &mut collector, &query, &viewer)
+            };
+            let answer = crate::render::rows::render(&rows, query.format);
+            drop(rows);
+            context
+                .collector
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .learn_users(collector);
             if answer.len() > 256 * 1024 {
                 release_free_memory();
             }
             Ok(answer)
         }
         Command::Tree { pid, format } => {
-            let table = context.tracer.refresh();
-            crate::render::rows::tree(&table, pid, format, &viewer).map_err(|message| {
+            let nodes = {
+                let table = context.tracer.refresh();
+                crate::query::tree_nodes(&table)
+            };
+            crate::render::rows::tree_of(nodes, pid, format, &viewer).map_err(|message| {
                 ProtocolError {
                     kind: "no_such_process",
                     message,
@@ -521,8 +789,25 @@ fn answer_blocking(
             })
         }
         Command::Wait { pids, timeout } => {
+            let busy = |message: String| ProtocolError {
+                kind: "busy",
+                message,
+            };
+            let max = context.limits.max_waits_per_uid;
+            let _slot = UidSlot::take(&context.waits_by_uid, uid, max).ok_or_else(|| {
+                busy(format!(
+                    "uid {uid} has {max} waits in progress already (--max-waits-per-uid); try again later"
+                ))
+            })?;
+            let _permit = context.waits.try_acquire().map_err(|_| {
+                busy(format!(
+                    "{MAX_WAITS} waits are in progress already; try again later"
+                ))
+            })?;
             let timeout = timeout.map(Duration::from_secs_f64);
-            crate::process::ops::wait(&pids, timeout, &viewer)
+            let cancelled =
+                || cancel.load(Ordering::Relaxed) || context.stopping.load(Ordering::Relaxed);
+            crate::process::ops::wait_cancellable(&pids, timeout, &viewer, &cancelled)
                 .map(|answer| crate::render::json::to_vec(&answer))
                 .map_err(process_error)
         }
@@ -532,7 +817,7 @@ fn answer_blocking(
         }
         Command::Stats => Ok(crate::render::json::to_vec(&stats(context))),
         Command::Sys { sections, format } => {
-            Ok(super::sampling::system().answer(&sections, format))
+            Ok(super::sampling::system().answer(&sections, format, &viewer))
         }
         Command::Subscribe { .. } => unreachable!("subscriptions are streamed, not answered"),
     }
@@ -550,15 +835,143 @@ fn process_error(error: crate::process::Error) -> ProtocolError {
     }
 }
 
-/// Streams events to a subscriber until it leaves or the agent stops.
-async fn stream_events(
-    writer: &mut tokio::net::unix::OwnedWriteHalf,
+/// A `subscribe` request, with who made it.
+struct Subscription {
     id: u64,
-    context: &Shared,
     filter: crate::query::filter::EventFilter,
     replay_exited: bool,
     format: Format,
+    peer: Peer,
+}
+
+/// Decides what one subscriber may see of each event: fresh credentials while the process
+/// can be read, else what was decided for it at its fork or exec together with the ids the
+/// kernel recorded in the event itself.
+struct StreamAccess {
+    viewer: Viewer,
+    decided: Instant,
+    known: HashMap<crate::event::ProcessId, Access>,
+}
+
+/// Processes whose access a subscriber remembers until their exit (then it starts over).
+const REMEMBERED: usize = 65_536;
+
+impl StreamAccess {
+    fn new(viewer: Viewer) -> Self {
+        StreamAccess {
+            viewer,
+            decided: Instant::now(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// Re-decides who the subscriber is every second (its capabilities, the mount's hidepid).
+    fn refresh(&mut self, peer: &Peer, context: &Shared) {
+        if self.decided.elapsed() >= Duration::from_secs(1) {
+            self.viewer = peer.viewer(context);
+            self.decided = Instant::now();
+        }
+    }
+
+    fn of(&mut self, event: &crate::event::Event, remembered: Option<Access>) -> Access {
+        use crate::event::Details;
+        use crate::query::access::{Creds, HidePid};
+        let viewer = &self.viewer;
+        if viewer.sees_all() {
+            return Access::FULL;
+        }
+        let private = !matches!(event.details, Details::Fork { .. });
+        if viewer.hidepid == HidePid::Off && !private {
+            return Access {
+                visible: true,
+                read: false,
+            };
+        }
+        let fresh = Creds::read_id(event.id);
+        let access = match fresh {
+            Some(creds) => Access {
+                visible: viewer.sees(Some(&creds)),
+                read: viewer.may_read(&creds),
+            },
+            None => {
+                // Gone already: the ids the kernel wrote in the event (real ones; an exec's
+                // all three), no more than what was decided while it could be read.
+                let creds = match &event.details {
+                    Details::Exec(exec) => Creds {
+                        uids: exec.uids,
+                        gids: exec.gids,
+                        dumpable: true,
+                    },
+                    _ => Creds {
+                        uids: [event.uid; 3],
+                        gids: [event.gid; 3],
+                        dumpable: true,
+                    },
+                };
+                let by_event = Access {
+                    visible: viewer.sees(Some(&creds)),
+                    read: viewer.may_read(&creds),
+                };
+                match remembered.or_else(|| self.known.get(&event.id).copied()) {
+                    Some(known) => Access {
+                        visible: known.visible && by_event.visible,
+                        read: known.read && by_event.read,
+                    },
+                    None => by_event,
+                }
+            }
+        };
+        if matches!(event.details, Details::Exit(_)) {
+            self.known.remove(&event.id);
+        } else if fresh.is_some() {
+            if self.known.len() >= REMEMBERED {
+                self.known.clear();
+            }
+            self.known.insert(event.id, access);
+        }
+        access
+    }
+}
+
+/// Appends `event` as `access` allows (nothing when it is hidden).
+fn render_event(
+    out: &mut Vec<u8>,
+    event: &crate::event::Event,
+    format: Format,
+    access: Access,
+    synthesized: bool,
 ) {
+    if !access.visible {
+        return;
+    }
+    match format {
+        Format::Json => events::write_json_line_shown(
+            out,
+            event,
+            Shown {
+                private: access.read,
+                synthesized,
+            },
+        ),
+        Format::Text => events::write_text_line(out, event),
+    }
+}
+
+/// Streams events to a subscriber until it leaves (noticed within a second, whatever its
+/// filter lets through) or the agent stops.
+async fn stream_events<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    context: &Shared,
+    request: Subscription,
+) {
+    let Subscription {
+        id,
+        filter,
+        replay_exited,
+        format,
+        peer,
+    } = request;
     let _subscriber = Gauge::up(&context.counters.subscribers);
     if let Feed::Snapshot(reason) = context.tracer.feed() {
         let error = ProtocolError {
@@ -569,19 +982,39 @@ async fn stream_events(
         return;
     }
     let mut subscription = context.tracer.subscribe();
-    let render = |out: &mut Vec<u8>, event: &crate::event::Event| match format {
-        Format::Json => events::write_json_line(out, event),
-        Format::Text => events::write_text_line(out, event),
-    };
+    let mut losses = context.tracer.subscribe_lost();
+    let mut access = StreamAccess::new(peer.viewer(context));
     let mut head = protocol::stream_header(id);
     if replay_exited {
-        let table = context.tracer.lock();
-        for entry in table.exited() {
-            if let Some(event) = crate::table::exit_event(entry) {
-                if filter.matches(&event) {
-                    render(&mut head, &event);
-                }
-            }
+        // Copied under the lock, judged and rendered after it.
+        let exits: Vec<_> = {
+            let table = context.tracer.lock();
+            table
+                .exited()
+                .filter_map(|entry| {
+                    let event = crate::table::exit_event(entry)?;
+                    filter.matches(&event).then(|| {
+                        let known = crate::query::access::Creds::known(entry);
+                        (event, known)
+                    })
+                })
+                .collect()
+        };
+        for (event, known) in exits {
+            let viewer = &access.viewer;
+            let decided = match known {
+                _ if viewer.sees_all() => Access::FULL,
+                Some(creds) => Access {
+                    visible: viewer.sees(Some(&creds)),
+                    read: viewer.may_read(&creds),
+                },
+                None => Access {
+                    visible: viewer.sees(None),
+                    read: false,
+                },
+            };
+            let shown = access.of(&event, Some(decided));
+            render_event(&mut head, &event, format, shown, false);
         }
     }
     if write(writer, &head).await.is_err() {
@@ -591,39 +1024,59 @@ async fn stream_events(
     let mut dropped_here = 0u64;
     let mut out = Vec::new();
     loop {
-        let received = tokio::select! {
-            received = subscription.recv() => received,
+        out.clear();
+        tokio::select! {
+            received = subscription.recv() => match received {
+                Ok(event) => {
+                    access.refresh(&peer, context);
+                    if filter.matches(&event) {
+                        let shown = access.of(&event, None);
+                        render_event(&mut out, &event, format, shown, false);
+                    }
+                    // Take what else is queued, to write in one go.
+                    while out.len() < 64 * 1024 {
+                        match subscription.try_recv() {
+                            Ok(event) if filter.matches(&event) => {
+                                let shown = access.of(&event, None);
+                                render_event(&mut out, &event, format, shown, false);
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(count)) => {
+                    dropped_here += count;
+                    context
+                        .counters
+                        .subscriber_drops
+                        .fetch_add(count, Ordering::Relaxed);
+                    StreamRecord::Dropped { count }.write_line(&mut out);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            lost = losses.recv() => match lost {
+                Ok(lost) => write_lost(&mut out, &lost, &filter, format, &mut access),
+                Err(broadcast::error::RecvError::Lagged(count)) => {
+                    dropped_here += count;
+                    StreamRecord::Dropped { count }.write_line(&mut out);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            gone = hung_up(reader) => {
+                if gone {
+                    return;
+                }
+                // A subscriber has nothing more to say: what it sends is dropped.
+                let buffered = reader.buffer().len();
+                reader.consume(buffered);
+            }
             _ = shutdown.changed() => {
                 let mut end = Vec::new();
                 StreamRecord::End { reason: "agent stopping" }.write_line(&mut end);
                 let _ = write(writer, &end).await;
                 return;
             }
-        };
-        out.clear();
-        match received {
-            Ok(event) => {
-                if filter.matches(&event) {
-                    render(&mut out, &event);
-                }
-                // Take what else is queued, to write in one go.
-                while out.len() < 64 * 1024 {
-                    match subscription.try_recv() {
-                        Ok(event) if filter.matches(&event) => render(&mut out, &event),
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(count)) => {
-                dropped_here += count;
-                context
-                    .counters
-                    .subscriber_drops
-                    .fetch_add(count, Ordering::Relaxed);
-                StreamRecord::Dropped { count }.write_line(&mut out);
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
         }
         if !out.is_empty() && write(writer, &out).await.is_err() {
             context
@@ -634,6 +1087,29 @@ async fn stream_events(
                 "dropped a subscriber that stopped reading ({dropped_here} events dropped for it)"
             );
             return;
+        }
+    }
+}
+
+/// The loss record, then what the resynchronisation found as synthesized events.
+fn write_lost(
+    out: &mut Vec<u8>,
+    lost: &Lost,
+    filter: &crate::query::filter::EventFilter,
+    format: Format,
+    access: &mut StreamAccess,
+) {
+    StreamRecord::Lost {
+        count: lost.count,
+        total: lost.total,
+        vanished: lost.vanished.len() as u64,
+        appeared: lost.appeared.len() as u64,
+    }
+    .write_line(out);
+    for event in lost.vanished.iter().chain(&lost.appeared) {
+        if filter.matches(event) {
+            let shown = access.of(event, None);
+            render_event(out, event, format, shown, true);
         }
     }
 }
@@ -666,6 +1142,9 @@ fn stats(context: &Shared) -> Stats {
         subscriber_drops: c.subscriber_drops.load(Ordering::Relaxed),
         refused: c.refused.load(Ordering::Relaxed),
         slow_clients: c.slow_clients.load(Ordering::Relaxed),
+        over_limit: c.over_limit.load(Ordering::Relaxed),
+        idle_closed: c.idle_closed.load(Ordering::Relaxed),
+        accept_errors: c.accept_errors.load(Ordering::Relaxed),
         rss_bytes: own_rss(),
         exporters: context.exporters.stats(),
     }
@@ -677,14 +1156,37 @@ fn own_rss() -> u64 {
         .map_or(0, |m| m.rss)
 }
 
-/// A minimal HTTP server: every GET gets the metrics.
+/// Metrics connections served at once; past this many a new one is closed at once.
+const MAX_METRICS_CLIENTS: usize = 16;
+
+/// A minimal HTTP server: every GET gets the metrics. Bounded like the socket: a few
+/// connections at once, each with 5 s to send its request, and failed accepts back off.
 async fn serve_metrics(listener: tokio::net::TcpListener, context: Arc<Shared>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_METRICS_CLIENTS));
+    let mut backoff = Backoff::default();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
+            }
+            Err(e) => {
+                context
+                    .counters
+                    .accept_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                backoff.wait(&e, "the metrics endpoint").await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            context.counters.over_limit.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
             continue;
         };
         let context = Arc::clone(&context);
         tokio::spawn(async move {
+            let _slot = slot;
             let mut request = [0u8; 4096];
             let read = tokio::time::timeout(
                 Duration::from_secs(5),

@@ -89,6 +89,21 @@ pub struct AgentArgs {
     /// Rotated files kept (PATH.1 … PATH.N; the oldest is removed).
     #[arg(long, default_value_t = 5, value_name = "N")]
     export_keep: u32,
+    /// Connections open at once, all users together (root is always served).
+    #[arg(long, default_value_t = crate::agent::server::Limits::default().max_clients, value_name = "N")]
+    max_clients: usize,
+
+    /// Connections open at once per user (root is counted only in --max-clients).
+    #[arg(long, default_value_t = crate::agent::server::Limits::default().max_clients_per_uid, value_name = "N")]
+    max_clients_per_uid: usize,
+
+    /// Seconds a connection may stay without sending a request before it is closed.
+    #[arg(long, default_value_t = crate::agent::server::Limits::default().idle_timeout.as_secs_f64(), value_name = "SECONDS")]
+    idle_timeout: f64,
+
+    /// `wait` requests in progress at once per user (root: only the agent-wide 256).
+    #[arg(long, default_value_t = crate::agent::server::Limits::default().max_waits_per_uid, value_name = "N")]
+    max_waits_per_uid: usize,
 }
 
 /// Runs the agent until SIGTERM.
@@ -110,6 +125,16 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             "--interval must be between 0.01 and 3600 seconds, not {}",
             args.interval
         );
+    }
+    if !(args.idle_timeout.is_finite() && args.idle_timeout >= 0.1 && args.idle_timeout <= 86_400.0)
+    {
+        bail!(
+            "--idle-timeout must be between 0.1 and 86400 seconds, not {}",
+            args.idle_timeout
+        );
+    }
+    if args.max_clients == 0 || args.max_clients_per_uid == 0 || args.max_waits_per_uid == 0 {
+        bail!("--max-clients, --max-clients-per-uid and --max-waits-per-uid must be at least 1");
     }
     if args.sched && args.backend == super::BackendChoice::Procfs {
         bail!("--sched needs the ebpf backend (its accounting is kernel programs), not procfs");
@@ -183,6 +208,12 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             snapshot_fallback: false,
         },
         export: crate::export::ExportConfig { otlp, file },
+        limits: crate::agent::server::Limits {
+            max_clients: args.max_clients,
+            max_clients_per_uid: args.max_clients_per_uid,
+            idle_timeout: Duration::from_secs_f64(args.idle_timeout),
+            max_waits_per_uid: args.max_waits_per_uid,
+        },
     })
 }
 

@@ -139,10 +139,8 @@ pub fn run_signal(
             Tracer::configure_global(TracerConfig::snapshot());
             // Without uids (Windows) the system alone decides who may signal what.
             let viewer = match crate::host::os::current_uid() {
-                Some(uid) => Viewer {
-                    uid,
-                    hidepid: false,
-                },
+                // The kernel decides in the end (this process sends the signal itself).
+                Some(_) => Viewer::ROOT,
                 None => Viewer::ROOT,
             };
             let results = crate::process::ops::signal(&args.pids, signal.signal(), &viewer);

@@ -1,5 +1,5 @@
 //! Linux system parameters, limits, scheduling and memory calls: `sysconf` through `nix`,
-//! `statvfs`, `sysinfo`, `chown` and the file-descriptor limit through `rustix`, and — with no
+//! `statvfs`, `sysinfo` and the file-descriptor limit through `rustix`, and — with no
 //! safe wrapper in either crate — `prlimit64` as a pure getter for another process,
 //! `ioprio_get`, psutil's growing `sched_getaffinity` mask, `sched_{get,set}attr`,
 //! and `mallopt`.
@@ -73,16 +73,6 @@ pub(crate) fn sysinfo_loads() -> io::Result<[f64; 3]> {
 pub(crate) fn device_of(path: &Path) -> io::Result<(u32, u32)> {
     let dev = rustix::fs::stat(path)?.st_dev;
     Ok((rustix::fs::major(dev), rustix::fs::minor(dev)))
-}
-
-/// `chown(path, uid, gid)`.
-pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    rustix::fs::chown(
-        path,
-        Some(rustix::fs::Uid::from_raw(uid)),
-        Some(rustix::fs::Gid::from_raw(gid)),
-    )?;
-    Ok(())
 }
 
 /// Raises this process's soft limit of open files to its hard limit.
@@ -336,7 +326,7 @@ mod tests {
         device_of(Path::new("/")).unwrap();
         let dir = std::env::temp_dir().join(format!("tracer-chown-{}", std::process::id()));
         std::fs::write(&dir, b"").unwrap();
-        chown(
+        super::super::chown_nofollow(
             &dir,
             super::super::uid(),
             rustix::process::getgid().as_raw(),

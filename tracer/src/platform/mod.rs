@@ -17,6 +17,8 @@ mod linux;
 mod net;
 #[cfg(unix)]
 mod process;
+#[cfg(target_os = "linux")]
+mod socket;
 #[cfg(unix)]
 mod time;
 #[cfg(native_linux)]
@@ -30,6 +32,8 @@ pub(crate) use linux::*;
 pub(crate) use net::*;
 #[cfg(unix)]
 pub(crate) use process::*;
+#[cfg(target_os = "linux")]
+pub(crate) use socket::*;
 #[cfg(unix)]
 pub(crate) use time::*;
 #[cfg(native_linux)]

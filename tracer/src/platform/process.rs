@@ -92,6 +92,12 @@ impl Pidfd {
         Ok(())
     }
 
+    /// Whether the process is still running (not yet exited: its pidfd is not readable).
+    #[cfg(native_linux)]
+    pub(crate) fn is_alive(&self) -> io::Result<bool> {
+        Ok(poll_in(self.fd.as_fd(), Some(Duration::ZERO))? == PollIn::TimedOut)
+    }
+
     /// Waits up to `timeout` (for ever when `None`) for the process to end: whether it did.
     #[cfg(native_linux)]
     pub(crate) fn wait_exit(&self, timeout: Option<Duration>) -> io::Result<bool> {

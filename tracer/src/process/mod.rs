@@ -542,7 +542,20 @@ impl Process {
     /// psutil), `None` when the code is unknown (it ended before tracing started, or eBPF is
     /// unavailable and it is not our child).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<i32>> {
-        match self.tracer.wait_exit(self.id, timeout) {
+        self.wait_cancellable(timeout, &|| false)
+    }
+
+    /// [`Process::wait`] that gives up (timed out) once `cancelled()` says so; it is asked at
+    /// least every second.
+    pub fn wait_cancellable(
+        &self,
+        timeout: Option<Duration>,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<i32>> {
+        match self
+            .tracer
+            .wait_exit_cancellable(self.id, timeout, cancelled)
+        {
             WaitOutcome::Exited(Some(entry)) => {
                 Ok(entry
                     .exit

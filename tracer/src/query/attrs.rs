@@ -508,6 +508,27 @@ impl Collector {
         &self.cpu_samples
     }
 
+    /// A collector for one request of many running at once: the same host, CPU samples (a
+    /// shared handle) and user names so far, so that no request holds another's collector
+    /// while it reads `/proc`.
+    pub fn for_request(&self) -> Collector {
+        Collector {
+            host: self.host.clone(),
+            users: self.users.clone(),
+            total_memory: self.total_memory,
+            cpu_samples: self.cpu_samples.clone(),
+            primed: HashMap::new(),
+            placements: PlacementReader::new(),
+        }
+    }
+
+    /// Keeps the user names `other` looked up (after a request's collector is done).
+    pub fn learn_users(&mut self, other: Collector) {
+        if self.users.len() < 65_536 {
+            self.users.extend(other.users);
+        }
+    }
+
     /// User name for a uid, as psutil's `username()`: the passwd name, else the number.
     pub fn username(&mut self, uid: u32) -> String {
         self.users

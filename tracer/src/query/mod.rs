@@ -1,5 +1,5 @@
 //! One query over the process table — attributes, filters, sort, who asks — answered as typed
-//! rows ([`Rows`]) and trees ([`TreeNode`]); `crate::render::rows` turns them into JSON or
+//! rows ([`Rows`]) and trees ([`TreeItem`]); `crate::render::rows` turns them into JSON or
 //! text. Direct mode and the agent run the same code, so their answers are the same by
 //! construction.
 
@@ -10,6 +10,10 @@ pub mod filter;
 pub mod attrs;
 
 pub mod group;
+
+pub mod access;
+
+pub use access::Viewer;
 
 use std::ffi::OsString;
 
@@ -108,10 +112,16 @@ impl Query {
                 DEFAULT_ATTRS.to_vec()
             }
         } else {
-            attrs
-                .iter()
-                .map(|a| a.trim().parse::<Attr>())
-                .collect::<Result<_, _>>()?
+            // Each attribute once, in the order first asked: a request repeating one costs
+            // what asking it once does.
+            let mut unique = Vec::new();
+            for name in attrs {
+                let attr = name.trim().parse::<Attr>()?;
+                if !unique.contains(&attr) {
+                    unique.push(attr);
+                }
+            }
+            unique
         };
         let sort = match sort {
             Some(key) => {
@@ -158,36 +168,6 @@ impl Query {
     }
 }
 
-/// Who is asking: what a client may see of processes that are not its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Viewer {
-    /// The client's uid (0 sees everything).
-    pub uid: u32,
-    /// `/proc` is mounted with `hidepid`: other users' processes are invisible to non-root.
-    pub hidepid: bool,
-}
-
-impl Viewer {
-    /// Sees everything.
-    pub const ROOT: Viewer = Viewer {
-        uid: 0,
-        hidepid: false,
-    };
-
-    /// Whether this viewer may see the process at all.
-    pub fn sees(&self, entry: &Entry) -> bool {
-        self.uid == 0 || !self.hidepid || self.owns(entry)
-    }
-
-    /// Whether the process belongs to the viewer (its real or effective uid).
-    pub fn owns(&self, entry: &Entry) -> bool {
-        self.uid == 0
-            || entry
-                .uids
-                .is_some_and(|[real, effective, _]| real == self.uid || effective == self.uid)
-    }
-}
-
 /// A query's answer: one row per process, each the values of `attrs` in that order (psutil's
 /// `as_dict(attrs)` per process). Serializes as a JSON array of objects keyed by the attribute
 /// names.
@@ -231,9 +211,9 @@ impl Serialize for Rows {
     }
 }
 
-/// One process of `tracer tree` with its children nested.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TreeNode {
+/// One process of `tracer tree`, in pre-order: its children follow it, one level deeper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeItem {
     /// Its pid.
     pub pid: u32,
     /// Its parent's pid.
@@ -241,10 +221,11 @@ pub struct TreeNode {
     /// psutil's `name()`.
     pub name: ByteString,
     /// Where it runs, read when the tree is built.
-    #[serde(flatten)]
     pub placement: crate::render::events::PlacementFields,
-    /// Its children (those the viewer sees), by identity.
-    pub children: Vec<TreeNode>,
+    /// 0 for a root, its parent's depth + 1 otherwise.
+    pub depth: usize,
+    /// The last of its parent's children (or of the roots).
+    pub last: bool,
 }
 
 /// Runs `query` over `table` for `viewer`.
@@ -254,22 +235,65 @@ pub fn run(
     query: &Query,
     viewer: &Viewer,
 ) -> Rows {
-    let source: Vec<&Entry> = if query.exited {
-        table.exited().collect()
+    run_on(select_in(table, query), collector, query, viewer)
+}
+
+/// Whether `query` for `viewer` reads nothing from `/proc` but a kernel thread's name: every
+/// attribute comes from the table and no credential needs reading. Such a query may run under
+/// the table's lock without copying it (the agent's common `ps`).
+#[cfg(native_linux)]
+pub fn table_only(query: &Query, viewer: &Viewer) -> bool {
+    query.attrs.iter().all(|a| a.from_table())
+        && (viewer.sees_all()
+            || (viewer.hidepid == access::HidePid::Off
+                && !query.attrs.iter().any(|a| a.owner_only())))
+}
+
+/// The entries `query` selects (by pid, parent, name, uid), copied out of the table: what
+/// the table knows, taken under its lock so that `/proc` is read after it is released.
+#[cfg(native_linux)]
+pub fn select(table: &ProcessTable, query: &Query) -> Vec<Entry> {
+    select_in(table, query).into_iter().cloned().collect()
+}
+
+/// The entries `query` selects, in place.
+pub fn select_in<'a>(table: &'a ProcessTable, query: &Query) -> Vec<&'a Entry> {
+    let source: Box<dyn Iterator<Item = &Entry>> = if query.exited {
+        Box::new(table.exited())
+    } else if !query.pids.is_empty() && query.pids.len() < 64 {
+        Box::new(query.pids.iter().filter_map(|&pid| table.get(pid)))
     } else {
-        table.live().collect()
+        Box::new(table.live())
     };
-    let selected: Vec<&Entry> = source
+    source.filter(|e| query.selects(e)).collect()
+}
+
+/// Runs `query` over entries [`select`] copied, for `viewer`: what hidepid hides from it is
+/// left out, what `/proc` keeps from it is null (its processes' credentials are read now).
+pub fn run_on<E: std::borrow::Borrow<Entry>>(
+    entries: Vec<E>,
+    collector: &mut Collector,
+    query: &Query,
+    viewer: &Viewer,
+) -> Rows {
+    let private = query.attrs.iter().any(|a| a.owner_only());
+    let selected: Vec<(E, bool)> = entries
         .into_iter()
-        .filter(|e| viewer.sees(e) && query.selects(e))
-        .filter(|e| {
-            query.placement.is_empty() || query.placement.matches(collector.placement(e).as_ref())
+        .filter_map(|entry| {
+            let access = viewer.access(entry.borrow(), private);
+            access.visible.then_some((entry, access.read))
+        })
+        .filter(|(entry, _)| {
+            query.placement.is_empty()
+                || query
+                    .placement
+                    .matches(collector.placement(entry.borrow()).as_ref())
         })
         .collect();
-    let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(selected, collector, query, viewer)
+    let mut rows: Vec<(&Entry, Vec<Value>)> = preselect(&selected, collector, query)
         .into_iter()
-        .map(|entry| {
-            let values = collector.collect_for(entry, &query.attrs, viewer.owns(entry));
+        .map(|(entry, read)| {
+            let values = collector.collect_for(entry, &query.attrs, read);
             (entry, values)
         })
         .collect();
@@ -293,29 +317,28 @@ pub fn run(
 /// only the rows that make the cut are collected in full: on a busy host the exited list holds
 /// hundreds of thousands of processes, and a client asking for the newest 500 should not pay
 /// for the rest.
-fn preselect<'a>(
-    entries: Vec<&'a Entry>,
+fn preselect<'a, E: std::borrow::Borrow<Entry>>(
+    selected: &'a [(E, bool)],
     collector: &mut Collector,
     query: &Query,
-    viewer: &Viewer,
-) -> Vec<&'a Entry> {
+) -> Vec<(&'a Entry, bool)> {
+    let entries = selected.iter().map(|(entry, read)| (entry.borrow(), *read));
     let (Some(limit), Some((attr, descending))) = (query.limit, query.sort) else {
-        return entries;
+        return entries.collect();
     };
-    if entries.len() <= limit || !attr.from_table() {
-        return entries;
+    if selected.len() <= limit || !attr.from_table() {
+        return entries.collect();
     }
     if limit == 0 {
         return Vec::new();
     }
-    let mut keyed: Vec<(&Entry, Value)> = entries
-        .into_iter()
-        .map(|entry| {
-            let key = collector.collect_for(entry, &[attr], viewer.owns(entry));
-            (entry, key.into_iter().next().unwrap_or(Value::Null))
+    let mut keyed: Vec<((&Entry, bool), Value)> = entries
+        .map(|(entry, read)| {
+            let key = collector.collect_for(entry, &[attr], read);
+            ((entry, read), key.into_iter().next().unwrap_or(Value::Null))
         })
         .collect();
-    keyed.select_nth_unstable_by(limit - 1, |(a_entry, a), (b_entry, b)| {
+    keyed.select_nth_unstable_by(limit - 1, |((a_entry, _), a), ((b_entry, _), b)| {
         compare(a_entry, a, b_entry, b, descending)
     });
     keyed.truncate(limit);
@@ -350,52 +373,82 @@ fn sort_rows(rows: &mut [(&Entry, Vec<Value>)], query: &Query) {
     });
 }
 
-/// The process tree under `root` (every parentless process the viewer sees when `None`).
-pub fn process_tree(
-    table: &ProcessTable,
-    root: Option<u32>,
-    viewer: &Viewer,
-) -> Result<Vec<TreeNode>, String> {
-    let roots: Vec<&Entry> = match root {
-        Some(pid) => vec![table
-            .get(pid)
-            .filter(|e| viewer.sees(e))
-            .ok_or_else(|| format!("no process with pid {pid}"))?],
-        None => {
-            let mut roots: Vec<&Entry> = table
-                .live()
-                .filter(|e| viewer.sees(e))
-                .filter(|e| e.ppid == 0 || table.get(e.ppid).is_none_or(|p| !viewer.sees(p)))
-                .collect();
-            roots.sort_by_key(|e| e.id);
-            roots
-        }
-    };
-    let mut placements = PlacementReader::new();
-    Ok(roots
-        .into_iter()
-        .map(|root| node(table, root, viewer, &mut placements))
-        .collect())
+/// What `tracer tree` needs of the live processes (identity, parent, name), copied out of the
+/// table so that it is walked, and credentials read, after the lock is released.
+#[derive(Debug, Clone, Default)]
+pub struct TreeNodes(Vec<(crate::event::ProcessId, u32, OsString)>);
+
+/// Copies what the tree needs out of `table`.
+pub fn tree_nodes(table: &ProcessTable) -> TreeNodes {
+    TreeNodes(table.live().map(|e| (e.id, e.ppid, e.name())).collect())
 }
 
-fn node(
-    table: &ProcessTable,
-    entry: &Entry,
+/// The process tree under `root` (every parentless process the viewer sees when `None`), in
+/// pre-order. What the table knows is copied under its lock; who the viewer sees is decided
+/// after (reading credentials); then one parent→children index is walked without recursion,
+/// so a chain thousands deep costs what a flat list does.
+pub fn process_tree(
+    nodes: TreeNodes,
+    root: Option<u32>,
     viewer: &Viewer,
-    placements: &mut PlacementReader,
-) -> TreeNode {
-    TreeNode {
-        pid: entry.id.pid,
-        ppid: entry.ppid,
-        name: entry.name().into(),
-        placement: placements.read(entry.id.pid).as_ref().into(),
-        children: table
-            .children(entry.id.pid, false)
-            .into_iter()
-            .filter(|child| viewer.sees(child))
-            .map(|child| node(table, child, viewer, placements))
-            .collect(),
+) -> Result<Vec<TreeItem>, String> {
+    let mut nodes = nodes.0;
+    if !viewer.sees_all() && viewer.hidepid != access::HidePid::Off {
+        nodes.retain(|(id, _, _)| viewer.sees(access::Creds::read_id(*id).as_ref()));
     }
+    nodes.sort_by_key(|(id, _, _)| *id);
+    let index: std::collections::HashMap<u32, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _, _))| (id.pid, i))
+        .collect();
+    // Children by parent, each list in identity order (the nodes are sorted).
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    let mut roots = Vec::new();
+    for (i, (id, ppid, _)) in nodes.iter().enumerate() {
+        match index.get(ppid) {
+            Some(&parent) if *ppid != id.pid && *ppid != 0 => children[parent].push(i),
+            _ => roots.push(i),
+        }
+    }
+    let roots = match root {
+        Some(pid) => vec![*index
+            .get(&pid)
+            .ok_or_else(|| format!("no process with pid {pid}"))?],
+        None => roots,
+    };
+    let mut placements = PlacementReader::new();
+    let mut items = Vec::with_capacity(nodes.len());
+    let mut visited = vec![false; nodes.len()];
+    let mut stack: Vec<(usize, usize, bool)> = roots
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(n, &i)| (i, 0, n + 1 == roots.len()))
+        .collect();
+    while let Some((i, depth, last)) = stack.pop() {
+        // A parent cycle (a table that lags the kernel) is cut, never walked forever.
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        let (id, ppid, name) = &nodes[i];
+        items.push(TreeItem {
+            pid: id.pid,
+            ppid: *ppid,
+            name: name.as_os_str().into(),
+            placement: placements.read(id.pid).as_ref().into(),
+            depth,
+            last,
+        });
+        let kids = &children[i];
+        stack.extend(
+            kids.iter()
+                .enumerate()
+                .rev()
+                .map(|(n, &child)| (child, depth + 1, n + 1 == kids.len())),
+        );
+    }
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -377,6 +377,31 @@ impl<'a> EventRecord<'a> {
     }
 }
 
+/// How a stream shows an event to one client (the agent's subscribers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    /// What `/proc` keeps from non-owners (an exec's `exe`, an exit's `io_counters`) is
+    /// shown; null when the client may not ptrace-read the process.
+    pub private: bool,
+    /// Found by a resynchronisation after lost records, not seen as it happened.
+    pub synthesized: bool,
+}
+
+/// Appends `event` as one JSON line, as `shown` says.
+pub fn write_json_line_shown(out: &mut Vec<u8>, event: &Event, shown: Shown) {
+    let mut record = EventRecord::new(event);
+    record.synthesized |= shown.synthesized;
+    if !shown.private {
+        match &mut record.details {
+            DetailsRecord::Exec { exe, .. } => *exe = None,
+            DetailsRecord::Exit { usage, .. } => usage.io_counters = None,
+            DetailsRecord::Fork { .. } => {}
+        }
+    }
+    crate::render::json::write(out, &record);
+    out.push(b'\n');
+}
+
 /// Appends `event` as one JSON line.
 pub fn write_json_line(out: &mut Vec<u8>, event: &Event) {
     crate::render::json::write(out, &EventRecord::new(event));
@@ -510,6 +535,18 @@ pub enum StreamRecord<'a> {
     Dropped {
         /// How many.
         count: u64,
+    },
+    /// The kernel reported lost records: the table resynchronised from `/proc`, and what it
+    /// found follows as synthesized exits and execs.
+    Lost {
+        /// Records the kernel lost since the last report.
+        count: u64,
+        /// Records lost in all since the agent started.
+        total: u64,
+        /// Processes the resynchronisation found gone (an exit follows for each).
+        vanished: u64,
+        /// Processes it found new (an exec follows for each).
+        appeared: u64,
     },
     /// The stream ends.
     End {

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::query::attrs::{Attr, Collector, Value};
-use crate::query::{self, group, Format, Query, Rows, TreeNode, Viewer};
+use crate::query::{self, group, Format, Query, Rows, TreeItem, Viewer};
 use crate::render::text::{bytes, display, duration, shell_word, signal_name, time_of_day};
 use crate::table::ProcessTable;
 
@@ -35,9 +35,14 @@ pub fn query(
         };
     }
     let rows = query::run(table, collector, query, viewer);
-    match query.format {
-        Format::Json => json(&rows),
-        Format::Text => text(&rows),
+    render(&rows, query.format)
+}
+
+/// The rows in `format`.
+pub fn render(rows: &Rows, format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => json(rows),
+        Format::Text => text(rows),
     }
 }
 
@@ -117,20 +122,83 @@ pub fn tree(
     format: Format,
     viewer: &Viewer,
 ) -> Result<Vec<u8>, String> {
-    let roots = query::process_tree(table, root, viewer)?;
-    let mut out = Vec::new();
+    tree_of(query::tree_nodes(table), root, format, viewer)
+}
+
+/// [`tree`] of nodes copied out of the table (the agent copies under the lock and renders
+/// after releasing it).
+pub fn tree_of(
+    nodes: query::TreeNodes,
+    root: Option<u32>,
+    format: Format,
+    viewer: &Viewer,
+) -> Result<Vec<u8>, String> {
+    let items = query::process_tree(nodes, root, viewer)?;
+    let mut out = Vec::with_capacity(items.len() * 64);
     match format {
-        Format::Json => {
-            crate::render::json::write(&mut out, &roots);
-            out.push(b'\n');
-        }
-        Format::Text => {
-            for root in &roots {
-                tree_text(root, "", "", &mut out);
-            }
-        }
+        Format::Json => tree_json(&items, &mut out),
+        Format::Text => tree_text(&items, &mut out),
     }
     Ok(out)
+}
+
+/// The tree as nested JSON objects (`{pid, ppid, name, children: […]}`), written from the
+/// pre-order list without recursion: any depth costs no stack.
+fn tree_json(items: &[TreeItem], out: &mut Vec<u8>) {
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        pid: u32,
+        ppid: u32,
+        name: &'a crate::bytes::ByteString,
+        #[serde(flatten)]
+        placement: &'a crate::render::events::PlacementFields,
+    }
+    out.push(b'[');
+    let mut open = 0usize;
+    let mut previous: Option<usize> = None;
+    for item in items {
+        while open > item.depth {
+            out.extend_from_slice(b"]}");
+            open -= 1;
+        }
+        if previous.is_some_and(|depth| depth >= item.depth) {
+            out.push(b',');
+        }
+        let head = Head {
+            pid: item.pid,
+            ppid: item.ppid,
+            name: &item.name,
+            placement: &item.placement,
+        };
+        crate::render::json::write(out, &head);
+        // `{…}` → `{…,"children":[`: the object stays open for its children.
+        out.pop();
+        out.extend_from_slice(b",\"children\":[");
+        open += 1;
+        previous = Some(item.depth);
+    }
+    for _ in 0..open {
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"]\n");
+}
+
+/// The tree as `pstree` draws it.
+fn tree_text(items: &[TreeItem], out: &mut Vec<u8>) {
+    let mut continuations: Vec<&str> = Vec::new();
+    for item in items {
+        continuations.truncate(item.depth.saturating_sub(1));
+        for c in &continuations {
+            out.extend_from_slice(c.as_bytes());
+        }
+        if item.depth > 0 {
+            out.extend_from_slice(if item.last { "└─" } else { "├─" }.as_bytes());
+        }
+        let _ = writeln!(out, "{}({})", display(&item.name), item.pid);
+        if item.depth > 0 {
+            continuations.push(if item.last { "  " } else { "│ " });
+        }
+    }
 }
 
 /// The rows as one JSON array of objects, and a newline.
@@ -187,24 +255,6 @@ pub fn text(rows: &Rows) -> Vec<u8> {
         out.push(b'\n');
     }
     out
-}
-
-fn tree_text(node: &TreeNode, first_prefix: &str, prefix: &str, out: &mut Vec<u8>) {
-    let _ = writeln!(out, "{first_prefix}{}({})", display(&node.name), node.pid);
-    let count = node.children.len();
-    for (i, child) in node.children.iter().enumerate() {
-        let (branch, continuation) = if i + 1 == count {
-            ("└─", "  ")
-        } else {
-            ("├─", "│ ")
-        };
-        tree_text(
-            child,
-            &format!("{prefix}{branch}"),
-            &format!("{prefix}{continuation}"),
-            out,
-        );
-    }
 }
 
 /// The column header of an attribute.
@@ -497,6 +547,31 @@ mod tests {
         assert_eq!(
             String::from_utf8(text).unwrap(),
             "init(4194401)\n├─sh(4194403)\n│ ├─kid(4194440)\n│ └─kid2(4194450)\n└─a\\xff\"b(4194420)\n"
+        );
+    }
+
+    /// A chain 100,000 deep: built, walked and written without recursion (a recursive walk
+    /// would overflow the test thread's stack).
+    #[test]
+    #[cfg(unix)]
+    fn a_deep_chain_costs_no_stack() {
+        let mut table = ProcessTable::new(std::time::Duration::from_secs(60));
+        let depth = 100_000u32;
+        for pid in 1..=depth {
+            table.apply(&fork(pid, pid - 1, b"sh"));
+        }
+        let json = tree(&table, None, Format::Json, &Viewer::ROOT).unwrap();
+        let opened = json.windows(12).filter(|w| w == b"\"children\":[").count();
+        assert_eq!(opened, depth as usize);
+        let closed = b"]}".repeat(depth as usize);
+        assert!(json.ends_with(&[&closed[..], b"]\n"].concat()));
+        // (Placement fields, read from this host's /proc for these pids, sit between the name
+        // and the children.)
+        assert!(json.starts_with(br#"[{"pid":1,"ppid":0,"name":"sh","#));
+        let text = tree(&table, Some(depth - 2), Format::Text, &Viewer::ROOT).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            format!("sh({})\n└─sh({})\n  └─sh({depth})\n", depth - 2, depth - 1)
         );
     }
 

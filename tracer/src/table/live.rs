@@ -104,6 +104,8 @@ struct Shared {
     /// Every event, after the table applied it, for subscribers. Bounded: a subscriber that
     /// falls behind loses the oldest events (and is told how many), the feed never waits.
     events: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// Loss reports, each with what the resynchronisation then found, for subscribers.
+    lost: tokio::sync::broadcast::Sender<Arc<Lost>>,
     /// The source's counters, refreshed every second by the feed.
     source_stats: Mutex<Option<SourceStats>>,
     /// Immediate exit wake-ups while someone waits (eBPF feed only).
@@ -111,6 +113,76 @@ struct Shared {
     exit_wakeup: Option<Arc<crate::source::ebpf::ExitWakeup>>,
     /// Why a better backend than the one in use could not run (auto selection).
     notice: Option<String>,
+}
+
+/// The kernel lost records: how many, and what the table's resynchronisation from `/proc`
+/// found, as the events that were missed (exits of processes gone, execs of new ones).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lost {
+    /// Records lost since the previous report.
+    pub count: u64,
+    /// Records lost in all.
+    pub total: u64,
+    /// An exit (status unknown) for each process found gone.
+    pub vanished: Vec<Event>,
+    /// An exec for each process found new.
+    pub appeared: Vec<Event>,
+}
+
+impl Lost {
+    fn new(count: u64, total: u64, found: crate::table::Resynced, backend: Backend) -> Lost {
+        let event = |entry: &Entry, time: f64, details| Event {
+            time,
+            id: entry.id,
+            create_time: entry.create_time,
+            ppid: entry.ppid,
+            uid: entry.uids.map_or(0, |[real, ..]| real),
+            gid: entry.gids.map_or(0, |[real, ..]| real),
+            name: entry.comm.clone(),
+            backend,
+            placement: entry.placement.clone(),
+            details,
+        };
+        Lost {
+            count,
+            total,
+            vanished: found
+                .vanished
+                .iter()
+                .map(|entry| {
+                    let time = entry.exit.map_or(entry.updated, |exit| exit.time);
+                    let duration = (time - entry.create_time).max(0.0);
+                    event(
+                        entry,
+                        time,
+                        crate::event::Details::Exit(crate::event::Exit::unknown(duration)),
+                    )
+                })
+                .collect(),
+            appeared: found
+                .appeared
+                .iter()
+                .map(|entry| {
+                    let cmdline = entry.cmdline.clone().unwrap_or_default();
+                    let bytes: usize = cmdline.iter().map(|a| a.len() + 1).sum();
+                    let exec = crate::event::Exec {
+                        exe: entry.exe.clone(),
+                        cmdline_bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+                        cmdline,
+                        uids: entry.uids.unwrap_or_default(),
+                        gids: entry.gids.unwrap_or_default(),
+                        cmdline_truncated: false,
+                        exe_truncated: false,
+                    };
+                    event(
+                        entry,
+                        entry.updated,
+                        crate::event::Details::Exec(Box::new(exec)),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Events buffered per subscriber before the oldest are dropped for it.
@@ -183,6 +255,7 @@ impl Tracer {
                 feed: Feed::Snapshot(reason),
                 stopped: Mutex::new(None),
                 events: tokio::sync::broadcast::channel(1).0,
+                lost: tokio::sync::broadcast::channel(1).0,
                 source_stats: Mutex::new(None),
                 #[cfg(native_linux)]
                 exit_wakeup: None,
@@ -264,19 +337,41 @@ impl Tracer {
     /// Brings the table up to date for a query: without eBPF a rescan of the host, always the
     /// re-parented processes' ppid. Returns the locked table.
     pub fn refresh(&self) -> MutexGuard<'_, ProcessTable> {
+        // What is to be read is taken under the lock, read without it, applied under it.
+        let (pending, unsettled) = {
+            let table = self.lock();
+            (table.pending(), table.unsettled())
+        };
+        let host = &self.shared.host;
+        let missing: Vec<_> = pending
+            .into_iter()
+            .map(|id| (id, crate::table::read_missing(host, id)))
+            .collect();
+        let reads: Vec<_> = unsettled
+            .into_iter()
+            .map(|id| (id, host.stat(id.pid)))
+            .collect();
         let mut table = self.lock();
-        table.complete(&self.shared.host);
+        for (id, missing) in missing {
+            table.fill(id, missing);
+        }
         // Only the kernel's feed is current to the millisecond: a polled or snapshot table is
         // rescanned for the query.
         if !matches!(self.shared.feed, Feed::Ebpf) {
             let now = self.now();
-            if let Err(e) = table.resync(&self.shared.host, now) {
+            if let Err(e) = table.resync(host, now) {
                 tracing::warn!("rescanning /proc failed: {e}");
             }
         }
         let now = self.now();
-        table.refresh_unsettled(&self.shared.host, now);
+        table.settle(reads, now);
         table
+    }
+
+    /// Loss reports from now on, each with the resynchronisation's findings (a snapshot
+    /// table has none).
+    pub fn subscribe_lost(&self) -> tokio::sync::broadcast::Receiver<Arc<Lost>> {
+        self.shared.lost.subscribe()
     }
 
     /// A stream of every event from now on, after the table applied it (a snapshot table has
@@ -308,9 +403,20 @@ impl Tracer {
     /// timeout. Without eBPF (snapshots, polling) it waits on the process itself instead (a
     /// pidfd on Linux) and the exit status is unknown.
     pub fn wait_exit(&self, id: ProcessId, timeout: Option<Duration>) -> WaitOutcome {
+        self.wait_exit_cancellable(id, timeout, &|| false)
+    }
+
+    /// [`Tracer::wait_exit`] that ends as a timeout once `cancelled()` says so (asked at least
+    /// every second): a client that hung up, an agent that stops.
+    pub fn wait_exit_cancellable(
+        &self,
+        id: ProcessId,
+        timeout: Option<Duration>,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> WaitOutcome {
         let deadline = timeout.map(|t| Instant::now() + t);
         if !matches!(self.shared.feed, Feed::Ebpf) {
-            return wait_gone(&self.shared.host, id, deadline);
+            return wait_gone(&self.shared.host, id, deadline, cancelled);
         }
         // While we wait, the kernel wakes the feed on every exit instead of batching.
         #[cfg(native_linux)]
@@ -337,6 +443,9 @@ impl Tracer {
             }
             if let Some(reason) = self.shared.stopped.lock().ok().and_then(|s| s.clone()) {
                 return WaitOutcome::FeedStopped(reason);
+            }
+            if cancelled() {
+                return WaitOutcome::TimedOut;
             }
             let remaining = match deadline {
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -394,26 +503,55 @@ pub fn still_running(host: &Host, id: ProcessId) -> bool {
 
 /// Waits for the process itself to end, on a pidfd.
 #[cfg(native_linux)]
-fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
-    let Ok(fd) = crate::platform::Pidfd::open(id.pid) else {
-        return WaitOutcome::Exited(None);
+fn wait_gone(
+    host: &Host,
+    id: ProcessId,
+    deadline: Option<Instant>,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> WaitOutcome {
+    let fd = loop {
+        match crate::platform::Pidfd::open(id.pid) {
+            Ok(fd) => break fd,
+            // Only ESRCH says the process is gone; out of descriptors (EMFILE, ENFILE) or
+            // anything else, it is looked for again in a moment, never declared gone.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return WaitOutcome::Exited(None),
+            Err(e) => {
+                tracing::warn!("pidfd_open({}) failed, retrying: {e}", id.pid);
+                if cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return WaitOutcome::TimedOut;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     };
     // The pid may have been reused between the caller's check and pidfd_open.
     if !still_running(host, id) {
         return WaitOutcome::Exited(None);
     }
-    let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-    match fd.wait_exit(timeout) {
-        Ok(true) => WaitOutcome::Exited(None),
-        _ => WaitOutcome::TimedOut,
+    loop {
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let slice = remaining.map_or(Duration::from_secs(1), |r| r.min(Duration::from_secs(1)));
+        match fd.wait_exit(Some(slice)) {
+            Ok(true) => return WaitOutcome::Exited(None),
+            Ok(false) | Err(_) => {
+                if cancelled() || remaining.is_some_and(|r| r <= slice) {
+                    return WaitOutcome::TimedOut;
+                }
+            }
+        }
     }
 }
 
 /// Waits for the process itself to end, looking every 10 ms (no pidfds here).
 #[cfg(not(native_linux))]
-fn wait_gone(host: &Host, id: ProcessId, deadline: Option<Instant>) -> WaitOutcome {
+fn wait_gone(
+    host: &Host,
+    id: ProcessId,
+    deadline: Option<Instant>,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> WaitOutcome {
     while still_running(host, id) {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
             return WaitOutcome::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -481,6 +619,7 @@ fn feed_thread(
             },
             stopped: Mutex::new(None),
             events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
+            lost: tokio::sync::broadcast::channel(64).0,
             source_stats: Mutex::new(Some(source.stats())),
             #[cfg(native_linux)]
             exit_wakeup: match &source {
@@ -582,22 +721,114 @@ async fn run_feed(source: &mut Source, shared: &Shared) -> String {
             if let Ok(mut slot) = shared.source_stats.lock() {
                 *slot = Some(stats);
             }
+            let unsettled = shared
+                .table
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unsettled();
+            let reads: Vec<_> = unsettled
+                .into_iter()
+                .map(|id| (id, shared.host.stat(id.pid)))
+                .collect();
             let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
             if lost > seen_lost {
                 tracing::warn!(
                     "{} events lost: resynchronising the table from /proc",
                     lost - seen_lost
                 );
-                seen_lost = lost;
-                if let Err(e) = table.resync(&shared.host, now) {
-                    tracing::warn!("resynchronising from /proc failed: {e}");
+                match table.resync(&shared.host, now) {
+                    Ok(found) => {
+                        let report = Lost::new(lost - seen_lost, lost, found, source.backend());
+                        seen_lost = lost;
+                        if shared.lost.receiver_count() > 0 {
+                            let _ = shared.lost.send(Arc::new(report));
+                        }
+                    }
+                    // Tried again at the next check (out of descriptors, most likely).
+                    Err(e) => tracing::warn!("resynchronising from /proc failed: {e}"),
                 }
             }
-            table.refresh_unsettled(&shared.host, now);
+            table.settle(reads, now);
             table.expire(now);
         }
         // Waiters re-check after every drain: for exits, and for processes that came and went
         // within one drain interval.
         shared.exits.notify_all();
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// What a resynchronisation found reaches subscribers as synthesized exits and execs.
+    #[test]
+    fn loss_reports_carry_synthesized_events() {
+        let entry = |pid: u32, exit: Option<f64>| Entry {
+            id: ProcessId {
+                pid,
+                start_ticks: 7,
+            },
+            create_time: 100.0,
+            ppid: 1,
+            comm: "sh".into(),
+            exe: Some("/bin/sh".into()),
+            cmdline: Some(vec!["sh".into(), "-c".into()]),
+            uids: Some([1000; 3]),
+            gids: Some([100; 3]),
+            origin: crate::table::Origin::Seeded,
+            updated: 110.0,
+            ppid_stale: false,
+            zombie: false,
+            pending: false,
+            exit: exit.map(|time| crate::table::ExitInfo { time, status: None }),
+            placement: None,
+        };
+        let found = crate::table::Resynced {
+            vanished: vec![entry(5, Some(112.0))],
+            appeared: vec![entry(6, None)],
+        };
+        let lost = Lost::new(3, 10, found, Backend::Ebpf);
+        assert_eq!((lost.count, lost.total), (3, 10));
+        let mut out = Vec::new();
+        let shown = crate::render::events::Shown {
+            private: true,
+            synthesized: true,
+        };
+        for event in lost.vanished.iter().chain(&lost.appeared) {
+            crate::render::events::write_json_line_shown(&mut out, event, shown);
+        }
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with(r#"{"event":"exit","time":112.0,"pid":5,"#),
+            "{text}"
+        );
+        assert!(lines[0].contains(r#""synthesized":true,"#), "{text}");
+        assert!(
+            lines[0]
+                .contains(r#""exit_code":null,"signal":null,"core_dumped":false,"duration":12.0"#),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with(r#"{"event":"exec","time":110.0,"pid":6,"#),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains(r#""synthesized":true,"#)
+                && lines[1].contains(r#""exe":"/bin/sh","cmdline":["sh","-c"]"#),
+            "{text}"
+        );
+        let hidden = crate::render::events::Shown {
+            private: false,
+            synthesized: false,
+        };
+        let mut out = Vec::new();
+        crate::render::events::write_json_line_shown(&mut out, &lost.appeared[0], hidden);
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.contains(r#""synthesized":false,"#) && line.contains(r#""exe":null"#),
+            "{line}"
+        );
     }
 }

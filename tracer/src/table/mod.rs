@@ -266,23 +266,25 @@ impl ProcessTable {
     }
 
     /// Retires the live entry of `pid`, whose process is gone unseen: its end was inferred.
-    fn vanish(&mut self, pid: u32, now: f64) {
-        if let Some(entry) = self.live.remove(&pid) {
-            self.stats.vanished += 1;
-            self.retire(
-                entry,
-                ExitInfo {
-                    time: now,
-                    status: None,
-                },
-            );
-        }
+    /// Returns the retired entry.
+    fn vanish(&mut self, pid: u32, now: f64) -> Option<Entry> {
+        let entry = self.live.remove(&pid)?;
+        self.stats.vanished += 1;
+        let exit = ExitInfo {
+            time: now,
+            status: None,
+        };
+        let mut retired = entry.clone();
+        retired.exit = Some(exit);
+        self.retire(entry, exit);
+        Some(retired)
     }
 
     /// Re-reads `/proc` after events were lost: live entries whose process is gone become
     /// exited with an unknown status, new processes are added, and changed identities replace
-    /// the old entry.
-    pub fn resync(&mut self, host: &Host, now: f64) -> std::io::Result<()> {
+    /// the old entry. Returns what it found (for the subscribers' synthesized events). A
+    /// listing of `/proc` that fails (out of descriptors) retires nothing.
+    pub fn resync(&mut self, host: &Host, now: f64) -> std::io::Result<Resynced> {
         self.stats.resyncs += 1;
         let present: std::collections::HashSet<u32> = host.pids()?.into_iter().collect();
         let gone: Vec<u32> = self
@@ -291,11 +293,23 @@ impl ProcessTable {
             .copied()
             .filter(|pid| !present.contains(pid))
             .collect();
+        let mut found = Resynced::default();
         for pid in gone {
-            self.vanish(pid, now);
+            if let Some(entry) = self.vanish(pid, now) {
+                found.vanished.push(entry);
+            }
         }
-        self.seed(host, now)?;
-        Ok(())
+        let read = read_all(host, |pid, boot_time| {
+            read_entry_with(host, pid, boot_time, now, SeedFields::ALL)
+        })?;
+        for entry in read {
+            let copy = entry.clone();
+            if self.insert_seeded(entry) {
+                self.stats.seeded += 1;
+                found.appeared.push(copy);
+            }
+        }
+        Ok(found)
     }
 
     fn insert_seeded(&mut self, entry: Entry) -> bool {
@@ -488,20 +502,55 @@ impl ProcessTable {
     /// Settles what events cannot tell: re-reads the parent of entries whose parent exited
     /// (they were re-parented), and retires zombies found by a scan once they are reaped.
     pub fn refresh_unsettled(&mut self, host: &Host, now: f64) {
-        let mut reaped = Vec::new();
-        for entry in self.live.values_mut().filter(|e| e.ppid_stale || e.zombie) {
-            match host.stat(entry.id.pid) {
-                Ok(stat) if stat.starttime == entry.id.start_ticks => {
+        let reads = self
+            .unsettled()
+            .into_iter()
+            .map(|id| (id, host.stat(id.pid)))
+            .collect();
+        self.settle(reads, now);
+    }
+
+    /// Identities of the entries [`ProcessTable::refresh_unsettled`] reads (to read them
+    /// outside the table's lock and hand them to [`ProcessTable::settle`]).
+    pub fn unsettled(&self) -> Vec<ProcessId> {
+        self.live
+            .values()
+            .filter(|e| e.ppid_stale || e.zombie)
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Applies `/proc/PID/stat` reads of unsettled entries. Only a process found gone
+    /// (ENOENT/ESRCH) or its pid found reused is retired; any other error (EMFILE, ENFILE,
+    /// EACCES, …) says nothing about the process: it stays, and is read again next time.
+    pub fn settle(&mut self, reads: Vec<(ProcessId, Result<Stat, ProcError>)>, now: f64) {
+        for (id, read) in reads {
+            let Some(entry) = self.live.get_mut(&id.pid).filter(|e| e.id == id) else {
+                continue;
+            };
+            match read {
+                Ok(stat) if stat.starttime == id.start_ticks => {
                     entry.ppid = stat.ppid;
                     entry.ppid_stale = false;
                 }
-                _ => reaped.push(entry.id.pid),
+                Ok(_) | Err(ProcError::NoSuchProcess { .. }) => {
+                    self.vanish(id.pid, now);
+                }
+                Err(error) => {
+                    tracing::warn!("cannot settle pid {}: {error}; retrying later", id.pid);
+                }
             }
         }
-        for pid in reaped {
-            self.vanish(pid, now);
-        }
     }
+}
+
+/// What a [`ProcessTable::resync`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Resynced {
+    /// Live entries whose process was gone, now retired (exit time: the resync).
+    pub vanished: Vec<Entry>,
+    /// Processes the table did not know, now added.
+    pub appeared: Vec<Entry>,
 }
 
 fn new_entry(event: &Event) -> Entry {
