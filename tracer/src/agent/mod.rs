@@ -2,6 +2,8 @@
 //! a Unix socket, with a versioned JSON-lines protocol.
 
 pub mod client;
+#[cfg(native_linux)]
+mod metrics;
 pub mod protocol;
 #[cfg(native_linux)]
 pub mod sampling;

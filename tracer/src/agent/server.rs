@@ -102,9 +102,9 @@ pub const MAX_WAITS: usize = 256;
 /// Blocking threads of the agent's runtime: the waits' share and as many again for the rest.
 const BLOCKING_THREADS: usize = 2 * MAX_WAITS;
 
-struct Shared {
+pub(super) struct Shared {
     tracer: Tracer,
-    groups: Option<crate::groups::Groups>,
+    pub(super) groups: Option<crate::groups::Groups>,
     collector: Mutex<Collector>,
     /// Permits for `wait` requests in progress.
     waits: tokio::sync::Semaphore,
@@ -115,7 +115,7 @@ struct Shared {
     clients_by_uid: Mutex<HashMap<u32, usize>>,
     /// `wait`s in progress per uid.
     waits_by_uid: Mutex<HashMap<u32, usize>>,
-    counters: AgentCounters,
+    pub(super) counters: AgentCounters,
     started: Instant,
     shutdown: watch::Receiver<bool>,
     exporters: crate::export::Exporters,
@@ -288,7 +288,10 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .because(|| format!("cannot serve metrics on {addr}"))?;
-        tokio::spawn(serve_metrics(listener, Arc::clone(&context)));
+        tokio::spawn(super::metrics::serve_metrics(
+            listener,
+            Arc::clone(&context),
+        ));
     }
     eprintln!(
         "tracer agent: listening on {} ({} processes tracked{})",
@@ -359,14 +362,14 @@ impl Drop for RemoveOnDrop {
 /// Failed `accept`s back off (10 ms, doubling to 1 s) instead of spinning: out of
 /// descriptors, the next try would fail the same way at once.
 #[derive(Default)]
-struct Backoff(Duration);
+pub(super) struct Backoff(Duration);
 
 impl Backoff {
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.0 = Duration::ZERO;
     }
 
-    async fn wait(&mut self, error: &std::io::Error, what: &str) {
+    pub(super) async fn wait(&mut self, error: &std::io::Error, what: &str) {
         self.0 = (self.0 * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         tracing::warn!(
             "accepting a client on {what} failed: {error}; retrying in {:?}",
@@ -1115,7 +1118,7 @@ fn write_lost(
 }
 
 /// The agent's counters (`tracer stats`, the `stats` request, the metrics).
-fn stats(context: &Shared) -> Stats {
+pub(super) fn stats(context: &Shared) -> Stats {
     let table = context.tracer.lock();
     let t = table.stats();
     let table_counters = TableCounters {
@@ -1154,63 +1157,4 @@ fn own_rss() -> u64 {
     crate::host::procfs::Procfs::new()
         .memory_info(std::process::id())
         .map_or(0, |m| m.rss)
-}
-
-/// Metrics connections served at once; past this many a new one is closed at once.
-const MAX_METRICS_CLIENTS: usize = 16;
-
-/// A minimal HTTP server: every GET gets the metrics. Bounded like the socket: a few
-/// connections at once, each with 5 s to send its request, and failed accepts back off.
-async fn serve_metrics(listener: tokio::net::TcpListener, context: Arc<Shared>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_METRICS_CLIENTS));
-    let mut backoff = Backoff::default();
-    loop {
-        let mut stream = match listener.accept().await {
-            Ok((stream, _)) => {
-                backoff.reset();
-                stream
-            }
-            Err(e) => {
-                context
-                    .counters
-                    .accept_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                backoff.wait(&e, "the metrics endpoint").await;
-                continue;
-            }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            context.counters.over_limit.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        };
-        let context = Arc::clone(&context);
-        tokio::spawn(async move {
-            let _slot = slot;
-            let mut request = [0u8; 4096];
-            let read = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::io::AsyncReadExt::read(&mut stream, &mut request),
-            )
-            .await;
-            let Ok(Ok(n)) = read else { return };
-            let head = String::from_utf8_lossy(&request[..n]);
-            let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
-                let body = tokio::task::spawn_blocking(move || {
-                    let groups = context.groups.as_ref().map(crate::groups::Groups::scrape);
-                    crate::render::stats::metrics_with_groups(&stats(&context), groups)
-                })
-                .await
-                .unwrap_or_default();
-                format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{body}",
-                    crate::render::stats::METRICS_CONTENT_TYPE,
-                    body.len()
-                )
-            } else {
-                "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
-    }
 }
