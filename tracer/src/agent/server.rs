@@ -915,7 +915,14 @@ impl StreamAccess {
                     visible: viewer.sees(Some(&creds)),
                     read: viewer.may_read(&creds),
                 };
-                match remembered.or_else(|| self.known.get(&event.id).copied()) {
+                // An exec starts over: what was remembered was about the image it replaced
+                // (a root `setpriv` that became nobody's `/bin/true`), and the kernel wrote
+                // the new image's ids in the record.
+                let remembered = match &event.details {
+                    Details::Exec(_) => None,
+                    _ => remembered.or_else(|| self.known.get(&event.id).copied()),
+                };
+                match remembered {
                     Some(known) => Access {
                         visible: known.visible && by_event.visible,
                         read: known.read && by_event.read,
@@ -926,7 +933,7 @@ impl StreamAccess {
         };
         if matches!(event.details, Details::Exit(_)) {
             self.known.remove(&event.id);
-        } else if fresh.is_some() {
+        } else if fresh.is_some() || matches!(event.details, Details::Exec(_)) {
             if self.known.len() >= REMEMBERED {
                 self.known.clear();
             }
@@ -1157,4 +1164,103 @@ fn own_rss() -> u64 {
     crate::host::procfs::Procfs::new()
         .memory_info(std::process::id())
         .map_or(0, |m| m.rss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Backend, Details, Event, Exec, Exit, ProcessId};
+    use crate::query::access::HidePid;
+
+    const NOBODY: u32 = 65_534;
+
+    /// An event about a process that is gone (a pid above `pid_max`), so nothing fresh can be
+    /// read and the stream must decide from the record and what it remembered.
+    fn gone(uid: u32, details: Details) -> Event {
+        Event {
+            time: 1.0,
+            id: ProcessId {
+                pid: u32::MAX - 7,
+                start_ticks: 42,
+            },
+            create_time: 1.0,
+            ppid: 1,
+            uid,
+            gid: uid,
+            name: "true".into(),
+            backend: Backend::Ebpf,
+            placement: None,
+            details,
+        }
+    }
+
+    fn exec(uid: u32) -> Event {
+        gone(
+            uid,
+            Details::Exec(Box::new(Exec {
+                exe: Some("/bin/true".into()),
+                cmdline: vec!["/bin/true".into()],
+                uids: [uid; 3],
+                gids: [uid; 3],
+                cmdline_truncated: false,
+                cmdline_bytes: 0,
+                exe_truncated: false,
+            })),
+        )
+    }
+
+    fn nobody() -> StreamAccess {
+        StreamAccess::new(Viewer::user(
+            NOBODY,
+            NOBODY,
+            ProcMount {
+                hidepid: HidePid::Invisible,
+                gid: None,
+            },
+        ))
+    }
+
+    #[test]
+    fn an_exec_is_judged_on_its_new_image_not_the_one_it_replaced() {
+        // root's `setpriv` was seen (hidden from nobody); it dropped to nobody and exec'd
+        // `/bin/true`, which had exited before its exec was streamed.
+        let mut stream = nobody();
+        let id = exec(0).id;
+        stream.known.insert(
+            id,
+            Access {
+                visible: false,
+                read: false,
+            },
+        );
+        assert_eq!(stream.of(&exec(NOBODY), None), Access::FULL);
+        let exit = gone(NOBODY, Details::Exit(Exit::from_wait_status(0, 0.01)));
+        assert_eq!(stream.of(&exit, None), Access::FULL);
+        assert!(!stream.known.contains_key(&id), "forgotten at its exit");
+    }
+
+    #[test]
+    fn what_was_hidden_while_it_ran_stays_hidden_at_its_exit() {
+        // Seen non-dumpable while it ran (not readable), with nobody's ids: its exit record
+        // (nobody's uid) does not make it readable.
+        let mut stream = nobody();
+        let id = exec(0).id;
+        stream.known.insert(
+            id,
+            Access {
+                visible: false,
+                read: false,
+            },
+        );
+        let exit = gone(NOBODY, Details::Exit(Exit::from_wait_status(0, 0.01)));
+        assert_eq!(
+            stream.of(&exit, None),
+            Access {
+                visible: false,
+                read: false
+            }
+        );
+        // And root's exec is hidden from nobody on its own record.
+        assert!(!nobody().of(&exec(0), None).visible);
+    }
 }
