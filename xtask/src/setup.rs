@@ -18,13 +18,15 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const LLVM_PACKAGE: &str = "llvm-22-dev";
 /// Tools the benchmark and the tests use (peers compared against, tmux, the terminal that
 /// drives `tracer top` in tests/top.rs, and the Prometheus server and process-exporter that
-/// tests/groups.rs runs beside `agent --groups`), with the Debian packages holding them.
-const PEERS: [(&str, &str); 5] = [
+/// tests/groups.rs runs beside `agent --groups`, and systemd-analyze, which tests/unit.rs
+/// checks the hardened unit with), with the Debian packages holding them.
+const PEERS: [(&str, &str); 6] = [
     ("bpftrace", "bpftrace"),
     ("forkstat", "forkstat"),
     ("tmux", "tmux"),
     ("prometheus", "prometheus"),
     ("prometheus-process-exporter", "prometheus-process-exporter"),
+    ("systemd-analyze", "systemd"),
 ];
 /// Debian's psutil, for when `python3` is the system interpreter (PEP 668 forbids pip there).
 const PSUTIL_PACKAGE: &str = "python3-psutil";
@@ -40,7 +42,7 @@ const STEPS: [(&str, StepFn); 7] = [
         python_tools,
     ),
     (
-        "bpftrace, forkstat, tmux, prometheus and process-exporter",
+        "bpftrace, forkstat, tmux, prometheus, process-exporter and systemd-analyze",
         peers,
     ),
     ("the macOS and Windows standard libraries", cross_targets),
