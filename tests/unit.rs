@@ -32,8 +32,8 @@ const GROUP: &str = "tracerunit";
 /// The value of `key=` in the unit (the last one, as systemd reads it).
 fn directive(unit: &str, key: &str) -> Option<String> {
     unit.lines()
-        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
         .map(str::to_string)
 }
 
