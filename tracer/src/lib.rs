@@ -33,7 +33,6 @@ pub mod bytes;
 pub mod cli;
 pub mod event;
 #[cfg(native_linux)]
-#[cfg(native_linux)]
 pub mod export;
 #[cfg(native_linux)]
 pub mod groups;
@@ -43,6 +42,7 @@ pub mod process;
 pub(crate) mod query;
 pub mod render;
 pub mod source;
+pub mod stats;
 #[cfg(native_linux)]
 pub mod system;
 pub mod table;

@@ -28,12 +28,13 @@ use std::str::FromStr;
 use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::process::results::{Alive, Gone, SignalResult, WaitAnswer};
+pub use crate::stats::{ExporterStats, Stats, TableCounters};
+
 use crate::event::EventKind;
 use crate::host::os::signals;
 use crate::query::filter::{EventFilter, PlacementFilter};
 use crate::query::{Format, Query};
-use crate::render::events::{PlacementFields, UsageRecord};
-use crate::source::SourceCounters;
 
 /// Protocol version spoken by this build.
 pub const VERSION: u64 = 1;
@@ -45,8 +46,7 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 /// `sections`): what a request may cost is bounded by what it may ask.
 pub const MAX_LIST: usize = 4096;
 
-/// Longest `wait` timeout, in seconds (a day); longer waits are a loop of waits.
-pub const MAX_TIMEOUT: f64 = 86_400.0;
+pub use crate::process::MAX_TIMEOUT;
 
 /// `bad_request` when `list` is longer than [`MAX_LIST`].
 fn capped<T>(field: &str, list: &[T]) -> Result<(), ProtocolError> {
@@ -772,137 +772,6 @@ pub fn error_line(id: u64, error: &ProtocolError) -> Vec<u8> {
         message: Some(error.message.clone()),
     }
     .line()
-}
-
-/// The answer to `wait` (and `tracer wait --json`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WaitAnswer {
-    /// The processes that ended, with what they consumed.
-    pub gone: Vec<Gone>,
-    /// The ones still running at the timeout.
-    pub alive: Vec<Alive>,
-}
-
-/// A process that ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Gone {
-    /// Its pid.
-    pub pid: u32,
-    /// Its name.
-    pub name: String,
-    /// Its exit code (null when unknown or a signal ended it).
-    pub returncode: Option<i32>,
-    /// What it consumed in all (null where its exit was not seen with usage).
-    #[serde(flatten)]
-    pub usage: UsageRecord,
-    /// Where it ran (read when the wait began).
-    #[serde(flatten)]
-    pub placement: PlacementFields,
-}
-
-/// A process still running.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alive {
-    /// Its pid.
-    pub pid: u32,
-    /// Its name.
-    pub name: String,
-}
-
-/// One process's result of `signal` (the answer is an array of them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignalResult {
-    /// The pid.
-    pub pid: u32,
-    /// Sent.
-    pub ok: bool,
-    /// Why not.
-    pub error: Option<String>,
-}
-
-/// The agent's counters (`tracer stats`, the `stats` answer, the metrics).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    /// What feeds the table: `ebpf`, `procfs`, `sysinfo` or `snapshot`.
-    pub backend: String,
-    /// Seconds since the agent started.
-    pub uptime: f64,
-    /// The table's size and what was applied to it.
-    pub table: TableCounters,
-    /// The event source's counters (none without a feed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourceCounters>,
-    /// Clients connected now.
-    pub clients: u64,
-    /// Connections accepted since start.
-    pub connections: u64,
-    /// Subscribers connected now.
-    pub subscribers: u64,
-    /// Events dropped for subscribers that fell behind.
-    pub subscriber_drops: u64,
-    /// Requests refused (malformed, too large, unauthorised).
-    pub refused: u64,
-    /// Clients dropped for being too slow to send or to read.
-    pub slow_clients: u64,
-    /// Connections refused for being over a limit (per user or in total).
-    #[serde(default)]
-    pub over_limit: u64,
-    /// Connections closed for sending no request within the idle timeout.
-    #[serde(default)]
-    pub idle_closed: u64,
-    /// Failed `accept` calls (out of descriptors, most often), each followed by a back-off.
-    #[serde(default)]
-    pub accept_errors: u64,
-    /// The agent's resident memory in bytes.
-    pub rss_bytes: u64,
-    /// The exporters' counters (`--otlp-endpoint`, `--export-file`), when any runs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exporters: Vec<ExporterStats>,
-}
-
-/// One exporter's part of [`Stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExporterStats {
-    /// `otlp` or `file`.
-    pub name: String,
-    /// Where it sends: the URL or the file path.
-    pub target: String,
-    /// Events delivered (accepted by the collector, written to the file).
-    pub exported: u64,
-    /// Events lost: a queue was full, or they were given up after the retries.
-    pub dropped: u64,
-    /// Requests or writes that failed.
-    pub errors: u64,
-    /// Retries of failed requests or writes.
-    pub retries: u64,
-    /// Events waiting in the exporter's queue now.
-    pub queued: u64,
-    /// The last failure.
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
-
-/// The table's part of [`Stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableCounters {
-    /// Live processes.
-    pub live: u64,
-    /// Exited processes kept.
-    pub exited: u64,
-    /// Entries created from `/proc` scans.
-    pub seeded: u64,
-    /// Fork events applied.
-    pub forks: u64,
-    /// Exec events applied.
-    pub execs: u64,
-    /// Exit events applied.
-    pub exits: u64,
-    /// Resynchronisations from `/proc`.
-    pub resyncs: u64,
-    /// Live entries a resynchronisation found gone.
-    pub vanished: u64,
-    /// Exited entries dropped after the retention time.
-    pub expired: u64,
 }
 
 /// A group of figures.

@@ -1,5 +1,6 @@
 //! Unit tests of the protocol: requests as they parse and fail, answers as they are written.
 use super::*;
+use crate::render::events::{PlacementFields, UsageRecord};
 
 #[test]
 fn parses_each_op() {

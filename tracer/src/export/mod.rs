@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use crate::agent::protocol::ExporterStats;
 use crate::event::Event;
+use crate::stats::ExporterStats;
 use crate::table::live::Tracer;
 
 /// Which exporters the agent runs (none by default).
@@ -85,7 +85,7 @@ impl ExporterCounters {
         }
     }
 
-    /// A snapshot for [`crate::agent::protocol::Stats`].
+    /// A snapshot for [`crate::stats::Stats`].
     pub fn snapshot(&self) -> ExporterStats {
         ExporterStats {
             name: self.name.to_string(),

@@ -22,6 +22,10 @@
 //! ```
 
 pub mod ops;
+pub mod results;
+
+/// Longest `wait` timeout, in seconds (a day); longer waits are a loop of waits.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};

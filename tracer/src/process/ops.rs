@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::agent::protocol::{Alive, Gone, SignalResult, WaitAnswer};
+use crate::process::results::{Alive, Gone, SignalResult, WaitAnswer};
 use crate::process::{Error, Process};
 use crate::query::access::Creds;
 use crate::query::Viewer;
@@ -166,9 +166,9 @@ pub fn timeout_from_secs(seconds: Option<f64>) -> Result<Option<Duration>, Strin
         Some(t) if !(t.is_finite() && t >= 0.0) => {
             Err(format!("timeout must be a number of seconds ≥ 0, not {t}"))
         }
-        Some(t) if t > crate::agent::protocol::MAX_TIMEOUT => Err(format!(
+        Some(t) if t > crate::process::MAX_TIMEOUT => Err(format!(
             "timeout must be at most {} seconds (a day), not {t}",
-            crate::agent::protocol::MAX_TIMEOUT
+            crate::process::MAX_TIMEOUT
         )),
         Some(t) => Ok(Some(Duration::from_secs_f64(t))),
         None => Ok(None),

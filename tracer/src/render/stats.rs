@@ -2,7 +2,7 @@
 //! serves them: OpenMetrics text through the `prometheus-client` crate, the family names,
 //! labels and types unchanged (counters as `NAME_total`).
 
-use crate::agent::protocol::Stats;
+use crate::stats::Stats;
 
 /// `tracer stats` without `--json`: aligned lines in human units.
 pub fn text(stats: &Stats) -> String {
@@ -85,7 +85,7 @@ mod metrics {
     use prometheus_client::metrics::gauge::ConstGauge;
     use prometheus_client::metrics::MetricType;
 
-    use crate::agent::protocol::{ExporterStats, Stats};
+    use crate::stats::{ExporterStats, Stats};
 
     /// One scrape's counters.
     #[derive(Debug)]
@@ -283,8 +283,8 @@ mod metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::protocol::TableCounters;
     use crate::source::SourceCounters;
+    use crate::stats::TableCounters;
 
     fn sample() -> Stats {
         Stats {
@@ -385,7 +385,7 @@ mod tests {
     #[test]
     #[cfg(native_linux)]
     fn exporters_show_in_stats_and_metrics() {
-        use crate::agent::protocol::ExporterStats;
+        use crate::stats::ExporterStats;
         let stats = Stats {
             exporters: vec![ExporterStats {
                 name: "otlp".into(),
