@@ -890,46 +890,46 @@ impl StreamAccess {
                 read: false,
             };
         }
+        // The ids the kernel wrote in the event (real ones; an exec's all three): an event is
+        // never shown to someone who could not have seen its process when it happened (a root
+        // `setpriv`'s exec stays hidden from nobody after it drops to nobody).
+        let at_event = match &event.details {
+            Details::Exec(exec) => Creds {
+                uids: exec.uids,
+                gids: exec.gids,
+                dumpable: true,
+            },
+            _ => Creds {
+                uids: [event.uid; 3],
+                gids: [event.gid; 3],
+                dumpable: true,
+            },
+        };
+        let by_event = Access {
+            visible: viewer.sees(Some(&at_event)),
+            read: viewer.may_read(&at_event),
+        };
         let fresh = Creds::read_id(event.id);
-        let access = match fresh {
-            Some(creds) => Access {
+        let now = match fresh {
+            // Still there: and what it is now (a setresuid since, a non-dumpable process).
+            Some(creds) => Some(Access {
                 visible: viewer.sees(Some(&creds)),
                 read: viewer.may_read(&creds),
+            }),
+            // Gone already: no more than what was decided while it could be read — except
+            // that an exec starts over (what was remembered was about the image it replaced;
+            // a root `setpriv` that became nobody's `/bin/true`).
+            None => match &event.details {
+                Details::Exec(_) => None,
+                _ => remembered.or_else(|| self.known.get(&event.id).copied()),
             },
-            None => {
-                // Gone already: the ids the kernel wrote in the event (real ones; an exec's
-                // all three), no more than what was decided while it could be read.
-                let creds = match &event.details {
-                    Details::Exec(exec) => Creds {
-                        uids: exec.uids,
-                        gids: exec.gids,
-                        dumpable: true,
-                    },
-                    _ => Creds {
-                        uids: [event.uid; 3],
-                        gids: [event.gid; 3],
-                        dumpable: true,
-                    },
-                };
-                let by_event = Access {
-                    visible: viewer.sees(Some(&creds)),
-                    read: viewer.may_read(&creds),
-                };
-                // An exec starts over: what was remembered was about the image it replaced
-                // (a root `setpriv` that became nobody's `/bin/true`), and the kernel wrote
-                // the new image's ids in the record.
-                let remembered = match &event.details {
-                    Details::Exec(_) => None,
-                    _ => remembered.or_else(|| self.known.get(&event.id).copied()),
-                };
-                match remembered {
-                    Some(known) => Access {
-                        visible: known.visible && by_event.visible,
-                        read: known.read && by_event.read,
-                    },
-                    None => by_event,
-                }
-            }
+        };
+        let access = match now {
+            Some(now) => Access {
+                visible: now.visible && by_event.visible,
+                read: now.read && by_event.read,
+            },
+            None => by_event,
         };
         if matches!(event.details, Details::Exit(_)) {
             self.known.remove(&event.id);
@@ -1237,6 +1237,26 @@ mod tests {
         let exit = gone(NOBODY, Details::Exit(Exit::from_wait_status(0, 0.01)));
         assert_eq!(stream.of(&exit, None), Access::FULL);
         assert!(!stream.known.contains_key(&id), "forgotten at its exit");
+    }
+
+    #[test]
+    fn an_event_is_hidden_from_who_could_not_see_its_process_when_it_happened() {
+        // A live process (this test, root or not) whose exec record says root's: whatever it
+        // is now, nobody does not see root's exec.
+        let mut stream = nobody();
+        let mut event = exec(0);
+        event.id = ProcessId {
+            pid: std::process::id(),
+            start_ticks: crate::host::Host::new()
+                .stat(std::process::id())
+                .unwrap()
+                .starttime,
+        };
+        if let Details::Exec(exec) = &mut event.details {
+            exec.uids = [0; 3];
+            exec.gids = [0; 3];
+        }
+        assert!(!stream.of(&event, None).visible);
     }
 
     #[test]
