@@ -62,8 +62,8 @@ fn pid_exists(pid: u32) -> bool {
     tracer::pid_exists(pid)
 }
 
-/// `(pid, create_time, info)` of every live process, `info` holding `attrs` (`ad_value` for
-/// what could not be read).
+/// `[pid, create_time, info, pid, …]` of every live process (flat, as the agent's `query`
+/// with `flat`), `info` holding `attrs` (`ad_value` for what could not be read).
 #[pyfunction]
 #[pyo3(signature = (names, ad_value=None))]
 fn process_iter(
@@ -86,7 +86,9 @@ fn process_iter(
                 info.set_item(key, value(py, attr.name(), v)?)?;
             }
         }
-        out.append((process.pid(), process.create_time(), info))?;
+        out.append(process.pid())?;
+        out.append(process.create_time())?;
+        out.append(info)?;
     }
     Ok(out.unbind())
 }

@@ -783,9 +783,9 @@ def wait_procs(procs, timeout=None, callback=None):
 # --- listing ------------------------------------------------------------------------------
 
 
-def _agent_query(agent, attrs, ad_value=None, pids=()):
+def _agent_query(agent, attrs, ad_value=None, pids=(), flat=False):
     try:
-        return agent.query(list(attrs), list(pids), [], False, ad_value)
+        return agent.query(list(attrs), list(pids), [], False, ad_value, flat)
     except _types.AgentError:
         _core.forget_agent()
         raise
@@ -828,33 +828,41 @@ def process_iter(attrs=None, ad_value=None):
     agent = _core.agent()
     if agent is not None:
         try:
-            rows = _agent_query(agent, attrs if table_only else [], ad_value)
+            rows = _agent_query(agent, attrs if table_only else [], ad_value, flat=True)
         except _types.AgentError:
             rows = None
     if rows is None:
         rows = _native.process_iter(attrs if table_only else [], ad_value)
+    # One pass: the Process objects of the last listing are reused (psutil's cache), and the
+    # table's rows become their .info at once.
     seen = {}
+    procs = []
+    with_info = attrs is not None and table_only
+    ionice = with_info and "ionice" in attrs
     with _pmap_lock:
-        for pid, ctime, info in rows:
-            proc = _pmap.get(pid)
+        get = _pmap.get
+        flat = iter(rows)  # [pid, create_time, info, pid, …]
+        for pid, ctime, info in zip(flat, flat, flat):
+            proc = get(pid)
             if proc is None or proc._create_time != ctime:
                 proc = Process._from_row(pid, ctime)
             seen[pid] = proc
-        _pmap.clear()
-        _pmap.update(seen)
-    for pid, ctime, info in rows:
-        proc = seen[pid]
-        if attrs is not None:
-            if table_only:
-                if "ionice" in info and isinstance(info["ionice"], tuple):
+            if with_info:
+                if ionice and isinstance(info["ionice"], tuple):
                     klass, level = info["ionice"]
                     info["ionice"] = pionice(IOPriority(klass), level)
                 proc.info = info
-            else:
-                try:
-                    proc.info = proc.as_dict(attrs, ad_value)
-                except NoSuchProcess:
-                    continue
+            procs.append(proc)
+        _pmap.clear()
+        _pmap.update(seen)
+    if attrs is None or with_info:
+        yield from procs
+        return
+    for proc in procs:
+        try:
+            proc.info = proc.as_dict(attrs, ad_value)
+        except NoSuchProcess:
+            continue
         yield proc
 
 
