@@ -2,6 +2,7 @@
 //! answers decoded with serde into typed values ([`Row`], `WaitAnswer`, [`EventLine`]) before
 //! any Python object is made. The GIL is released while a request is on the wire.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -62,6 +63,46 @@ fn pid_in(message: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// `value` as a Python string, the same object for the same bytes (kept in `strings`).
+fn shared<'a>(
+    py: Python<'_>,
+    strings: &mut HashMap<&'a [u8], PyObject>,
+    value: &'a Option<ByteString>,
+) -> PyResult<PyObject> {
+    let Some(value) = value else {
+        return Ok(py.None());
+    };
+    if let Some(o) = strings.get(value.as_bytes()) {
+        return Ok(o.clone_ref(py));
+    }
+    let o = os_str(py, value)?;
+    strings.insert(value.as_bytes(), o.clone_ref(py));
+    Ok(o)
+}
+
+/// Python's cyclic garbage collector paused while it lives (when it ran before).
+struct GcPaused<'py>(Option<Bound<'py, PyModule>>);
+
+impl<'py> GcPaused<'py> {
+    fn new(py: Python<'py>) -> GcPaused<'py> {
+        let gc = py.import("gc").ok().filter(|gc| {
+            gc.call_method0("isenabled")
+                .and_then(|on| on.is_truthy())
+                .unwrap_or(false)
+                && gc.call_method0("disable").is_ok()
+        });
+        GcPaused(gc)
+    }
+}
+
+impl Drop for GcPaused<'_> {
+    fn drop(&mut self) {
+        if let Some(gc) = &self.0 {
+            let _ = gc.call_method0("enable");
+        }
+    }
+}
+
 /// A connection to the agent.
 #[pyclass(module = "tracer._native", frozen)]
 pub struct Agent {
@@ -113,7 +154,10 @@ impl Agent {
 
     /// Rows of the live table (or of the exited processes) as `(pid, create_time, info)`:
     /// `info` maps each of `attrs` to its value, `ad_value` where the agent could not read it.
-    #[pyo3(signature = (attrs, pids=Vec::new(), ppids=Vec::new(), exited=false, ad_value=None))]
+    /// With `flat`, one list `[pid, create_time, info, pid, …]` (no tuple per row: fewer
+    /// objects for the collector, for `process_iter`).
+    #[pyo3(signature = (attrs, pids=Vec::new(), ppids=Vec::new(), exited=false, ad_value=None, flat=false))]
+    #[allow(clippy::too_many_arguments)]
     fn query(
         &self,
         py: Python<'_>,
@@ -122,6 +166,7 @@ impl Agent {
         ppids: Vec<u32>,
         exited: bool,
         ad_value: Option<PyObject>,
+        flat: bool,
     ) -> PyResult<Py<PyList>> {
         let keys: Vec<Attr> = attrs
             .iter()
@@ -133,31 +178,63 @@ impl Agent {
                 wire.push(needed.into());
             }
         }
+        // No `sort`: the agent answers in its table's identity order, which is pid order,
+        // without `--sort`'s generic value comparison; checked (and restored) below.
         let request = Request::Query(QueryRequest {
             attrs: wire,
-            sort: Some("pid".into()),
             pids,
             ppids,
             exited,
             ..QueryRequest::default()
         });
         let payload = self.request(py, &request)?;
-        let rows: Vec<Row> = py.allow_threads(|| client::decode(&payload)).py(py)?;
+        // Boxed: a row is large (every attribute's slot), and the vector grows as it is read.
+        let rows: Vec<Box<Row>> = py
+            .allow_threads(|| {
+                let mut rows: Vec<Box<Row>> = client::decode(&payload)?;
+                if !rows.is_sorted_by_key(|r| r.pid) {
+                    rows.sort_by_key(|r| r.pid);
+                }
+                Ok::<_, ClientError>(rows)
+            })
+            .py(py)?;
         let ad_value = ad_value.unwrap_or_else(|| py.None());
         let names: Vec<Bound<'_, PyString>> =
             attrs.iter().map(|a| PyString::intern(py, a)).collect();
+        // Thousands of acyclic containers are made here: the cyclic collector would walk
+        // them again and again as they are made (an eighth of the time), for nothing.
+        let _paused = GcPaused::new(py);
+        // Names and user names repeat across rows: one Python string for each distinct one.
+        let mut strings: HashMap<&[u8], PyObject> = HashMap::new();
+        // Each row's dict is a copy of one holding every key (a copy of its keys table, no
+        // growing as keys are added one by one); the values are then replaced.
+        let template = PyDict::new(py);
+        for name in &names {
+            template.set_item(name, py.None())?;
+        }
         let out = PyList::empty(py);
         for row in &rows {
-            let info = PyDict::new(py);
+            let info = template.copy()?;
             for (key, name) in keys.iter().zip(&names) {
-                let value = row.get(py, *key)?;
+                let value = match key {
+                    Attr::Name => shared(py, &mut strings, &row.name)?,
+                    Attr::Username => shared(py, &mut strings, &row.username)?,
+                    _ => row.get(py, *key)?,
+                };
                 if value.is_none(py) && *key != Attr::Terminal {
                     info.set_item(name, &ad_value)?;
                 } else {
                     info.set_item(name, value)?;
                 }
             }
-            out.append((row.pid.unwrap_or(0), row.create_time.unwrap_or(0.0), info))?;
+            let (pid, create_time) = (row.pid.unwrap_or(0), row.create_time.unwrap_or(0.0));
+            if flat {
+                out.append(pid)?;
+                out.append(create_time)?;
+                out.append(info)?;
+            } else {
+                out.append((pid, create_time, info))?;
+            }
         }
         Ok(out.unbind())
     }

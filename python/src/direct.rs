@@ -23,6 +23,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start, m)?)?;
     m.add_function(wrap_pyfunction!(feed, m)?)?;
     m.add_function(wrap_pyfunction!(sys, m)?)?;
+    m.add_function(wrap_pyfunction!(heap_info, m)?)?;
+    m.add_function(wrap_pyfunction!(heap_trim, m)?)?;
     Ok(())
 }
 
@@ -31,6 +33,19 @@ fn attrs(names: &[String]) -> PyResult<Vec<Attr>> {
         .iter()
         .map(|n| n.parse::<Attr>().map_err(PyValueError::new_err))
         .collect()
+}
+
+/// `(heap_used, mmap_used)` of this process's glibc heap (`mallinfo2`, read by the Rust
+/// library: the extension shares the interpreter's allocator), None without glibc.
+#[pyfunction]
+fn heap_info() -> Option<(u64, u64)> {
+    tracer::process::heap_info()
+}
+
+/// `malloc_trim(0)`: whether glibc gave some memory back.
+#[pyfunction]
+fn heap_trim() -> bool {
+    tracer::process::heap_trim()
 }
 
 /// Every live pid, sorted: `/proc`'s listing through the host reader (psutil's `pids()`;
@@ -47,8 +62,8 @@ fn pid_exists(pid: u32) -> bool {
     tracer::pid_exists(pid)
 }
 
-/// `(pid, create_time, info)` of every live process, `info` holding `attrs` (`ad_value` for
-/// what could not be read).
+/// `[pid, create_time, info, pid, …]` of every live process (flat, as the agent's `query`
+/// with `flat`), `info` holding `attrs` (`ad_value` for what could not be read).
 #[pyfunction]
 #[pyo3(signature = (names, ad_value=None))]
 fn process_iter(
@@ -71,7 +86,9 @@ fn process_iter(
                 info.set_item(key, value(py, attr.name(), v)?)?;
             }
         }
-        out.append((process.pid(), process.create_time(), info))?;
+        out.append(process.pid())?;
+        out.append(process.create_time())?;
+        out.append(info)?;
     }
     Ok(out.unbind())
 }
@@ -224,6 +241,38 @@ impl Proc {
         )
     }
 
+    /// Every mapping of smaps as a plain tuple `(addr, perms, path, rss, size, pss,
+    /// shared_clean, shared_dirty, private_clean, private_dirty, referenced, anonymous, swap)`
+    /// (psutil's `_pslinux` rows: the Python side groups them or makes `pmmap_ext`s).
+    fn memory_maps(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let maps = self.run(py, |p| p.memory_maps())?;
+        let list = PyList::empty(py);
+        for m in &maps {
+            let nums = [
+                m.rss,
+                m.size,
+                m.pss,
+                m.shared_clean,
+                m.shared_dirty,
+                m.private_clean,
+                m.private_dirty,
+                m.referenced,
+                m.anonymous,
+                m.swap,
+            ];
+            let mut row: Vec<PyObject> = vec![
+                m.addr.as_str().into_pyobject(py)?.into_any().unbind(),
+                m.perms.as_str().into_pyobject(py)?.into_any().unbind(),
+                os_str(py, &m.path)?,
+            ];
+            for n in nums {
+                row.push(n.into_pyobject(py)?.into_any().unbind());
+            }
+            list.append(PyTuple::new(py, row)?)?;
+        }
+        Ok(list.unbind())
+    }
+
     fn cpu_times(&self, py: Python<'_>) -> PyResult<PyObject> {
         let t = self.run(py, |p| p.cpu_times())?;
         let d = PyDict::new(py);
@@ -288,6 +337,25 @@ impl Proc {
         let io = self.run(py, |p| p.ionice())?;
         let class: IoClass = io.ioclass;
         Ok((i64::from(class), io.value))
+    }
+
+    /// Sets the I/O priority: `ioclass` 0-3 (another class is the kernel's `EINVAL`, an
+    /// `OSError` as psutil's), `value` as psutil checked it.
+    fn set_ionice(&self, py: Python<'_>, ioclass: i64, value: u32) -> PyResult<()> {
+        let class = match ioclass {
+            0 => IoClass::None,
+            1 => IoClass::Rt,
+            2 => IoClass::Be,
+            3 => IoClass::Idle,
+            _ => {
+                // EINVAL (22 on Linux): what ioprio_set answers for it.
+                return Err(pyo3::exceptions::PyOSError::new_err((
+                    22,
+                    "Invalid argument",
+                )));
+            }
+        };
+        self.run(py, |p| p.set_ionice(class, value))
     }
 
     fn rlimit(&self, py: Python<'_>, resource: usize) -> PyResult<(i64, i64)> {

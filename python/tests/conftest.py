@@ -67,9 +67,15 @@ def via_agent(agent_socket):
 
 @pytest.fixture
 def sleeper():
-    """A child process that sleeps, with a non-UTF-8 argument."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", b"caf\xe9"])
-    time.sleep(0.2)
+    """A child process that sleeps, with a non-UTF-8 argument; handed over once it says it is
+    about to sleep (its start-up done: no more files opened or mapped), not after a guess."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; print('ready', flush=True); time.sleep(60)", b"caf\xe9"],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout.readline() == b"ready\n"
+    time.sleep(0.05)  # from the print into the sleep
     yield proc
     proc.kill()
     proc.wait()

@@ -20,8 +20,13 @@ _FIELDS = {
     "pctxsw": "voluntary involuntary",
     "pio": "read_count write_count read_bytes write_bytes read_chars write_chars",
     "pionice": "ioclass value",
+    "pheap": "heap_used mmap_used",
     "popenfile": "path fd position mode flags",
     "pthread": "id user_time system_time",
+    "pmmap_grouped": "path rss size pss shared_clean shared_dirty private_clean private_dirty "
+    "referenced anonymous swap",
+    "pmmap_ext": "addr perms path rss size pss shared_clean shared_dirty private_clean "
+    "private_dirty referenced anonymous swap",
     "pconn": "fd family type laddr raddr status",
     "scputimes": "user nice system idle iowait irq softirq steal guest guest_nice",
     "svmem": "total available percent used free active inactive buffers cached shared slab",

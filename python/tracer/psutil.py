@@ -436,7 +436,14 @@ class Process:
                 raise ValueError("'ioclass' argument must be specified")
             klass, level = self._call("ionice")
             return pionice(IOPriority(klass), level)
-        raise NotImplementedError("tracer.psutil does not set the I/O priority")
+        # psutil's checks and messages (_pslinux.ionice_set), then ioprio_set in the library.
+        if value is None:
+            value = 0
+        if value and ioclass in {IOPRIO_CLASS_IDLE, IOPRIO_CLASS_NONE}:
+            raise ValueError(f"{ioclass!r} ioclass accepts no value")
+        if value < 0 or value > 7:
+            raise ValueError("value not in 0-7 range")
+        self._call("set_ionice", ioclass, value)
 
     def rlimit(self, resource, limits=None):
         if not isinstance(resource, int) or not 0 <= resource < len(_RLIMITS):
@@ -568,7 +575,17 @@ class Process:
         return (used / total) * 100
 
     def memory_maps(self, grouped=True):
-        raise NotImplementedError("tracer.psutil has no memory_maps()")
+        """psutil's: the mappings of /proc/PID/smaps (read by the Rust library), summed by
+        path when ``grouped`` (``pmmap_grouped``), else one ``pmmap_ext`` per mapping."""
+        rows = self._call("memory_maps")
+        if not grouped:
+            return [_types.pmmap_ext(*row) for row in rows]
+        sums = {}
+        for row in rows:
+            path, nums = row[2], row[3:]
+            old = sums.get(path)
+            sums[path] = nums if old is None else [a + b for a, b in zip(old, nums)]
+        return [_types.pmmap_grouped(path, *nums) for path, nums in sums.items()]
 
     @_memoize_when_activated
     def open_files(self):
@@ -651,7 +668,6 @@ _as_dict_attrnames = {
         "connections",
         "oneshot",
         "exit_usage",
-        "memory_maps",
     }
 }
 
@@ -767,9 +783,9 @@ def wait_procs(procs, timeout=None, callback=None):
 # --- listing ------------------------------------------------------------------------------
 
 
-def _agent_query(agent, attrs, ad_value=None, pids=()):
+def _agent_query(agent, attrs, ad_value=None, pids=(), flat=False):
     try:
-        return agent.query(list(attrs), list(pids), [], False, ad_value)
+        return agent.query(list(attrs), list(pids), [], False, ad_value, flat)
     except _types.AgentError:
         _core.forget_agent()
         raise
@@ -812,33 +828,41 @@ def process_iter(attrs=None, ad_value=None):
     agent = _core.agent()
     if agent is not None:
         try:
-            rows = _agent_query(agent, attrs if table_only else [], ad_value)
+            rows = _agent_query(agent, attrs if table_only else [], ad_value, flat=True)
         except _types.AgentError:
             rows = None
     if rows is None:
         rows = _native.process_iter(attrs if table_only else [], ad_value)
+    # One pass: the Process objects of the last listing are reused (psutil's cache), and the
+    # table's rows become their .info at once.
     seen = {}
+    procs = []
+    with_info = attrs is not None and table_only
+    ionice = with_info and "ionice" in attrs
     with _pmap_lock:
-        for pid, ctime, info in rows:
-            proc = _pmap.get(pid)
+        get = _pmap.get
+        flat = iter(rows)  # [pid, create_time, info, pid, …]
+        for pid, ctime, info in zip(flat, flat, flat):
+            proc = get(pid)
             if proc is None or proc._create_time != ctime:
                 proc = Process._from_row(pid, ctime)
             seen[pid] = proc
-        _pmap.clear()
-        _pmap.update(seen)
-    for pid, ctime, info in rows:
-        proc = seen[pid]
-        if attrs is not None:
-            if table_only:
-                if "ionice" in info and isinstance(info["ionice"], tuple):
+            if with_info:
+                if ionice and isinstance(info["ionice"], tuple):
                     klass, level = info["ionice"]
                     info["ionice"] = pionice(IOPriority(klass), level)
                 proc.info = info
-            else:
-                try:
-                    proc.info = proc.as_dict(attrs, ad_value)
-                except NoSuchProcess:
-                    continue
+            procs.append(proc)
+        _pmap.clear()
+        _pmap.update(seen)
+    if attrs is None or with_info:
+        yield from procs
+        return
+    for proc in procs:
+        try:
+            proc.info = proc.as_dict(attrs, ad_value)
+        except NoSuchProcess:
+            continue
         yield proc
 
 
@@ -999,6 +1023,21 @@ def boot_time():
 
 def users():
     return [suser(**u) for u in _native.sys("users")]
+
+
+# psutil's heap functions exist on Linux only with glibc: so here. The Rust library reads
+# glibc's mallinfo2 / calls malloc_trim itself rather than through psutil, so that they work
+# without psutil; the extension shares the interpreter's allocator, so the figures are the
+# ones psutil reads.
+if _native.heap_info() is not None:
+
+    def heap_info():
+        """glibc's heap statistics for this process: ``pheap(heap_used, mmap_used)``."""
+        return _types.pheap(*_native.heap_info())
+
+    def heap_trim():
+        """Asks glibc's allocator to return unused heap memory to the system."""
+        _native.heap_trim()
 
 
 def _times_percent(t1, t2):

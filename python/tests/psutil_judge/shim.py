@@ -3,11 +3,16 @@ tracer.psutil, while psutil's private helper modules (psutil._common, psutil._ps
 extension …) that the tests import stay the real ones. Copied as conftest.py beside psutil's tests/ folder
 (from the sdist of the installed psutil) by test_psutil_suite.py."""
 
+import os
 import sys
 
 import psutil as _real  # the real one first: its private modules land in sys.modules
 
+import tracer
 import tracer.psutil as _ours
+
+# "agent" (the agent at TRACER_SOCKET, an error when none listens) or "direct".
+tracer.configure(os.environ.get("TRACER_JUDGE_MODE", "auto"))
 
 for _name in dir(_real):
     # Private helpers the tests reach through the package (psutil._psplatform, …).

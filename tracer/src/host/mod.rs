@@ -84,6 +84,13 @@ pub trait ProcessReader: Clone + Send + Sync + 'static {
     fn memory_info(&self, pid: u32) -> Result<MemoryInfo, ProcError>;
     /// psutil's `memory_full_info()` (uss, pss, swap from smaps).
     fn memory_full_info(&self, pid: u32) -> Result<MemoryFullInfo, ProcError>;
+    /// psutil's `memory_maps()` before grouping: every mapping of smaps, in order.
+    /// [`ProcError::Unsupported`] unless the platform's reader overrides it.
+    fn memory_maps(&self, _pid: u32) -> Result<Vec<MemoryMap>, ProcError> {
+        Err(ProcError::Unsupported {
+            what: "memory_maps",
+        })
+    }
     /// psutil's `io_counters()`.
     fn io_counters(&self, pid: u32) -> Result<IoCounters, ProcError>;
     /// Open file descriptors.

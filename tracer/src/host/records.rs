@@ -309,6 +309,38 @@ pub struct MemoryFullInfo {
     pub swap: u64,
 }
 
+/// One mapping of `/proc/PID/smaps`: psutil's `pmmap_ext` on Linux (sizes in bytes).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MemoryMap {
+    /// The address range, as smaps writes it (`7f00-7f01`).
+    pub addr: String,
+    /// The permissions (`r-xp`).
+    pub perms: String,
+    /// The mapped file, byte-exact; `[anon]` for an anonymous mapping, `[heap]`, `[stack]` …
+    /// as the kernel names them; ` (deleted)` dropped when no file has that name.
+    pub path: OsString,
+    /// `Rss:`.
+    pub rss: u64,
+    /// `Size:`.
+    pub size: u64,
+    /// `Pss:`.
+    pub pss: u64,
+    /// `Shared_Clean:`.
+    pub shared_clean: u64,
+    /// `Shared_Dirty:`.
+    pub shared_dirty: u64,
+    /// `Private_Clean:`.
+    pub private_clean: u64,
+    /// `Private_Dirty:`.
+    pub private_dirty: u64,
+    /// `Referenced:`.
+    pub referenced: u64,
+    /// `Anonymous:`.
+    pub anonymous: u64,
+    /// `Swap:`.
+    pub swap: u64,
+}
+
 /// psutil's `popenfile` on Linux.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenFile {

@@ -1,7 +1,7 @@
 //! Linux system parameters, limits, scheduling and memory calls: `sysconf` through `nix`,
 //! `statvfs`, `sysinfo` and the file-descriptor limit through `rustix`, and — with no
 //! safe wrapper in either crate — `prlimit64` as a pure getter for another process,
-//! `ioprio_get`, psutil's growing `sched_getaffinity` mask, `sched_{get,set}attr`,
+//! `ioprio_{get,set}`, psutil's growing `sched_getaffinity` mask, `sched_{get,set}attr`,
 //! and `mallopt`.
 
 use std::io;
@@ -138,6 +138,21 @@ pub(crate) fn ioprio_get(pid: libc::pid_t) -> io::Result<u32> {
         )
     };
     Ok(check(ret)? as u32)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, pid, ioprio)`: sets the raw priority (class << 13 | data).
+pub(crate) fn ioprio_set(pid: libc::pid_t, ioprio: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    // SAFETY: ioprio_set takes three integers and touches no memory of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            pid as libc::c_long,
+            ioprio as libc::c_long,
+        )
+    };
+    check(ret).map(drop)
 }
 
 /// `sched_getaffinity(pid)`: the CPUs, ascending. The mask grows from 64 CPUs until the kernel

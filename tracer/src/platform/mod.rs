@@ -3,9 +3,10 @@
 //! passwd/group lookups, `getifaddrs`, `sysconf`, the signal mask). Errors keep their errno
 //! (`io::Error::raw_os_error`), so callers tell EMFILE from ESRCH from ENOENT.
 //!
-//! Raw calls remain only where neither crate has a safe wrapper (`ioprio_get`,
+//! Raw calls remain only where neither crate has a safe wrapper (`ioprio_{get,set}`,
 //! `sched_{get,set}attr`, the growing `sched_getaffinity` mask psutil uses, the interface
-//! ioctls, `localtime_r`, the utmpx calls, `malloc_trim`/`mallopt`), each with a `// SAFETY:`.
+//! ioctls, `localtime_r`, the utmpx calls, `malloc_trim`/`mallopt`/`mallinfo2`), each with a
+//! `// SAFETY:`.
 
 pub mod latency;
 

@@ -119,13 +119,28 @@ pub(crate) fn reap_child(pid: u32) -> Option<i32> {
 }
 
 /// Gives memory freed by the allocator back to the system (glibc's `malloc_trim(0)`; nothing
-/// elsewhere).
-pub(crate) fn malloc_trim() {
+/// elsewhere): whether some was released.
+pub(crate) fn malloc_trim() -> bool {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim has no preconditions.
     unsafe {
-        libc::malloc_trim(0);
+        libc::malloc_trim(0) == 1
     }
+    #[cfg(not(target_env = "gnu"))]
+    false
+}
+
+/// glibc's `mallinfo2()`: `(uordblks, hblkhd)`, the bytes in use from the heap and from
+/// mmap'd blocks (psutil's `heap_info`); `None` without glibc.
+pub(crate) fn mallinfo() -> Option<(u64, u64)> {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallinfo2 has no preconditions and returns a struct by value.
+        let info = unsafe { libc::mallinfo2() };
+        Some((info.uordblks as u64, info.hblkhd as u64))
+    }
+    #[cfg(not(target_env = "gnu"))]
+    None
 }
 
 /// What `poll(2)` saw on a descriptor waited on for input.

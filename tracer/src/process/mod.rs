@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use crate::event::ProcessId;
 use crate::host::os::signals;
 use crate::host::{
-    CpuTimes, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, OpenFile, ProcError, Rlimit,
-    ThreadTimes,
+    CpuTimes, IoClass, IoCounters, IoNice, MemoryFullInfo, MemoryInfo, MemoryMap, OpenFile,
+    ProcError, Rlimit, ThreadTimes,
 };
 use crate::query::attrs::{Attr, Collector, Value};
 use crate::table::live::{still_running, Tracer, WaitOutcome};
@@ -98,6 +98,21 @@ pub fn pids() -> Vec<u32> {
     let mut pids: Vec<u32> = table.live().map(|e| e.id.pid).collect();
     pids.sort_unstable();
     pids
+}
+
+/// psutil's `heap_info()` for the calling process: `(heap_used, mmap_used)`, the bytes glibc's
+/// allocator has handed out from its heap and as mmap'd blocks (`mallinfo2`); `None` without
+/// glibc (psutil then has no `heap_info` either).
+#[cfg(unix)]
+pub fn heap_info() -> Option<(u64, u64)> {
+    crate::platform::mallinfo()
+}
+
+/// psutil's `heap_trim()`: asks glibc's allocator to give unused heap memory back
+/// (`malloc_trim(0)`); whether it released some.
+#[cfg(unix)]
+pub fn heap_trim() -> bool {
+    crate::platform::malloc_trim()
 }
 
 /// Whether a process with this pid exists.
@@ -396,6 +411,12 @@ impl Process {
         self.read(|p, pid| p.memory_full_info(pid))
     }
 
+    /// psutil's `memory_maps(grouped=False)`: every mapping of smaps, in order (grouping by
+    /// path is the caller's: psutil sums the fields of the mappings of one path).
+    pub fn memory_maps(&self) -> Result<Vec<MemoryMap>> {
+        self.read(crate::host::ProcessReader::memory_maps)
+    }
+
     /// psutil's `cpu_times()`.
     pub fn cpu_times(&self) -> Result<CpuTimes> {
         Ok(self.read(|p, pid| p.stat(pid))?.cpu_times())
@@ -444,6 +465,41 @@ impl Process {
     /// psutil's `ionice()`.
     pub fn ionice(&self) -> Result<IoNice> {
         self.read(|p, pid| p.ionice(pid))
+    }
+
+    /// psutil's `ionice(ioclass, value)`: sets the I/O priority (`ioprio_set`) after checking
+    /// that the pid is still this process's (as psutil, a reuse between the check and the call
+    /// is not caught). psutil's checks of `value` are the caller's; the kernel's `EINVAL` for
+    /// a level it refuses is [`Error::Other`], `EPERM` is [`Error::AccessDenied`].
+    pub fn set_ionice(&self, class: IoClass, value: u32) -> Result<()> {
+        if !self.is_running() && !self.is_zombie() {
+            return Err(self.gone());
+        }
+        #[cfg(native_linux)]
+        {
+            let ioprio = ((class as u32) << 13) | value;
+            let pid = libc::pid_t::try_from(self.id.pid)
+                .map_err(|_| Error::Other(format!("pid {} out of range", self.id.pid)))?;
+            crate::platform::ioprio_set(pid, ioprio).map_err(|e| match e.raw_os_error() {
+                Some(libc::ESRCH) if self.is_zombie() => Error::ZombieProcess {
+                    pid: self.id.pid,
+                    name: self.known_name(),
+                },
+                Some(libc::ESRCH) => self.gone(),
+                Some(libc::EPERM) | Some(libc::EACCES) => Error::AccessDenied {
+                    pid: self.id.pid,
+                    name: self.known_name(),
+                },
+                _ => Error::Other(format!("ioprio_set({}): {e}", self.id.pid)),
+            })
+        }
+        #[cfg(not(native_linux))]
+        {
+            let _ = (class, value);
+            Err(Error::Other(
+                "setting the I/O priority is not available on this platform".into(),
+            ))
+        }
     }
 
     /// psutil's `rlimit(resource)`: (soft, hard), -1 for unlimited.

@@ -1,6 +1,9 @@
 //! Memory: `/proc/PID/statm` (psutil's `memory_info`) and `/proc/PID/smaps_rollup`, falling
-//! back to `/proc/PID/smaps` (psutil's `memory_full_info`).
+//! back to `/proc/PID/smaps` (psutil's `memory_full_info`); every mapping of smaps
+//! (psutil's `memory_maps`).
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{errno, parse_int, py_split, with_scratch, ProcError, Procfs, ReadMode};
@@ -160,6 +163,94 @@ pub fn parse_smaps(data: &[u8]) -> (u64, u64, u64) {
     (uss, pss, swap)
 }
 
+/// Every mapping of an smaps file, psutil's `_pslinux.Process.memory_maps`: `data` stripped
+/// of surrounding whitespace; a line whose first word ends in `:` is a field of the current
+/// mapping (kB, `VmFlags:` skipped, another non-number an error), any other line starts a
+/// mapping (`addr perms offset dev inode [path]`). psutil keeps one dictionary of fields for
+/// all mappings, so a field a mapping lacks keeps the previous mapping's value: so here.
+/// `exists(path)` tells whether a path ending in ` (deleted)` names a file after all.
+pub fn parse_memory_maps(
+    data: &[u8],
+    path: &Path,
+    exists: impl Fn(&[u8]) -> Result<bool, ProcError>,
+) -> Result<Vec<MemoryMap>, ProcError> {
+    let data = super::py_strip(data);
+    let mut out = Vec::new();
+    if data.is_empty() {
+        return Ok(out);
+    }
+    let mut lines = data.split(|&b| b == b'\n');
+    let mut header = lines.next().unwrap_or_default();
+    let mut fields = MemoryMap::default();
+    let mut finish = |header: &[u8], fields: &MemoryMap| -> Result<(), ProcError> {
+        // `header.split(None, 5)`: five words, then the rest of the line (the path).
+        let mut rest = super::py_strip(header);
+        let mut words = Vec::with_capacity(5);
+        while words.len() < 5 && !rest.is_empty() {
+            let end = rest
+                .iter()
+                .position(|&b| super::is_py_space(b))
+                .unwrap_or(rest.len());
+            words.push(&rest[..end]);
+            rest = super::py_strip(&rest[end..]);
+        }
+        let mut name = super::py_strip(rest);
+        if name.is_empty() {
+            name = b"[anon]";
+        } else if let Some(kept) = name.strip_suffix(b" (deleted)") {
+            if !exists(name)? {
+                name = kept;
+            }
+        }
+        let word =
+            |i: usize| String::from_utf8_lossy(words.get(i).copied().unwrap_or(b"")).into_owned();
+        out.push(MemoryMap {
+            addr: word(0),
+            perms: word(1),
+            path: OsString::from(std::ffi::OsStr::from_bytes(name)),
+            ..fields.clone()
+        });
+        Ok(())
+    };
+    for line in lines {
+        let mut words = py_split(line);
+        let key = words.next().unwrap_or_default();
+        if !key.ends_with(b":") {
+            finish(header, &fields)?;
+            header = line;
+            continue;
+        }
+        let Some(kb) = words.next().and_then(parse_int::<u64>) else {
+            if key.starts_with(b"VmFlags:") {
+                continue;
+            }
+            return Err(ProcError::parse(
+                path,
+                format!(
+                    "don't know how to interpret line {:?}",
+                    String::from_utf8_lossy(line)
+                ),
+            ));
+        };
+        let bytes = kb * 1024;
+        match key {
+            b"Rss:" => fields.rss = bytes,
+            b"Size:" => fields.size = bytes,
+            b"Pss:" => fields.pss = bytes,
+            b"Shared_Clean:" => fields.shared_clean = bytes,
+            b"Shared_Dirty:" => fields.shared_dirty = bytes,
+            b"Private_Clean:" => fields.private_clean = bytes,
+            b"Private_Dirty:" => fields.private_dirty = bytes,
+            b"Referenced:" => fields.referenced = bytes,
+            b"Anonymous:" => fields.anonymous = bytes,
+            b"Swap:" => fields.swap = bytes,
+            _ => {}
+        }
+    }
+    finish(header, &fields)?;
+    Ok(out)
+}
+
 /// `\s+(\d+)` at the start of `s`, within one line.
 fn spaces_then_digits(s: &[u8]) -> Option<u64> {
     let ws = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
@@ -214,6 +305,32 @@ impl Procfs {
             swap,
         })
     }
+    /// psutil's `memory_maps()` before grouping: every mapping of `/proc/PID/smaps`
+    /// ([`parse_memory_maps`]); none when smaps is empty (kernel threads), `ZombieProcess`
+    /// when it is empty because the process is a zombie. A ` (deleted)` path that cannot be
+    /// checked for permission's sake is `AccessDenied`, as psutil's `path_exists_strict`.
+    pub fn memory_maps(&self, pid: u32) -> Result<Vec<MemoryMap>, ProcError> {
+        let smaps = self.pid_path(pid, "smaps");
+        let exists =
+            |name: &[u8]| match std::fs::metadata(Path::new(std::ffi::OsStr::from_bytes(name))) {
+                Ok(_) => Ok(true),
+                Err(e) if matches!(errno(&e), Some(libc::EACCES) | Some(libc::EPERM)) => {
+                    Err(ProcError::AccessDenied {
+                        pid,
+                        path: Path::new(std::ffi::OsStr::from_bytes(name)).to_path_buf(),
+                    })
+                }
+                Err(_) => Ok(false),
+            };
+        let maps = with_scratch(|buf| {
+            self.read_pid_file(pid, &smaps, buf, ReadMode::UntilEof)?;
+            parse_memory_maps(buf, &smaps, exists)
+        })?;
+        if maps.is_empty() && self.is_zombie(pid) {
+            return Err(ProcError::ZombieProcess { pid });
+        }
+        Ok(maps)
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +368,51 @@ mod tests {
             parse_smaps_rollup(ROLLUP, &PathBuf::from("/f")).unwrap(),
             (120 * 1024, 300 * 1024, 8 * 1024)
         );
+    }
+
+    #[test]
+    fn memory_maps_as_psutil() {
+        let smaps = b"00400000-00452000 r-xp 00000000 08:02 173521     /usr/bin/dbus-daemon\nSize:                328 kB\nRss:                 300 kB\nPss:                  10 kB\nPrivate_Clean:         4 kB\nVmFlags: rd ex mr mw me dw\n7f00-7f01 rw-p 00000000 00:00 0 \nRss:                   5 kB\nSwap:                  1 kB\n7f02-7f03 rw-s 00000000 00:05 9   /memfd:x (deleted)\nRss: 1 kB\n";
+        let maps = parse_memory_maps(smaps, &PathBuf::from("/f"), |_| Ok(false)).unwrap();
+        assert_eq!(maps.len(), 3);
+        assert_eq!(maps[0].addr, "00400000-00452000");
+        assert_eq!(maps[0].perms, "r-xp");
+        assert_eq!(maps[0].path, "/usr/bin/dbus-daemon");
+        assert_eq!(
+            (maps[0].size, maps[0].rss, maps[0].pss),
+            (328 * 1024, 300 * 1024, 10 * 1024)
+        );
+        assert_eq!(maps[0].private_clean, 4 * 1024);
+        assert_eq!(maps[1].path, "[anon]");
+        // psutil's one dictionary: what the second mapping lacks is the first's.
+        assert_eq!(
+            (maps[1].rss, maps[1].size, maps[1].swap),
+            (5 * 1024, 328 * 1024, 1024)
+        );
+        assert_eq!(maps[2].path, "/memfd:x");
+        let kept = parse_memory_maps(smaps, &PathBuf::from("/f"), |_| Ok(true)).unwrap();
+        assert_eq!(kept[2].path, "/memfd:x (deleted)");
+        assert!(parse_memory_maps(b"", &PathBuf::from("/f"), |_| Ok(true))
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            parse_memory_maps(
+                b"1-2 r--p 0 0:0 0\nRss: x kB\n",
+                &PathBuf::from("/f"),
+                |_| Ok(true)
+            ),
+            Err(ProcError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn memory_maps_of_this_process() {
+        let maps = Procfs::new().memory_maps(std::process::id()).unwrap();
+        assert!(maps.iter().any(|m| m.path == "[stack]"), "{maps:?}");
+        assert!(maps
+            .iter()
+            .all(|m| !m.addr.is_empty() && m.perms.len() == 4));
+        assert!(maps.iter().map(|m| m.rss).sum::<u64>() > 0);
     }
 
     #[test]

@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 pub use crate::host::{
     status_name, CpuTimes, CtxSwitches, Gids, IoClass, IoCounters, IoNice, MemoryFullInfo,
-    MemoryInfo, OpenFile, ProcError, Rlimit, Stat, Status, ThreadTimes, Uids,
+    MemoryInfo, MemoryMap, OpenFile, ProcError, Rlimit, Stat, Status, ThreadTimes, Uids,
 };
 pub use args::{parse_environ, split_cmdline};
 pub use files::{file_flags_to_mode, parse_io};
-pub use memory::{memory_info_from_status, parse_smaps, parse_smaps_rollup};
+pub use memory::{memory_info_from_status, parse_memory_maps, parse_smaps, parse_smaps_rollup};
 pub use status::parse_cpu_list;
 pub use terminal::TerminalMap;
 
@@ -573,6 +573,9 @@ impl crate::host::ProcessReader for Procfs {
     }
     fn memory_full_info(&self, pid: u32) -> Result<MemoryFullInfo, ProcError> {
         Procfs::memory_full_info(self, pid)
+    }
+    fn memory_maps(&self, pid: u32) -> Result<Vec<MemoryMap>, ProcError> {
+        Procfs::memory_maps(self, pid)
     }
     fn io_counters(&self, pid: u32) -> Result<IoCounters, ProcError> {
         Procfs::io_counters(self, pid)
