@@ -10,10 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::template::Template;
+use crate::host::container::Cgroup;
 
 /// Largest config file read: a rule list is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -70,6 +72,9 @@ pub struct ProcAttrs {
     pub cmdline: Vec<String>,
     /// The effective uid (process-exporter names `{{.Username}}` after it).
     pub euid: u32,
+    /// Its cgroup v2 (with the container and pod its path names), for `{{.Cgroup}}`,
+    /// `{{.ContainerID}}` and `{{.PodUID}}`; shared with the event that brought it.
+    pub cgroup: Option<Arc<Cgroup>>,
 }
 
 /// What a template may name besides the attributes.
@@ -279,6 +284,7 @@ mod tests {
             comm: comm.into(),
             cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
             euid: 0,
+            cgroup: None,
         }
     }
 

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::event::{Details, Event, ProcessId, Usage};
+use crate::host::container::{Cgroup, Placement};
 use crate::host::Host;
 use crate::table::live::Tracer;
 
@@ -369,6 +370,7 @@ impl Inner {
             comm: String,
             cmdline: Option<Vec<String>>,
             euid: Option<u32>,
+            cgroup: Option<Arc<Cgroup>>,
         }
         let known: HashMap<u32, u64> = self
             .lock()
@@ -388,6 +390,7 @@ impl Inner {
                     comm: e.comm.to_string_lossy().into_owned(),
                     cmdline: e.cmdline.as_ref().map(|c| lossy_args(c)),
                     euid: e.uids.map(|[_, effective, _]| effective),
+                    cgroup: cgroup_of(e.placement.as_ref()),
                 })
                 .collect();
             (seen, live)
@@ -429,6 +432,7 @@ impl Inner {
                 comm: s.comm,
                 cmdline: s.cmdline.unwrap_or_default(),
                 euid: s.euid.unwrap_or(0),
+                cgroup: s.cgroup,
             });
             if let Some(old) = state.procs.get(&s.id.pid) {
                 if old.start_ticks != s.id.start_ticks {
@@ -522,6 +526,7 @@ impl Inner {
                     comm: event.name.to_string_lossy().into_owned(),
                     cmdline: lossy_args(&exec.cmdline),
                     euid: exec.uids[1],
+                    cgroup: cgroup_of(event.placement.as_ref()),
                 });
                 let current = match state.procs.get_mut(&event.id.pid) {
                     Some(t) if t.start_ticks == event.id.start_ticks => t.member.take(),
@@ -599,6 +604,7 @@ impl Inner {
                     comm: entry.comm.to_string_lossy().into_owned(),
                     cmdline: entry.cmdline.as_deref().map(lossy_args).unwrap_or_default(),
                     euid: entry.uids.map_or(0, |[_, effective, _]| effective),
+                    cgroup: cgroup_of(entry.placement.as_ref()),
                 },
                 entry.ppid,
             )
@@ -796,6 +802,11 @@ fn group_index(state: &mut State, mut name: String) -> Option<usize> {
     state.by_name.remove(&old.name);
     state.by_name.insert(name, index);
     Some(index)
+}
+
+/// The cgroup of a placement (shared, not copied).
+fn cgroup_of(placement: Option<&Arc<Placement>>) -> Option<Arc<Cgroup>> {
+    placement.and_then(|p| p.cgroup.clone())
 }
 
 fn lossy_args(args: &[std::ffi::OsString]) -> Vec<String> {
