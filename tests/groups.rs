@@ -494,8 +494,10 @@ impl Cgroups {
             .mount
             .join(path.trim_start_matches('/'))
             .join("cgroup.procs");
+        // Debian's python3 itself: a version manager's shim would run helpers with the
+        // marker in their command lines.
         let script = format!(
-            "echo $$ > '{}' && exec python3 -c 'import time; time.sleep(600)' {marker}",
+            "echo $$ > '{}' && exec /usr/bin/python3 -c 'import time; time.sleep(600)' {marker}",
             procs.display()
         );
         let child = Command::new("/bin/sh")

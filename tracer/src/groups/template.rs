@@ -144,6 +144,23 @@ impl Template {
             .any(|p| matches!(p, Part::Field(Field::Pid | Field::StartTime)))
     }
 
+    /// Whether the name holds the cmdline regexes' captures (`{{.Matches}}`, `{{.Matches.X}}`).
+    pub fn uses_matches(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Field(Field::Matches | Field::Match(_))))
+    }
+
+    /// Whether the name holds where the process runs.
+    pub fn uses_placement(&self) -> bool {
+        self.parts.iter().any(|p| {
+            matches!(
+                p,
+                Part::Field(Field::Cgroup | Field::ContainerId | Field::PodUid)
+            )
+        })
+    }
+
     /// Whether the name holds the user name.
     pub fn uses_username(&self) -> bool {
         self.parts
