@@ -24,7 +24,7 @@
 //!
 //! Counters are cumulative from the exporter's start (the groups' counters never go back);
 //! the delivery (retries, backoff, drops counted as data points in the `otlp-metrics`
-//! exporter's counters) is the log exporter's ([`super::otlp::Poster`]).
+//! exporter's counters) is the log exporter's (`otlp.rs`'s `Poster`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -368,7 +368,7 @@ mod tests {
                         (kv.key.clone(), value)
                     })
                     .collect();
-            (attrs, p.value.clone(), p.start_time_unix_nano)
+            (attrs, p.value, p.start_time_unix_nano)
         };
         assert_eq!(
             point(&cpu.data_points[1]),

@@ -1,6 +1,9 @@
 //! `tracer top`: a refreshing terminal view — a system summary, the processes sorted by CPU
 //! or memory, and a pane of recent exits with exit codes, signals and durations (which `top`
 //! cannot show: it never sees a process that lived between two refreshes, nor how any ended).
+//! Key `g` swaps the process list for a group view — one row per container, cgroup, pod, user
+//! or name (`G` cycles), summed by `ps --group-by`'s own [`crate::query::group::group`] — and
+//! `C` adds the container columns (id, runtime, pod) to the process list.
 //!
 //! Where the figures come from:
 //!
