@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use common::Agent;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
 use prost::Message;
 use serde_json::Value;
 
@@ -31,10 +33,11 @@ enum Answer {
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1: HTTP/1.1 with keep-alive, each body decoded as an
-/// `ExportLogsServiceRequest`.
+/// `ExportLogsServiceRequest`, or on `/v1/metrics` as an `ExportMetricsServiceRequest`.
 struct Receiver {
     port: u16,
     requests: Arc<Requests>,
+    metrics: Arc<MetricsRequests>,
 }
 
 impl Receiver {
@@ -42,15 +45,21 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&requests);
+        let metrics = Arc::new(Mutex::new(Vec::new()));
+        let (sink, metrics_sink) = (Arc::clone(&requests), Arc::clone(&metrics));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let sink = Arc::clone(&sink);
-                std::thread::spawn(move || serve(stream, answer, &sink));
+                let metrics_sink = Arc::clone(&metrics_sink);
+                std::thread::spawn(move || serve(stream, answer, &sink, &metrics_sink));
             }
         });
-        Receiver { port, requests }
+        Receiver {
+            port,
+            requests,
+            metrics,
+        }
     }
 
     fn endpoint(&self) -> String {
@@ -80,8 +89,10 @@ impl Receiver {
 
 /// Each request's line, headers and decoded body.
 type Requests = Mutex<Vec<(String, HashMap<String, String>, ExportLogsServiceRequest)>>;
+/// Each metrics request's line and decoded body.
+type MetricsRequests = Mutex<Vec<(String, ExportMetricsServiceRequest)>>;
 
-fn serve(stream: TcpStream, answer: Answer, sink: &Requests) {
+fn serve(stream: TcpStream, answer: Answer, sink: &Requests, metrics: &MetricsRequests) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -109,11 +120,20 @@ fn serve(stream: TcpStream, answer: Answer, sink: &Requests) {
             .expect("the exporter sends a Content-Length");
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
-        let request = ExportLogsServiceRequest::decode(body.as_slice())
-            .expect("the body is an ExportLogsServiceRequest");
-        sink.lock()
-            .unwrap()
-            .push((request_line.trim_end().to_string(), headers, request));
+        if request_line.starts_with("POST /v1/metrics ") {
+            let request = ExportMetricsServiceRequest::decode(body.as_slice())
+                .expect("the body is an ExportMetricsServiceRequest");
+            metrics
+                .lock()
+                .unwrap()
+                .push((request_line.trim_end().to_string(), request));
+        } else {
+            let request = ExportLogsServiceRequest::decode(body.as_slice())
+                .expect("the body is an ExportLogsServiceRequest");
+            sink.lock()
+                .unwrap()
+                .push((request_line.trim_end().to_string(), headers, request));
+        }
         let response: &[u8] = match answer {
             Answer::Ok => b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n",
             Answer::Unavailable => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
@@ -284,6 +304,189 @@ fn otlp_log_records_carry_the_semantic_conventions() {
     assert!(e["exported"].as_u64().unwrap() >= 2, "{e}");
     assert_eq!(e["dropped"], 0, "{e}");
     assert_eq!(e["target"], format!("{endpoint}/v1/logs"));
+}
+
+/// A data point's value as a float.
+fn number(value: &Option<number_data_point::Value>) -> f64 {
+    match value {
+        Some(number_data_point::Value::AsDouble(x)) => *x,
+        Some(number_data_point::Value::AsInt(n)) => *n as f64,
+        None => f64::NAN,
+    }
+}
+
+/// The sum of `metric`'s points for `group` whose attributes include `extra`.
+fn group_value(metric: &Metric, group: &str, extra: Option<(&str, &str)>) -> Option<f64> {
+    let points = match metric.data.as_ref()? {
+        Data::Sum(sum) => &sum.data_points,
+        Data::Gauge(gauge) => &gauge.data_points,
+        _ => return None,
+    };
+    points
+        .iter()
+        .find(|p| {
+            attribute(&p.attributes, "tracer.group.name") == Some(&Any::StringValue(group.into()))
+                && extra.is_none_or(|(k, v)| {
+                    attribute(&p.attributes, k) == Some(&Any::StringValue(v.into()))
+                })
+        })
+        .map(|p| number(&p.value))
+}
+
+#[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
+fn otlp_group_metrics_carry_the_groups_with_the_semantic_conventions_names() {
+    let receiver = Receiver::start(Answer::Ok);
+    let marker = format!("tracer-otlp-groups-{}", std::process::id());
+    // Not named after the marker: the agent's own command line holds the config's path.
+    let dir = std::env::temp_dir().join(format!("tracer-otlp-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("groups.yaml");
+    std::fs::write(
+        &config,
+        format!("process_names:\n  - name: marked\n    cmdline: ['{marker}']\n"),
+    )
+    .unwrap();
+    // No --metrics: OTLP alone is enough for --groups.
+    let socket = dir.join("agent.sock");
+    let mut child = Command::new(common::tracer_bin())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("agent")
+        .args(["--otlp-endpoint", &receiver.endpoint(), "--groups"])
+        .arg(&config)
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the agent did not start: {:?}", child.wait());
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let agent = Agent { child, socket };
+
+    // One member that lives on, one that burns CPU and exits (its CPU counts from its exit
+    // event): their parent measures what the burner used.
+    let sleeper = Command::new("python3")
+        .args(["-c", "import time; time.sleep(600)", &marker])
+        .spawn()
+        .unwrap();
+    let _sleeper = Killed(sleeper);
+    let usage = || {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut r) }, 0);
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(r.ru_utime) + t(r.ru_stime)
+    };
+    let before = usage();
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass",
+            &marker,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let burned = usage() - before;
+    assert!(burned >= 0.3, "the burner used {burned} s");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (line, metrics) = loop {
+        let last = receiver.metrics.lock().unwrap().last().cloned();
+        if let Some((line, request)) = last {
+            let metrics: Vec<Metric> = request
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| s.metrics.clone())
+                .collect();
+            let find = |name: &str| metrics.iter().find(|m| m.name == name);
+            let cpu: f64 = ["user", "system"]
+                .iter()
+                .filter_map(|mode| {
+                    group_value(
+                        find("process.cpu.time")?,
+                        "marked",
+                        Some(("cpu.mode", mode)),
+                    )
+                })
+                .sum();
+            let procs =
+                find("tracer.group.process.count").and_then(|m| group_value(m, "marked", None));
+            if cpu >= burned * 0.9 && procs == Some(1.0) {
+                break (line, metrics);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics with the burner's {burned} s and one live member within 20 s: {:?}",
+            receiver.metrics.lock().unwrap().last()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(line, "POST /v1/metrics HTTP/1.1");
+    let find = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let cpu = find("process.cpu.time");
+    assert_eq!(cpu.unit, "s");
+    let Some(Data::Sum(sum)) = &cpu.data else {
+        panic!("process.cpu.time is a sum: {cpu:?}");
+    };
+    assert!(
+        sum.is_monotonic && sum.aggregation_temporality == 2,
+        "cumulative"
+    );
+    let user = group_value(cpu, "marked", Some(("cpu.mode", "user"))).unwrap();
+    assert!(user <= burned + 0.5, "user {user} of {burned}");
+    let rss = group_value(find("process.memory.usage"), "marked", None).unwrap();
+    assert!(rss > 1e6, "the sleeper's resident memory: {rss}");
+    assert_eq!(find("process.memory.usage").unit, "By");
+    assert!(group_value(find("process.thread.count"), "marked", None).unwrap() >= 1.0);
+    assert!(group_value(
+        find("process.disk.io"),
+        "marked",
+        Some(("disk.io.direction", "read"))
+    )
+    .is_some());
+    let oldest = group_value(find("tracer.group.oldest_start_time"), "marked", None).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(oldest <= now && oldest > now - 120.0, "{oldest}");
+    let resource = receiver.metrics.lock().unwrap()[0].1.resource_metrics[0]
+        .resource
+        .clone()
+        .unwrap();
+    assert_eq!(string(&resource.attributes, "service.name"), "tracer");
+
+    let e = exporter(&stats(&agent), "otlp-metrics");
+    assert!(e["exported"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["dropped"], 0, "{e}");
+    assert_eq!(e["target"], format!("{}/v1/metrics", receiver.endpoint()));
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A child killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A subscriber to the agent's events, collecting every line.

@@ -447,3 +447,155 @@ fn a_bad_groups_file_is_one_clear_error() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
 }
+
+/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
+fn v2_mount() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            (after.split(' ').next() == Some("cgroup2"))
+                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
+        })
+        .expect("a cgroup v2 hierarchy is mounted")
+}
+
+/// Test cgroups under `/tracer-groups-PID` of the v2 root; on drop their members are killed
+/// and the directories removed deepest first, also when the test fails.
+struct Cgroups {
+    mount: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    fn root() -> String {
+        format!("/tracer-groups-{}", std::process::id())
+    }
+
+    /// Makes `relative` (under the test's root) with its parents; its path from the v2 root.
+    fn make(&mut self, relative: &str) -> String {
+        let path = format!("{}/{relative}", Cgroups::root());
+        let mut dir = self.mount.clone();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
+                self.made.push(dir.clone());
+            }
+        }
+        path
+    }
+
+    /// Starts a long sleeper marked `marker` in the cgroup at `path` (made by [`make`]): the
+    /// shell writes its pid to `cgroup.procs`, then execs.
+    fn spawn(&self, path: &str, marker: &str) -> Killed {
+        let procs = self
+            .mount
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
+        // Debian's python3 itself: a version manager's shim would run helpers with the
+        // marker in their command lines.
+        let script = format!(
+            "echo $$ > '{}' && exec /usr/bin/python3 -c 'import time; time.sleep(600)' {marker}",
+            procs.display()
+        );
+        let child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        wait_for("the exec into the cgroup", Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains(marker))
+        });
+        Killed(child)
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.made.iter().rev() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                if members.trim().is_empty() || Instant::now() > deadline {
+                    break;
+                }
+                for pid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) on a pid the test put in its own cgroup.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Err(e) = std::fs::remove_dir(dir) {
+                eprintln!("could not remove the test cgroup {dir:?}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root: makes cgroups and runs the agent (eBPF)"]
+fn container_cgroup_and_pod_templates_name_groups() {
+    const DOCKER: &str = "d0c4e70000000000000000000000000000000000000000000000000000000f15";
+    const CONTAINERD: &str = "c0417a1d000000000000000000000000000000000000000000000000000f1502";
+    const POD: &str = "5f1a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8";
+    let scratch = Scratch::new("placement");
+    let mark = marker("placed");
+    let config = scratch.write(
+        "groups.yaml",
+        &format!(
+            "process_names:\n  - name: 'c={{{{.ContainerID}}}} p={{{{ .PodUID }}}} g={{{{.Cgroup}}}}'\n    cmdline: ['{mark}']\n"
+        ),
+    );
+    let mut cgroups = Cgroups {
+        mount: v2_mount(),
+        made: Vec::new(),
+    };
+    let docker = cgroups.make(&format!("system.slice/docker-{DOCKER}.scope"));
+    let kube = cgroups.make(&format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{CONTAINERD}.scope",
+        POD.replace('-', "_")
+    ));
+    let plain = cgroups.make("plain.slice/app.service");
+    // One before the agent starts (its start-up scan), the others after (their execs).
+    let mut members = vec![cgroups.spawn(&docker, &mark)];
+    let (_agent, addr) = start_agent("groups-placement", &config);
+    members.push(cgroups.spawn(&docker, &mark));
+    members.push(cgroups.spawn(&kube, &mark));
+    members.push(cgroups.spawn(&plain, &mark));
+    let expected = [
+        (format!("c={DOCKER} p= g={docker}"), 2.0),
+        (format!("c={CONTAINERD} p={POD} g={kube}"), 1.0),
+        (format!("c= p= g={plain}"), 1.0),
+    ];
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some((200, body)) = get(&addr, "/metrics") {
+            let samples = samples(&body);
+            if expected.iter().all(|(name, n)| {
+                value(
+                    &samples,
+                    "namedprocess_namegroup_num_procs",
+                    &[("groupname", name)],
+                ) == Some(*n)
+            }) {
+                break;
+            }
+            last = body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "groups named by placement never showed {expected:?}; the last scrape:\n{}",
+            last.lines()
+                .filter(|l| l.starts_with("namedprocess_namegroup_num_procs"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(members);
+}

@@ -228,6 +228,27 @@ fn top_draws_sorts_filters_and_quits() {
         !s.contains("name contains") && s.contains("Processes: ")
     });
 
+    // g: the group view; G: the next key; g again: the processes. Home is no longer g.
+    tmux.keys(&["g"]);
+    tmux.wait_for("the group view by container", Duration::from_secs(5), |s| {
+        s.contains("Groups by container:") && s.contains("PROCS") && s.contains("CONTAINER")
+    });
+    tmux.keys(&["G", "G", "G"]);
+    let screen = tmux.wait_for("the group view by user", Duration::from_secs(5), |s| {
+        s.contains("Groups by user:")
+    });
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.trim_end().ends_with(&format!(" {}", me.trim()))),
+        "a row for {me}:\n{screen}"
+    );
+    tmux.keys(&["g"]);
+    tmux.wait_for("the processes again", Duration::from_secs(5), |s| {
+        s.contains("Processes: ") && !s.contains("Groups by")
+    });
+
     tmux.keys(&["q"]);
     // top ended with status 0, and the shell prints its prompt again.
     let screen = tmux.wait_for("the shell back after q", Duration::from_secs(5), |s| {
@@ -271,8 +292,10 @@ fn top_through_the_agent_shows_exit_codes() {
             &format!("{} with exit 7", failing.name),
             Duration::from_secs(10),
             |s| {
-                s.lines()
-                    .any(|l| l.contains(&failing.name) && l.contains("exit 7"))
+                // The key applied, not just the exit shown in the full list.
+                s.contains("failed or killed only")
+                    && s.lines()
+                        .any(|l| l.contains(&failing.name) && l.contains("exit 7"))
             },
         );
         assert!(screen.contains("failed or killed only"), "{screen}");
@@ -325,6 +348,144 @@ fn top_through_the_agent_shows_exit_codes() {
         s.contains("top-exited-0")
     });
     assert!(agent.stop().success());
+}
+
+/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
+fn v2_mount() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            (after.split(' ').next() == Some("cgroup2"))
+                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
+        })
+        .expect("a cgroup v2 hierarchy is mounted")
+}
+
+/// A docker-shaped cgroup (`docker-<64 hex>.scope`, systemd driver) under a test directory
+/// of the v2 root, with processes started in it; members killed and both directories
+/// removed on drop, also when the test fails.
+struct Container {
+    top: PathBuf,
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Container {
+    fn new(id: &str) -> Container {
+        let top = v2_mount().join(format!("tracer-top-{}", std::process::id()));
+        let dir = top.join(format!("docker-{id}.scope"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
+        Container {
+            top,
+            dir,
+            children: Vec::new(),
+        }
+    }
+
+    /// Starts `NAME ARGS` (a symlink named so, to `program`) in the cgroup: the shell writes
+    /// its pid to `cgroup.procs`, then execs.
+    fn spawn(&mut self, named: &Named, args: &str) {
+        let script = format!(
+            "echo $$ > '{}' && exec '{}' {args}",
+            self.dir.join("cgroup.procs").display(),
+            named.dir.join(&named.name).display()
+        );
+        let child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
+            .map_or(true, |c| c.trim() != named.name)
+        {
+            assert!(Instant::now() < deadline, "the exec into the cgroup");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.children.push(child);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for dir in [&self.dir, &self.top] {
+            if let Err(e) = std::fs::remove_dir(dir) {
+                eprintln!("could not remove the test cgroup {dir:?}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root: makes cgroups and reads the live eBPF table"]
+fn top_groups_by_container_and_shows_container_columns() {
+    if !tmux_available("top_groups_by_container_and_shows_container_columns") {
+        return;
+    }
+    let id = format!("70b0{:060x}", std::process::id());
+    // Named, for the process view; not run itself (the container's processes exec the link).
+    let mut name = Named::spawn("tgrp", "/bin/sleep", &["0"]);
+    name.wait();
+    let mut container = Container::new(&id);
+    container.spawn(&name, "1000");
+    container.spawn(&name, "1000");
+    let tmux = Tmux::start("groups", 180, 45);
+    // No agent: direct mode, the live eBPF table.
+    let nowhere = std::env::temp_dir().join(format!("tracer-no-agent-{}.sock", std::process::id()));
+    tmux.type_line(&top_command(
+        &nowhere,
+        "--interval 0.5 --group-by container",
+    ));
+    let short = &id[..12];
+    let screen = tmux.wait_for(
+        &format!("the group of container {short}"),
+        Duration::from_secs(20),
+        |s| s.lines().any(|l| l.trim_end().ends_with(short)),
+    );
+    let row = screen
+        .lines()
+        .find(|l| l.trim_end().ends_with(short))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[0], "2", "two processes: {row}\n{screen}");
+    assert!(cells.contains(&"docker"), "the runtime: {row}");
+    assert!(!screen.contains(&id), "the id is shown short:\n{screen}");
+    assert!(screen.contains("(not in a container)"), "{screen}");
+
+    // G: by cgroup, the cgroup's path relative to the v2 root.
+    tmux.keys(&["G"]);
+    let path = format!("/tracer-top-{}/docker-{id}.scope", std::process::id());
+    tmux.wait_for("the group of the cgroup", Duration::from_secs(5), |s| {
+        s.contains("Groups by cgroup:")
+            && s.lines()
+                .any(|l| l.contains(&path) && l.split_whitespace().next() == Some("2"))
+    });
+
+    // g: the processes; C: the container columns beside each.
+    tmux.keys(&["g", "C", "/"]);
+    tmux.run(&["send-keys", "-t", "test", "-l", &name.name]);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the container columns", Duration::from_secs(5), |s| {
+        s.contains("Processes: 2 of") && s.contains("CONTAINER") && s.contains("RUNTIME")
+    });
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains(&name.name)).collect();
+    assert!(
+        rows.iter()
+            .filter(|l| l.contains(short) && l.contains("docker"))
+            .count()
+            == 2,
+        "both processes show the container:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell back after q", Duration::from_secs(5), |s| {
+        s.contains("top-exited-0")
+    });
 }
 
 #[test]

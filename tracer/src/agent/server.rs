@@ -254,18 +254,18 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
             "tracer agent: no event feed ({reason}): answering from /proc snapshots, no events or exit codes"
         ),
     }
-    let exporters = if config.export.any() && matches!(tracer.feed(), Feed::Snapshot(_)) {
-        eprintln!("tracer agent: without an event feed the exporters have nothing to send");
-        crate::export::Exporters::default()
-    } else {
-        crate::export::Exporters::start(&tracer, &config.export)
-    };
     let groups = match config.groups {
         Some(rules) => Some(
             crate::groups::Groups::start(&tracer, rules)
                 .because(|| "starting the group accounting failed".to_string())?,
         ),
         None => None,
+    };
+    let exporters = if config.export.any() && matches!(tracer.feed(), Feed::Snapshot(_)) {
+        eprintln!("tracer agent: without an event feed the exporters have nothing to send");
+        crate::export::Exporters::default()
+    } else {
+        crate::export::Exporters::start(&tracer, &config.export, groups.as_ref())
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let context = Arc::new(Shared {

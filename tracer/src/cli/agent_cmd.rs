@@ -59,7 +59,8 @@ pub struct AgentArgs {
 
     /// process-exporter's config file (its YAML, unchanged): --metrics then also serves its
     /// namedprocess_namegroup_* families for those groups, counting every member that
-    /// exited (from its exit event), however short-lived.
+    /// exited (from its exit event), however short-lived; --otlp-endpoint sends them as
+    /// OTLP metrics too (process.cpu.time, …).
     #[arg(long, value_name = "FILE")]
     groups: Option<PathBuf>,
 
@@ -175,8 +176,11 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
         });
     let groups = match &args.groups {
         Some(path) => {
-            if args.metrics.is_none() {
-                bail!("--groups needs --metrics ADDR: the groups are served as metrics");
+            if args.metrics.is_none() && otlp.is_none() {
+                bail!(
+                    "--groups needs --metrics ADDR or an OTLP endpoint: the groups are served \
+                     as metrics"
+                );
             }
             let config = crate::groups::GroupsConfig::load(path)?;
             for key in &config.ignored_keys {

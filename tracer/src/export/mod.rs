@@ -10,6 +10,7 @@
 
 pub mod file;
 pub mod otlp;
+pub mod otlp_metrics;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,10 +110,14 @@ pub struct Exporters {
 }
 
 impl Exporters {
-    /// Starts the configured exporters on `tracer`'s events. It does not fail: an exporter
-    /// whose target cannot be reached or opened yet keeps trying, and says so in the log and
-    /// its counters.
-    pub fn start(tracer: &Tracer, config: &ExportConfig) -> Exporters {
+    /// Starts the configured exporters on `tracer`'s events (and, with OTLP and `groups`,
+    /// the groups' metrics). It does not fail: an exporter whose target cannot be reached or
+    /// opened yet keeps trying, and says so in the log and its counters.
+    pub fn start(
+        tracer: &Tracer,
+        config: &ExportConfig,
+        groups: Option<&crate::groups::Groups>,
+    ) -> Exporters {
         let exporters = Exporters::default();
         let mut counters = Vec::new();
         let mut threads = Vec::new();
@@ -124,6 +129,20 @@ impl Exporters {
                 Err(e) => c.failed(format!("cannot start the OTLP exporter: {e}")),
             }
             counters.push(c);
+            if let Some(groups) = groups {
+                tracing::info!(
+                    "exporting the groups as OTLP metrics to {} every {}s",
+                    otlp.metrics_url,
+                    otlp.metrics_interval.as_secs_f64()
+                );
+                let c = ExporterCounters::new("otlp-metrics", otlp.metrics_url.clone());
+                let stop = Arc::clone(&exporters.stop);
+                match otlp_metrics::start(otlp.clone(), groups.clone(), Arc::clone(&c), stop) {
+                    Ok(handle) => threads.push(handle),
+                    Err(e) => c.failed(format!("cannot start the OTLP metrics exporter: {e}")),
+                }
+                counters.push(c);
+            }
         }
         if let Some(file) = &config.file {
             tracing::info!(

@@ -65,6 +65,11 @@ const SEVERITY_INFO: i32 = 9;
 pub struct OtlpConfig {
     /// Where log records are POSTed (the endpoint with `/v1/logs`).
     pub logs_url: String,
+    /// Where group metrics are POSTed (the endpoint with `/v1/metrics`), when `--groups` is
+    /// set.
+    pub metrics_url: String,
+    /// How often group metrics are sent (`OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default).
+    pub metrics_interval: Duration,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`).
     pub headers: Vec<(String, String)>,
     /// The resource's attributes, in order (later ones win).
@@ -76,27 +81,48 @@ pub struct OtlpConfig {
 impl OtlpConfig {
     /// The configuration for `endpoint` (a flag, else `OTEL_EXPORTER_OTLP_ENDPOINT`), with the
     /// standard variables read through `env`: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (used as
-    /// is), `OTEL_EXPORTER_OTLP_HEADERS` and `…_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`
-    /// and `…_LOGS_TIMEOUT` (milliseconds), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`.
+    /// is), `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (likewise), `OTEL_EXPORTER_OTLP_HEADERS`
+    /// and `…_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` and `…_LOGS_TIMEOUT` (milliseconds),
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), `OTEL_RESOURCE_ATTRIBUTES`,
+    /// `OTEL_SERVICE_NAME`.
     /// `None` when no endpoint is given: the exporter is off.
     pub fn from_env(
         endpoint: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<OtlpConfig>, String> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let base = endpoint
+            .map(str::to_string)
+            .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
         let logs_url = match (endpoint, env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")) {
-            (Some(base), _) => logs_url(base),
+            (Some(base), _) => signal_url(base, "logs"),
             (None, Some(url)) => url.trim().to_string(),
-            (None, None) => match env("OTEL_EXPORTER_OTLP_ENDPOINT") {
-                Some(base) => logs_url(&base),
+            (None, None) => match &base {
+                Some(base) => signal_url(base, "logs"),
                 None => return Ok(None),
             },
         };
-        if !logs_url.starts_with("http://") {
-            return Err(format!(
-                "the OTLP endpoint must be an http:// URL (OTLP/HTTP to a collector; https is \
-                 not built in), not '{logs_url}'"
-            ));
+        let metrics_url = match (endpoint, env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), &base) {
+            (Some(base), _, _) => signal_url(base, "metrics"),
+            (None, Some(url), _) => url.trim().to_string(),
+            (None, None, Some(base)) => signal_url(base, "metrics"),
+            // Only a logs URL: its collector, at the metrics path.
+            (None, None, None) => signal_url(&logs_url, "metrics"),
+        };
+        for url in [&logs_url, &metrics_url] {
+            if !url.starts_with("http://") {
+                return Err(format!(
+                    "the OTLP endpoint must be an http:// URL (OTLP/HTTP to a collector; https \
+                     is not built in), not '{url}'"
+                ));
+            }
+        }
+        let mut metrics_interval = Duration::from_secs(60);
+        if let Some(ms) = env("OTEL_METRIC_EXPORT_INTERVAL") {
+            let ms: u64 = ms.trim().parse().map_err(|_| {
+                format!("OTEL_METRIC_EXPORT_INTERVAL must be a number of milliseconds, not '{ms}'")
+            })?;
+            metrics_interval = Duration::from_millis(ms.clamp(100, 86_400_000));
         }
         let mut headers = Vec::new();
         for name in [
@@ -136,6 +162,8 @@ impl OtlpConfig {
         }
         Ok(Some(OtlpConfig {
             logs_url,
+            metrics_url,
+            metrics_interval,
             headers,
             resource,
             timeout,
@@ -143,14 +171,15 @@ impl OtlpConfig {
     }
 }
 
-/// The logs URL for a base endpoint, as the specification builds it.
-fn logs_url(base: &str) -> String {
+/// The URL of a signal (`logs`, `metrics`) for a base endpoint, as the specification builds
+/// it; a base that already ends with a signal's path is taken as the collector's address.
+fn signal_url(base: &str, signal: &str) -> String {
     let base = base.trim().trim_end_matches('/');
-    if base.ends_with("/v1/logs") {
-        base.to_string()
-    } else {
-        format!("{base}/v1/logs")
-    }
+    let base = ["/v1/logs", "/v1/metrics", "/v1/traces"]
+        .iter()
+        .find_map(|path| base.strip_suffix(path))
+        .unwrap_or(base);
+    format!("{base}/v1/{signal}")
 }
 
 /// `key=value,key2=value2`, percent-decoded (the W3C baggage form the variables use).
@@ -336,7 +365,7 @@ pub fn log_record(event: &Event) -> LogRecord {
     }
 }
 
-fn string(key: &str, value: String) -> KeyValue {
+pub(crate) fn string(key: &str, value: String) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
@@ -356,7 +385,7 @@ fn int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-fn unix_nanos(seconds: f64) -> u64 {
+pub(crate) fn unix_nanos(seconds: f64) -> u64 {
     // Whole seconds apart: a product of 1.7e18 would round away the nanoseconds.
     let seconds = seconds.max(0.0);
     let whole = seconds.trunc();
@@ -373,11 +402,20 @@ fn rfc3339(seconds: f64) -> String {
 
 /// Sends batches, retrying what may succeed later.
 struct Sender {
-    config: OtlpConfig,
-    counters: Arc<ExporterCounters>,
+    poster: Poster,
     batches: Queue<Vec<LogRecord>>,
-    agent: ureq::Agent,
     resource: Resource,
+}
+
+/// POSTs protobuf bodies to one OTLP/HTTP URL, with retries and backoff, counting how each
+/// ended in an exporter's counters (shared by the logs and the group metrics).
+pub(crate) struct Poster {
+    url: String,
+    headers: Vec<(String, String)>,
+    counters: Arc<ExporterCounters>,
+    agent: ureq::Agent,
+    /// What a 2xx answer's body says was rejected: the count and the message.
+    partial: fn(&[u8]) -> Option<(u64, String)>,
     warning: RateLimited,
     failing: bool,
 }
@@ -395,35 +433,48 @@ enum Outcome {
     Refused(String),
 }
 
+/// The resource of every request: the configured attributes, the last of each key winning.
+pub(crate) fn resource(config: &OtlpConfig) -> Resource {
+    let mut resource: Vec<(String, String)> = Vec::new();
+    for (key, value) in &config.resource {
+        resource.retain(|(k, _)| k != key);
+        resource.push((key.clone(), value.clone()));
+    }
+    Resource {
+        attributes: resource.into_iter().map(|(k, v)| string(&k, v)).collect(),
+        ..Default::default()
+    }
+}
+
+/// The scope of every request.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "tracer".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
+}
+
 impl Sender {
     fn new(
         config: OtlpConfig,
         counters: Arc<ExporterCounters>,
         batches: Queue<Vec<LogRecord>>,
     ) -> Sender {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .user_agent(concat!("tracer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        let mut resource: Vec<(String, String)> = Vec::new();
-        for (key, value) in &config.resource {
-            resource.retain(|(k, _)| k != key);
-            resource.push((key.clone(), value.clone()));
-        }
-        let resource = Resource {
-            attributes: resource.into_iter().map(|(k, v)| string(&k, v)).collect(),
-            ..Default::default()
-        };
+        let resource = resource(&config);
+        let poster = Poster::new(&config, config.logs_url.clone(), counters, |body| {
+            let partial = ExportLogsServiceResponse::decode(body)
+                .ok()?
+                .partial_success?;
+            Some((
+                partial.rejected_log_records.max(0) as u64,
+                partial.error_message,
+            ))
+        });
         Sender {
-            config,
-            counters,
+            poster,
             batches,
-            agent,
             resource,
-            warning: RateLimited::default(),
-            failing: false,
         }
     }
 
@@ -435,9 +486,9 @@ impl Sender {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let n = batch.len() as u64;
-            self.counters.queued.fetch_sub(n, Ordering::Relaxed);
+            self.poster.counters.queued.fetch_sub(n, Ordering::Relaxed);
             let body = self.request(batch).encode_to_vec();
-            self.deliver(&body, n, stop);
+            self.poster.deliver(&body, n, "records", stop);
         }
     }
 
@@ -446,11 +497,7 @@ impl Sender {
             resource_logs: vec![ResourceLogs {
                 resource: Some(self.resource.clone()),
                 scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: "tracer".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..Default::default()
-                    }),
+                    scope: Some(scope()),
                     log_records: records,
                     ..Default::default()
                 }],
@@ -458,9 +505,41 @@ impl Sender {
             }],
         }
     }
+}
 
-    /// Sends one batch of `n` records, with retries; counts how it ended.
-    fn deliver(&mut self, body: &[u8], n: u64, stop: &std::sync::atomic::AtomicBool) {
+impl Poster {
+    pub(crate) fn new(
+        config: &OtlpConfig,
+        url: String,
+        counters: Arc<ExporterCounters>,
+        partial: fn(&[u8]) -> Option<(u64, String)>,
+    ) -> Poster {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(config.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("tracer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Poster {
+            url,
+            headers: config.headers.clone(),
+            counters,
+            agent,
+            partial,
+            warning: RateLimited::default(),
+            failing: false,
+        }
+    }
+
+    /// Sends one body of `n` items (`what`: records, data points), with retries; counts how
+    /// it ended.
+    pub(crate) fn deliver(
+        &mut self,
+        body: &[u8],
+        n: u64,
+        what: &str,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
@@ -473,17 +552,17 @@ impl Sender {
                     if rejected > 0 {
                         ExporterCounters::add(&self.counters.dropped, rejected);
                         self.report(format!(
-                            "the collector rejected {rejected} of {n} records: {message}"
+                            "the collector rejected {rejected} of {n} {what}: {message}"
                         ));
                     } else if std::mem::take(&mut self.failing) {
-                        tracing::info!("OTLP export to {} works again", self.config.logs_url);
+                        tracing::info!("OTLP export to {} works again", self.url);
                         self.warning.reset();
                     }
                     return;
                 }
                 Outcome::Refused(error) => {
                     ExporterCounters::add(&self.counters.dropped, n);
-                    self.report(format!("{error}: {n} records dropped"));
+                    self.report(format!("{error}: {n} {what} dropped"));
                     return;
                 }
                 Outcome::Retry { error, after } => {
@@ -491,7 +570,7 @@ impl Sender {
                     if last {
                         ExporterCounters::add(&self.counters.dropped, n);
                         self.report(format!(
-                            "{error}; gave up after {MAX_ATTEMPTS} tries: {n} records dropped"
+                            "{error}; gave up after {MAX_ATTEMPTS} tries: {n} {what} dropped"
                         ));
                         return;
                     }
@@ -511,7 +590,7 @@ impl Sender {
     fn report(&mut self, error: String) {
         self.failing = true;
         if self.warning.ready() {
-            tracing::warn!("OTLP export to {}: {error}", self.config.logs_url);
+            tracing::warn!("OTLP export to {}: {error}", self.url);
         }
         self.counters.failed(error);
     }
@@ -519,9 +598,9 @@ impl Sender {
     fn post(&self, body: &[u8]) -> Outcome {
         let mut request = self
             .agent
-            .post(&self.config.logs_url)
+            .post(&self.url)
             .header("Content-Type", "application/x-protobuf");
-        for (name, value) in &self.config.headers {
+        for (name, value) in &self.headers {
             request = request.header(name, value);
         }
         let mut response = match request.send(body) {
@@ -548,21 +627,14 @@ impl Sender {
             .unwrap_or_default();
         match status {
             200..=299 => {
-                let partial = ExportLogsServiceResponse::decode(payload.as_slice())
-                    .ok()
-                    .and_then(|r| r.partial_success);
-                Outcome::Accepted {
-                    rejected: partial
-                        .as_ref()
-                        .map_or(0, |p| p.rejected_log_records.max(0) as u64),
-                    message: partial.map(|p| p.error_message).unwrap_or_default(),
-                }
+                let (rejected, message) = (self.partial)(&payload).unwrap_or_default();
+                Outcome::Accepted { rejected, message }
             }
             429 | 502 | 503 | 504 => Outcome::Retry {
                 error: format!("the collector answered {status}"),
                 after: retry_after,
             },
-            _ => Outcome::Refused(format!("the collector refused the records ({status})")),
+            _ => Outcome::Refused(format!("the collector refused the data ({status})")),
         }
     }
 }
@@ -602,6 +674,8 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(config.logs_url, "http://collector:4318/v1/logs");
+        assert_eq!(config.metrics_url, "http://collector:4318/v1/metrics");
+        assert_eq!(config.metrics_interval, Duration::from_secs(60));
         assert_eq!(
             config.headers,
             [
@@ -626,6 +700,22 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(flag.logs_url, "http://127.0.0.1:4318/v1/logs");
+        assert_eq!(flag.metrics_url, "http://127.0.0.1:4318/v1/metrics");
+        let own = OtlpConfig::from_env(
+            None,
+            env(&[
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:1/v1/logs"),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:2/x"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (own.logs_url.as_str(), own.metrics_url.as_str()),
+            ("http://logs:1/v1/logs", "http://metrics:2/x")
+        );
+        assert_eq!(own.metrics_interval, Duration::from_millis(250));
         for bad in [
             vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
             vec![
@@ -635,6 +725,17 @@ mod tests {
             vec![
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
                 ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "https://c:4318/v1/metrics",
+                ),
             ],
         ] {
             let error = OtlpConfig::from_env(None, env(&bad)).unwrap_err();

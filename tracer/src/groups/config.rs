@@ -10,10 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::template::Template;
+use crate::host::container::Cgroup;
 
 /// Largest config file read: a rule list is a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -70,6 +72,9 @@ pub struct ProcAttrs {
     pub cmdline: Vec<String>,
     /// The effective uid (process-exporter names `{{.Username}}` after it).
     pub euid: u32,
+    /// Its cgroup v2 (with the container and pod its path names), for `{{.Cgroup}}`,
+    /// `{{.ContainerID}}` and `{{.PodUID}}`; shared with the event that brought it.
+    pub cgroup: Option<Arc<Cgroup>>,
 }
 
 /// What a template may name besides the attributes.
@@ -192,12 +197,15 @@ impl GroupsConfig {
         self.rules.is_empty()
     }
 
-    /// The first rule matching `attrs`, with its captures.
+    /// The first rule matching `attrs`, with its captures (collected only for a rule whose
+    /// name uses `{{.Matches}}`: the others only ask whether their regexes match). The
+    /// command line is joined once, for the first rule that has cmdline regexes.
     pub fn find(&self, attrs: &ProcAttrs) -> Option<Matched> {
-        self.rules
-            .iter()
-            .enumerate()
-            .find_map(|(rule, r)| r.matches(attrs).map(|captures| Matched { rule, captures }))
+        let mut joined = None;
+        self.rules.iter().enumerate().find_map(|(rule, r)| {
+            r.matches(attrs, &mut joined)
+                .map(|captures| Matched { rule, captures })
+        })
     }
 
     /// The group name a matched rule gives the process.
@@ -220,6 +228,12 @@ impl GroupsConfig {
         Some((matched.rule, name))
     }
 
+    /// Whether any rule names groups after where the process runs (`{{.Cgroup}}`,
+    /// `{{.ContainerID}}`, `{{.PodUID}}`).
+    pub fn uses_placement(&self) -> bool {
+        self.rules.iter().any(|r| r.name.uses_placement())
+    }
+
     /// Whether any rule names groups after the user (a passwd lookup per match).
     pub fn uses_username(&self) -> bool {
         self.rules.iter().any(|r| r.name.uses_username())
@@ -227,8 +241,13 @@ impl GroupsConfig {
 }
 
 impl Rule {
-    /// The captures when every matcher given matches, `None` otherwise.
-    fn matches(&self, attrs: &ProcAttrs) -> Option<BTreeMap<String, String>> {
+    /// The captures when every matcher given matches, `None` otherwise; `joined` is the
+    /// command line joined with spaces, made on first need.
+    fn matches(
+        &self,
+        attrs: &ProcAttrs,
+        joined: &mut Option<String>,
+    ) -> Option<BTreeMap<String, String>> {
         if let Some(comms) = &self.comm {
             if !comms.contains(&attrs.comm) {
                 return None;
@@ -244,9 +263,15 @@ impl Rule {
         }
         let mut captures = BTreeMap::new();
         if let Some(regexes) = &self.cmdline {
-            let joined = attrs.cmdline.join(" ");
+            let joined = joined.get_or_insert_with(|| attrs.cmdline.join(" "));
+            if !self.name.uses_matches() {
+                return regexes
+                    .iter()
+                    .all(|regex| regex.is_match(joined))
+                    .then_some(captures);
+            }
             for regex in regexes {
-                let caps = regex.captures(&joined)?;
+                let caps = regex.captures(joined)?;
                 for (i, name) in regex.capture_names().enumerate() {
                     let value = caps.get(i).map_or("", |m| m.as_str());
                     captures.insert(name.unwrap_or("").to_string(), value.to_string());
@@ -279,6 +304,7 @@ mod tests {
             comm: comm.into(),
             cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
             euid: 0,
+            cgroup: None,
         }
     }
 

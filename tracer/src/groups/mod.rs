@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::event::{Details, Event, ProcessId, Usage};
+use crate::host::container::{Cgroup, Placement};
 use crate::host::Host;
 use crate::table::live::Tracer;
 
@@ -40,6 +41,9 @@ pub use config::{ConfigError, GroupsConfig, ProcAttrs, ProcIdentity};
 /// (counted in `tracer_groups_evicted_total`); with none empty, a process that would start a
 /// new group is not tracked (counted in `tracer_groups_untracked_total`).
 pub const MAX_GROUPS: usize = 10_000;
+/// How often the accounting looks for new events (the broadcast holds 16,384, far more than
+/// the heaviest storm here brings in this time).
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Group names longer than this are cut (a `{{.ExeFull}}` of a huge argv must not grow the
 /// agent without bound).
 pub const MAX_NAME_BYTES: usize = 1024;
@@ -323,29 +327,30 @@ impl Inner {
         (start_ticks >= self.started_ticks).then(Counts::default)
     }
 
-    /// Follows the feed until it ends.
+    /// Follows the feed until it ends. It looks for events every [`POLL_INTERVAL`] rather
+    /// than waiting to be woken for each: the feed's sends then wake nobody (a wake per
+    /// event cost the feed and this thread more than applying the event), and one look
+    /// applies all the interval's events under one lock.
     fn follow(&self, mut events: tokio::sync::broadcast::Receiver<Arc<Event>>) {
-        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-        loop {
-            match events.blocking_recv() {
-                Ok(event) => {
-                    let mut state = self.lock();
-                    self.apply(&mut state, &event);
-                    // Take what else is queued under the same lock.
-                    for _ in 0..4096 {
-                        match events.try_recv() {
-                            Ok(event) => self.apply(&mut state, &event),
-                            Err(TryRecvError::Lagged(n)) => {
-                                drop(state);
-                                self.lagged(n);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
+        use tokio::sync::broadcast::error::TryRecvError;
+        'feed: loop {
+            let mut state = self.lock();
+            // Bounded per lock hold: a scrape waiting for the lock gets it between chunks.
+            for _ in 0..4096 {
+                match events.try_recv() {
+                    Ok(event) => self.apply(&mut state, &event),
+                    Err(TryRecvError::Lagged(n)) => {
+                        drop(state);
+                        self.lagged(n);
+                        continue 'feed;
                     }
+                    Err(TryRecvError::Empty) => {
+                        drop(state);
+                        std::thread::sleep(POLL_INTERVAL);
+                        continue 'feed;
+                    }
+                    Err(TryRecvError::Closed) => break 'feed,
                 }
-                Err(RecvError::Lagged(n)) => self.lagged(n),
-                Err(RecvError::Closed) => break,
             }
         }
         self.up.store(false, Ordering::Relaxed);
@@ -369,6 +374,7 @@ impl Inner {
             comm: String,
             cmdline: Option<Vec<String>>,
             euid: Option<u32>,
+            cgroup: Option<Arc<Cgroup>>,
         }
         let known: HashMap<u32, u64> = self
             .lock()
@@ -388,11 +394,13 @@ impl Inner {
                     comm: e.comm.to_string_lossy().into_owned(),
                     cmdline: e.cmdline.as_ref().map(|c| lossy_args(c)),
                     euid: e.uids.map(|[_, effective, _]| effective),
+                    cgroup: cgroup_of(e.placement.as_ref()),
                 })
                 .collect();
             (seen, live)
         };
         // What the start-up scan had not read yet is read here, outside the table's lock.
+        let mut placement = None;
         for s in &mut seen {
             if s.cmdline.is_none() {
                 s.cmdline = Some(
@@ -404,6 +412,12 @@ impl Inner {
             }
             if s.euid.is_none() {
                 s.euid = self.host.status(s.id.pid).ok().map(|st| st.uids.effective);
+            }
+            if s.cgroup.is_none() && self.config.uses_placement() {
+                s.cgroup = placement
+                    .get_or_insert_with(crate::host::container::PlacementReader::new)
+                    .read(s.id.pid)
+                    .and_then(|p| p.cgroup);
             }
         }
         let mut state = self.lock();
@@ -429,6 +443,7 @@ impl Inner {
                 comm: s.comm,
                 cmdline: s.cmdline.unwrap_or_default(),
                 euid: s.euid.unwrap_or(0),
+                cgroup: s.cgroup,
             });
             if let Some(old) = state.procs.get(&s.id.pid) {
                 if old.start_ticks != s.id.start_ticks {
@@ -522,6 +537,7 @@ impl Inner {
                     comm: event.name.to_string_lossy().into_owned(),
                     cmdline: lossy_args(&exec.cmdline),
                     euid: exec.uids[1],
+                    cgroup: cgroup_of(event.placement.as_ref()),
                 });
                 let current = match state.procs.get_mut(&event.id.pid) {
                     Some(t) if t.start_ticks == event.id.start_ticks => t.member.take(),
@@ -599,6 +615,7 @@ impl Inner {
                     comm: entry.comm.to_string_lossy().into_owned(),
                     cmdline: entry.cmdline.as_deref().map(lossy_args).unwrap_or_default(),
                     euid: entry.uids.map_or(0, |[_, effective, _]| effective),
+                    cgroup: cgroup_of(entry.placement.as_ref()),
                 },
                 entry.ppid,
             )
@@ -796,6 +813,11 @@ fn group_index(state: &mut State, mut name: String) -> Option<usize> {
     state.by_name.remove(&old.name);
     state.by_name.insert(name, index);
     Some(index)
+}
+
+/// The cgroup of a placement (shared, not copied).
+fn cgroup_of(placement: Option<&Arc<Placement>>) -> Option<Arc<Cgroup>> {
+    placement.and_then(|p| p.cgroup.clone())
 }
 
 fn lossy_args(args: &[std::ffi::OsString]) -> Vec<String> {

@@ -1,6 +1,9 @@
 //! The group name templates of process-exporter's config: Go `text/template` text with
 //! `{{.Comm}}`, `{{.ExeBase}}`, `{{.ExeFull}}`, `{{.Username}}`, `{{.PID}}`, `{{.StartTime}}`,
-//! `{{.Matches}}` and `{{.Matches.NAME}}` actions (and `{{-`/`-}}` trimming).
+//! `{{.Matches}}` and `{{.Matches.NAME}}` actions (and `{{-`/`-}}` trimming), and tracer's
+//! `{{.Cgroup}}` (the cgroup v2 path), `{{.ContainerID}}` (64 hex) and `{{.PodUID}}`, each the
+//! empty string when the process has none (as process-exporter prints a field it does not
+//! know).
 //!
 //! Written here rather than with a template crate: the configs use these field references
 //! only, Rust's Go-template crates (gtmpl) bring a whole interpreter for them, and what must be
@@ -35,6 +38,9 @@ enum Field {
     StartTime,
     Matches,
     Match(String),
+    Cgroup,
+    ContainerId,
+    PodUid,
 }
 
 impl Template {
@@ -108,6 +114,23 @@ impl Template {
                         Some(value) => out.push_str(value),
                         None => out.push_str("<no value>"),
                     },
+                    Field::Cgroup => {
+                        if let Some(cgroup) = &attrs.cgroup {
+                            out.push_str(&cgroup.path.to_string_lossy());
+                        }
+                    }
+                    Field::ContainerId => {
+                        let id = attrs.cgroup.as_ref().and_then(|c| c.container.as_ref());
+                        if let Some(id) = id.and_then(|c| c.id.as_deref()) {
+                            out.push_str(id);
+                        }
+                    }
+                    Field::PodUid => {
+                        if let Some(uid) = attrs.cgroup.as_ref().and_then(|c| c.pod_uid.as_deref())
+                        {
+                            out.push_str(uid);
+                        }
+                    }
                 },
             }
         }
@@ -119,6 +142,23 @@ impl Template {
         self.parts
             .iter()
             .any(|p| matches!(p, Part::Field(Field::Pid | Field::StartTime)))
+    }
+
+    /// Whether the name holds the cmdline regexes' captures (`{{.Matches}}`, `{{.Matches.X}}`).
+    pub fn uses_matches(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Field(Field::Matches | Field::Match(_))))
+    }
+
+    /// Whether the name holds where the process runs.
+    pub fn uses_placement(&self) -> bool {
+        self.parts.iter().any(|p| {
+            matches!(
+                p,
+                Part::Field(Field::Cgroup | Field::ContainerId | Field::PodUid)
+            )
+        })
     }
 
     /// Whether the name holds the user name.
@@ -151,8 +191,15 @@ fn field(action: &str) -> Result<Field, String> {
         ".PID" => Field::Pid,
         ".StartTime" => Field::StartTime,
         ".Matches" => Field::Matches,
+        ".Cgroup" => Field::Cgroup,
+        ".ContainerID" => Field::ContainerId,
+        ".PodUID" => Field::PodUid,
         ".Cgroups" => {
-            return Err("{{.Cgroups}} is not supported by tracer yet".to_string());
+            return Err(
+                "{{.Cgroups}} (cgroup v1 paths) is not supported by tracer: use {{.Cgroup}}, \
+                 the cgroup v2 path"
+                    .to_string(),
+            );
         }
         other => match other.strip_prefix(".Matches.") {
             Some(key)
@@ -163,7 +210,8 @@ fn field(action: &str) -> Result<Field, String> {
             _ => {
                 return Err(format!(
                     "unsupported action {{{{{other}}}}} (the fields are .Comm, .ExeBase, .ExeFull, \
-                     .Username, .PID, .StartTime, .Matches and .Matches.NAME)"
+                     .Username, .PID, .StartTime, .Matches, .Matches.NAME, .Cgroup, \
+                     .ContainerID and .PodUID)"
                 ))
             }
         },
@@ -216,6 +264,7 @@ mod tests {
             comm: "kworker".into(),
             cmdline: cmdline.iter().map(|s| s.to_string()).collect(),
             euid: 0,
+            cgroup: None,
         };
         let captures = captures
             .iter()
@@ -253,6 +302,39 @@ mod tests {
         assert_eq!(render("a {{- .Comm -}} b", &cmd, &[]), "akworkerb");
         assert_eq!(render("a-{{.Comm}}-b", &cmd, &[]), "a-kworker-b");
         assert_eq!(render("plain", &cmd, &[]), "plain");
+    }
+
+    #[test]
+    fn placement_fields() {
+        use crate::host::container::{Cgroup, Container};
+        let id = "ab".repeat(32);
+        let mut attrs = ProcAttrs {
+            comm: "app".into(),
+            ..ProcAttrs::default()
+        };
+        let t = Template::parse("{{.Comm}}:{{.ContainerID}}:{{.PodUID}}:{{.Cgroup}}").unwrap();
+        let none = ProcIdentity {
+            pid: 1,
+            start_time_ns: 0,
+        };
+        assert_eq!(
+            t.render(&attrs, none, &BTreeMap::new()),
+            "app:::",
+            "empty when null"
+        );
+        attrs.cgroup = Some(std::sync::Arc::new(Cgroup {
+            path: "/kubepods/pod1-2/x".into(),
+            id: Some(7),
+            container: Some(Container {
+                id: Some(id.clone()),
+                runtime: Some("docker"),
+            }),
+            pod_uid: Some("1-2".into()),
+        }));
+        assert_eq!(
+            t.render(&attrs, none, &BTreeMap::new()),
+            format!("app:{id}:1-2:/kubepods/pod1-2/x")
+        );
     }
 
     #[test]

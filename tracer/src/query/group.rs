@@ -119,6 +119,8 @@ pub struct Group {
     pub num_threads: Option<i64>,
     /// Summed I/O counters; `None` when no member's were readable (not the viewer's).
     pub io_counters: Option<[i64; 6]>,
+    /// Summed `cpu_percent`, when the rows have it (`top`'s group view; `ps` has none).
+    pub cpu_percent: Option<f64>,
 }
 
 /// The groups of a grouped query's rows (collected with [`attrs`]), by key (null first).
@@ -140,6 +142,7 @@ pub fn group(by: GroupBy, rows: &Rows) -> Groups {
         index(Attr::NumThreads),
         index(Attr::IoCounters),
     );
+    let cpu_percent = index(Attr::CpuPercent);
     let mut groups: BTreeMap<KeyOrder, Group> = BTreeMap::new();
     for row in &rows.rows {
         let get = |i: Option<usize>| i.and_then(|i| row.values.get(i)).unwrap_or(&Value::Null);
@@ -155,6 +158,7 @@ pub fn group(by: GroupBy, rows: &Rows) -> Groups {
                 rss: None,
                 num_threads: None,
                 io_counters: None,
+                cpu_percent: None,
             });
         if runtime.is_some() && group.runtime.as_ref().is_none_or(|r| *r == Value::Null) {
             group.runtime = Some(get(runtime).clone());
@@ -172,6 +176,9 @@ pub fn group(by: GroupBy, rows: &Rows) -> Groups {
         }
         if let Some(n) = get(threads).as_i64() {
             *group.num_threads.get_or_insert(0) += n;
+        }
+        if let Some(p) = get(cpu_percent).as_f64().filter(|p| p.is_finite()) {
+            *group.cpu_percent.get_or_insert(0.0) += p;
         }
         if let Value::Tuple(_) = get(io) {
             let sums = group.io_counters.get_or_insert([0; 6]);
@@ -233,6 +240,9 @@ impl Serialize for Groups {
                         .map(|rss| Value::Tuple(vec![("rss", Value::Int(rss))])),
                 )?;
                 map.serialize_entry("num_threads", &g.num_threads)?;
+                if let Some(percent) = g.cpu_percent {
+                    map.serialize_entry("cpu_percent", &percent)?;
+                }
                 map.serialize_entry(
                     "io_counters",
                     &g.io_counters.map(|c| {

@@ -87,8 +87,12 @@ fn group_cpu(metrics: &str, group: &str) -> f64 {
 }
 
 fn start_agent(ctx: &Ctx, groups: Option<&Path>) -> Result<Server> {
+    start_agent_binary(ctx, &ctx.tracer, groups)
+}
+
+fn start_agent_binary(ctx: &Ctx, binary: &Path, groups: Option<&Path>) -> Result<Server> {
     let addr = format!("127.0.0.1:{}", free_port()?);
-    let mut command = Command::new(&ctx.tracer);
+    let mut command = Command::new(binary);
     command
         .arg("--socket")
         .arg(&ctx.socket)
@@ -269,8 +273,11 @@ pub(super) fn groups(ctx: &Ctx) -> Result<Vec<Row>> {
     ));
     compare(&mut rows[2..], 0, "tracer / process-exporter");
 
-    // 3. The agent's CPU per lifecycle, groups off and on.
-    let (mut off, mut on) = (Vec::new(), Vec::new());
+    // 3. The agent's CPU per lifecycle, groups off and on (and, with
+    // TRACER_BENCH_GROUPS_BEFORE=BINARY, another build's agent with groups on: a change's
+    // before and after in the same run).
+    let before = std::env::var_os("TRACER_BENCH_GROUPS_BEFORE").map(PathBuf::from);
+    let (mut off, mut on, mut on_before) = (Vec::new(), Vec::new(), Vec::new());
     let spawner = format!(
         "import os\nfor _ in range({LIFECYCLES}):\n    os.waitpid(os.posix_spawn('/bin/true', ['true'], os.environ), 0)\n"
     );
@@ -280,8 +287,15 @@ pub(super) fn groups(ctx: &Ctx) -> Result<Vec<Row>> {
             rep + 1,
             ctx.reps
         );
-        for (groups, samples) in [(None, &mut off), (Some(config.as_path()), &mut on)] {
-            let agent = start_agent(ctx, groups)?;
+        let mut runs = vec![
+            (ctx.tracer.clone(), None, &mut off),
+            (ctx.tracer.clone(), Some(config.as_path()), &mut on),
+        ];
+        if let Some(before) = &before {
+            runs.push((before.clone(), Some(config.as_path()), &mut on_before));
+        }
+        for (binary, groups, samples) in runs {
+            let agent = start_agent_binary(ctx, &binary, groups)?;
             let pid = agent.child.id();
             thread::sleep(Duration::from_millis(500));
             let before = process_cpu_time(pid)?;
@@ -309,6 +323,15 @@ pub(super) fn groups(ctx: &Ctx) -> Result<Vec<Row>> {
         on,
         String::new(),
     ));
+    if let Some(before) = &before {
+        rows.push(row(
+            &measurement,
+            "agent --groups ({{.Comm}}), before",
+            Unit::MicrosPerProcess,
+            on_before,
+            before.display().to_string(),
+        ));
+    }
     compare(&mut rows[first..], 0, "on / off");
     Ok(rows)
 }

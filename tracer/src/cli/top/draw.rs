@@ -11,6 +11,8 @@ use ratatui::Frame;
 
 use super::state::{App, Exit, Exits};
 use super::{SortKey, MIN_SIZE};
+use crate::query::attrs::Value;
+use crate::query::group::{Group, GroupBy};
 use crate::render::text;
 
 impl App {
@@ -40,7 +42,11 @@ impl App {
             Layout::vertical([Constraint::Min(3), Constraint::Length(exits_height)]).areas(body);
         self.draw_title(frame, title);
         self.draw_summary(frame, summary);
-        self.draw_procs(frame, procs);
+        if self.grouped {
+            self.draw_groups(frame, procs);
+        } else {
+            self.draw_procs(frame, procs);
+        }
         self.draw_exits(frame, exits);
         self.draw_footer(frame, footer);
     }
@@ -197,7 +203,11 @@ impl App {
         let sorted = key.is_some_and(|key| key == self.sort);
         let mut label = label.to_string();
         if sorted {
-            label.push_str(if self.descending() { "▼" } else { "▲" });
+            label.push_str(if self.shown_descending() {
+                "▼"
+            } else {
+                "▲"
+            });
         }
         if let Some(width) = right {
             label = format!("{label:>width$}");
@@ -232,13 +242,17 @@ impl App {
         title.push_str(&format!(
             "· sorted by {} {}{} ",
             self.sort.label(),
-            if self.descending() { "▼" } else { "▲" },
+            if self.shown_descending() {
+                "▼"
+            } else {
+                "▲"
+            },
             if self.tree { " · tree" } else { "" }
         ));
         if !self.filter.is_empty() {
             title.push_str(&format!("· name contains \"{}\" ", self.filter));
         }
-        let header = Row::new(vec![
+        let mut header = vec![
             self.header_cell("PID", Some(SortKey::Pid), Some(7)),
             self.header_cell("USER", None, None),
             self.header_cell("S", None, None),
@@ -247,10 +261,19 @@ impl App {
             self.header_cell("MEM%", Some(SortKey::Memory), Some(5)),
             self.header_cell("RSS", None, Some(6)),
             self.header_cell("TIME", None, Some(9)),
+        ];
+        if self.containers {
+            header.extend([
+                self.header_cell("CONTAINER", None, None),
+                self.header_cell("RUNTIME", None, None),
+                self.header_cell("POD", None, None),
+            ]);
+        }
+        header.extend([
             self.header_cell("NAME", Some(SortKey::Name), None),
             self.header_cell("COMMAND", None, None),
-        ])
-        .style(
+        ]);
+        let header = Row::new(header).style(
             Style::new()
                 .add_modifier(Modifier::BOLD)
                 .bg(Color::DarkGray),
@@ -278,7 +301,7 @@ impl App {
                     "disk-sleep" | "stopped" | "tracing-stop" => Style::new().fg(Color::Yellow),
                     _ => Style::new(),
                 };
-                Row::new(vec![
+                let mut cells = vec![
                     Cell::from(format!("{:>7}", p.pid)),
                     Cell::from(p.user.clone()),
                     Cell::from(status_letter(&p.status)).style(status_style),
@@ -287,16 +310,26 @@ impl App {
                     Cell::from(format!("{:>5.1}", p.mem)),
                     Cell::from(format!("{:>6}", size(p.rss))),
                     Cell::from(format!("{:>9}", cpu_time(p.cpu_time))),
+                ];
+                if self.containers {
+                    cells.extend([
+                        Cell::from(or_dash(short_id(&p.container_id))),
+                        Cell::from(or_dash(&p.runtime)),
+                        Cell::from(or_dash(&p.pod_uid)),
+                    ]);
+                }
+                cells.extend([
                     Cell::from(Line::from(vec![
                         Span::styled(r.prefix.clone(), Style::new().fg(Color::DarkGray)),
                         Span::styled(p.name.clone(), Style::new().add_modifier(Modifier::BOLD)),
                     ])),
                     Cell::from(p.command.clone()).style(Style::new().fg(Color::Gray)),
-                ])
+                ]);
+                Row::new(cells)
             })
             .collect();
         let empty = body.is_empty();
-        let widths = [
+        let mut widths = vec![
             Constraint::Length(8),
             Constraint::Length(9),
             Constraint::Length(1),
@@ -305,9 +338,21 @@ impl App {
             Constraint::Length(6),
             Constraint::Length(7),
             Constraint::Length(9),
-            Constraint::Length(name_width),
-            Constraint::Fill(1),
         ];
+        if self.containers {
+            let pod_width = rows
+                .iter()
+                .map(|r| r.proc.pod_uid.chars().count())
+                .max()
+                .unwrap_or(0)
+                .clamp(3, 36) as u16;
+            widths.extend([
+                Constraint::Length(12),
+                Constraint::Length(14),
+                Constraint::Length(pod_width),
+            ]);
+        }
+        widths.extend([Constraint::Length(name_width), Constraint::Fill(1)]);
         let table = Table::new(body, widths)
             .header(header)
             .column_spacing(1)
@@ -330,6 +375,134 @@ impl App {
             };
             frame.render_widget(
                 Paragraph::new(format!("  {message}")),
+                Rect {
+                    y: area.y + 2,
+                    height: 1,
+                    ..area
+                },
+            );
+        }
+    }
+
+    /// The group view: one row per container, cgroup, pod, user or name, with the number of
+    /// processes and their summed CPU%, resident memory, threads, CPU time and storage I/O.
+    fn draw_groups(&mut self, frame: &mut Frame, area: Rect) {
+        let groups = self.groups();
+        let total = self.snapshot.as_ref().map_or(0, |s| s.procs.len());
+        let members: u64 = groups.iter().map(|g| g.num_procs).sum();
+        let by = self.group_by;
+        let sort = match self.sort {
+            SortKey::Pid => "processes",
+            SortKey::Name => by.name(),
+            other => other.label(),
+        };
+        let mut title = format!(
+            " Groups by {}: {} · {members} of {total} processes · sorted by {sort} {} ",
+            by.name(),
+            groups.len(),
+            if self.shown_descending() {
+                "▼"
+            } else {
+                "▲"
+            },
+        );
+        if !self.filter.is_empty() {
+            title.push_str(&format!("· name contains \"{}\" ", self.filter));
+        }
+        let key_label = by.name().to_uppercase();
+        let mut header = vec![
+            self.header_cell("PROCS", Some(SortKey::Pid), Some(6)),
+            self.header_cell("THR", None, Some(5)),
+            self.header_cell("CPU%", Some(SortKey::Cpu), Some(6)),
+            self.header_cell("RSS", Some(SortKey::Memory), Some(7)),
+            self.header_cell("TIME", None, Some(9)),
+            self.header_cell("READ", None, Some(7)),
+            self.header_cell("WRITE", None, Some(7)),
+        ];
+        if by == GroupBy::Container {
+            header.push(self.header_cell("RUNTIME", None, None));
+        }
+        header.push(self.header_cell(&key_label, Some(SortKey::Name), None));
+        let header = Row::new(header).style(
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .bg(Color::DarkGray),
+        );
+        let io = |g: &Group, i: usize| {
+            g.io_counters
+                .map_or("-".to_string(), |c| text::bytes(c[i].max(0)))
+        };
+        let body: Vec<Row> = groups
+            .iter()
+            .map(|g| {
+                let cpu = g.cpu_percent.unwrap_or(0.0);
+                let mut cells = vec![
+                    Cell::from(format!("{:>6}", g.num_procs)),
+                    Cell::from(format!("{:>5}", g.num_threads.unwrap_or(0))),
+                    Cell::from(format!("{cpu:>6.1}")),
+                    Cell::from(format!(
+                        "{:>7}",
+                        g.rss.map_or("-".into(), |r| text::bytes(r.max(0)))
+                    )),
+                    Cell::from(format!(
+                        "{:>9}",
+                        g.cpu_times.map_or("-".into(), |t| cpu_time(t.iter().sum()))
+                    )),
+                    // Read and written bytes: the 3rd and 4th of psutil's pio fields.
+                    Cell::from(format!("{:>7}", io(g, 2))),
+                    Cell::from(format!("{:>7}", io(g, 3))),
+                ];
+                if by == GroupBy::Container {
+                    cells.push(Cell::from(or_dash(&value_text(
+                        g.runtime.as_ref().unwrap_or(&Value::Null),
+                    ))));
+                }
+                let key = match (&g.key, by) {
+                    (Value::Null, GroupBy::Container) => "(not in a container)".to_string(),
+                    (Value::Null, GroupBy::Pod) => "(not in a pod)".to_string(),
+                    (Value::Null, _) => "(unknown)".to_string(),
+                    (key, GroupBy::Container) => short_id(&value_text(key)).to_string(),
+                    (key, _) => value_text(key),
+                };
+                cells.push(Cell::from(key).style(Style::new().add_modifier(Modifier::BOLD)));
+                Row::new(cells)
+            })
+            .collect();
+        let empty = body.is_empty();
+        let mut widths = vec![
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(7),
+            Constraint::Length(9),
+            Constraint::Length(7),
+            Constraint::Length(7),
+        ];
+        if by == GroupBy::Container {
+            widths.push(Constraint::Length(14));
+        }
+        widths.push(Constraint::Fill(1));
+        let table = Table::new(body, widths)
+            .header(header)
+            .column_spacing(1)
+            .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title(title)
+                    .title_style(Style::new().add_modifier(Modifier::BOLD)),
+            );
+        self.page = (area.height as usize).saturating_sub(3).max(1);
+        let selected = self
+            .table
+            .selected()
+            .map(|i| i.min(groups.len().saturating_sub(1)));
+        self.table
+            .select(if empty { None } else { selected.or(Some(0)) });
+        frame.render_stateful_widget(table, area, &mut self.table);
+        if empty && self.snapshot.is_some() && area.height > 3 {
+            frame.render_widget(
+                Paragraph::new("  no processes"),
                 Rect {
                     y: area.y + 2,
                     height: 1,
@@ -456,6 +629,9 @@ impl App {
                 ("/", "filter"),
                 ("Esc", "clear"),
                 ("t", "tree"),
+                ("g", "groups"),
+                ("G", "group by"),
+                ("C", "containers"),
                 ("x", "failures"),
                 ("↑↓", "scroll"),
                 ("q", "quit"),
@@ -466,6 +642,28 @@ impl App {
             Line::from(spans)
         };
         frame.render_widget(Paragraph::new(line), area);
+    }
+}
+
+/// A container id as docker prints it: its first 12 hex digits.
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// `-` for what is not known.
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A group key (a string the view made from the rows) as text; empty when null.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Str(s) => s.to_string_lossy().into_owned(),
+        _ => String::new(),
     }
 }
 

@@ -62,6 +62,18 @@ struct TopRow {
     signal: Option<i64>,
     duration: Option<f64>,
     exit_time: Option<f64>,
+    container_id: Option<ByteString>,
+    container_runtime: Option<ByteString>,
+    cgroup: Option<ByteString>,
+    pod_uid: Option<ByteString>,
+    io_counters: Option<Io>,
+}
+
+/// The part of `io_counters` shown: bytes read and written from storage.
+#[derive(Debug, Deserialize)]
+struct Io {
+    read_bytes: i64,
+    write_bytes: i64,
 }
 
 /// The part of `memory_info` shown: the resident size (an exited process has only it, the
@@ -100,6 +112,19 @@ impl TopRow {
                 Attr::ExitTime => row.exit_time = value.as_f64(),
                 Attr::ExitCode => row.exit_code = value.as_i64(),
                 Attr::Signal => row.signal = value.as_i64(),
+                Attr::ContainerId => row.container_id = string(value),
+                Attr::ContainerRuntime => row.container_runtime = string(value),
+                Attr::Cgroup => row.cgroup = string(value),
+                Attr::PodUid => row.pod_uid = string(value),
+                Attr::IoCounters => {
+                    let bytes = |name| value.field(name).and_then(Value::as_i64);
+                    row.io_counters = bytes("read_bytes").zip(bytes("write_bytes")).map(
+                        |(read_bytes, write_bytes)| Io {
+                            read_bytes,
+                            write_bytes,
+                        },
+                    );
+                }
                 Attr::MemoryInfo => {
                     row.memory_info = value
                         .field("rss")
@@ -139,6 +164,11 @@ impl TopRow {
             cpu_time: self.cpu_times.map_or(0.0, |t| t.user + t.system),
             name: shown(self.name.as_ref()),
             command: command(self.cmdline.as_deref()),
+            container_id: shown(self.container_id.as_ref()),
+            runtime: shown(self.container_runtime.as_ref()),
+            cgroup: shown(self.cgroup.as_ref()),
+            pod_uid: shown(self.pod_uid.as_ref()),
+            io: self.io_counters.map(|io| (io.read_bytes, io.write_bytes)),
         }
     }
 

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::state::App;
 use super::SortKey;
 use crate::platform::PollIn;
+use crate::query::group::GroupBy;
 
 /// What the keyboard gave.
 pub(super) enum Input {
@@ -201,11 +202,32 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
             KeyCode::PageUp => self.move_by(-(self.page as isize)),
             KeyCode::PageDown => self.move_by(self.page as isize),
-            KeyCode::Home | KeyCode::Char('g') => self.unpin(),
-            KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX / 2),
+            KeyCode::Char('g') => {
+                self.grouped = !self.grouped;
+                self.unpin();
+            }
+            KeyCode::Char('G') => {
+                self.group_by = next_group(self.group_by);
+                self.grouped = true;
+                self.unpin();
+            }
+            KeyCode::Char('C') => self.containers = !self.containers,
+            KeyCode::Home => self.unpin(),
+            KeyCode::End => self.move_by(isize::MAX / 2),
             _ => {}
         }
         Action::None
+    }
+}
+
+/// The group key after `by`, in `ps --group-by`'s order (wrapping around).
+fn next_group(by: GroupBy) -> GroupBy {
+    match by {
+        GroupBy::Container => GroupBy::Cgroup,
+        GroupBy::Cgroup => GroupBy::Pod,
+        GroupBy::Pod => GroupBy::User,
+        GroupBy::User => GroupBy::Name,
+        GroupBy::Name => GroupBy::Container,
     }
 }
 

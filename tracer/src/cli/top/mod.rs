@@ -1,6 +1,9 @@
 //! `tracer top`: a refreshing terminal view — a system summary, the processes sorted by CPU
 //! or memory, and a pane of recent exits with exit codes, signals and durations (which `top`
 //! cannot show: it never sees a process that lived between two refreshes, nor how any ended).
+//! Key `g` swaps the process list for a group view — one row per container, cgroup, pod, user
+//! or name (`G` cycles), summed by `ps --group-by`'s own [`crate::query::group::group`] — and
+//! `C` adds the container columns (id, runtime, pod) to the process list.
 //!
 //! Where the figures come from:
 //!
@@ -35,6 +38,7 @@ use clap::{Args, ValueEnum};
 
 use super::Connection;
 use crate::query::attrs::Attr;
+use crate::query::group::GroupBy;
 use keys::{Action, Input, Keys};
 use state::{App, Update};
 
@@ -52,6 +56,19 @@ pub struct TopArgs {
     /// Start in tree mode (key t toggles it).
     #[arg(long)]
     tree: bool,
+
+    /// Start in the group view, one row per container, cgroup, pod, user or name (key g
+    /// toggles it, G cycles the key).
+    #[arg(long, value_name = "KEY", value_parser = clap::builder::ValueParser::new(parse_group_by))]
+    group_by: Option<GroupBy>,
+
+    /// Start with the container columns: container id, runtime, pod (key C toggles them).
+    #[arg(long)]
+    containers: bool,
+}
+
+fn parse_group_by(s: &str) -> Result<GroupBy, String> {
+    s.parse()
 }
 
 /// What the process list is sorted by.
@@ -84,7 +101,7 @@ impl SortKey {
 }
 
 /// Attributes asked for the process list.
-const PROC_ATTRS: [Attr; 11] = [
+const PROC_ATTRS: [Attr; 16] = [
     Attr::Pid,
     Attr::Ppid,
     Attr::Username,
@@ -96,6 +113,11 @@ const PROC_ATTRS: [Attr; 11] = [
     Attr::CpuTimes,
     Attr::Name,
     Attr::Cmdline,
+    Attr::ContainerId,
+    Attr::ContainerRuntime,
+    Attr::Cgroup,
+    Attr::PodUid,
+    Attr::IoCounters,
 ];
 
 /// Attributes asked for the exits pane.

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use ratatui::widgets::TableState;
 
 use super::{SortKey, TopArgs};
+use crate::query::attrs::{Attr, Value};
+use crate::query::group::{self, Group, GroupBy};
+use crate::query::{Row, Rows};
 
 /// One process row.
 #[derive(Debug, Clone, Default)]
@@ -22,7 +25,66 @@ pub(super) struct Proc {
     pub(super) cpu_time: f64,
     pub(super) name: String,
     pub(super) command: String,
+    /// The container id (64 hex), runtime, cgroup v2 path and pod uid; empty when null.
+    pub(super) container_id: String,
+    pub(super) runtime: String,
+    pub(super) cgroup: String,
+    pub(super) pod_uid: String,
+    /// Bytes read and written from storage, when readable.
+    pub(super) io: Option<(i64, i64)>,
 }
+
+impl Proc {
+    /// The row [`group::group`] sums, as `ps --group-by`'s query would give it for this
+    /// process (`cpu_times` as one figure: user and system seconds together).
+    fn group_row(&self, by: GroupBy) -> Row {
+        let text = |s: &str| {
+            if s.is_empty() {
+                Value::Null
+            } else {
+                Value::Str(s.into())
+            }
+        };
+        let key = match by {
+            GroupBy::Container => text(&self.container_id),
+            GroupBy::Cgroup => text(&self.cgroup),
+            GroupBy::Pod => text(&self.pod_uid),
+            GroupBy::User => text(&self.user),
+            GroupBy::Name => text(&self.name),
+        };
+        let io = self.io.map_or(Value::Null, |(read, write)| {
+            Value::Tuple(vec![
+                ("read_bytes", Value::Int(read)),
+                ("write_bytes", Value::Int(write)),
+            ])
+        });
+        Row {
+            pid: self.pid,
+            values: vec![
+                key,
+                text(&self.runtime),
+                Value::Tuple(vec![("user", Value::Float(self.cpu_time))]),
+                Value::Tuple(vec![(
+                    "rss",
+                    Value::Int(i64::try_from(self.rss).unwrap_or(i64::MAX)),
+                )]),
+                Value::Int(self.threads),
+                io,
+                Value::Float(self.cpu),
+            ],
+        }
+    }
+}
+
+/// The attributes of [`Proc::group_row`]'s values.
+const GROUP_ATTRS: [Attr; 6] = [
+    Attr::ContainerRuntime,
+    Attr::CpuTimes,
+    Attr::MemoryInfo,
+    Attr::NumThreads,
+    Attr::IoCounters,
+    Attr::CpuPercent,
+];
 
 /// One recently exited process.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +152,12 @@ pub(super) struct App {
     /// The sort order is the key's natural one reversed.
     pub(super) reversed: bool,
     pub(super) tree: bool,
+    /// The group view is shown instead of the processes.
+    pub(super) grouped: bool,
+    /// What the group view groups by.
+    pub(super) group_by: GroupBy,
+    /// The process list shows the container columns.
+    pub(super) containers: bool,
     /// The exits pane shows only non-zero exits and signals.
     pub(super) failures_only: bool,
     pub(super) filter: String,
@@ -118,6 +186,9 @@ impl App {
             sort: args.sort,
             reversed: false,
             tree: args.tree,
+            grouped: args.group_by.is_some(),
+            group_by: args.group_by.unwrap_or(GroupBy::Container),
+            containers: args.containers,
             failures_only: false,
             filter: String::new(),
             editing: false,
@@ -143,6 +214,12 @@ impl App {
         self.sort.descending() != self.reversed
     }
 
+    /// Whether the rows shown are biggest first: in the group view the pid key sorts by the
+    /// number of processes, most first.
+    pub(super) fn shown_descending(&self) -> bool {
+        self.descending() != (self.grouped && self.sort == SortKey::Pid)
+    }
+
     pub(super) fn unpin(&mut self) {
         self.pinned = None;
         self.table.select(Some(0));
@@ -150,6 +227,18 @@ impl App {
     }
 
     pub(super) fn move_by(&mut self, delta: isize) {
+        if self.grouped {
+            let len = self.groups().len();
+            if len == 0 {
+                return;
+            }
+            let current = self.table.selected().unwrap_or(0);
+            let next = (current as isize)
+                .saturating_add(delta)
+                .clamp(0, len as isize - 1) as usize;
+            self.table.select(Some(next));
+            return;
+        }
         let rows = self.visible();
         if rows.is_empty() {
             return;
@@ -189,6 +278,46 @@ impl App {
             order
         };
         order.then(a.pid.cmp(&b.pid))
+    }
+
+    /// The group view's rows: the processes whose name matches the filter, grouped by
+    /// [`group::group`] (`ps --group-by`'s sums), in the sort order (CPU and memory by their
+    /// sums, pid by the number of processes, name by the key).
+    pub(super) fn groups(&self) -> Vec<Group> {
+        let Some(snapshot) = &self.snapshot else {
+            return Vec::new();
+        };
+        let by = self.group_by;
+        let mut attrs = vec![by.key()];
+        attrs.extend(GROUP_ATTRS);
+        let rows = Rows {
+            attrs,
+            rows: snapshot
+                .procs
+                .iter()
+                .filter(|p| self.matches(&p.name))
+                .map(|p| p.group_row(by))
+                .collect(),
+        };
+        let mut groups = group::group(by, &rows).groups;
+        groups.sort_by(|a, b| {
+            let order = match self.sort {
+                SortKey::Cpu => a
+                    .cpu_percent
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.cpu_percent.unwrap_or(0.0)),
+                SortKey::Memory => a.rss.cmp(&b.rss),
+                SortKey::Pid => a.num_procs.cmp(&b.num_procs),
+                SortKey::Name => a.key.sort_cmp(&b.key),
+            };
+            let order = if self.shown_descending() {
+                order.reverse()
+            } else {
+                order
+            };
+            order.then_with(|| a.key.sort_cmp(&b.key))
+        });
+        groups
     }
 
     /// The process rows to show: filtered, sorted, and in tree mode nested under their parents
@@ -289,6 +418,8 @@ mod tests {
             interval: 1.0,
             sort: SortKey::Cpu,
             tree: false,
+            group_by: None,
+            containers: false,
         });
         app.apply(Update::Snapshot(Box::new(Snapshot {
             summary: Summary::default(),
@@ -346,5 +477,60 @@ mod tests {
             app.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Action::Quit
         ));
+    }
+
+    #[test]
+    fn groups_sum_their_members_and_cycle() {
+        let id = "ab".repeat(32);
+        let in_container = |pid, cpu, rss| Proc {
+            container_id: id.clone(),
+            runtime: "docker".into(),
+            user: "root".into(),
+            threads: 2,
+            io: Some((10, 20)),
+            cpu_time: 1.5,
+            ..proc(pid, 1, "app", cpu, rss)
+        };
+        let mut app = app(vec![
+            proc(1, 0, "init", 0.5, 10),
+            in_container(20, 30.0, 100),
+            in_container(21, 12.5, 50),
+        ]);
+        press(&mut app, 'g');
+        assert!(app.grouped);
+        let groups = app.groups();
+        assert_eq!(groups.len(), 2);
+        let busy = &groups[0];
+        assert_eq!(busy.key, Value::Str(id.clone().into()), "busiest first");
+        assert_eq!(busy.runtime, Some(Value::Str("docker".into())));
+        assert_eq!((busy.num_procs, busy.pids.clone()), (2, vec![20, 21]));
+        assert_eq!(
+            (busy.cpu_percent, busy.rss, busy.num_threads),
+            (Some(42.5), Some(150), Some(4))
+        );
+        assert_eq!(busy.cpu_times.map(|t| t.iter().sum::<f64>()), Some(3.0));
+        assert_eq!(busy.io_counters.map(|c| (c[2], c[3])), Some((20, 40)));
+        assert_eq!(
+            (groups[1].key.clone(), groups[1].io_counters),
+            (Value::Null, None)
+        );
+        press(&mut app, 'p');
+        assert_eq!(
+            app.groups()[0].num_procs,
+            2,
+            "pid sorts by processes, most first"
+        );
+        press(&mut app, 'G');
+        assert_eq!(app.group_by, GroupBy::Cgroup);
+        for _ in 0..2 {
+            press(&mut app, 'G');
+        }
+        assert_eq!(app.group_by, GroupBy::User);
+        let users: Vec<Value> = app.groups().into_iter().map(|g| g.key).collect();
+        assert_eq!(users, [Value::Str("root".into()), Value::Null]);
+        press(&mut app, 'g');
+        assert!(!app.grouped, "g toggles the view back");
+        press(&mut app, 'C');
+        assert!(app.containers);
     }
 }
