@@ -64,6 +64,13 @@ pub const FLAG_EXE_AS_PASSED: u8 = 1 << 3;
 /// (clear when the kernel lacks a field they come from: userspace then reads `/proc`).
 pub const FLAG_PLACED: u8 = 1 << 4;
 
+/// [`RecordHeader::flags`] of fork records: the child runs where the process that forked runs
+/// (same cgroup set, namespaces and user namespace, in the initial PID namespace), so its
+/// [`PlacementIds`] were not read and the record ends before them ([`FORK_INHERITED_LEN`]
+/// bytes). [`ForkRecord::objects`] name that placement: userspace copies the forking process's
+/// when the objects remembered with it are the same, and reads `/proc` otherwise.
+pub const FLAG_INHERITED: u8 = 1 << 5;
+
 /// Where a process runs, read by the fork and exec programs: its cgroup v2 id, its
 /// namespaces' inode numbers and its ids in its own PID namespace.
 #[repr(C)]
@@ -80,6 +87,13 @@ pub struct PlacementIds {
     /// Explicit padding, always zero.
     pub _pad: u32,
 }
+
+/// The kernel objects a process's placement (but for its ids in its PID namespace) follows
+/// from: the addresses of `task->cgroups`, `task->nsproxy` and `task->real_cred->user_ns`.
+/// Equal objects mean the same placement; userspace keeps only a digest of them, as a token
+/// that tells whether a process still runs where its last record said (it may have moved or
+/// unshared since). Never shown.
+pub type PlacementObjects = [u64; 3];
 
 /// Fields every record starts with: which process, when, and its identity.
 #[repr(C)]
@@ -121,9 +135,15 @@ pub struct ForkRecord {
     pub parent_pid: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
-    /// Where the child runs (valid with [`FLAG_PLACED`]).
+    /// The child's [`PlacementObjects`] (zero when placements are not read).
+    pub objects: PlacementObjects,
+    /// Where the child runs (valid with [`FLAG_PLACED`]; absent with [`FLAG_INHERITED`]).
     pub placement: PlacementIds,
 }
+
+/// Bytes of a [`ForkRecord`] flagged [`FLAG_INHERITED`]: everything before its placement.
+pub const FORK_INHERITED_LEN: usize =
+    core::mem::size_of::<ForkRecord>() - core::mem::size_of::<PlacementIds>();
 
 /// The last thread of a process exited.
 #[repr(C)]
@@ -317,6 +337,8 @@ pub struct ExecRecord {
     pub exe_len: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
+    /// The process's [`PlacementObjects`] (valid with [`FLAG_PLACED`]).
+    pub objects: PlacementObjects,
     /// Where the process runs (valid with [`FLAG_PLACED`]).
     pub placement: PlacementIds,
     /// The executable file's path, then argv. The path (for scripts: the interpreter's) is
@@ -605,13 +627,14 @@ mod tests {
     fn layouts_have_no_implicit_padding() {
         assert_eq!(size_of::<RecordHeader>(), 56);
         assert_eq!(size_of::<PlacementIds>(), 48);
-        assert_eq!(size_of::<ForkRecord>(), 56 + 8 + 48);
+        assert_eq!(size_of::<ForkRecord>(), 56 + 8 + 24 + 48);
+        assert_eq!(FORK_INHERITED_LEN, 88);
         assert_eq!(size_of::<Usage>(), 18 * 8);
         assert_eq!(size_of::<ExitRecord>(), 56 + 8 + 18 * 8);
         assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
-        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 48);
+        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 24 + 48);
         assert_eq!(size_of::<KernelOffsets>(), (31 + 44 + 25) * 4);
     }
 }

@@ -1,7 +1,7 @@
 //! Reading kernel structures at offsets resolved from BTF, and the header every record shares.
 
 use aya_ebpf::helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel};
-use tracer_common::{PlacementIds, RecordHeader, RecordKind, COMM_LEN};
+use tracer_common::{PlacementIds, PlacementObjects, RecordHeader, RecordKind, COMM_LEN};
 
 use crate::offset;
 
@@ -76,6 +76,18 @@ unsafe fn comm(task: *const u8) -> [u8; COMM_LEN] {
     ];
     // SAFETY: two u64 are sixteen bytes; any bytes are a valid [u8; 16].
     core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words)
+}
+
+/// The [`PlacementObjects`] of `task`. (Only compared and copied: the verifier allows no
+/// arithmetic on these pointers.)
+#[inline(always)]
+pub unsafe fn placement_objects(task: *const u8) -> Result<PlacementObjects, Errno> {
+    let cred = field_ptr(task, offset!(task_real_cred))?;
+    Ok([
+        field(task, offset!(task_cgroups)),
+        field(task, offset!(task_nsproxy)),
+        field(cred, offset!(cred_user_ns)),
+    ])
 }
 
 /// Deepest PID namespace level the kernel allows (MAX_PID_NS_LEVEL).

@@ -1,4 +1,8 @@
 //! Measurement 2: the kernel cost of each BPF program, in ns per run.
+//!
+//! With `TRACER_BENCH_BASELINE=/path/to/tracer` (another build, e.g. main's) each repetition
+//! also measures that binary's programs, interleaved with this build's, and this build's rows
+//! carry the ratio against it: an A/B of a kernel change in one sitting.
 
 use super::*;
 
@@ -11,28 +15,34 @@ pub(super) const PROGRAMS: [&str; 3] = [
 /// Issue 7's targets for each program, in ns per run: exec ≤ 2 µs, fork and exit ≤ 0.5 µs.
 pub(super) const PROGRAM_TARGETS: [u64; 3] = [500, 2_000, 500];
 
-pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
-    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
-    // per program: ns per run, runs per spawn, runs, one entry per repetition
-    let mut ns: Vec<Vec<f64>> = vec![Vec::new(); PROGRAMS.len()];
-    let mut per_spawn: Vec<Vec<f64>> = vec![Vec::new(); PROGRAMS.len()];
-    let mut runs: Vec<Value> = Vec::new();
-    let mut failures = Vec::new();
-    for rep in 0..ctx.reps {
-        say!(
-            "kernel cost {}/{}: tracer events --json --kernel-stats, serial storm of {} s …",
-            rep + 1,
-            ctx.reps,
-            ctx.kernel_storm.as_secs()
-        );
+/// Per program: ns per run and runs per spawn of each repetition, and what each run saw.
+#[derive(Default)]
+struct Series {
+    ns: Vec<Vec<f64>>,
+    per_spawn: Vec<Vec<f64>>,
+    runs: Vec<Value>,
+    failures: Vec<String>,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            ns: vec![Vec::new(); PROGRAMS.len()],
+            per_spawn: vec![Vec::new(); PROGRAMS.len()],
+            ..Self::default()
+        }
+    }
+
+    /// One serial storm under `ctx.tracer --kernel-stats`.
+    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str) {
         let outcome = storm_under(
             ctx,
-            &python,
+            python,
             Peer::Tracer,
             1,
             ctx.kernel_storm,
             &["--kernel-stats"],
-            &format!("kernel-{rep}"),
+            tag,
         )
         .and_then(|rep| {
             let stats = rep.stats.as_ref().context("no stats record")?;
@@ -59,10 +69,10 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
                     .collect();
                 say!("  {}; {}", shown.join(", "), rep_summary(&rep));
                 for (index, (ns_run, runs_per_spawn)) in figures.into_iter().enumerate() {
-                    ns[index].push(ns_run);
-                    per_spawn[index].push(runs_per_spawn);
+                    self.ns[index].push(ns_run);
+                    self.per_spawn[index].push(runs_per_spawn);
                 }
-                runs.push(json!({
+                self.runs.push(json!({
                     "spawns_per_second": rep.rate,
                     "spawned": rep.spawned,
                     "seen": rep.seen,
@@ -72,46 +82,103 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
             }
             Err(error) => {
                 say!("  failed: {error:#}");
-                runs.push(json!({ "error": format!("{error:#}") }));
-                failures.push(format!("{error:#}"));
+                self.runs.push(json!({ "error": format!("{error:#}") }));
+                self.failures.push(format!("{error:#}"));
             }
         }
     }
-    let rows = PROGRAMS
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let error = ns[index]
-                .is_empty()
-                .then(|| failures.first().cloned().unwrap_or_default());
-            let mut extra = match median(&per_spawn[index]) {
-                Some(per_spawn) => format!("{per_spawn:.2} runs per spawn"),
-                None => String::new(),
-            };
-            if !failures.is_empty() && error.is_none() {
-                let _ = write!(extra, "; {} of {} runs failed", failures.len(), ctx.reps);
-            }
-            Row {
-                measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
-                    .to_owned(),
-                subject: format!("tracer: {name}"),
-                unit: Unit::NsPerRun,
-                samples: ns[index].clone(),
-                ratio: Ratio::None,
-                extra,
-                targets: vec![Target::at_most(
-                    format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
-                    median(&ns[index]),
-                    PROGRAM_TARGETS[index] as f64,
-                )],
-                details: if index == 0 {
-                    json!({ "runs": runs })
-                } else {
-                    json!({ "runs_per_spawn": per_spawn[index] })
-                },
-                error,
-            }
-        })
-        .collect();
+
+    /// One row per program; `baseline` gives each the ratio against that series' median.
+    fn rows(&self, ctx: &Ctx, who: &str, baseline: Option<&Series>) -> Vec<Row> {
+        PROGRAMS
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let error = self.ns[index]
+                    .is_empty()
+                    .then(|| self.failures.first().cloned().unwrap_or_default());
+                let mut extra = match median(&self.per_spawn[index]) {
+                    Some(per_spawn) => format!("{per_spawn:.2} runs per spawn"),
+                    None => String::new(),
+                };
+                if !self.failures.is_empty() && error.is_none() {
+                    let _ = write!(
+                        extra,
+                        "; {} of {} runs failed",
+                        self.failures.len(),
+                        ctx.reps
+                    );
+                }
+                let ratio = match baseline {
+                    None => Ratio::None,
+                    Some(base) => match (median(&self.ns[index]), median(&base.ns[index])) {
+                        (Some(this), Some(base)) if base > 0.0 => Ratio::Of {
+                            value: this / base,
+                            meaning: "this build / baseline binary",
+                        },
+                        _ => Ratio::Unknown,
+                    },
+                };
+                Row {
+                    measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
+                        .to_owned(),
+                    subject: format!("{who}: {name}"),
+                    unit: Unit::NsPerRun,
+                    samples: self.ns[index].clone(),
+                    ratio,
+                    extra,
+                    targets: vec![Target::at_most(
+                        format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
+                        median(&self.ns[index]),
+                        PROGRAM_TARGETS[index] as f64,
+                    )],
+                    details: if index == 0 {
+                        json!({ "runs": self.runs })
+                    } else {
+                        json!({ "runs_per_spawn": self.per_spawn[index] })
+                    },
+                    error,
+                }
+            })
+            .collect()
+    }
+}
+
+pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
+    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
+    let baseline_ctx = match std::env::var_os("TRACER_BENCH_BASELINE") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            ensure!(
+                path.is_file(),
+                "TRACER_BENCH_BASELINE={} is not a file",
+                path.display()
+            );
+            Some(Ctx {
+                tracer: path,
+                ..ctx.clone()
+            })
+        }
+        None => None,
+    };
+    let mut this = Series::new();
+    let mut base = Series::new();
+    for rep in 0..ctx.reps {
+        say!(
+            "kernel cost {}/{}: tracer events --json --kernel-stats, serial storm of {} s …",
+            rep + 1,
+            ctx.reps,
+            ctx.kernel_storm.as_secs()
+        );
+        this.measure(ctx, &python, &format!("kernel-{rep}"));
+        if let Some(baseline) = &baseline_ctx {
+            say!("  baseline {}:", baseline.tracer.display());
+            base.measure(baseline, &python, &format!("kernel-baseline-{rep}"));
+        }
+    }
+    let mut rows = this.rows(ctx, "tracer", baseline_ctx.as_ref().map(|_| &base));
+    if baseline_ctx.is_some() {
+        rows.extend(base.rows(ctx, "baseline binary", None));
+    }
     Ok(rows)
 }

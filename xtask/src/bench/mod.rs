@@ -172,6 +172,7 @@ const QUICK: Mode = Mode {
 };
 
 /// What every measurement needs: the mode, the binaries and the scratch directory.
+#[derive(Clone)]
 struct Ctx {
     reps: usize,
     /// Duration of each exec storm of the overhead measurement.

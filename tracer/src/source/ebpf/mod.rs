@@ -4,6 +4,7 @@
 
 pub mod btf;
 mod decode;
+pub(crate) use decode::KernelPlacement;
 pub mod sched;
 
 use std::os::fd::AsRawFd;
@@ -406,7 +407,7 @@ impl EbpfSource {
             let Some(item) = ring.next() else { break };
             match decode::record(&item, &self.clock) {
                 Ok((mut event, ids)) => {
-                    self.placer.place(&mut event, ids.as_ref());
+                    self.placer.place(&mut event, ids);
                     out.push(event);
                 }
                 Err(e) => {
