@@ -597,7 +597,24 @@ pub struct KernelOffsets {
     pub upid_nr: u32,
     /// `upid::ns`
     pub upid_ns: u32,
+    /// `cgroup::level` (scoped tracing only)
+    pub cgroup_level: u32,
+    /// `cgroup::ancestors` (the flexible array of `struct cgroup *`, indexed by level)
+    pub cgroup_ancestors: u32,
+    /// Scoped tracing (`tracer agent --cgroup`): how many of `scope_ids` are set; 0 traces
+    /// every process. Otherwise the programs write records only for processes whose cgroup v2
+    /// lies in the subtree of one of them.
+    pub scope_count: u32,
+    /// The level (depth below the v2 root) of each scope cgroup.
+    pub scope_levels: [u32; MAX_SCOPES],
+    /// Explicit padding, always zero.
+    pub _scope_pad: u32,
+    /// The cgroup v2 id of each scope cgroup.
+    pub scope_ids: [u64; MAX_SCOPES],
 }
+
+/// Most cgroup subtrees one scoped tracer follows ([`KernelOffsets::scope_ids`]).
+pub const MAX_SCOPES: usize = 8;
 
 impl KernelOffsets {
     /// All offsets zero: the placeholder the programs are compiled with, before userspace sets
@@ -635,6 +652,9 @@ mod tests {
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
         assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 24 + 48);
-        assert_eq!(size_of::<KernelOffsets>(), (31 + 44 + 25) * 4);
+        assert_eq!(
+            size_of::<KernelOffsets>(),
+            (31 + 44 + 25 + 3 + MAX_SCOPES + 1) * 4 + MAX_SCOPES * 8
+        );
     }
 }

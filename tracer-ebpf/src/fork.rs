@@ -9,7 +9,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, placement, placement_objects, Errno},
+    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, Errno},
     offset,
 };
 
@@ -34,6 +34,9 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let tgid: u32 = field(child, offset!(task_tgid));
     if tid != tgid {
         count(counter::THREADS_CREATED);
+        return Ok(());
+    }
+    if !in_scope(child) {
         return Ok(());
     }
     let mut record = ForkRecord {

@@ -81,6 +81,9 @@ pub struct EbpfConfig {
     /// time and run-queue latency, read through `source::ebpf::sched::active`. It runs on every context
     /// switch, so it is opt-in.
     pub sched: bool,
+    /// Scoped tracing: when not empty, the kernel programs write records only for processes
+    /// in these cgroup v2 subtrees (paths relative to the v2 root; see `source::ebpf::scope`).
+    pub scope: Vec<std::path::PathBuf>,
 }
 
 impl Default for EbpfConfig {
@@ -91,6 +94,7 @@ impl Default for EbpfConfig {
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
             sched: false,
+            scope: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod btf;
 mod decode;
 pub(crate) use decode::KernelPlacement;
 pub mod sched;
+pub mod scope;
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -206,6 +207,23 @@ impl EbpfSource {
         tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed");
         let mut offsets = btf.kernel_offsets()?;
         offsets.wakeup_bytes = config.wakeup_bytes;
+        if !config.scope.is_empty() {
+            if offsets.placement == 0 {
+                return Err(EbpfError::Load(
+                    "--cgroup needs the kernel's cgroup fields in its BTF, which it lacks".into(),
+                ));
+            }
+            let hierarchy = crate::host::container::Hierarchy::discover();
+            let mount = hierarchy.v2_mount().ok_or_else(|| {
+                EbpfError::Load("--cgroup needs a cgroup v2 hierarchy, and none is mounted".into())
+            })?;
+            let scopes = scope::resolve(&config.scope, mount).map_err(EbpfError::Load)?;
+            offsets.scope_count = scopes.len() as u32;
+            for (index, scope) in scopes.iter().enumerate() {
+                offsets.scope_ids[index] = scope.id;
+                offsets.scope_levels[index] = scope.level;
+            }
+        }
         offsets.sched = u32::from(config.sched);
         if config.sched {
             btf.sched_offsets(&mut offsets)?;
