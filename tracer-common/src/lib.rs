@@ -36,6 +36,8 @@ pub enum RecordKind {
     Exec = 2,
     /// The last thread of a process exited: [`ExitRecord`].
     Exit = 3,
+    /// A process's CPU time once its exit was fully charged: [`FinalRecord`].
+    Final = 4,
 }
 
 impl RecordKind {
@@ -45,6 +47,7 @@ impl RecordKind {
             1 => Some(Self::Fork),
             2 => Some(Self::Exec),
             3 => Some(Self::Exit),
+            4 => Some(Self::Final),
             _ => None,
         }
     }
@@ -157,6 +160,27 @@ pub struct ExitRecord {
     pub usage_fields: u32,
     /// The process's final resource usage, for the whole thread group.
     pub usage: Usage,
+}
+
+/// A process's total CPU time once the kernel charged all of it: written when its group
+/// leader, the last of its threads, leaves the CPU for good (its final context switch). The
+/// exit record is written earlier, at `sched_process_exit`, before the kernel charges the
+/// leader's last slice and the exit's teardown (unmapping its memory, closing its files),
+/// which for a process of a few milliseconds is a quarter of its CPU; userspace holds the
+/// exit event a moment for this record and completes its CPU times with it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalRecord {
+    /// [`RecordKind::Final`] as `u8`.
+    pub kind: u8,
+    /// Explicit padding, always zero.
+    pub _pad: [u8; 3],
+    /// The process (tgid).
+    pub pid: u32,
+    /// Its `start_boottime`: with the pid, its identity.
+    pub start_boottime_ns: u64,
+    /// The group's `sum_exec_runtime`, all threads, nanoseconds.
+    pub runtime_ns: u64,
 }
 
 /// Bytes of an [`ExitRecord`] before its `usage`: an exit record without usage (a kernel that
@@ -372,8 +396,11 @@ pub mod counter {
     pub const READ_ERRORS: u32 = 6;
     /// Scheduler accounting: processes that got no `PROC_SCHED` entry (the map was full).
     pub const SCHED_MAP_FULL: u32 = 7;
+    /// Final CPU-time records dropped because the ring buffer was full (the exit event then
+    /// goes out with the CPU time read at `sched_process_exit`).
+    pub const LOST_FINAL: u32 = 8;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Indices of the `CONTROL` array, which userspace writes while the programs run.
@@ -649,6 +676,7 @@ mod tests {
         assert_eq!(size_of::<Usage>(), 18 * 8);
         assert_eq!(size_of::<ExitRecord>(), 56 + 8 + 18 * 8);
         assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
+        assert_eq!(size_of::<FinalRecord>(), 24);
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
         assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 24 + 48);

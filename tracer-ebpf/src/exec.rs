@@ -19,9 +19,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{
-        field, field_ptr, header, in_scope, placement, placement_objects, read_ptr, Errno,
-    },
+    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, read_ptr, Errno},
     offset, EXEC_SCRATCH,
 };
 

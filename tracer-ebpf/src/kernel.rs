@@ -188,10 +188,7 @@ unsafe fn scope_contains(task: *const u8, count: u32) -> Result<bool, Errno> {
         }
         let scope_id = core::ptr::read_volatile(&crate::OFFSETS.scope_ids[index]);
         // A variable index: helper reads (the array's entries are not BTF-typed loads).
-        let ancestor = read_ptr(
-            cgroup,
-            offset!(cgroup_ancestors) + (scope_level & 0xff) * 8,
-        )?;
+        let ancestor = read_ptr(cgroup, offset!(cgroup_ancestors) + (scope_level & 0xff) * 8)?;
         let kn = read_ptr(ancestor, offset!(cgroup_kn))?;
         if read::<u64>(kn, offset!(kernfs_node_id))? == scope_id {
             return Ok(true);

@@ -120,8 +120,9 @@ impl Series {
                     },
                 };
                 Row {
-                    measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
-                        .to_owned(),
+                    measurement:
+                        "kernel cost per program run (tracer --kernel-stats, serial storm)"
+                            .to_owned(),
                     subject: format!("{who}: {name}"),
                     unit: Unit::NsPerRun,
                     samples: self.ns[index].clone(),
@@ -180,5 +181,94 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
     if baseline_ctx.is_some() {
         rows.extend(base.rows(ctx, "baseline binary", None));
     }
+    Ok(rows)
+}
+
+/// Measurement: scoped tracing (`tracer agent --cgroup PREFIX`). The agent's CPU per process
+/// lifecycle of a serial `/bin/true` storm that runs outside its scope (an empty cgroup the
+/// bench makes), against the same agent unscoped, interleaved in one run: what a process the
+/// agent is not asked about still costs it (the kernel programs skip it: no ring traffic).
+pub(super) fn kernel_scope(ctx: &Ctx) -> Result<Vec<Row>> {
+    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
+    let mounts = fs::read_to_string("/proc/self/mountinfo").context("reading the mounts")?;
+    let mount = mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let point = before.split(' ').nth(4)?;
+            (after.split(' ').next() == Some("cgroup2")).then(|| PathBuf::from(point))
+        })
+        .context("no cgroup v2 hierarchy is mounted")?;
+    let scope = format!("/tracer-bench-scope-{}", std::process::id());
+    let dir = mount.join(scope.trim_start_matches('/'));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+    let _removed = Removed(dir);
+    let subjects: [(&str, Vec<&str>); 2] = [
+        ("tracer agent (unscoped)", vec![]),
+        (
+            "tracer agent --cgroup (an empty cgroup; the storm outside it)",
+            vec!["--cgroup", scope.as_str()],
+        ),
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+    let mut failures: Vec<Vec<String>> = vec![Vec::new(); subjects.len()];
+    for rep in 0..ctx.reps {
+        for (index, (label, extra)) in subjects.iter().enumerate() {
+            say!(
+                "kernel scope {}/{}: {label}, serial storm of {} s …",
+                rep + 1,
+                ctx.reps,
+                ctx.kernel_storm.as_secs()
+            );
+            let mut args = vec!["--max-exited", STORM_MAX_EXITED];
+            args.extend(extra);
+            match storm_under(
+                ctx,
+                &python,
+                Peer::Agent,
+                1,
+                ctx.kernel_storm,
+                &args,
+                &format!("scope-{rep}-{index}"),
+            ) {
+                Ok(rep) => {
+                    let cpu = rep.run_time.or(rep.cpu).unwrap_or(0.0);
+                    let per = cpu * 1e6 / rep.spawned.max(1) as f64;
+                    say!("  {per:.2} µs per storm process; {}", rep_summary(&rep));
+                    samples[index].push(per);
+                }
+                Err(error) => {
+                    say!("  failed: {error:#}");
+                    failures[index].push(format!("{error:#}"));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<Row> = subjects
+        .iter()
+        .enumerate()
+        .map(|(index, (label, _))| Row {
+            measurement:
+                "agent CPU per process lifecycle outside its --cgroup scope (serial storm)"
+                    .to_owned(),
+            subject: (*label).to_owned(),
+            unit: Unit::MicrosPerProcess,
+            samples: samples[index].clone(),
+            ratio: Ratio::None,
+            extra: String::new(),
+            targets: Vec::new(),
+            details: json!({ "failures": failures[index] }),
+            error: samples[index]
+                .is_empty()
+                .then(|| failures[index].first().cloned().unwrap_or_default()),
+        })
+        .collect();
+    compare(&mut rows, 0, "scoped / unscoped");
     Ok(rows)
 }

@@ -5,11 +5,10 @@ use std::os::unix::ffi::OsStringExt;
 
 use tracer_common::{
     ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, PlacementIds, PlacementObjects,
-    RecordHeader, RecordKind,
-    ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN, FLAG_ARGS_TRUNCATED,
-    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_INHERITED, FLAG_PLACED, FORK_INHERITED_LEN,
-    USAGE_CORE, USAGE_IO_BYTES,
-    USAGE_IO_CHARS, USAGE_PREV_CPUTIME, USAGE_SCHED,
+    RecordHeader, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN,
+    FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_INHERITED, FLAG_PLACED,
+    FORK_INHERITED_LEN, USAGE_CORE, USAGE_IO_BYTES, USAGE_IO_CHARS, USAGE_PREV_CPUTIME,
+    USAGE_SCHED,
 };
 
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
@@ -164,6 +163,61 @@ impl ExecFixed {
     }
 }
 
+/// What an exit record carries besides its event: enough to compute its CPU times again
+/// once the process's final runtime is known ([`tracer_common::FinalRecord`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ExitRaw {
+    /// The process (tgid).
+    pub pid: u32,
+    /// Its `start_boottime`.
+    pub start_boottime_ns: u64,
+    /// When the exit record was written (CLOCK_BOOTTIME).
+    pub time_ns: u64,
+    fields: u32,
+    usage: tracer_common::Usage,
+    sched: tracer_common::SchedSummary,
+}
+
+impl ExitRaw {
+    /// The usage with the group's runtime raised to `runtime_ns` (never lowered).
+    pub fn usage_with_runtime(&self, runtime_ns: u64) -> Option<Usage> {
+        let mut raw = self.usage;
+        raw.runtime_ns = raw.runtime_ns.max(runtime_ns);
+        usage(self.fields, &raw, &self.sched)
+    }
+}
+
+/// The raw parts of an exit record that carries usage (`None` otherwise).
+pub fn exit_raw(bytes: &[u8]) -> Option<ExitRaw> {
+    let header: RecordHeader = read(bytes).ok()?;
+    if header.kind != RecordKind::Exit as u8 || bytes.len() < size_of::<ExitRecord>() {
+        return None;
+    }
+    let mut full = [0u8; size_of::<ExitSchedRecord>()];
+    let len = bytes.len().min(full.len());
+    full[..len].copy_from_slice(&bytes[..len]);
+    let record: ExitSchedRecord = read(&full).ok()?;
+    let mut fields = record.exit.usage_fields;
+    if len < full.len() {
+        fields &= !USAGE_SCHED;
+    }
+    (fields & USAGE_CORE != 0).then_some(ExitRaw {
+        pid: header.pid,
+        start_boottime_ns: header.start_boottime_ns,
+        time_ns: header.time_ns,
+        fields,
+        usage: record.exit.usage,
+        sched: record.sched,
+    })
+}
+
+/// A [`tracer_common::FinalRecord`], when `bytes` is one.
+pub fn final_record(bytes: &[u8]) -> Option<tracer_common::FinalRecord> {
+    (bytes.first() == Some(&(RecordKind::Final as u8)))
+        .then(|| read(bytes).ok())
+        .flatten()
+}
+
 /// What a fork or exec record says of where its process runs. The token is a digest of the
 /// record's [`PlacementObjects`]: equal tokens, the same placement (but for the ids in the PID
 /// namespace).
@@ -229,6 +283,11 @@ pub fn record(
             Details::Fork {
                 parent_pid: fork.parent_pid,
             }
+        }
+        RecordKind::Final => {
+            return Err(DecodeError(
+                "a final CPU-time record is not an event (see `final_record`)".into(),
+            ))
         }
         RecordKind::Exit => {
             // A kernel without the usage fields sends the record without its usage part.

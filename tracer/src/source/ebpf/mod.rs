@@ -5,6 +5,7 @@
 pub mod btf;
 mod decode;
 pub(crate) use decode::KernelPlacement;
+mod hold;
 pub mod sched;
 pub mod scope;
 
@@ -170,7 +171,15 @@ pub struct EbpfSource {
     drained_at_ns: u64,
     /// Fills each event's placement from the ids its record carries.
     placer: crate::source::place::Placer,
+    /// Whether the final-time program runs (exit events are then held for it).
+    final_times: bool,
+    /// Exit events waiting for their final CPU time.
+    held: hold::Held,
 }
+
+/// The final-time program and its tracepoint (see `hold`): it runs on every context switch
+/// and returns at once unless the task switched out is dead.
+const FINAL_PROGRAM: (&str, &str) = ("sched_switch_final", "sched_switch");
 
 impl EbpfSource {
     /// Loads and attaches the programs. Must run inside a tokio runtime.
@@ -292,6 +301,29 @@ impl EbpfSource {
                 }
             })?;
         }
+        // Optional: without it exits carry the CPU time read at `sched_process_exit`.
+        let final_times = offsets.usage_fields & tracer_common::USAGE_THREADS != 0
+            && match (|| -> Result<(), String> {
+                let (program, tracepoint) = FINAL_PROGRAM;
+                let prog: &mut BtfTracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or("program missing from the object")?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+                prog.load(tracepoint, &aya_btf)
+                    .map_err(|e| error_chain(&e))?;
+                prog.attach().map_err(|e| error_chain(&e))?;
+                Ok(())
+            })() {
+                Ok(()) => true,
+                Err(reason) => {
+                    tracing::warn!(
+                        "exit CPU times will miss the exit's last slice and teardown \
+                         (the final-time program could not attach: {reason})"
+                    );
+                    false
+                }
+            };
         let ring = RingBuf::try_from(
             ebpf.take_map("EVENTS")
                 .ok_or_else(|| EbpfError::Load("map EVENTS missing from the object".into()))?,
@@ -352,6 +384,8 @@ impl EbpfSource {
             decode_errors: 0,
             drained_at_ns: 0,
             placer: Default::default(),
+            final_times,
+            held: hold::Held::default(),
         })
     }
 
@@ -379,6 +413,12 @@ impl EbpfSource {
                 Pace::Asleep(_) if self.exit_wakeup.awaited() => self.drain_interval,
                 Pace::Asleep(slept) => slept,
                 Pace::Batching | Pace::Settling => self.drain_interval,
+            };
+            // Held exits go out on time.
+            let timer = if self.held.is_empty() {
+                timer
+            } else {
+                timer.min(self.drain_interval)
             };
             tokio::select! {
                 guard = self.ring.readable_mut() => guard?.clear_ready(),
@@ -421,12 +461,21 @@ impl EbpfSource {
         }
         let ring = self.ring.get_mut();
         let before = out.len();
+        // Exits are held for their final CPU time unless someone waits for one.
+        let hold = self.final_times && !self.exit_wakeup.awaited();
         while out.len() - before < max {
             let Some(item) = ring.next() else { break };
+            if let Some(record) = decode::final_record(&item) {
+                self.held.complete(&record, out);
+                continue;
+            }
             match decode::record(&item, &self.clock) {
                 Ok((mut event, ids)) => {
                     self.placer.place(&mut event, ids);
-                    out.push(event);
+                    match decode::exit_raw(&item).filter(|_| hold) {
+                        Some(raw) => self.held.hold(event, raw, out),
+                        None => out.push(event),
+                    }
                 }
                 Err(e) => {
                     self.decode_errors += 1;
@@ -434,8 +483,13 @@ impl EbpfSource {
                 }
             }
         }
+        self.held.release(Clock::now_boot_ns(), !hold, out);
+        // Records from the oldest held exit on are not all out yet.
+        if let Some(oldest) = self.held.oldest_ns() {
+            self.drained_at_ns = self.drained_at_ns.min(oldest);
+        }
         let added = out.len() - before;
-        self.cut_short = added == max;
+        self.cut_short = added >= max;
         self.events += added as u64;
         added
     }
@@ -481,6 +535,7 @@ impl EbpfSource {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+        self.held.release(u64::MAX, true, out);
     }
 
     /// Loss, truncation and volume counters, summed over CPUs.

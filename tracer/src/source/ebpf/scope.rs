@@ -119,7 +119,10 @@ mod tests {
         let scopes = resolve(&[PathBuf::from("/x/y")], &mount).expect("it exists");
         assert_eq!(scopes[0].level, 2);
         assert_eq!(scopes[0].path, Path::new("/x/y"));
-        assert!(resolve(&[PathBuf::from("x")], &mount).is_err(), "no cgroup.procs");
+        assert!(
+            resolve(&[PathBuf::from("x")], &mount).is_err(),
+            "no cgroup.procs"
+        );
         assert!(resolve(&[PathBuf::from("/x/../x/y")], &mount).is_err());
         assert!(resolve(&vec![PathBuf::from("/x/y"); MAX_SCOPES + 1], &mount).is_err());
         std::fs::remove_dir_all(&mount).unwrap();
