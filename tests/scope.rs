@@ -176,19 +176,31 @@ fn scoped_agent_sees_its_subtree_and_nothing_else() {
     };
     let live_pids: BTreeSet<u32> = live.iter().map(|(pid, _)| *pid).collect();
     let exited_pids: BTreeSet<u32> = exited.iter().map(|(pid, _)| *pid).collect();
-    assert!(live_pids.contains(&inside_long), "the process in {scope} is missing: {live:?}");
+    assert!(
+        live_pids.contains(&inside_long),
+        "the process in {scope} is missing: {live:?}"
+    );
     assert!(
         live_pids.contains(&inside_late),
         "the process in a cgroup made inside the scope after the start is missing: {live:?}"
     );
     for pid in &inside_short {
-        assert!(exited_pids.contains(pid), "the short process {pid} inside is missing from the exited: {exited:?}");
+        assert!(
+            exited_pids.contains(pid),
+            "the short process {pid} inside is missing from the exited: {exited:?}"
+        );
     }
 
     // Nothing outside: not the sibling's processes, nor any other of the host's.
-    assert!(!live_pids.contains(&outside_long), "a process outside the scope shows");
+    assert!(
+        !live_pids.contains(&outside_long),
+        "a process outside the scope shows"
+    );
     for pid in &outside_short {
-        assert!(!exited_pids.contains(pid), "a short process outside the scope shows");
+        assert!(
+            !exited_pids.contains(pid),
+            "a short process outside the scope shows"
+        );
     }
     for (pid, cgroup) in live.iter().chain(&exited) {
         assert!(
@@ -203,8 +215,16 @@ fn scoped_agent_sees_its_subtree_and_nothing_else() {
 #[ignore = "needs root: starts the agent"]
 fn a_missing_cgroup_is_one_clear_error() {
     let out = Command::new(common::tracer_bin())
-        .args(["--socket", "/tmp/tracer-test-scope-missing.sock", "agent", "--cgroup"])
-        .arg(format!("/tracer-test-no-such-cgroup-{}", std::process::id()))
+        .args([
+            "--socket",
+            "/tmp/tracer-test-scope-missing.sock",
+            "agent",
+            "--cgroup",
+        ])
+        .arg(format!(
+            "/tracer-test-no-such-cgroup-{}",
+            std::process::id()
+        ))
         .output()
         .unwrap();
     assert!(!out.status.success());

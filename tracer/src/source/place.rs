@@ -20,8 +20,8 @@ use std::sync::Arc;
 use tracer_common::PlacementIds;
 
 use crate::event::{Details, Event, ProcessId};
-use crate::source::ebpf::KernelPlacement;
 use crate::host::container::{Namespaces, Placement, PlacementReader};
+use crate::source::ebpf::KernelPlacement;
 
 /// Most processes remembered.
 pub const MAX_KNOWN: usize = 65_536;
@@ -82,9 +82,7 @@ impl Placer {
 
     fn remembered(&self, id: ProcessId) -> Option<Arc<Placement>> {
         match self.known.get(&id.pid) {
-            Some((start, _, placement)) if *start == id.start_ticks => {
-                Some(Arc::clone(placement))
-            }
+            Some((start, _, placement)) if *start == id.start_ticks => Some(Arc::clone(placement)),
             _ => None,
         }
     }
@@ -122,11 +120,7 @@ impl Placer {
         Some(placement)
     }
 
-    fn placement(
-        &mut self,
-        event: &Event,
-        ids: Option<KernelPlacement>,
-    ) -> Option<Arc<Placement>> {
+    fn placement(&mut self, event: &Event, ids: Option<KernelPlacement>) -> Option<Arc<Placement>> {
         let id = event.id;
         let mut token = 0;
         let placement = match (&event.details, ids) {

@@ -611,8 +611,7 @@ fn feed_thread(
         #[cfg(native_linux)]
         if !config.ebpf.scope.is_empty() {
             if let Some(mount) = crate::host::container::Hierarchy::discover().v2_mount() {
-                if let Ok(scopes) = crate::source::ebpf::scope::resolve(&config.ebpf.scope, mount)
-                {
+                if let Ok(scopes) = crate::source::ebpf::scope::resolve(&config.ebpf.scope, mount) {
                     table.retain_live(|pid| crate::source::ebpf::scope::process_in(&scopes, pid));
                 }
             }
