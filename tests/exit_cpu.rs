@@ -26,7 +26,12 @@ fn burn() -> (u32, f64) {
         .args(["-c", LOOP])
         .stdout(Stdio::null())
         .spawn()
-        .expect("start the workload");
+        .expect("start the loop");
+    reap(child)
+}
+
+/// Reaps `child` with wait4: its pid and the CPU seconds the kernel reports for it.
+fn reap(child: std::process::Child) -> (u32, f64) {
     let pid = child.id();
     let mut status = 0;
     // SAFETY: rusage is plain data.

@@ -291,6 +291,9 @@ pub struct SourceStats {
     pub read_errors: u64,
     /// Records userspace could not decode.
     pub decode_errors: u64,
+    /// Exit events that went out with the CPU time read at the exit, without the final one
+    /// (its record came too late or was lost, or someone was waiting for the exit).
+    pub exit_cpu_partial: u64,
 }
 
 impl SourceStats {
@@ -326,6 +329,8 @@ pub struct SourceCounters {
     pub args_truncated: u64,
     /// Kernel reads that failed.
     pub read_errors: u64,
+    /// Exit events without their final CPU time ([`SourceStats::exit_cpu_partial`]).
+    pub exit_cpu_partial: u64,
 }
 
 impl From<&SourceStats> for SourceCounters {
@@ -341,6 +346,7 @@ impl From<&SourceStats> for SourceCounters {
             threads_exited: s.threads_exited,
             args_truncated: s.args_truncated,
             read_errors: s.read_errors,
+            exit_cpu_partial: s.exit_cpu_partial,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `sched_process_exit`, before the kernel charges the exiting task's last slice and the
 //! exit's teardown — a quarter of a process of a few milliseconds. The final-time program
 //! (on the dead task's last context switch) then writes the group's total runtime; the exit
-//! event is held until that record arrives (usually in the same drain) or [`HOLD`] has
+//! event is held until that record arrives (usually in the same drain) or [`HOLD_NS`] have
 //! passed, and its CPU times are computed again with it. Nothing is held while someone waits
 //! for an exit (`wait` gets its event at once, with the CPU time read at the exit), and at
 //! most [`MAX_HELD`] events are (the oldest go out first).

@@ -175,6 +175,8 @@ pub struct EbpfSource {
     final_times: bool,
     /// Exit events waiting for their final CPU time.
     held: hold::Held,
+    /// Exit events not held while the final-time program runs (someone waited for an exit).
+    exits_unheld: u64,
 }
 
 /// The final-time program and its tracepoint (see `hold`): it runs on every context switch
@@ -386,6 +388,7 @@ impl EbpfSource {
             placer: Default::default(),
             final_times,
             held: hold::Held::default(),
+            exits_unheld: 0,
         })
     }
 
@@ -472,8 +475,12 @@ impl EbpfSource {
             match decode::record(&item, &self.clock) {
                 Ok((mut event, ids)) => {
                     self.placer.place(&mut event, ids);
-                    match decode::exit_raw(&item).filter(|_| hold) {
-                        Some(raw) => self.held.hold(event, raw, out),
+                    match decode::exit_raw(&item).filter(|_| self.final_times) {
+                        Some(raw) if hold => self.held.hold(event, raw, out),
+                        Some(_) => {
+                            self.exits_unheld += 1;
+                            out.push(event);
+                        }
                         None => out.push(event),
                     }
                 }
@@ -504,6 +511,7 @@ impl EbpfSource {
             } else {
                 &[]
             })
+            .chain(self.final_times.then_some(&FINAL_PROGRAM))
             .filter_map(|(name, _)| {
                 let program: &BtfTracePoint = self.ebpf.program(name)?.try_into().ok()?;
                 let info = program.info().ok()?;
@@ -557,6 +565,7 @@ impl EbpfSource {
             args_truncated: read(counter::ARGS_TRUNCATED),
             read_errors: read(counter::READ_ERRORS),
             decode_errors: self.decode_errors,
+            exit_cpu_partial: self.held.expired + self.exits_unheld,
         }
     }
 }
