@@ -759,7 +759,7 @@ mod tests {
         ];
         let with = crate::render::json::to_string(&StatsRecord::new(&stats, 2.0, Some(&costs)));
         assert!(
-            with.ends_with(r#""read_errors":7,"programs":{"fork":{"run_count":3,"run_time_ns":300},"exit":{"run_count":0,"run_time_ns":0}}}"#),
+            with.ends_with(r#""read_errors":7,"exit_cpu_partial":9,"programs":{"fork":{"run_count":3,"run_time_ns":300},"exit":{"run_count":0,"run_time_ns":0}}}"#),
             "{with}"
         );
     }
