@@ -165,3 +165,91 @@ impl Placer {
         Some(placement)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Backend;
+
+    /// A pid no process has (above the kernel's pid_max limit).
+    const NO_PID: u32 = 1 << 23;
+
+    fn event(pid: u32, ppid: u32, details: Details) -> Event {
+        Event {
+            time: 1.0,
+            id: ProcessId {
+                pid,
+                start_ticks: 7,
+            },
+            create_time: 1.0,
+            ppid,
+            uid: 0,
+            gid: 0,
+            name: "x".into(),
+            backend: Backend::Ebpf,
+            placement: None,
+            details,
+        }
+    }
+
+    fn ids() -> PlacementIds {
+        PlacementIds {
+            cgroup_id: 0,
+            namespaces: [11, 12, 13, 14, 15, 16, 17],
+            vpid: NO_PID,
+            vppid: NO_PID - 1,
+            _pad: 0,
+        }
+    }
+
+    #[test]
+    fn a_fork_inherits_its_forkers_placement_only_under_the_same_token() {
+        let mut placer = Placer::new();
+        let mut parent = event(
+            NO_PID,
+            NO_PID - 1,
+            Details::Fork {
+                parent_pid: NO_PID - 1,
+            },
+        );
+        placer.place(
+            &mut parent,
+            Some(KernelPlacement::Read {
+                ids: ids(),
+                token: 5,
+            }),
+        );
+        let parent_placement = parent.placement.clone().expect("placed from the ids");
+
+        // Same objects: the forker's placement, with the child's own ids.
+        let mut child = event(NO_PID + 1, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut child, Some(KernelPlacement::Inherited { token: 5 }));
+        let placement = child.placement.expect("inherited");
+        assert_eq!(placement.namespaces, parent_placement.namespaces);
+        assert_eq!(placement.vpid, Some(NO_PID + 1));
+        assert_eq!(placement.vppid, Some(NO_PID));
+
+        // The forker moved or unshared since its record: not copied (and /proc has nothing of
+        // these pids).
+        let mut other = event(NO_PID + 2, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut other, Some(KernelPlacement::Inherited { token: 6 }));
+        assert_eq!(other.placement, None);
+
+        // The inheriting child is remembered under its token, for its own forks.
+        let mut grandchild = event(
+            NO_PID + 3,
+            NO_PID + 1,
+            Details::Fork {
+                parent_pid: NO_PID + 1,
+            },
+        );
+        placer.place(
+            &mut grandchild,
+            Some(KernelPlacement::Inherited { token: 5 }),
+        );
+        assert_eq!(
+            grandchild.placement.expect("inherited").vpid,
+            Some(NO_PID + 3)
+        );
+    }
+}
