@@ -36,6 +36,8 @@ pub enum RecordKind {
     Exec = 2,
     /// The last thread of a process exited: [`ExitRecord`].
     Exit = 3,
+    /// A process's CPU time once its exit was fully charged: [`FinalRecord`].
+    Final = 4,
 }
 
 impl RecordKind {
@@ -45,6 +47,7 @@ impl RecordKind {
             1 => Some(Self::Fork),
             2 => Some(Self::Exec),
             3 => Some(Self::Exit),
+            4 => Some(Self::Final),
             _ => None,
         }
     }
@@ -64,6 +67,13 @@ pub const FLAG_EXE_AS_PASSED: u8 = 1 << 3;
 /// (clear when the kernel lacks a field they come from: userspace then reads `/proc`).
 pub const FLAG_PLACED: u8 = 1 << 4;
 
+/// [`RecordHeader::flags`] of fork records: the child runs where the process that forked runs
+/// (same cgroup set, namespaces and user namespace, in the initial PID namespace), so its
+/// [`PlacementIds`] were not read and the record ends before them ([`FORK_INHERITED_LEN`]
+/// bytes). [`ForkRecord::objects`] name that placement: userspace copies the forking process's
+/// when the objects remembered with it are the same, and reads `/proc` otherwise.
+pub const FLAG_INHERITED: u8 = 1 << 5;
+
 /// Where a process runs, read by the fork and exec programs: its cgroup v2 id, its
 /// namespaces' inode numbers and its ids in its own PID namespace.
 #[repr(C)]
@@ -80,6 +90,13 @@ pub struct PlacementIds {
     /// Explicit padding, always zero.
     pub _pad: u32,
 }
+
+/// The kernel objects a process's placement (but for its ids in its PID namespace) follows
+/// from: the addresses of `task->cgroups`, `task->nsproxy` and `task->real_cred->user_ns`.
+/// Equal objects mean the same placement; userspace keeps only a digest of them, as a token
+/// that tells whether a process still runs where its last record said (it may have moved or
+/// unshared since). Never shown.
+pub type PlacementObjects = [u64; 3];
 
 /// Fields every record starts with: which process, when, and its identity.
 #[repr(C)]
@@ -121,9 +138,15 @@ pub struct ForkRecord {
     pub parent_pid: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
-    /// Where the child runs (valid with [`FLAG_PLACED`]).
+    /// The child's [`PlacementObjects`] (zero when placements are not read).
+    pub objects: PlacementObjects,
+    /// Where the child runs (valid with [`FLAG_PLACED`]; absent with [`FLAG_INHERITED`]).
     pub placement: PlacementIds,
 }
+
+/// Bytes of a [`ForkRecord`] flagged [`FLAG_INHERITED`]: everything before its placement.
+pub const FORK_INHERITED_LEN: usize =
+    core::mem::size_of::<ForkRecord>() - core::mem::size_of::<PlacementIds>();
 
 /// The last thread of a process exited.
 #[repr(C)]
@@ -137,6 +160,27 @@ pub struct ExitRecord {
     pub usage_fields: u32,
     /// The process's final resource usage, for the whole thread group.
     pub usage: Usage,
+}
+
+/// A process's total CPU time once the kernel charged all of it: written when its group
+/// leader, the last of its threads, leaves the CPU for good (its final context switch). The
+/// exit record is written earlier, at `sched_process_exit`, before the kernel charges the
+/// leader's last slice and the exit's teardown (unmapping its memory, closing its files),
+/// which for a process of a few milliseconds is a quarter of its CPU; userspace holds the
+/// exit event a moment for this record and completes its CPU times with it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalRecord {
+    /// [`RecordKind::Final`] as `u8`.
+    pub kind: u8,
+    /// Explicit padding, always zero.
+    pub _pad: [u8; 3],
+    /// The process (tgid).
+    pub pid: u32,
+    /// Its `start_boottime`: with the pid, its identity.
+    pub start_boottime_ns: u64,
+    /// The group's `sum_exec_runtime`, all threads, nanoseconds.
+    pub runtime_ns: u64,
 }
 
 /// Bytes of an [`ExitRecord`] before its `usage`: an exit record without usage (a kernel that
@@ -317,6 +361,8 @@ pub struct ExecRecord {
     pub exe_len: u32,
     /// Explicit padding, always zero.
     pub _pad: u32,
+    /// The process's [`PlacementObjects`] (valid with [`FLAG_PLACED`]).
+    pub objects: PlacementObjects,
     /// Where the process runs (valid with [`FLAG_PLACED`]).
     pub placement: PlacementIds,
     /// The executable file's path, then argv. The path (for scripts: the interpreter's) is
@@ -350,8 +396,11 @@ pub mod counter {
     pub const READ_ERRORS: u32 = 6;
     /// Scheduler accounting: processes that got no `PROC_SCHED` entry (the map was full).
     pub const SCHED_MAP_FULL: u32 = 7;
+    /// Final CPU-time records dropped because the ring buffer was full (the exit event then
+    /// goes out with the CPU time read at `sched_process_exit`).
+    pub const LOST_FINAL: u32 = 8;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Indices of the `CONTROL` array, which userspace writes while the programs run.
@@ -575,7 +624,24 @@ pub struct KernelOffsets {
     pub upid_nr: u32,
     /// `upid::ns`
     pub upid_ns: u32,
+    /// `cgroup::level` (scoped tracing only)
+    pub cgroup_level: u32,
+    /// `cgroup::ancestors` (the flexible array of `struct cgroup *`, indexed by level)
+    pub cgroup_ancestors: u32,
+    /// Scoped tracing (`tracer agent --cgroup`): how many of `scope_ids` are set; 0 traces
+    /// every process. Otherwise the programs write records only for processes whose cgroup v2
+    /// lies in the subtree of one of them.
+    pub scope_count: u32,
+    /// The level (depth below the v2 root) of each scope cgroup.
+    pub scope_levels: [u32; MAX_SCOPES],
+    /// Explicit padding, always zero.
+    pub _scope_pad: u32,
+    /// The cgroup v2 id of each scope cgroup.
+    pub scope_ids: [u64; MAX_SCOPES],
 }
+
+/// Most cgroup subtrees one scoped tracer follows ([`KernelOffsets::scope_ids`]).
+pub const MAX_SCOPES: usize = 8;
 
 impl KernelOffsets {
     /// All offsets zero: the placeholder the programs are compiled with, before userspace sets
@@ -605,13 +671,18 @@ mod tests {
     fn layouts_have_no_implicit_padding() {
         assert_eq!(size_of::<RecordHeader>(), 56);
         assert_eq!(size_of::<PlacementIds>(), 48);
-        assert_eq!(size_of::<ForkRecord>(), 56 + 8 + 48);
+        assert_eq!(size_of::<ForkRecord>(), 56 + 8 + 24 + 48);
+        assert_eq!(FORK_INHERITED_LEN, 88);
         assert_eq!(size_of::<Usage>(), 18 * 8);
         assert_eq!(size_of::<ExitRecord>(), 56 + 8 + 18 * 8);
         assert_eq!(size_of::<ExitSchedRecord>(), size_of::<ExitRecord>() + 32);
+        assert_eq!(size_of::<FinalRecord>(), 24);
         assert_eq!(size_of::<ProcSched>(), 8 + 32 + SCHED_BUCKETS * 8);
         assert_eq!(size_of::<CpuSlice>(), 16);
-        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 48);
-        assert_eq!(size_of::<KernelOffsets>(), (31 + 44 + 25) * 4);
+        assert_eq!(EXEC_FIXED_LEN, 56 + 24 + 16 + 24 + 48);
+        assert_eq!(
+            size_of::<KernelOffsets>(),
+            (31 + 44 + 25 + 3 + MAX_SCOPES + 1) * 4 + MAX_SCOPES * 8
+        );
     }
 }

@@ -19,7 +19,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, placement, read_ptr, Errno},
+    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, read_ptr, Errno},
     offset, EXEC_SCRATCH,
 };
 
@@ -41,6 +41,9 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let task: *const u8 = ctx.arg(0);
     let old_pid: u32 = ctx.arg(1);
     let bprm: *const u8 = ctx.arg(2);
+    if !in_scope(task) {
+        return Ok(());
+    }
     let record = &mut *EXEC_SCRATCH.get_ptr_mut(0).ok_or(-12)?;
 
     record.header = header(RecordKind::Exec, task)?;
@@ -58,8 +61,12 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     ];
     record._pad = 0;
     record.placement = Default::default();
+    record.objects = [0; 3];
     if offset!(placement) != 0 {
-        match placement(task, record.header.ppid) {
+        match placement_objects(task).and_then(|objects| {
+            record.objects = objects;
+            placement(task, record.header.ppid)
+        }) {
             Ok(ids) => {
                 record.placement = ids;
                 record.header.flags |= FLAG_PLACED;

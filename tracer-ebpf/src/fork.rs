@@ -2,11 +2,14 @@
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use aya_log_ebpf::error;
-use tracer_common::{counter, ForkRecord, PlacementIds, RecordKind, FLAG_PLACED};
+use tracer_common::{
+    counter, ForkRecord, PlacementIds, PlacementObjects, RecordKind, FLAG_INHERITED, FLAG_PLACED,
+    FORK_INHERITED_LEN,
+};
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, header, placement, Errno},
+    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, Errno},
     offset,
 };
 
@@ -33,14 +36,33 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         count(counter::THREADS_CREATED);
         return Ok(());
     }
+    if !in_scope(child) {
+        return Ok(());
+    }
     let mut record = ForkRecord {
         header: header(RecordKind::Fork, child)?,
         parent_pid: field(parent, offset!(task_tgid)),
         _pad: 0,
+        objects: [0; 3],
         placement: PlacementIds::default(),
     };
+    // The child has not run yet: the thread that forked is the parent task.
+    record.header.tid = field(parent, offset!(task_pid));
     if offset!(placement) != 0 {
-        match placement(child, record.header.ppid) {
+        // A fork shares its parent's cgroup set and namespaces unless clone flags said
+        // otherwise: then only a token of them goes out (userspace knows the rest from the
+        // parent), and the record is as short as it was before placements.
+        if let Ok(Some(objects)) = inherits_placement(parent, child) {
+            record.objects = objects;
+            record.header.flags |= FLAG_INHERITED;
+            let bytes = as_bytes(&record);
+            emit(&bytes[..FORK_INHERITED_LEN], counter::LOST_FORK, false);
+            return Ok(());
+        }
+        match placement_objects(child).and_then(|objects| {
+            record.objects = objects;
+            placement(child, record.header.ppid)
+        }) {
             Ok(ids) => {
                 record.placement = ids;
                 record.header.flags |= FLAG_PLACED;
@@ -48,8 +70,22 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
             Err(_) => count(counter::READ_ERRORS),
         }
     }
-    // The child has not run yet: the thread that forked is the parent task.
-    record.header.tid = field(parent, offset!(task_pid));
     emit(as_bytes(&record), counter::LOST_FORK, false);
     Ok(())
+}
+
+/// The child's placement objects when it runs where `parent` does — same cgroup set, nsproxy
+/// and user namespace, in the initial PID namespace (where its ids are the global ones).
+#[inline(always)]
+unsafe fn inherits_placement(
+    parent: *const u8,
+    child: *const u8,
+) -> Result<Option<PlacementObjects>, Errno> {
+    let pid = field_ptr(child, offset!(task_thread_pid))?;
+    if field::<u32>(pid, offset!(pid_level)) != 0 {
+        return Ok(None);
+    }
+    let mine = placement_objects(child)?;
+    let theirs = placement_objects(parent)?;
+    Ok((mine[0] == theirs[0] && mine[1] == theirs[1] && mine[2] == theirs[2]).then_some(mine))
 }

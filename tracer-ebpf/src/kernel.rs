@@ -1,7 +1,9 @@
 //! Reading kernel structures at offsets resolved from BTF, and the header every record shares.
 
 use aya_ebpf::helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel};
-use tracer_common::{PlacementIds, RecordHeader, RecordKind, COMM_LEN};
+use tracer_common::{
+    PlacementIds, PlacementObjects, RecordHeader, RecordKind, COMM_LEN, MAX_SCOPES,
+};
 
 use crate::offset;
 
@@ -78,6 +80,18 @@ unsafe fn comm(task: *const u8) -> [u8; COMM_LEN] {
     core::mem::transmute::<[u64; COMM_LEN / 8], [u8; COMM_LEN]>(words)
 }
 
+/// The [`PlacementObjects`] of `task`. (Only compared and copied: the verifier allows no
+/// arithmetic on these pointers.)
+#[inline(always)]
+pub unsafe fn placement_objects(task: *const u8) -> Result<PlacementObjects, Errno> {
+    let cred = field_ptr(task, offset!(task_real_cred))?;
+    Ok([
+        field(task, offset!(task_cgroups)),
+        field(task, offset!(task_nsproxy)),
+        field(cred, offset!(cred_user_ns)),
+    ])
+}
+
 /// Deepest PID namespace level the kernel allows (MAX_PID_NS_LEVEL).
 const MAX_PID_NS_LEVEL: u32 = 32;
 
@@ -143,4 +157,42 @@ pub unsafe fn placement(task: *const u8, ppid: u32) -> Result<PlacementIds, Errn
         }
     }
     Ok(ids)
+}
+
+/// Whether `task`'s process is traced: always, unless scoped tracing is on (`scope_count`);
+/// then only when its cgroup v2 lies in one of the scope subtrees — the scope cgroup is its
+/// ancestor at the scope's level (`cgroup->ancestors[level]`, as `cgroup_is_descendant`
+/// checks). A failed read counts as in scope (the record goes out; the read is counted).
+#[inline(always)]
+pub unsafe fn in_scope(task: *const u8) -> bool {
+    let count = offset!(scope_count);
+    if count == 0 {
+        return true;
+    }
+    scope_contains(task, count).unwrap_or(true)
+}
+
+#[inline(always)]
+unsafe fn scope_contains(task: *const u8, count: u32) -> Result<bool, Errno> {
+    let cgroups = field_ptr(task, offset!(task_cgroups))?;
+    let cgroup = field_ptr(cgroups, offset!(css_set_dfl_cgrp))?;
+    let level: u32 = field(cgroup, offset!(cgroup_level));
+    for index in 0..MAX_SCOPES {
+        if index as u32 >= count {
+            break;
+        }
+        // Reads of the frozen global, volatile as in `offset!`.
+        let scope_level = core::ptr::read_volatile(&crate::OFFSETS.scope_levels[index]);
+        if scope_level > level {
+            continue;
+        }
+        let scope_id = core::ptr::read_volatile(&crate::OFFSETS.scope_ids[index]);
+        // A variable index: helper reads (the array's entries are not BTF-typed loads).
+        let ancestor = read_ptr(cgroup, offset!(cgroup_ancestors) + (scope_level & 0xff) * 8)?;
+        let kn = read_ptr(ancestor, offset!(cgroup_kn))?;
+        if read::<u64>(kn, offset!(kernfs_node_id))? == scope_id {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -11,6 +11,7 @@
 
 mod exec;
 mod exit;
+mod final_time;
 mod fork;
 mod kernel;
 mod sched;

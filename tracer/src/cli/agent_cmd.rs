@@ -20,6 +20,7 @@ use crate::table::live::TracerConfig;
     tracer agent                                   root-only socket at /run/tracer/tracer.sock\n  \
     tracer agent --socket-group tracer --metrics 127.0.0.1:9465\n  \
     tracer agent --sched                           also on-CPU time and run-queue latency\n  \
+    tracer agent --cgroup /system.slice/docker.service   only the processes of that subtree\n  \
     tracer agent --otlp-endpoint http://127.0.0.1:4318   events as OTLP log records\n  \
     tracer agent --export-file /var/log/tracer/events.jsonl   rotated JSON lines\n  \
     tracer agent --metrics 127.0.0.1:9465 --groups /etc/process-exporter/all.yaml\n\n\
@@ -69,6 +70,12 @@ pub struct AgentArgs {
     /// every context switch and wakeup, so it is off unless asked for.
     #[arg(long)]
     sched: bool,
+
+    /// Trace only processes in this cgroup v2 subtree (its path as /proc/PID/cgroup shows
+    /// it, e.g. /system.slice/docker.service; repeatable, up to 8). The kernel programs skip
+    /// every other process, so they cost no ring traffic and no agent work. Needs eBPF.
+    #[arg(long = "cgroup", value_name = "PREFIX")]
+    cgroups: Vec<PathBuf>,
 
     /// Export every event as an OpenTelemetry log record over OTLP/HTTP (protobuf) to this
     /// collector endpoint (e.g. http://127.0.0.1:4318; /v1/logs is added). The standard
@@ -140,6 +147,9 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
     if args.sched && args.backend == super::BackendChoice::Procfs {
         bail!("--sched needs the ebpf backend (its accounting is kernel programs), not procfs");
     }
+    if !args.cgroups.is_empty() && args.backend == super::BackendChoice::Procfs {
+        bail!("--cgroup needs the ebpf backend (the kernel programs do the scoping), not procfs");
+    }
     if args.backend == super::BackendChoice::Sysinfo {
         bail!("the agent's table on Linux is fed by ebpf or procfs (--backend auto|ebpf|procfs); sysinfo is the backend of other platforms");
     }
@@ -200,12 +210,18 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             retention: Duration::from_secs_f64(args.retention),
             max_exited: args.max_exited,
             source: Some(SourceConfig {
-                choice: args.backend.choice(),
+                // Scoped: eBPF or nothing (polling would trace every process).
+                choice: if args.cgroups.is_empty() {
+                    args.backend.choice()
+                } else {
+                    crate::source::Choice::Ebpf
+                },
                 interval: Duration::from_secs_f64(args.interval),
                 ebpf: EbpfConfig {
                     ring_bytes,
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     sched: args.sched,
+                    scope: args.cgroups,
                     ..EbpfConfig::default()
                 },
             }),

@@ -738,11 +738,12 @@ mod tests {
             args_truncated: 6,
             read_errors: 7,
             decode_errors: 8,
+            exit_cpu_partial: 9,
         };
         let plain = crate::render::json::to_string(&StatsRecord::new(&stats, 1.5, None));
         assert_eq!(
             plain,
-            r#"{"event":"stats","time":1.5,"backend":"ebpf","events":10,"lost":14,"lost_fork":1,"lost_exec":2,"lost_exit":3,"decode_errors":8,"threads_created":4,"threads_exited":5,"args_truncated":6,"read_errors":7}"#
+            r#"{"event":"stats","time":1.5,"backend":"ebpf","events":10,"lost":14,"lost_fork":1,"lost_exec":2,"lost_exit":3,"decode_errors":8,"threads_created":4,"threads_exited":5,"args_truncated":6,"read_errors":7,"exit_cpu_partial":9}"#
         );
         let costs = [
             ProgramCost {
@@ -758,7 +759,7 @@ mod tests {
         ];
         let with = crate::render::json::to_string(&StatsRecord::new(&stats, 2.0, Some(&costs)));
         assert!(
-            with.ends_with(r#""read_errors":7,"programs":{"fork":{"run_count":3,"run_time_ns":300},"exit":{"run_count":0,"run_time_ns":0}}}"#),
+            with.ends_with(r#""read_errors":7,"exit_cpu_partial":9,"programs":{"fork":{"run_count":3,"run_time_ns":300},"exit":{"run_count":0,"run_time_ns":0}}}"#),
             "{with}"
         );
     }

@@ -329,7 +329,7 @@ mod tests {
         let json = crate::render::json::to_string(&sample());
         assert_eq!(
             json,
-            r#"{"backend":"ebpf","uptime":61.5,"table":{"live":120,"exited":4,"seeded":118,"forks":10,"execs":9,"exits":8,"resyncs":1,"vanished":0,"expired":2},"source":{"events":27,"lost":3,"lost_fork":1,"lost_exec":0,"lost_exit":2,"decode_errors":0,"threads_created":0,"threads_exited":6,"args_truncated":0,"read_errors":0},"clients":2,"connections":5,"subscribers":1,"subscriber_drops":7,"refused":4,"slow_clients":0,"over_limit":0,"idle_closed":0,"accept_errors":0,"rss_bytes":12582912}"#
+            r#"{"backend":"ebpf","uptime":61.5,"table":{"live":120,"exited":4,"seeded":118,"forks":10,"execs":9,"exits":8,"resyncs":1,"vanished":0,"expired":2},"source":{"events":27,"lost":3,"lost_fork":1,"lost_exec":0,"lost_exit":2,"decode_errors":0,"threads_created":0,"threads_exited":6,"args_truncated":0,"read_errors":0,"exit_cpu_partial":0},"clients":2,"connections":5,"subscribers":1,"subscriber_drops":7,"refused":4,"slow_clients":0,"over_limit":0,"idle_closed":0,"accept_errors":0,"rss_bytes":12582912}"#
         );
         let back: Stats = serde_json::from_str(&json).expect("our own stats parse");
         assert_eq!(back, sample());

@@ -81,6 +81,9 @@ pub struct EbpfConfig {
     /// time and run-queue latency, read through `source::ebpf::sched::active`. It runs on every context
     /// switch, so it is opt-in.
     pub sched: bool,
+    /// Scoped tracing: when not empty, the kernel programs write records only for processes
+    /// in these cgroup v2 subtrees (paths relative to the v2 root; see `source::ebpf::scope`).
+    pub scope: Vec<std::path::PathBuf>,
 }
 
 impl Default for EbpfConfig {
@@ -91,6 +94,7 @@ impl Default for EbpfConfig {
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
             sched: false,
+            scope: Vec::new(),
         }
     }
 }
@@ -287,6 +291,9 @@ pub struct SourceStats {
     pub read_errors: u64,
     /// Records userspace could not decode.
     pub decode_errors: u64,
+    /// Exit events that went out with the CPU time read at the exit, without the final one
+    /// (its record came too late or was lost, or someone was waiting for the exit).
+    pub exit_cpu_partial: u64,
 }
 
 impl SourceStats {
@@ -322,6 +329,8 @@ pub struct SourceCounters {
     pub args_truncated: u64,
     /// Kernel reads that failed.
     pub read_errors: u64,
+    /// Exit events without their final CPU time ([`SourceStats::exit_cpu_partial`]).
+    pub exit_cpu_partial: u64,
 }
 
 impl From<&SourceStats> for SourceCounters {
@@ -337,6 +346,7 @@ impl From<&SourceStats> for SourceCounters {
             threads_exited: s.threads_exited,
             args_truncated: s.args_truncated,
             read_errors: s.read_errors,
+            exit_cpu_partial: s.exit_cpu_partial,
         }
     }
 }

@@ -6,8 +6,13 @@
 //! kernel whose BTF lacks a field the ids come from are they read from `/proc` as the records
 //! are decoded.
 //!
+//! A fork that runs where the process that forked runs (the usual case: same cgroup set,
+//! namespaces and user namespace) carries only a token of those kernel objects; its placement
+//! is copied from that process's when the token remembered with it is the same (otherwise the
+//! process moved or unshared since its last record, and `/proc` is read).
+//!
 //! The processes seen are remembered by pid (bounded: past [`MAX_KNOWN`] the memory starts
-//! over) so that an exit gets the placement it had.
+//! over) so that an exit gets the placement it had and a fork its parent's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,15 +21,22 @@ use tracer_common::PlacementIds;
 
 use crate::event::{Details, Event, ProcessId};
 use crate::host::container::{Namespaces, Placement, PlacementReader};
+use crate::source::ebpf::KernelPlacement;
 
 /// Most processes remembered.
 pub const MAX_KNOWN: usize = 65_536;
+
+/// The start of a process remembered only as a parent that forked (read from `/proc`): it
+/// matches no exit, and its forks are checked by token alone.
+const ANY_START: u64 = u64::MAX;
 
 /// Fills events' placements.
 #[derive(Debug, Default)]
 pub struct Placer {
     reader: PlacementReader,
-    known: HashMap<u32, (u64, Arc<Placement>)>,
+    /// By pid: the process's start (or [`ANY_START`]), its placement token (0: none) and its
+    /// placement.
+    known: HashMap<u32, (u64, u64, Arc<Placement>)>,
     /// Times the memory of processes started over.
     pub resets: u64,
 }
@@ -62,7 +74,7 @@ impl Placer {
 
     /// Fills the placement of an event that has none, from the ids its record carried when
     /// the kernel read them.
-    pub fn place(&mut self, event: &mut Event, ids: Option<&PlacementIds>) {
+    pub fn place(&mut self, event: &mut Event, ids: Option<KernelPlacement>) {
         if event.placement.is_none() {
             event.placement = self.placement(event, ids);
         }
@@ -70,26 +82,67 @@ impl Placer {
 
     fn remembered(&self, id: ProcessId) -> Option<Arc<Placement>> {
         match self.known.get(&id.pid) {
-            Some((start, placement)) if *start == id.start_ticks => Some(Arc::clone(placement)),
+            Some((start, _, placement)) if *start == id.start_ticks => Some(Arc::clone(placement)),
             _ => None,
         }
     }
 
-    fn placement(&mut self, event: &Event, ids: Option<&PlacementIds>) -> Option<Arc<Placement>> {
+    /// Remembers a process's placement, bounded by [`MAX_KNOWN`].
+    fn remember(&mut self, pid: u32, start: u64, token: u64, placement: Arc<Placement>) {
+        if self.known.len() >= MAX_KNOWN && !self.known.contains_key(&pid) {
+            self.known.clear();
+            self.resets += 1;
+        }
+        self.known.insert(pid, (start, token, placement));
+    }
+
+    /// A fork's placement when the kernel saw it run where `parent_pid` does, under `token`.
+    fn inherited(&mut self, event: &Event, parent_pid: u32, token: u64) -> Option<Placement> {
+        let own_ids = |parent: &Placement| Placement {
+            // The initial PID namespace: the ids are the global ones.
+            vpid: Some(event.id.pid),
+            vppid: Some(event.ppid),
+            ..parent.clone()
+        };
+        if let Some((_, known_token, parent)) = self.known.get(&parent_pid) {
+            if *known_token == token {
+                return Some(own_ids(parent));
+            }
+        }
+        // Not seen yet (it ran before us), or moved since its last record: /proc, now, and
+        // the parent remembered by its token for its next forks.
+        if let Some(placement) = self.reader.read(event.id.pid) {
+            return Some(placement);
+        }
+        let parent = self.reader.read(parent_pid)?;
+        let placement = own_ids(&parent);
+        self.remember(parent_pid, ANY_START, token, Arc::new(parent));
+        Some(placement)
+    }
+
+    fn placement(&mut self, event: &Event, ids: Option<KernelPlacement>) -> Option<Arc<Placement>> {
         let id = event.id;
+        let mut token = 0;
         let placement = match (&event.details, ids) {
             (Details::Exit(_), _) => {
                 return match self.known.remove(&id.pid) {
-                    Some((start, placement)) if start == id.start_ticks => Some(placement),
+                    Some((start, _, placement)) if start == id.start_ticks => Some(placement),
                     _ => self.reader.read(id.pid).map(Arc::new),
                 };
             }
-            (_, Some(ids)) => Arc::new(from_ids(&mut self.reader, id.pid, ids)),
+            (_, Some(KernelPlacement::Read { ids, token: t })) => {
+                token = t;
+                Arc::new(from_ids(&mut self.reader, id.pid, &ids))
+            }
+            (Details::Fork { parent_pid }, Some(KernelPlacement::Inherited { token: t })) => {
+                token = t;
+                Arc::new(self.inherited(event, *parent_pid, t)?)
+            }
             // The kernel did not read them: /proc, now.
-            (Details::Fork { parent_pid }, None) => {
+            (Details::Fork { parent_pid }, _) => {
                 self.reader.read(id.pid).map(Arc::new).or_else(|| {
                     // Gone already: it ran where its parent did (its own ids are unknown).
-                    let (_, parent) = self.known.get(parent_pid)?;
+                    let (_, _, parent) = self.known.get(parent_pid)?;
                     Some(Arc::new(Placement {
                         vpid: None,
                         vppid: None,
@@ -97,23 +150,106 @@ impl Placer {
                     }))
                 })?
             }
-            (Details::Exec(_), None) => self
+            (Details::Exec(_), _) => self
                 .reader
                 .read(id.pid)
                 .map(Arc::new)
                 .or_else(|| self.remembered(id))?,
         };
-        if self.known.len() >= MAX_KNOWN && !self.known.contains_key(&id.pid) {
-            self.known.clear();
-            self.resets += 1;
-        }
         // Share an unchanged placement with the one remembered (an exec in place).
         let placement = match self.remembered(id) {
             Some(old) if *old == *placement => old,
             _ => placement,
         };
-        self.known
-            .insert(id.pid, (id.start_ticks, Arc::clone(&placement)));
+        self.remember(id.pid, id.start_ticks, token, Arc::clone(&placement));
         Some(placement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Backend;
+
+    /// A pid no process has (above the kernel's pid_max limit).
+    const NO_PID: u32 = 1 << 23;
+
+    fn event(pid: u32, ppid: u32, details: Details) -> Event {
+        Event {
+            time: 1.0,
+            id: ProcessId {
+                pid,
+                start_ticks: 7,
+            },
+            create_time: 1.0,
+            ppid,
+            uid: 0,
+            gid: 0,
+            name: "x".into(),
+            backend: Backend::Ebpf,
+            placement: None,
+            details,
+        }
+    }
+
+    fn ids() -> PlacementIds {
+        PlacementIds {
+            cgroup_id: 0,
+            namespaces: [11, 12, 13, 14, 15, 16, 17],
+            vpid: NO_PID,
+            vppid: NO_PID - 1,
+            _pad: 0,
+        }
+    }
+
+    #[test]
+    fn a_fork_inherits_its_forkers_placement_only_under_the_same_token() {
+        let mut placer = Placer::new();
+        let mut parent = event(
+            NO_PID,
+            NO_PID - 1,
+            Details::Fork {
+                parent_pid: NO_PID - 1,
+            },
+        );
+        placer.place(
+            &mut parent,
+            Some(KernelPlacement::Read {
+                ids: ids(),
+                token: 5,
+            }),
+        );
+        let parent_placement = parent.placement.clone().expect("placed from the ids");
+
+        // Same objects: the forker's placement, with the child's own ids.
+        let mut child = event(NO_PID + 1, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut child, Some(KernelPlacement::Inherited { token: 5 }));
+        let placement = child.placement.expect("inherited");
+        assert_eq!(placement.namespaces, parent_placement.namespaces);
+        assert_eq!(placement.vpid, Some(NO_PID + 1));
+        assert_eq!(placement.vppid, Some(NO_PID));
+
+        // The forker moved or unshared since its record: not copied (and /proc has nothing of
+        // these pids).
+        let mut other = event(NO_PID + 2, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut other, Some(KernelPlacement::Inherited { token: 6 }));
+        assert_eq!(other.placement, None);
+
+        // The inheriting child is remembered under its token, for its own forks.
+        let mut grandchild = event(
+            NO_PID + 3,
+            NO_PID + 1,
+            Details::Fork {
+                parent_pid: NO_PID + 1,
+            },
+        );
+        placer.place(
+            &mut grandchild,
+            Some(KernelPlacement::Inherited { token: 5 }),
+        );
+        assert_eq!(
+            grandchild.placement.expect("inherited").vpid,
+            Some(NO_PID + 3)
+        );
     }
 }

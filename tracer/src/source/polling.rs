@@ -187,6 +187,7 @@ impl PollingSource {
             args_truncated: 0,
             read_errors: self.read_errors,
             decode_errors: 0,
+            exit_cpu_partial: 0,
         }
     }
 

@@ -607,6 +607,15 @@ fn feed_thread(
             let _ = ready.send(Err(format!("cannot scan /proc: {e}")));
             return;
         }
+        // Scoped tracing: only the processes in the subtrees (no event will retire others).
+        #[cfg(native_linux)]
+        if !config.ebpf.scope.is_empty() {
+            if let Some(mount) = crate::host::container::Hierarchy::discover().v2_mount() {
+                if let Ok(scopes) = crate::source::ebpf::scope::resolve(&config.ebpf.scope, mount) {
+                    table.retain_live(|pid| crate::source::ebpf::scope::process_in(&scopes, pid));
+                }
+            }
+        }
         let shared = Arc::new(Shared {
             table: Mutex::new(table),
             exits: Condvar::new(),

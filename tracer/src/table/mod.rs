@@ -265,6 +265,12 @@ impl ProcessTable {
         Ok(added)
     }
 
+    /// Forgets the live entries whose pid `keep` rejects (scoped tracing: processes outside
+    /// the scope, which no event will ever retire).
+    pub fn retain_live(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        self.live.retain(|&pid, _| keep(pid));
+    }
+
     /// Retires the live entry of `pid`, whose process is gone unseen: its end was inferred.
     /// Returns the retired entry.
     fn vanish(&mut self, pid: u32, now: f64) -> Option<Entry> {

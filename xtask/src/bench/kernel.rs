@@ -1,38 +1,54 @@
 //! Measurement 2: the kernel cost of each BPF program, in ns per run.
+//!
+//! With `TRACER_BENCH_BASELINE=/path/to/tracer` (another build, e.g. main's) each repetition
+//! also measures that binary's programs, interleaved with this build's, and this build's rows
+//! carry the ratio against it: an A/B of a kernel change in one sitting.
 
 use super::*;
 
-pub(super) const PROGRAMS: [&str; 3] = [
+pub(super) const PROGRAMS: [&str; 4] = [
     "sched_process_fork",
     "sched_process_exec",
     "sched_process_exit",
+    "sched_switch_final",
 ];
 
-/// Issue 7's targets for each program, in ns per run: exec ≤ 2 µs, fork and exit ≤ 0.5 µs.
-pub(super) const PROGRAM_TARGETS: [u64; 3] = [500, 2_000, 500];
+/// Issue 7's targets for each program, in ns per run: exec ≤ 2 µs, fork and exit ≤ 0.5 µs;
+/// the final-time program runs on every context switch and returns at once for all but a
+/// dead task's last one: ≤ 100 ns.
+pub(super) const PROGRAM_TARGETS: [u64; 4] = [500, 2_000, 500, 100];
 
-pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
-    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
-    // per program: ns per run, runs per spawn, runs, one entry per repetition
-    let mut ns: Vec<Vec<f64>> = vec![Vec::new(); PROGRAMS.len()];
-    let mut per_spawn: Vec<Vec<f64>> = vec![Vec::new(); PROGRAMS.len()];
-    let mut runs: Vec<Value> = Vec::new();
-    let mut failures = Vec::new();
-    for rep in 0..ctx.reps {
-        say!(
-            "kernel cost {}/{}: tracer events --json --kernel-stats, serial storm of {} s …",
-            rep + 1,
-            ctx.reps,
-            ctx.kernel_storm.as_secs()
-        );
+/// Programs an older binary (a baseline) may not have.
+const OPTIONAL: [&str; 1] = ["sched_switch_final"];
+
+/// Per program: ns per run and runs per spawn of each repetition, and what each run saw.
+#[derive(Default)]
+struct Series {
+    ns: Vec<Vec<f64>>,
+    per_spawn: Vec<Vec<f64>>,
+    runs: Vec<Value>,
+    failures: Vec<String>,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            ns: vec![Vec::new(); PROGRAMS.len()],
+            per_spawn: vec![Vec::new(); PROGRAMS.len()],
+            ..Self::default()
+        }
+    }
+
+    /// One serial storm under `ctx.tracer --kernel-stats`.
+    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str) {
         let outcome = storm_under(
             ctx,
-            &python,
+            python,
             Peer::Tracer,
             1,
             ctx.kernel_storm,
             &["--kernel-stats"],
-            &format!("kernel-{rep}"),
+            tag,
         )
         .and_then(|rep| {
             let stats = rep.stats.as_ref().context("no stats record")?;
@@ -45,8 +61,12 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
                 let program = &programs[name];
                 let count = program["run_count"].as_f64().unwrap_or(0.0);
                 let time = program["run_time_ns"].as_f64().unwrap_or(0.0);
+                if count == 0.0 && OPTIONAL.contains(&name) {
+                    figures.push(None);
+                    continue;
+                }
                 ensure!(count > 0.0, "program {name} has run_count 0");
-                figures.push((time / count, count / rep.spawned.max(1) as f64));
+                figures.push(Some((time / count, count / rep.spawned.max(1) as f64)));
             }
             Ok((rep, figures))
         });
@@ -55,14 +75,16 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
                 let shown: Vec<String> = PROGRAMS
                     .iter()
                     .zip(&figures)
-                    .map(|(name, (ns, _))| format!("{name} {ns:.0} ns"))
+                    .filter_map(|(name, figure)| Some(format!("{name} {:.0} ns", (*figure)?.0)))
                     .collect();
                 say!("  {}; {}", shown.join(", "), rep_summary(&rep));
-                for (index, (ns_run, runs_per_spawn)) in figures.into_iter().enumerate() {
-                    ns[index].push(ns_run);
-                    per_spawn[index].push(runs_per_spawn);
+                for (index, figure) in figures.into_iter().enumerate() {
+                    if let Some((ns_run, runs_per_spawn)) = figure {
+                        self.ns[index].push(ns_run);
+                        self.per_spawn[index].push(runs_per_spawn);
+                    }
                 }
-                runs.push(json!({
+                self.runs.push(json!({
                     "spawns_per_second": rep.rate,
                     "spawned": rep.spawned,
                     "seen": rep.seen,
@@ -72,46 +94,193 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
             }
             Err(error) => {
                 say!("  failed: {error:#}");
-                runs.push(json!({ "error": format!("{error:#}") }));
-                failures.push(format!("{error:#}"));
+                self.runs.push(json!({ "error": format!("{error:#}") }));
+                self.failures.push(format!("{error:#}"));
             }
         }
     }
-    let rows = PROGRAMS
+
+    /// One row per program; `baseline` gives each the ratio against that series' median.
+    fn rows(&self, ctx: &Ctx, who: &str, baseline: Option<&Series>) -> Vec<Row> {
+        PROGRAMS
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let error = self.ns[index]
+                    .is_empty()
+                    .then(|| self.failures.first().cloned().unwrap_or_default());
+                let mut extra = match median(&self.per_spawn[index]) {
+                    Some(per_spawn) => format!("{per_spawn:.2} runs per spawn"),
+                    None => String::new(),
+                };
+                if !self.failures.is_empty() && error.is_none() {
+                    let _ = write!(
+                        extra,
+                        "; {} of {} runs failed",
+                        self.failures.len(),
+                        ctx.reps
+                    );
+                }
+                let ratio = match baseline {
+                    None => Ratio::None,
+                    Some(base) => match (median(&self.ns[index]), median(&base.ns[index])) {
+                        (Some(this), Some(base)) if base > 0.0 => Ratio::Of {
+                            value: this / base,
+                            meaning: "this build / baseline binary",
+                        },
+                        _ => Ratio::Unknown,
+                    },
+                };
+                Row {
+                    measurement:
+                        "kernel cost per program run (tracer --kernel-stats, serial storm)"
+                            .to_owned(),
+                    subject: format!("{who}: {name}"),
+                    unit: Unit::NsPerRun,
+                    samples: self.ns[index].clone(),
+                    ratio,
+                    extra,
+                    targets: vec![Target::at_most(
+                        format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
+                        median(&self.ns[index]),
+                        PROGRAM_TARGETS[index] as f64,
+                    )],
+                    details: if index == 0 {
+                        json!({ "runs": self.runs })
+                    } else {
+                        json!({ "runs_per_spawn": self.per_spawn[index] })
+                    },
+                    error,
+                }
+            })
+            .collect()
+    }
+}
+
+pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
+    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
+    let baseline_ctx = match std::env::var_os("TRACER_BENCH_BASELINE") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            ensure!(
+                path.is_file(),
+                "TRACER_BENCH_BASELINE={} is not a file",
+                path.display()
+            );
+            Some(Ctx {
+                tracer: path,
+                ..ctx.clone()
+            })
+        }
+        None => None,
+    };
+    let mut this = Series::new();
+    let mut base = Series::new();
+    for rep in 0..ctx.reps {
+        say!(
+            "kernel cost {}/{}: tracer events --json --kernel-stats, serial storm of {} s …",
+            rep + 1,
+            ctx.reps,
+            ctx.kernel_storm.as_secs()
+        );
+        this.measure(ctx, &python, &format!("kernel-{rep}"));
+        if let Some(baseline) = &baseline_ctx {
+            say!("  baseline {}:", baseline.tracer.display());
+            base.measure(baseline, &python, &format!("kernel-baseline-{rep}"));
+        }
+    }
+    let mut rows = this.rows(ctx, "tracer", baseline_ctx.as_ref().map(|_| &base));
+    if baseline_ctx.is_some() {
+        rows.extend(base.rows(ctx, "baseline binary", None));
+    }
+    Ok(rows)
+}
+
+/// Measurement: scoped tracing (`tracer agent --cgroup PREFIX`). The agent's CPU per process
+/// lifecycle of a serial `/bin/true` storm that runs outside its scope (an empty cgroup the
+/// bench makes), against the same agent unscoped, interleaved in one run: what a process the
+/// agent is not asked about still costs it (the kernel programs skip it: no ring traffic).
+pub(super) fn kernel_scope(ctx: &Ctx) -> Result<Vec<Row>> {
+    let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
+    let mounts = fs::read_to_string("/proc/self/mountinfo").context("reading the mounts")?;
+    let mount = mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let point = before.split(' ').nth(4)?;
+            (after.split(' ').next() == Some("cgroup2")).then(|| PathBuf::from(point))
+        })
+        .context("no cgroup v2 hierarchy is mounted")?;
+    let scope = format!("/tracer-bench-scope-{}", std::process::id());
+    let dir = mount.join(scope.trim_start_matches('/'));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+    let _removed = Removed(dir);
+    let subjects: [(&str, Vec<&str>); 2] = [
+        ("tracer agent (unscoped)", vec![]),
+        (
+            "tracer agent --cgroup (an empty cgroup; the storm outside it)",
+            vec!["--cgroup", scope.as_str()],
+        ),
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+    let mut failures: Vec<Vec<String>> = vec![Vec::new(); subjects.len()];
+    for rep in 0..ctx.reps {
+        for (index, (label, extra)) in subjects.iter().enumerate() {
+            say!(
+                "kernel scope {}/{}: {label}, serial storm of {} s …",
+                rep + 1,
+                ctx.reps,
+                ctx.kernel_storm.as_secs()
+            );
+            let mut args = vec!["--max-exited", STORM_MAX_EXITED];
+            args.extend(extra);
+            match storm_under(
+                ctx,
+                &python,
+                Peer::Agent,
+                1,
+                ctx.kernel_storm,
+                &args,
+                &format!("scope-{rep}-{index}"),
+            ) {
+                Ok(rep) => {
+                    let cpu = rep.run_time.or(rep.cpu).unwrap_or(0.0);
+                    let per = cpu * 1e6 / rep.spawned.max(1) as f64;
+                    say!("  {per:.2} µs per storm process; {}", rep_summary(&rep));
+                    samples[index].push(per);
+                }
+                Err(error) => {
+                    say!("  failed: {error:#}");
+                    failures[index].push(format!("{error:#}"));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<Row> = subjects
         .iter()
         .enumerate()
-        .map(|(index, name)| {
-            let error = ns[index]
-                .is_empty()
-                .then(|| failures.first().cloned().unwrap_or_default());
-            let mut extra = match median(&per_spawn[index]) {
-                Some(per_spawn) => format!("{per_spawn:.2} runs per spawn"),
-                None => String::new(),
-            };
-            if !failures.is_empty() && error.is_none() {
-                let _ = write!(extra, "; {} of {} runs failed", failures.len(), ctx.reps);
-            }
-            Row {
-                measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
+        .map(|(index, (label, _))| Row {
+            measurement:
+                "agent CPU per process lifecycle outside its --cgroup scope (serial storm)"
                     .to_owned(),
-                subject: format!("tracer: {name}"),
-                unit: Unit::NsPerRun,
-                samples: ns[index].clone(),
-                ratio: Ratio::None,
-                extra,
-                targets: vec![Target::at_most(
-                    format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
-                    median(&ns[index]),
-                    PROGRAM_TARGETS[index] as f64,
-                )],
-                details: if index == 0 {
-                    json!({ "runs": runs })
-                } else {
-                    json!({ "runs_per_spawn": per_spawn[index] })
-                },
-                error,
-            }
+            subject: (*label).to_owned(),
+            unit: Unit::MicrosPerProcess,
+            samples: samples[index].clone(),
+            ratio: Ratio::None,
+            extra: String::new(),
+            targets: Vec::new(),
+            details: json!({ "failures": failures[index] }),
+            error: samples[index]
+                .is_empty()
+                .then(|| failures[index].first().cloned().unwrap_or_default()),
         })
         .collect();
+    compare(&mut rows, 0, "scoped / unscoped");
     Ok(rows)
 }

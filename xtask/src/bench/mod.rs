@@ -83,9 +83,10 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 10] = [
+const MEASUREMENTS: [(&str, Measure); 11] = [
     ("exec storm", exec_storm),
     ("kernel cost", kernel_cost),
+    ("kernel scope", kernel_scope),
     ("ps query", ps_query),
     ("agent at scale", agent_scale),
     ("wait latency", wait_latency),
@@ -172,6 +173,7 @@ const QUICK: Mode = Mode {
 };
 
 /// What every measurement needs: the mode, the binaries and the scratch directory.
+#[derive(Clone)]
 struct Ctx {
     reps: usize,
     /// Duration of each exec storm of the overhead measurement.

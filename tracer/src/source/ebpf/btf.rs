@@ -489,6 +489,8 @@ impl Btf {
         o.upid_size = self.struct_size("upid")?;
         o.upid_nr = int("upid", "nr")?;
         o.upid_ns = ptr("upid", "ns")?;
+        o.cgroup_level = int("cgroup", "level")?;
+        o.cgroup_ancestors = self.member_offset("cgroup", "ancestors")?;
         Ok(())
     }
 

@@ -4,10 +4,11 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use tracer_common::{
-    ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, PlacementIds, RecordHeader, RecordKind,
-    ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN, FLAG_ARGS_TRUNCATED,
-    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_PLACED, USAGE_CORE, USAGE_IO_BYTES,
-    USAGE_IO_CHARS, USAGE_PREV_CPUTIME, USAGE_SCHED,
+    ExecRecord, ExitRecord, ExitSchedRecord, ForkRecord, PlacementIds, PlacementObjects,
+    RecordHeader, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXE_CAPTURE, EXIT_FIXED_LEN,
+    FLAG_ARGS_TRUNCATED, FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_INHERITED, FLAG_PLACED,
+    FORK_INHERITED_LEN, USAGE_CORE, USAGE_IO_BYTES, USAGE_IO_CHARS, USAGE_PREV_CPUTIME,
+    USAGE_SCHED,
 };
 
 use crate::event::{split_cmdline, Backend, Details, Event, Exec, Exit, IoUsage, ProcessId, Usage};
@@ -134,6 +135,7 @@ struct ExecFixed {
     args_len: u32,
     args_total: u32,
     exe_len: u32,
+    objects: PlacementObjects,
     placement: PlacementIds,
 }
 
@@ -153,15 +155,100 @@ impl ExecFixed {
             args_len: word(std::mem::offset_of!(ExecRecord, args_len)),
             args_total: word(std::mem::offset_of!(ExecRecord, args_total)),
             exe_len: word(std::mem::offset_of!(ExecRecord, exe_len)),
+            objects: read(&bytes[std::mem::offset_of!(ExecRecord, objects)..])
+                .expect("the objects lie within the checked fixed part"),
             placement: read(&bytes[std::mem::offset_of!(ExecRecord, placement)..])
                 .expect("the placement lies within the checked fixed part"),
         }
     }
 }
 
+/// What an exit record carries besides its event: enough to compute its CPU times again
+/// once the process's final runtime is known ([`tracer_common::FinalRecord`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ExitRaw {
+    /// The process (tgid).
+    pub pid: u32,
+    /// Its `start_boottime`.
+    pub start_boottime_ns: u64,
+    /// When the exit record was written (CLOCK_BOOTTIME).
+    pub time_ns: u64,
+    fields: u32,
+    usage: tracer_common::Usage,
+    sched: tracer_common::SchedSummary,
+}
+
+impl ExitRaw {
+    /// The usage with the group's runtime raised to `runtime_ns` (never lowered).
+    pub fn usage_with_runtime(&self, runtime_ns: u64) -> Option<Usage> {
+        let mut raw = self.usage;
+        raw.runtime_ns = raw.runtime_ns.max(runtime_ns);
+        usage(self.fields, &raw, &self.sched)
+    }
+}
+
+/// The raw parts of an exit record that carries usage (`None` otherwise).
+pub fn exit_raw(bytes: &[u8]) -> Option<ExitRaw> {
+    let header: RecordHeader = read(bytes).ok()?;
+    if header.kind != RecordKind::Exit as u8 || bytes.len() < size_of::<ExitRecord>() {
+        return None;
+    }
+    let mut full = [0u8; size_of::<ExitSchedRecord>()];
+    let len = bytes.len().min(full.len());
+    full[..len].copy_from_slice(&bytes[..len]);
+    let record: ExitSchedRecord = read(&full).ok()?;
+    let mut fields = record.exit.usage_fields;
+    if len < full.len() {
+        fields &= !USAGE_SCHED;
+    }
+    (fields & USAGE_CORE != 0).then_some(ExitRaw {
+        pid: header.pid,
+        start_boottime_ns: header.start_boottime_ns,
+        time_ns: header.time_ns,
+        fields,
+        usage: record.exit.usage,
+        sched: record.sched,
+    })
+}
+
+/// A [`tracer_common::FinalRecord`], when `bytes` is one.
+pub fn final_record(bytes: &[u8]) -> Option<tracer_common::FinalRecord> {
+    (bytes.first() == Some(&(RecordKind::Final as u8)))
+        .then(|| read(bytes).ok())
+        .flatten()
+}
+
+/// What a fork or exec record says of where its process runs. The token is a digest of the
+/// record's [`PlacementObjects`]: equal tokens, the same placement (but for the ids in the PID
+/// namespace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPlacement {
+    /// The kernel read the ids ([`FLAG_PLACED`]).
+    Read {
+        /// The ids.
+        ids: PlacementIds,
+        /// Their token.
+        token: u64,
+    },
+    /// A fork that runs where the process that forked does ([`FLAG_INHERITED`]).
+    Inherited {
+        /// Its token, to check against the one remembered with that process.
+        token: u64,
+    },
+}
+
+/// The token of a placement's kernel objects (never 0, which stands for none).
+fn token(objects: &PlacementObjects) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(objects) | 1
+}
+
 /// Decodes one record, with where its process runs when the kernel read it (fork and exec
-/// records flagged [`FLAG_PLACED`]).
-pub fn record(bytes: &[u8], clock: &Clock) -> Result<(Event, Option<PlacementIds>), DecodeError> {
+/// records flagged [`FLAG_PLACED`] or [`FLAG_INHERITED`]).
+pub fn record(
+    bytes: &[u8],
+    clock: &Clock,
+) -> Result<(Event, Option<KernelPlacement>), DecodeError> {
     let header: RecordHeader = read(bytes)?;
     let kind = RecordKind::from_u8(header.kind)
         .ok_or_else(|| DecodeError(format!("unknown record kind {}", header.kind)))?;
@@ -169,12 +256,38 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<(Event, Option<PlacementIds
     let placed = header.flags & FLAG_PLACED != 0;
     let mut placement = None;
     let details = match kind {
-        RecordKind::Fork => {
-            let fork: ForkRecord = read(bytes)?;
-            placement = placed.then_some(fork.placement);
+        RecordKind::Fork if header.flags & FLAG_INHERITED != 0 => {
+            // The record ends before its placement.
+            let mut full = [0u8; size_of::<ForkRecord>()];
+            let head = bytes.get(..FORK_INHERITED_LEN).ok_or_else(|| {
+                DecodeError(format!(
+                    "inherited fork record of {} bytes is shorter than {FORK_INHERITED_LEN}",
+                    bytes.len()
+                ))
+            })?;
+            full[..FORK_INHERITED_LEN].copy_from_slice(head);
+            let fork: ForkRecord = read(&full)?;
+            placement = Some(KernelPlacement::Inherited {
+                token: token(&fork.objects),
+            });
             Details::Fork {
                 parent_pid: fork.parent_pid,
             }
+        }
+        RecordKind::Fork => {
+            let fork: ForkRecord = read(bytes)?;
+            placement = placed.then(|| KernelPlacement::Read {
+                ids: fork.placement,
+                token: token(&fork.objects),
+            });
+            Details::Fork {
+                parent_pid: fork.parent_pid,
+            }
+        }
+        RecordKind::Final => {
+            return Err(DecodeError(
+                "a final CPU-time record is not an event (see `final_record`)".into(),
+            ))
         }
         RecordKind::Exit => {
             // A kernel without the usage fields sends the record without its usage part.
@@ -211,7 +324,10 @@ pub fn record(bytes: &[u8], clock: &Clock) -> Result<(Event, Option<PlacementIds
             // Only the used part of the tail is in the ring: read the fixed fields, then take
             // the path and the arguments from the bytes that follow them.
             let exec = ExecFixed::read(bytes);
-            placement = placed.then_some(exec.placement);
+            placement = placed.then(|| KernelPlacement::Read {
+                ids: exec.placement,
+                token: token(&exec.objects),
+            });
             let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
             let tail = &bytes[EXEC_FIXED_LEN..];
@@ -310,6 +426,9 @@ mod tests {
         for word in [args.len() as u32, args_total, exe.len() as u32, 0] {
             bytes.extend_from_slice(&word.to_ne_bytes());
         }
+        for object in [1u64, 2, 3] {
+            bytes.extend_from_slice(&object.to_ne_bytes());
+        }
         bytes.extend_from_slice(&7u64.to_ne_bytes());
         for word in [11u32, 12, 13, 14, 15, 16, 17, 5, 4, 0] {
             bytes.extend_from_slice(&word.to_ne_bytes());
@@ -347,12 +466,15 @@ mod tests {
         let (event, ids) = record(&bytes, &clock).unwrap();
         assert_eq!(
             ids,
-            Some(PlacementIds {
-                cgroup_id: 7,
-                namespaces: [11, 12, 13, 14, 15, 16, 17],
-                vpid: 5,
-                vppid: 4,
-                _pad: 0
+            Some(KernelPlacement::Read {
+                ids: PlacementIds {
+                    cgroup_id: 7,
+                    namespaces: [11, 12, 13, 14, 15, 16, 17],
+                    vpid: 5,
+                    vppid: 4,
+                    _pad: 0,
+                },
+                token: token(&[1, 2, 3]),
             })
         );
         let Details::Exec(exec) = event.details else {
@@ -373,6 +495,48 @@ mod tests {
         let bytes = exec_bytes(0, b"sh\0", b"abc\0", 4);
         assert!(record(&bytes[..bytes.len() - 1], &clock).is_err());
         assert!(record(&bytes[..EXEC_FIXED_LEN - 1], &clock).is_err());
+    }
+
+    #[test]
+    fn inherited_forks_end_before_their_placement() {
+        let clock = Clock::new_or_derived();
+        let header = RecordHeader {
+            kind: RecordKind::Fork as u8,
+            flags: FLAG_INHERITED,
+            _pad: [0; 2],
+            pid: 42,
+            ppid: 7,
+            tid: 8,
+            uid: 0,
+            gid: 0,
+            time_ns: 5_000_000_000,
+            start_boottime_ns: 4_000_000_000,
+            comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        let fork = ForkRecord {
+            header,
+            parent_pid: 8,
+            _pad: 0,
+            objects: [1, 2, 3],
+            placement: PlacementIds::default(),
+        };
+        // SAFETY: a plain #[repr(C)] record without padding holes, fully initialised.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&fork as *const ForkRecord).cast::<u8>(),
+                FORK_INHERITED_LEN,
+            )
+        };
+        let (event, ids) = record(bytes, &clock).expect("a well-formed record");
+        assert_eq!(
+            ids,
+            Some(KernelPlacement::Inherited {
+                token: token(&[1, 2, 3])
+            })
+        );
+        assert_ne!(token(&[1, 2, 3]), token(&[1, 2, 4]));
+        assert!(matches!(event.details, Details::Fork { parent_pid: 8 }));
+        assert!(record(&bytes[..FORK_INHERITED_LEN - 1], &clock).is_err());
     }
 
     #[test]

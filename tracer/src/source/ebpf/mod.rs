@@ -4,7 +4,10 @@
 
 pub mod btf;
 mod decode;
+pub(crate) use decode::KernelPlacement;
+mod hold;
 pub mod sched;
+pub mod scope;
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -168,7 +171,17 @@ pub struct EbpfSource {
     drained_at_ns: u64,
     /// Fills each event's placement from the ids its record carries.
     placer: crate::source::place::Placer,
+    /// Whether the final-time program runs (exit events are then held for it).
+    final_times: bool,
+    /// Exit events waiting for their final CPU time.
+    held: hold::Held,
+    /// Exit events not held while the final-time program runs (someone waited for an exit).
+    exits_unheld: u64,
 }
+
+/// The final-time program and its tracepoint (see `hold`): it runs on every context switch
+/// and returns at once unless the task switched out is dead.
+const FINAL_PROGRAM: (&str, &str) = ("sched_switch_final", "sched_switch");
 
 impl EbpfSource {
     /// Loads and attaches the programs. Must run inside a tokio runtime.
@@ -205,6 +218,23 @@ impl EbpfSource {
         tracing::debug!(elapsed = ?started.elapsed(), "kernel BTF parsed");
         let mut offsets = btf.kernel_offsets()?;
         offsets.wakeup_bytes = config.wakeup_bytes;
+        if !config.scope.is_empty() {
+            if offsets.placement == 0 {
+                return Err(EbpfError::Load(
+                    "--cgroup needs the kernel's cgroup fields in its BTF, which it lacks".into(),
+                ));
+            }
+            let hierarchy = crate::host::container::Hierarchy::discover();
+            let mount = hierarchy.v2_mount().ok_or_else(|| {
+                EbpfError::Load("--cgroup needs a cgroup v2 hierarchy, and none is mounted".into())
+            })?;
+            let scopes = scope::resolve(&config.scope, mount).map_err(EbpfError::Load)?;
+            offsets.scope_count = scopes.len() as u32;
+            for (index, scope) in scopes.iter().enumerate() {
+                offsets.scope_ids[index] = scope.id;
+                offsets.scope_levels[index] = scope.level;
+            }
+        }
         offsets.sched = u32::from(config.sched);
         if config.sched {
             btf.sched_offsets(&mut offsets)?;
@@ -273,6 +303,29 @@ impl EbpfSource {
                 }
             })?;
         }
+        // Optional: without it exits carry the CPU time read at `sched_process_exit`.
+        let final_times = offsets.usage_fields & tracer_common::USAGE_THREADS != 0
+            && match (|| -> Result<(), String> {
+                let (program, tracepoint) = FINAL_PROGRAM;
+                let prog: &mut BtfTracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or("program missing from the object")?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+                prog.load(tracepoint, &aya_btf)
+                    .map_err(|e| error_chain(&e))?;
+                prog.attach().map_err(|e| error_chain(&e))?;
+                Ok(())
+            })() {
+                Ok(()) => true,
+                Err(reason) => {
+                    tracing::warn!(
+                        "exit CPU times will miss the exit's last slice and teardown \
+                         (the final-time program could not attach: {reason})"
+                    );
+                    false
+                }
+            };
         let ring = RingBuf::try_from(
             ebpf.take_map("EVENTS")
                 .ok_or_else(|| EbpfError::Load("map EVENTS missing from the object".into()))?,
@@ -333,6 +386,9 @@ impl EbpfSource {
             decode_errors: 0,
             drained_at_ns: 0,
             placer: Default::default(),
+            final_times,
+            held: hold::Held::default(),
+            exits_unheld: 0,
         })
     }
 
@@ -360,6 +416,12 @@ impl EbpfSource {
                 Pace::Asleep(_) if self.exit_wakeup.awaited() => self.drain_interval,
                 Pace::Asleep(slept) => slept,
                 Pace::Batching | Pace::Settling => self.drain_interval,
+            };
+            // Held exits go out on time.
+            let timer = if self.held.is_empty() {
+                timer
+            } else {
+                timer.min(self.drain_interval)
             };
             tokio::select! {
                 guard = self.ring.readable_mut() => guard?.clear_ready(),
@@ -402,12 +464,25 @@ impl EbpfSource {
         }
         let ring = self.ring.get_mut();
         let before = out.len();
+        // Exits are held for their final CPU time unless someone waits for one.
+        let hold = self.final_times && !self.exit_wakeup.awaited();
         while out.len() - before < max {
             let Some(item) = ring.next() else { break };
+            if let Some(record) = decode::final_record(&item) {
+                self.held.complete(&record, out);
+                continue;
+            }
             match decode::record(&item, &self.clock) {
                 Ok((mut event, ids)) => {
-                    self.placer.place(&mut event, ids.as_ref());
-                    out.push(event);
+                    self.placer.place(&mut event, ids);
+                    match decode::exit_raw(&item).filter(|_| self.final_times) {
+                        Some(raw) if hold => self.held.hold(event, raw, out),
+                        Some(_) => {
+                            self.exits_unheld += 1;
+                            out.push(event);
+                        }
+                        None => out.push(event),
+                    }
                 }
                 Err(e) => {
                     self.decode_errors += 1;
@@ -415,8 +490,13 @@ impl EbpfSource {
                 }
             }
         }
+        self.held.release(Clock::now_boot_ns(), !hold, out);
+        // Records from the oldest held exit on are not all out yet.
+        if let Some(oldest) = self.held.oldest_ns() {
+            self.drained_at_ns = self.drained_at_ns.min(oldest);
+        }
         let added = out.len() - before;
-        self.cut_short = added == max;
+        self.cut_short = added >= max;
         self.events += added as u64;
         added
     }
@@ -431,6 +511,7 @@ impl EbpfSource {
             } else {
                 &[]
             })
+            .chain(self.final_times.then_some(&FINAL_PROGRAM))
             .filter_map(|(name, _)| {
                 let program: &BtfTracePoint = self.ebpf.program(name)?.try_into().ok()?;
                 let info = program.info().ok()?;
@@ -462,6 +543,7 @@ impl EbpfSource {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+        self.held.release(u64::MAX, true, out);
     }
 
     /// Loss, truncation and volume counters, summed over CPUs.
@@ -483,6 +565,7 @@ impl EbpfSource {
             args_truncated: read(counter::ARGS_TRUNCATED),
             read_errors: read(counter::READ_ERRORS),
             decode_errors: self.decode_errors,
+            exit_cpu_partial: self.held.expired + self.exits_unheld,
         }
     }
 }
