@@ -60,6 +60,7 @@ mod python;
 mod readers;
 mod rows;
 mod storm;
+mod throughput;
 mod util;
 mod wait;
 
@@ -74,6 +75,7 @@ use python::*;
 use readers::*;
 use rows::*;
 use storm::*;
+use throughput::*;
 use util::*;
 use wait::*;
 
@@ -83,8 +85,9 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 10] = [
+const MEASUREMENTS: [(&str, Measure); 11] = [
     ("exec storm", exec_storm),
+    ("throughput A/B", throughput_ab),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
     ("agent at scale", agent_scale),
