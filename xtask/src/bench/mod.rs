@@ -12,7 +12,9 @@
 //! events`, bpftrace, forkstat) with the fraction of the storm each saw, and the CPU each
 //! consumer process spent on it (the agent's cost per process lifecycle); the kernel cost of
 //! each BPF program; `ps`-style queries (tracer directly, psutil, `ps`); the same through the
-//! agent over 2,000 and 10,000 processes with the agent's start-up time and RSS; `wait`
+//! agent over 2,000, 10,000 and 50,000 processes with the agent's start-up time (against a
+//! `ps -eo` listing of the same host) and RSS; the storm's throughput A/B (nothing against the
+//! agent with a subscriber, ≥ 10 interleaved repetitions with their spread); `wait`
 //! latency from a process's exit to the waiter's answer, through the agent and directly; and
 //! the event backends side by side (`tracer events --backend ebpf|procfs|sysinfo`): the CPU
 //! each spends per second at idle and under a storm, and the fraction of the storm's short and
