@@ -85,7 +85,11 @@ impl RenderedLines {
     pub fn line(&self, event: &Arc<Event>, variant: Variant) -> (Arc<[u8]>, bool) {
         let key = Arc::as_ptr(event) as usize;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(line) = cache.lines.get(&key).and_then(|l| l[variant.slot()].clone()) {
+        if let Some(line) = cache
+            .lines
+            .get(&key)
+            .and_then(|l| l[variant.slot()].clone())
+        {
             return (line, true);
         }
         // Rendered under the lock: a subscriber wanting the same line waits for it rather
@@ -110,7 +114,11 @@ impl RenderedLines {
     /// Events whose lines are kept now.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).order.len()
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .order
+            .len()
     }
 }
 
@@ -159,7 +167,10 @@ mod tests {
         let (first, reused) = shared.line(&event, private);
         assert!(!reused);
         let (again, reused) = shared.line(&event, private);
-        assert!(reused && Arc::ptr_eq(&first, &again), "the same bytes, not a copy");
+        assert!(
+            reused && Arc::ptr_eq(&first, &again),
+            "the same bytes, not a copy"
+        );
         let (public_line, reused) = shared.line(&event, public);
         assert!(!reused, "another variant is another line");
         // The variants differ by the private field only, and each is what rendering gives.
@@ -176,13 +187,16 @@ mod tests {
             },
         );
         assert_eq!(&*public_line, &direct[..]);
-        assert_eq!(Variant::of(
+        assert_eq!(
+            Variant::of(
                 Format::Text,
                 Access {
                     visible: false,
                     read: false
                 }
-            ), None);
+            ),
+            None
+        );
     }
 
     #[test]

@@ -17,10 +17,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, watch};
 
 use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters, MAX_REQUEST};
+use super::rendered::Variant;
 use crate::query::access::{Access, ProcMount};
 use crate::query::attrs::Collector;
 use crate::query::{Format, Viewer};
-use super::rendered::Variant;
 use crate::render::events::StreamRecord;
 use crate::table::live::{Feed, Lost, Tracer, TracerConfig};
 

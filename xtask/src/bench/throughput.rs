@@ -238,9 +238,9 @@ fn rows(arms: &[Arm], results: &[Vec<std::result::Result<Run, String>>]) -> Vec<
                 extra: extra.join("; "),
                 targets: Vec::new(),
                 details: json!({ "runs": runs_json(index), "paired_ratios": ratios }),
-                error: runs.is_empty().then(|| {
-                    first_error(index).unwrap_or_else(|| "no repetition ran".to_owned())
-                }),
+                error: runs
+                    .is_empty()
+                    .then(|| first_error(index).unwrap_or_else(|| "no repetition ran".to_owned())),
             }
         })
         .collect();
