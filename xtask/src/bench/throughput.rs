@@ -9,6 +9,8 @@ use super::*;
 
 /// Fewest repetitions of each arm, whatever the mode.
 pub(super) const MIN_REPS: usize = 10;
+/// Quiet time before each arm's storm.
+const PAUSE: Duration = Duration::from_secs(1);
 
 /// One arm of the comparison.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -77,6 +79,9 @@ pub(super) fn throughput_ab(ctx: &Ctx) -> Result<Vec<Row>> {
 
 /// Starts the arm's consumers, runs one serial storm, stops them.
 fn run_arm(ctx: &Ctx, python: &Path, arm: Arm, tag: &str) -> Result<Run> {
+    // The arm before may still be tearing down (programs detached, memory freed): each arm,
+    // the one with nothing attached too, starts after the same pause.
+    thread::sleep(PAUSE);
     let mut consumers: Vec<Running> = Vec::new();
     let mut subscriber_output = None;
     match arm {
