@@ -394,3 +394,115 @@ pub(super) fn tracked_count(line: &str) -> Option<usize> {
     let digits = before.rsplit(['(', ' ']).next()?;
     digits.replace(',', "").parse().ok()
 }
+
+/// Issue 17, target 1: the agent's CPU per second with nothing happening (no client, no
+/// storm) against `tracer events --backend procfs --interval 1` over the same seconds, both
+/// running side by side, from the threads' schedstat run times (ns; clock ticks are too coarse
+/// for a fraction of a millisecond per second).
+pub(super) fn agent_idle(ctx: &Ctx) -> Result<Vec<Row>> {
+    let window = ctx.backend_idle.max(Duration::from_secs(5));
+    let reps = ctx.backend_reps.max(3);
+    let mut agent_ms = Vec::new();
+    let mut polling_ms = Vec::new();
+    let mut failures = Vec::new();
+    for rep in 0..reps {
+        say!("agent idle {}/{reps}: {} s …", rep + 1, window.as_secs());
+        let outcome = (|| -> Result<(f64, f64)> {
+            let agent = Running::start(
+                Peer::Agent,
+                Peer::Agent.command(ctx, &[]),
+                &ctx.work.join(format!("idle-agent-{rep}.out")),
+            )?;
+            let mut command = Command::new(&ctx.tracer);
+            command.arg("--socket").arg(&ctx.no_agent).args([
+                "events",
+                "--backend",
+                "procfs",
+                "--interval",
+                "1",
+            ]);
+            let polling = Running::start(
+                Peer::Tracer,
+                command,
+                &ctx.work.join(format!("idle-procfs-{rep}.out")),
+            )?;
+            let pids = [agent.pid()?, polling.pid()?];
+            for pid in pids {
+                Settled::wait(pid)?;
+            }
+            let before = pids.map(thread_run_times);
+            let begun = Instant::now();
+            thread::sleep(window);
+            let after = pids.map(thread_run_times);
+            let seconds = begun.elapsed().as_secs_f64();
+            polling.stop()?;
+            agent.stop()?;
+            let ms_per_s = |index: usize| {
+                let ns: u64 = after[index]
+                    .iter()
+                    .map(|(tid, ns)| {
+                        ns.saturating_sub(before[index].get(tid).copied().unwrap_or(0))
+                    })
+                    .sum();
+                ns as f64 * 1e-6 / seconds
+            };
+            Ok((ms_per_s(0), ms_per_s(1)))
+        })();
+        match outcome {
+            Ok((agent, polling)) => {
+                say!("  agent {agent:.3} CPU ms/s, procfs polling {polling:.3} CPU ms/s");
+                agent_ms.push(agent);
+                polling_ms.push(polling);
+            }
+            Err(error) => {
+                say!("  failed: {error:#}");
+                failures.push(format!("{error:#}"));
+            }
+        }
+    }
+    let measurement = format!(
+        "CPU at idle ({} s windows, side by side, schedstat run time)",
+        window.as_secs()
+    );
+    let error = || {
+        agent_ms.is_empty().then(|| {
+            failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no sample".to_owned())
+        })
+    };
+    let mut rows = vec![
+        Row {
+            measurement: measurement.clone(),
+            subject: "tracer events --backend procfs --interval 1".to_owned(),
+            unit: Unit::CpuMsPerSecond,
+            extra: spread(&polling_ms, |v| format!("{v:.3}")).unwrap_or_default(),
+            samples: polling_ms.clone(),
+            ratio: Ratio::None,
+            targets: Vec::new(),
+            details: json!({ "cpu_ms_per_second": polling_ms }),
+            error: error(),
+        },
+        Row {
+            measurement,
+            subject: "tracer agent (no client)".to_owned(),
+            unit: Unit::CpuMsPerSecond,
+            extra: spread(&agent_ms, |v| format!("{v:.3}")).unwrap_or_default(),
+            samples: agent_ms.clone(),
+            ratio: Ratio::None,
+            targets: Vec::new(),
+            details: json!({ "cpu_ms_per_second": agent_ms, "failures": failures }),
+            error: error(),
+        },
+    ];
+    compare(&mut rows, 0, "CPU vs procfs polling's");
+    let ratio = match rows[1].ratio {
+        Ratio::Of { value, .. } => Some(value),
+        _ => None,
+    };
+    rows[1]
+        .targets
+        .push(Target::at_most("≤ procfs polling at 1 s", ratio, 1.0));
+    Ok(rows)
+}

@@ -87,12 +87,13 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 11] = [
+const MEASUREMENTS: [(&str, Measure); 12] = [
     ("exec storm", exec_storm),
     ("throughput A/B", throughput_ab),
     ("kernel cost", kernel_cost),
     ("ps query", ps_query),
     ("agent at scale", agent_scale),
+    ("agent idle", agent_idle),
     ("wait latency", wait_latency),
     ("backends", backends),
     ("procfs crate", procfs_crate),
