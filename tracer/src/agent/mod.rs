@@ -6,6 +6,8 @@ pub mod client;
 mod metrics;
 pub mod protocol;
 #[cfg(native_linux)]
+mod rendered;
+#[cfg(native_linux)]
 pub mod sampling;
 #[cfg(native_linux)]
 pub mod server;

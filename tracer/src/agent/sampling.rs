@@ -2,10 +2,15 @@
 //! a client's first call (psutil's first `cpu_percent()` says `0.0`).
 //!
 //! Every [`PERIOD`] a thread of its own reads the system's CPU times (`/proc/stat`) and the
-//! disk and network counters (`/proc/diskstats`, `/proc/net/dev`): six small reads a second.
+//! disk and network counters (`/proc/diskstats`, `/proc/net/dev`): six small reads a second —
+//! but only while clients use them: sampling starts with a `sys` request and stops [`IDLE_AFTER`]
+//! after the last one, so an idle agent does not wake each second for figures nobody reads.
 //! A `sys` request then compares with the newest CPU sample at least half a second old (so
 //! over a window of 0.5–1.5 s), reads the I/O counters through `nowrap` memory kept since the
-//! agent started, and shows the throughput between the last two samples.
+//! agent started, and shows the throughput between the last two samples. The first request
+//! after a pause samples on the spot, so it compares with the last sample before the pause:
+//! `cpu_percent` and the throughput are the averages over the pause (psutil's
+//! `cpu_percent(interval=None)`: since the last call), never figures from before it.
 //!
 //! Processes' `cpu_percent` is not sampled in the background — reading every process's CPU
 //! times each second costs too much on a host with 10,000 of them. Each query samples the
@@ -15,7 +20,8 @@
 //! minute.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::Section;
@@ -30,8 +36,12 @@ use crate::system::{DiskIo, NetIo, Sampler};
 /// How often the agent samples the system's counters.
 pub const PERIOD: Duration = Duration::from_secs(1);
 
-/// Every how many periods ended processes' CPU samples are dropped.
-const PRUNE_EVERY: u32 = 60;
+/// How long sampling goes on after the last request that used it.
+pub const IDLE_AFTER: Duration = Duration::from_secs(30);
+
+/// How often ended processes' CPU samples are dropped (sampling or not: `ps` queries add
+/// samples without using the system's).
+const PRUNE_PERIOD: Duration = Duration::from_secs(60);
 
 /// Totals of the I/O counters at one moment.
 type IoTotals = (Option<DiskIo>, Option<NetIo>);
@@ -47,9 +57,34 @@ struct State {
     rates: Option<IoRates>,
 }
 
-/// The system's counters, sampled every [`PERIOD`].
+/// When the counters are sampled.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Between two samples while in use.
+    pub period: Duration,
+    /// How long after the last use sampling stops.
+    pub idle_after: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            period: PERIOD,
+            idle_after: IDLE_AFTER,
+        }
+    }
+}
+
+/// The system's counters, sampled every [`PERIOD`] while clients use them.
 pub struct SystemSampling {
     state: Mutex<State>,
+    timing: Timing,
+    /// When a request last used the samples (`None`: never).
+    used: Mutex<Option<Instant>>,
+    /// Wakes the sampling thread when a request ends a pause.
+    wake: Condvar,
+    /// Samples taken since start (for tests and the agent's stats).
+    samples: AtomicU64,
 }
 
 impl Default for SystemSampling {
@@ -61,6 +96,11 @@ impl Default for SystemSampling {
 impl SystemSampling {
     /// Takes the first sample now.
     pub fn new() -> Self {
+        Self::with_timing(Timing::default())
+    }
+
+    /// Takes the first sample now; samples every `timing.period` while in use.
+    pub fn with_timing(timing: Timing) -> Self {
         let sampling = SystemSampling {
             state: Mutex::new(State {
                 baselines: VecDeque::with_capacity(3),
@@ -68,9 +108,82 @@ impl SystemSampling {
                 last_io: None,
                 rates: None,
             }),
+            timing,
+            used: Mutex::new(None),
+            wake: Condvar::new(),
+            samples: AtomicU64::new(0),
         };
         sampling.sample();
         sampling
+    }
+
+    /// Samples taken since start.
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// Whether a request used the samples within `idle_after` of `now`.
+    fn in_use(&self, used: Option<Instant>, now: Instant) -> bool {
+        used.is_some_and(|at| now.saturating_duration_since(at) < self.timing.idle_after)
+    }
+
+    /// Whether sampling runs now (a request used it lately).
+    pub fn active(&self) -> bool {
+        let used = *self.used.lock().unwrap_or_else(|p| p.into_inner());
+        self.in_use(used, Instant::now())
+    }
+
+    /// Records a use. After a pause (or at the first use) it samples now, so the answer
+    /// compares with the last sample before the pause, and wakes the sampling thread.
+    pub fn touch(&self) {
+        let now = Instant::now();
+        let was_idle = {
+            let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = !self.in_use(*used, now);
+            *used = Some(now);
+            idle
+        };
+        if was_idle {
+            self.sample();
+            self.wake.notify_all();
+        }
+    }
+
+    /// Waits until sampling is in use, at most `limit`; says whether it is.
+    fn wait_for_use(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = Instant::now();
+            if self.in_use(*used, now) {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            used = match self.wake.wait_timeout(used, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// The sampling thread's loop: a sample every period while in use, asleep otherwise;
+    /// `every_prune_period` runs about once per [`PRUNE_PERIOD`] either way.
+    fn run(&self, mut every_prune_period: impl FnMut()) -> ! {
+        let mut pruned = Instant::now();
+        loop {
+            if self.wait_for_use(PRUNE_PERIOD) {
+                std::thread::sleep(self.timing.period);
+                if self.active() {
+                    self.sample();
+                }
+            }
+            if pruned.elapsed() >= PRUNE_PERIOD {
+                every_prune_period();
+                pruned = Instant::now();
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -98,6 +211,7 @@ impl SystemSampling {
         while state.baselines.len() > 2 {
             state.baselines.pop_front();
         }
+        self.samples.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The newest CPU baseline at least [`MIN_WINDOW`] old (else the oldest there is), a copy
@@ -135,6 +249,7 @@ impl SystemSampling {
     /// A socket's owner is shown only to a viewer that may ptrace-read it (psutil run by that
     /// viewer could not read the owner's descriptors): null pid and fd -1 otherwise.
     pub fn answer(&self, sections: &[Section], format: Format, viewer: &Viewer) -> Vec<u8> {
+        self.touch();
         let mut collected = self.collect(sections_of(sections));
         if !viewer.sees_all() {
             let connections = collected
@@ -186,25 +301,16 @@ pub fn system() -> &'static SystemSampling {
     SYSTEM.get_or_init(SystemSampling::new)
 }
 
-/// Starts sampling on a thread of its own: the system's counters every [`PERIOD`], and once a
-/// minute dropping the CPU samples of processes that ended. `processes` (the agent's
-/// collector's samples) also switches to comparing a process's first query with its start.
+/// Starts sampling on a thread of its own: the system's counters every [`PERIOD`] while `sys`
+/// requests use them, and once a minute dropping the CPU samples of processes that ended.
+/// `processes` (the agent's collector's samples) also switches to comparing a process's first
+/// query with its start.
 pub fn start(processes: CpuSamples, procfs: Procfs) {
     processes.set_first_since_start(true);
     let system = system();
     let spawned = std::thread::Builder::new()
         .name("tracer-sampling".into())
-        .spawn(move || {
-            let mut periods = 0u32;
-            loop {
-                std::thread::sleep(PERIOD);
-                system.sample();
-                periods = periods.wrapping_add(1);
-                if periods.is_multiple_of(PRUNE_EVERY) {
-                    processes.prune(&procfs);
-                }
-            }
-        });
+        .spawn(move || system.run(|| processes.prune(&procfs)));
     if let Err(e) = spawned {
         tracing::warn!("cannot start sampling ({e}): cpu_percent compares with the last query");
     }
@@ -236,5 +342,49 @@ mod tests {
             .iter()
             .sum();
         assert!(shares > 0.0, "a window was measured: {cpu:?}");
+    }
+
+    #[test]
+    fn samples_only_while_used_and_the_first_answer_after_a_pause_spans_it() {
+        let timing = Timing {
+            period: Duration::from_millis(50),
+            idle_after: Duration::from_millis(400),
+        };
+        let sampling: &'static SystemSampling =
+            Box::leak(Box::new(SystemSampling::with_timing(timing)));
+        std::thread::spawn(move || sampling.run(|| {}));
+
+        // Nobody asked: only the first sample, however long the thread runs.
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(sampling.samples(), 1);
+        assert!(!sampling.active());
+
+        // The first request samples on the spot and compares with the sample before the
+        // pause: its window spans the pause, not a fresh half second.
+        let viewer = Viewer::peer(0, 0, None, crate::query::access::ProcMount::read());
+        let answer = sampling.answer(&[Section::Cpu], Format::Json, &viewer);
+        assert!(!answer.is_empty());
+        assert_eq!(sampling.samples(), 2, "sampled on demand");
+        let cpu = sampling.collect(sections_of(&[Section::Cpu])).report.cpu;
+        let cpu = cpu.expect("the cpu section was asked for");
+        assert!(cpu.window >= Duration::from_millis(600), "{cpu:?}");
+        assert!(sampling.active());
+
+        // In use: a sample every period.
+        std::thread::sleep(Duration::from_millis(300));
+        let during = sampling.samples();
+        assert!(during >= 4, "sampling while used: {during} samples");
+
+        // Idle again: sampling stops.
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(!sampling.active());
+        let stopped = sampling.samples();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(sampling.samples(), stopped, "no samples once idle");
+
+        // And starts again with the next request.
+        sampling.touch();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(sampling.samples() >= stopped + 4);
     }
 }

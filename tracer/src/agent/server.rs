@@ -17,10 +17,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, watch};
 
 use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters, MAX_REQUEST};
+use super::rendered::Variant;
 use crate::query::access::{Access, ProcMount};
 use crate::query::attrs::Collector;
 use crate::query::{Format, Viewer};
-use crate::render::events::{self, Shown, StreamRecord};
+use crate::render::events::StreamRecord;
 use crate::table::live::{Feed, Lost, Tracer, TracerConfig};
 
 /// How long a client may take to finish a request line once it started one.
@@ -121,6 +122,8 @@ pub(super) struct Shared {
     exporters: crate::export::Exporters,
     /// Set when the agent stops: waits in progress end (within a second).
     stopping: AtomicBool,
+    /// Event lines rendered once for every subscriber showing them.
+    rendered: super::rendered::RenderedLines,
 }
 
 impl Shared {
@@ -282,6 +285,7 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         shutdown: shutdown_rx,
         exporters,
         stopping: AtomicBool::new(false),
+        rendered: Default::default(),
     });
     start_sampling(&context);
     if let Some(addr) = config.metrics {
@@ -951,20 +955,29 @@ fn render_event(
     access: Access,
     synthesized: bool,
 ) {
-    if !access.visible {
+    if let Some(variant) = Variant::of(format, access) {
+        variant.render(out, event, synthesized);
+    }
+}
+
+/// Appends a live `event` as `access` allows: with other subscribers, the line one of them
+/// rendered (each line is rendered once and shared); alone, rendered straight into `out`.
+fn append_event(
+    out: &mut Vec<u8>,
+    event: &Arc<crate::event::Event>,
+    format: Format,
+    access: Access,
+    context: &Shared,
+) {
+    let Some(variant) = Variant::of(format, access) else {
+        return;
+    };
+    if context.counters.subscribers.load(Ordering::Relaxed) <= 1 {
+        variant.render(out, event, false);
         return;
     }
-    match format {
-        Format::Json => events::write_json_line_shown(
-            out,
-            event,
-            Shown {
-                private: access.read,
-                synthesized,
-            },
-        ),
-        Format::Text => events::write_text_line(out, event),
-    }
+    let (line, _reused) = context.rendered.line(event, variant);
+    out.extend_from_slice(&line);
 }
 
 /// Streams events to a subscriber until it leaves (noticed within a second, whatever its
@@ -1041,14 +1054,14 @@ async fn stream_events<R: AsyncRead + Unpin>(
                     access.refresh(&peer, context);
                     if filter.matches(&event) {
                         let shown = access.of(&event, None);
-                        render_event(&mut out, &event, format, shown, false);
+                        append_event(&mut out, &event, format, shown, context);
                     }
                     // Take what else is queued, to write in one go.
                     while out.len() < 64 * 1024 {
                         match subscription.try_recv() {
                             Ok(event) if filter.matches(&event) => {
                                 let shown = access.of(&event, None);
-                                render_event(&mut out, &event, format, shown, false);
+                                append_event(&mut out, &event, format, shown, context);
                             }
                             Ok(_) => {}
                             Err(_) => break,

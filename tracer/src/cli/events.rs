@@ -246,7 +246,6 @@ async fn from_agent(
     args: &EventsArgs,
     filter: &EventFilter,
 ) -> anyhow::Result<ExitCode> {
-    use std::io::BufRead;
     let mut stop = Stop::new()?;
     let stream = client
         .subscribe(&Request::Subscribe(SubscribeRequest {
@@ -279,19 +278,30 @@ async fn from_agent(
         .try_clone()
         .context("cannot use the agent's socket")?;
     let json = args.json;
+    // The agent writes whole lines, a batch at a time: each read takes what is there (up to
+    // 64 KiB) and writes it to stdout in one go, not a read, an allocation and a write a line.
     let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut out = io::BufWriter::new(io::stdout());
+        use std::io::Read;
+        let mut out = io::stdout().lock();
         if !json {
             writeln!(out, "{}", render::text_header())?;
             out.flush()?;
         }
-        for line in stream.split(b'\n') {
-            let line = line?;
-            out.write_all(&line)?;
-            out.write_all(b"\n")?;
+        let buffered = stream.buffer().to_vec();
+        out.write_all(&buffered)?;
+        out.flush()?;
+        let mut socket = stream.into_inner();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match socket.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.write_all(&chunk[..n])?;
             out.flush()?;
         }
-        Ok(())
     });
     tokio::select! {
         result = copy => match result {

@@ -6,7 +6,7 @@
 
 pub mod live;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +122,11 @@ pub struct TableStats {
 pub struct ProcessTable {
     /// Live processes by pid (one live process per pid at a time).
     live: HashMap<u32, Entry>,
+    /// `(ppid, pid)` of every live entry whose `ppid` is not its own pid, kept in step with
+    /// `live` by [`ProcessTable::insert_live`], [`ProcessTable::remove_live`] and
+    /// [`ProcessTable::set_ppid`]: an exit finds the children it orphans, and `children`
+    /// walks a tree, without scanning every live entry.
+    by_parent: BTreeSet<(u32, u32)>,
     /// Exited processes, oldest exit first.
     exited: VecDeque<Entry>,
     retention: Duration,
@@ -141,6 +146,7 @@ impl ProcessTable {
     pub fn with_limits(retention: Duration, max_exited: usize) -> Self {
         Self {
             live: HashMap::new(),
+            by_parent: BTreeSet::new(),
             exited: VecDeque::new(),
             retention,
             max_exited,
@@ -194,22 +200,71 @@ impl ProcessTable {
     /// Live children of `pid`, and with `recursive` all its descendants, from memory (call
     /// [`ProcessTable::refresh_unsettled`] first for re-parented processes).
     pub fn children(&self, pid: u32, recursive: bool) -> Vec<&Entry> {
-        let mut by_parent: HashMap<u32, Vec<&Entry>> = HashMap::new();
-        for entry in self.live.values().filter(|e| e.id.pid != e.ppid) {
-            by_parent.entry(entry.ppid).or_default().push(entry);
-        }
         let mut found = Vec::new();
+        let mut visited = std::collections::HashSet::from([pid]);
         let mut queue = vec![pid];
         while let Some(parent) = queue.pop() {
-            for child in by_parent.remove(&parent).unwrap_or_default() {
-                found.push(child);
+            for child in self.child_pids(parent) {
+                // A stale ppid may close a cycle (a reused pid): each process once.
+                if !visited.insert(child) {
+                    continue;
+                }
+                if let Some(entry) = self.live.get(&child) {
+                    found.push(entry);
+                }
                 if recursive {
-                    queue.push(child.id.pid);
+                    queue.push(child);
                 }
             }
         }
         found.sort_by_key(|entry| entry.id);
         found
+    }
+
+    /// Pids of the live entries whose `ppid` is `parent`, from the index.
+    fn child_pids(&self, parent: u32) -> impl Iterator<Item = u32> + '_ {
+        self.by_parent
+            .range((parent, 0)..=(parent, u32::MAX))
+            .map(|&(_, child)| child)
+    }
+
+    /// Adds a live entry (its pid must be free) and indexes it under its parent.
+    fn insert_live(&mut self, entry: Entry) {
+        if entry.id.pid != entry.ppid {
+            self.by_parent.insert((entry.ppid, entry.id.pid));
+        }
+        self.live.insert(entry.id.pid, entry);
+    }
+
+    /// Removes the live entry of `pid` and its place in the index.
+    fn remove_live(&mut self, pid: u32) -> Option<Entry> {
+        let entry = self.live.remove(&pid)?;
+        self.by_parent.remove(&(entry.ppid, pid));
+        Some(entry)
+    }
+
+    /// Moves live `pid` from parent `old` to parent `new` in the index (its entry's `ppid`
+    /// was just changed from `old` to `new`).
+    fn reindex(&mut self, pid: u32, old: u32, new: u32) {
+        if old == new {
+            return;
+        }
+        self.by_parent.remove(&(old, pid));
+        if pid != new {
+            self.by_parent.insert((new, pid));
+        }
+    }
+
+    /// Whether the parent index says exactly what the live entries' `ppid` say (tests).
+    #[cfg(test)]
+    pub(crate) fn index_is_consistent(&self) -> bool {
+        let expected: BTreeSet<(u32, u32)> = self
+            .live
+            .values()
+            .filter(|e| e.id.pid != e.ppid)
+            .map(|e| (e.ppid, e.id.pid))
+            .collect();
+        expected == self.by_parent
     }
 
     /// Fills the table from a `/proc` scan. Processes already present keep their entries
@@ -274,7 +329,7 @@ impl ProcessTable {
     /// Retires the live entry of `pid`, whose process is gone unseen: its end was inferred.
     /// Returns the retired entry.
     fn vanish(&mut self, pid: u32, now: f64) -> Option<Entry> {
-        let entry = self.live.remove(&pid)?;
+        let entry = self.remove_live(pid)?;
         self.stats.vanished += 1;
         let exit = ExitInfo {
             time: now,
@@ -323,14 +378,15 @@ impl ProcessTable {
             Some(existing) if existing.id == entry.id => {
                 if existing.updated <= entry.updated {
                     let origin = existing.origin;
+                    let (pid, old, new) = (entry.id.pid, existing.ppid, entry.ppid);
                     *existing = Entry { origin, ..entry };
+                    self.reindex(pid, old, new);
                 }
                 false
             }
             Some(_) => {
                 let old = self
-                    .live
-                    .remove(&entry.id.pid)
+                    .remove_live(entry.id.pid)
                     .expect("present: just matched");
                 self.stats.pid_reuse_unseen_exit += 1;
                 self.retire(
@@ -340,11 +396,11 @@ impl ProcessTable {
                         status: None,
                     },
                 );
-                self.live.insert(entry.id.pid, entry);
+                self.insert_live(entry);
                 true
             }
             None => {
-                self.live.insert(entry.id.pid, entry);
+                self.insert_live(entry);
                 true
             }
         }
@@ -358,6 +414,7 @@ impl ProcessTable {
                 self.stats.forks += 1;
                 let parent = self.live.get(parent_pid).cloned();
                 let entry = self.entry_for(event);
+                let old_ppid = entry.ppid;
                 if entry.updated <= event.time {
                     entry.ppid = event.ppid;
                     entry.updated = event.time;
@@ -375,10 +432,13 @@ impl ProcessTable {
                         entry.pending = false;
                     }
                 }
+                let new_ppid = entry.ppid;
+                self.reindex(event.id.pid, old_ppid, new_ppid);
             }
             Details::Exec(exec) => {
                 self.stats.execs += 1;
                 let entry = self.entry_for(event);
+                let old_ppid = entry.ppid;
                 if entry.updated <= event.time || entry.cmdline.is_none() {
                     entry.ppid = event.ppid;
                     entry.comm = event.name.clone();
@@ -392,6 +452,8 @@ impl ProcessTable {
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
                 }
+                let new_ppid = entry.ppid;
+                self.reindex(event.id.pid, old_ppid, new_ppid);
             }
             Details::Exit(exit) => {
                 self.stats.exits += 1;
@@ -401,8 +463,7 @@ impl ProcessTable {
                 };
                 let entry = match self.live.get(&event.id.pid) {
                     Some(entry) if entry.id == event.id => self
-                        .live
-                        .remove(&event.id.pid)
+                        .remove_live(event.id.pid)
                         .expect("present: just matched"),
                     // Never seen alive (it ended before the scan reached it): keep what the
                     // exit event says.
@@ -414,9 +475,11 @@ impl ProcessTable {
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
                 }
-                // Its children are re-parented now: their ppid must be read again.
-                for child in self.live.values_mut() {
-                    if child.ppid == event.id.pid {
+                // Its children are re-parented now: their ppid must be read again. The index
+                // names them, so an exit costs its children, not the table's size.
+                let orphans: Vec<u32> = self.child_pids(event.id.pid).collect();
+                for pid in orphans {
+                    if let Some(child) = self.live.get_mut(&pid) {
                         child.ppid_stale = true;
                     }
                 }
@@ -430,8 +493,7 @@ impl ProcessTable {
         let replace = matches!(self.live.get(&event.id.pid), Some(e) if e.id != event.id);
         if replace {
             let old = self
-                .live
-                .remove(&event.id.pid)
+                .remove_live(event.id.pid)
                 .expect("present: just matched");
             self.stats.pid_reuse_unseen_exit += 1;
             self.retire(
@@ -442,9 +504,12 @@ impl ProcessTable {
                 },
             );
         }
+        if !self.live.contains_key(&event.id.pid) {
+            self.insert_live(new_entry(event));
+        }
         self.live
-            .entry(event.id.pid)
-            .or_insert_with(|| new_entry(event))
+            .get_mut(&event.id.pid)
+            .expect("present: just inserted")
     }
 
     fn retire(&mut self, mut entry: Entry, exit: ExitInfo) {
@@ -536,8 +601,10 @@ impl ProcessTable {
             };
             match read {
                 Ok(stat) if stat.starttime == id.start_ticks => {
+                    let old = entry.ppid;
                     entry.ppid = stat.ppid;
                     entry.ppid_stale = false;
+                    self.reindex(id.pid, old, stat.ppid);
                 }
                 Ok(_) | Err(ProcError::NoSuchProcess { .. }) => {
                     self.vanish(id.pid, now);

@@ -613,3 +613,102 @@ fn a_zombie_found_by_a_scan_leaves_when_it_is_reaped() {
     assert_eq!(table.stats().vanished, 1);
     assert!(table.get(80).is_some(), "the parent is untouched");
 }
+
+#[cfg(native_linux)]
+#[test]
+fn an_exit_reparents_its_children_through_the_parent_index() {
+    let root = Root::new("table-reparent-index");
+    root.add(&proc(1, 0, 1, &["/sbin/init"]));
+    root.add(&proc(50, 1, 50, &["/bin/subreaper"]));
+    root.add(&proc(60, 50, 60, &["/bin/parent"]));
+    for pid in 61..=64 {
+        root.add(&proc(pid, 60, u64::from(pid), &["/bin/child"]));
+    }
+    root.add(&proc(65, 61, 65, &["/bin/grandchild"]));
+    let host = root.host();
+    let mut table = ProcessTable::new(HOUR);
+    table.seed(&host, 10.0).expect("fixture scan");
+    assert!(table.index_is_consistent());
+    let pids = |entries: Vec<&Entry>| entries.iter().map(|e| e.id.pid).collect::<Vec<_>>();
+    assert_eq!(pids(table.children(60, false)), vec![61, 62, 63, 64]);
+    assert_eq!(pids(table.children(50, true)), vec![60, 61, 62, 63, 64, 65]);
+
+    // 60 exits: exactly its children are marked, found through the index.
+    table.apply(&exit(11.0, 60, 60, 50, 0));
+    assert!(table.index_is_consistent());
+    let stale: Vec<u32> = table
+        .live()
+        .filter(|e| e.ppid_stale)
+        .map(|e| e.id.pid)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(stale, vec![61, 62, 63, 64]);
+
+    // The kernel gave 61 and 62 to the subreaper, 63 to init; 64 ended unseen.
+    root.remove(60);
+    root.add(&proc(61, 50, 61, &["/bin/child"]));
+    root.add(&proc(62, 50, 62, &["/bin/child"]));
+    root.add(&proc(63, 1, 63, &["/bin/child"]));
+    root.remove(64);
+    table.refresh_unsettled(&host, 12.0);
+    assert!(table.index_is_consistent());
+    assert!(table.live().all(|e| !e.ppid_stale));
+    assert_eq!(pids(table.children(50, false)), vec![61, 62]);
+    assert_eq!(pids(table.children(50, true)), vec![61, 62, 65]);
+    assert_eq!(pids(table.children(1, false)), vec![50, 63]);
+    assert!(table.children(60, true).is_empty());
+    assert!(table.get(64).is_none());
+
+    // A new process on the exited parent's pid has no children of the old one.
+    table.apply(&fork(13.0, 60, 130, 1));
+    assert!(table.index_is_consistent());
+    assert!(table.children(60, true).is_empty());
+    assert_eq!(pids(table.children(1, false)), vec![50, 60, 63]);
+}
+
+#[test]
+fn the_parent_index_follows_every_event_and_an_exit_touches_only_children() {
+    // A deterministic mix of forks, execs (under a new parent too), exits, exits of
+    // processes never seen alive and reused pids; the index must agree with the entries
+    // after each event.
+    let mut table = ProcessTable::new(HOUR);
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % n
+    };
+    let mut start = 1_000u64;
+    for step in 0..5_000 {
+        let time = 10.0 + f64::from(step) / 100.0;
+        let pid = 2 + next(300) as u32;
+        let parent = 1 + next(300) as u32;
+        start += 1;
+        let event = match next(4) {
+            0 | 1 => fork(time, pid, start, parent),
+            2 => exec(time, pid, start, parent, &["/bin/x"], 0),
+            _ => exit(time, pid, start, parent, 0),
+        };
+        table.apply(&event);
+        assert!(table.index_is_consistent(), "after step {step}: {event:?}");
+    }
+
+    // One parent with many children among many unrelated processes: its exit marks its
+    // children and nothing else.
+    let mut table = ProcessTable::new(HOUR);
+    table.apply(&fork(1.0, 10, 10, 1));
+    for pid in 100..2_100 {
+        table.apply(&fork(2.0, pid, u64::from(pid), 10));
+    }
+    for pid in 3_000..13_000 {
+        table.apply(&fork(2.0, pid, u64::from(pid), 1));
+    }
+    table.apply(&exit(3.0, 10, 10, 1, 0));
+    assert!(table.index_is_consistent());
+    let stale = table.live().filter(|e| e.ppid_stale).count();
+    assert_eq!(stale, 2_000);
+    assert!(table
+        .live()
+        .filter(|e| e.ppid_stale)
+        .all(|e| e.ppid == 10 && (100..2_100).contains(&e.id.pid)));
+}

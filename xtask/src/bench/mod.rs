@@ -12,7 +12,9 @@
 //! events`, bpftrace, forkstat) with the fraction of the storm each saw, and the CPU each
 //! consumer process spent on it (the agent's cost per process lifecycle); the kernel cost of
 //! each BPF program; `ps`-style queries (tracer directly, psutil, `ps`); the same through the
-//! agent over 2,000 and 10,000 processes with the agent's start-up time and RSS; `wait`
+//! agent over 2,000, 10,000 and 50,000 processes with the agent's start-up time (against a
+//! `ps -eo` listing of the same host) and RSS; the storm's throughput A/B (nothing against the
+//! agent with a subscriber, ≥ 10 interleaved repetitions with their spread); `wait`
 //! latency from a process's exit to the waiter's answer, through the agent and directly; and
 //! the event backends side by side (`tracer events --backend ebpf|procfs|sysinfo`): the CPU
 //! each spends per second at idle and under a storm, and the fraction of the storm's short and
@@ -60,6 +62,7 @@ mod python;
 mod readers;
 mod rows;
 mod storm;
+mod throughput;
 mod util;
 mod wait;
 
@@ -74,6 +77,7 @@ use python::*;
 use readers::*;
 use rows::*;
 use storm::*;
+use throughput::*;
 use util::*;
 use wait::*;
 
@@ -83,12 +87,14 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 11] = [
+const MEASUREMENTS: [(&str, Measure); 13] = [
     ("exec storm", exec_storm),
+    ("throughput A/B", throughput_ab),
     ("kernel cost", kernel_cost),
     ("kernel scope", kernel_scope),
     ("ps query", ps_query),
     ("agent at scale", agent_scale),
+    ("agent idle", agent_idle),
     ("wait latency", wait_latency),
     ("backends", backends),
     ("procfs crate", procfs_crate),
