@@ -317,7 +317,9 @@ impl ProcessTable {
             Some(existing) if existing.id == entry.id => {
                 if existing.updated <= entry.updated {
                     let origin = existing.origin;
+                    let pid = entry.id.pid;
                     *existing = Entry { origin, ..entry };
+                    self.cut_cycle(pid);
                 }
                 false
             }
@@ -334,11 +336,15 @@ impl ProcessTable {
                         status: None,
                     },
                 );
-                self.live.insert(entry.id.pid, entry);
+                let pid = entry.id.pid;
+                self.live.insert(pid, entry);
+                self.cut_cycle(pid);
                 true
             }
             None => {
-                self.live.insert(entry.id.pid, entry);
+                let pid = entry.id.pid;
+                self.live.insert(pid, entry);
+                self.cut_cycle(pid);
                 true
             }
         }
@@ -369,6 +375,7 @@ impl ProcessTable {
                         entry.pending = false;
                     }
                 }
+                self.cut_cycle(event.id.pid);
             }
             Details::Exec(exec) => {
                 self.stats.execs += 1;
@@ -386,6 +393,7 @@ impl ProcessTable {
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
                 }
+                self.cut_cycle(event.id.pid);
             }
             Details::Exit(exit) => {
                 self.stats.exits += 1;
@@ -408,14 +416,33 @@ impl ProcessTable {
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
                 }
-                // Its children are re-parented now: their ppid must be read again.
-                for child in self.live.values_mut() {
-                    if child.ppid == event.id.pid {
-                        child.ppid_stale = true;
-                    }
-                }
                 self.retire(entry, info);
             }
+        }
+    }
+
+    /// Marks stale the parent link that closes a cycle through `pid`'s entry, if one does: a
+    /// process is younger than its parent, so such a link (an ancestor's `ppid` naming `pid`)
+    /// meant a process that had `pid` before, whose end the table missed (lost events). Costs
+    /// the depth of the process's ancestry.
+    fn cut_cycle(&mut self, pid: u32) {
+        let mut seen = std::collections::HashSet::new();
+        let mut at = match self.live.get(&pid) {
+            Some(entry) => entry.ppid,
+            None => return,
+        };
+        while at != pid && seen.insert(at) {
+            let Some(entry) = self.live.get_mut(&at) else {
+                return;
+            };
+            if entry.ppid_stale || entry.ppid == at {
+                return;
+            }
+            if entry.ppid == pid {
+                entry.ppid_stale = true;
+                return;
+            }
+            at = entry.ppid;
         }
     }
 
@@ -442,6 +469,15 @@ impl ProcessTable {
     }
 
     fn retire(&mut self, mut entry: Entry, exit: ExitInfo) {
+        // Its children are re-parented now: their ppid must be read again. Whichever way the
+        // end was learnt (its exit, a resync, its pid found reused), a child's link to it must
+        // not be taken for a link to the pid's next process (a parent cycle).
+        let pid = entry.id.pid;
+        for child in self.live.values_mut() {
+            if child.ppid == pid && child.id.pid != pid {
+                child.ppid_stale = true;
+            }
+        }
         entry.exit = Some(exit);
         self.exited.push_back(entry);
         // A storm must not grow the table without bound: past the cap, the oldest exits go
@@ -532,6 +568,7 @@ impl ProcessTable {
                 Ok(stat) if stat.starttime == id.start_ticks => {
                     entry.ppid = stat.ppid;
                     entry.ppid_stale = false;
+                    self.cut_cycle(id.pid);
                 }
                 Ok(_) | Err(ProcError::NoSuchProcess { .. }) => {
                     self.vanish(id.pid, now);
@@ -749,3 +786,5 @@ fn read_entry_and_reads(
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, native_linux))]
+mod props;

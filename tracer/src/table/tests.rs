@@ -282,7 +282,7 @@ fn name_extends_a_cut_comm_from_the_first_argument() {
 /// Fixture `/proc` roots: what the table reads of a process (stat, status, cmdline, exe),
 /// written by the test. Linux only: the portable build's host reads the live system.
 #[cfg(native_linux)]
-mod fixture {
+pub(super) mod fixture {
     use crate::host::procfs::testutil::TempDir;
     use crate::host::procfs::Procfs;
 

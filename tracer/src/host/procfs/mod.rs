@@ -34,6 +34,8 @@ pub use crate::host::{
 };
 pub use args::{parse_environ, split_cmdline};
 pub use files::{file_flags_to_mode, parse_io};
+#[cfg(feature = "fuzzing")]
+pub(crate) use files::parse_fdinfo;
 pub use memory::{memory_info_from_status, parse_smaps, parse_smaps_rollup};
 pub use status::parse_cpu_list;
 pub use terminal::TerminalMap;

@@ -3,7 +3,7 @@
 //! they write into [`Event`]s.
 
 pub mod btf;
-mod decode;
+pub(crate) mod decode;
 pub mod sched;
 
 use std::os::fd::AsRawFd;
