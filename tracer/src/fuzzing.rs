@@ -66,7 +66,16 @@ fn fixture_table() -> ProcessTable {
     table.apply(&exec(2.0, 2, 20, 1, 0));
     table.apply(&exec(3.0, 3, 30, 2, 1000));
     table.apply(&exec(4.0, 4, 40, 3, 1000));
-    table.apply(&event(5.0, 5, 50, 4, 1000, Details::Fork { parent_pid: BASE + 4 }));
+    table.apply(&event(
+        5.0,
+        5,
+        50,
+        4,
+        1000,
+        Details::Fork {
+            parent_pid: BASE + 4,
+        },
+    ));
     table.apply(&exec(6.0, 6, 60, 1, 65534));
     table.apply(&event(
         7.0,

@@ -32,12 +32,12 @@ pub mod bytes;
 #[doc(hidden)]
 pub mod cli;
 pub mod event;
-#[cfg(all(feature = "fuzzing", native_linux))]
-#[doc(hidden)]
-pub mod fuzzing;
 #[cfg(native_linux)]
 #[cfg(native_linux)]
 pub mod export;
+#[cfg(all(feature = "fuzzing", native_linux))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(native_linux)]
 pub mod groups;
 pub mod host;

@@ -155,7 +155,10 @@ fn fuzz_tools(step: &Step, _: &mut Apt) -> Result<Outcome> {
     if nightly().is_none() {
         let mut install = cmd::new("rustup");
         install.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
-        step.say(format_args!("nightly missing, running `{}`", cmd::display(&install)));
+        step.say(format_args!(
+            "nightly missing, running `{}`",
+            cmd::display(&install)
+        ));
         cmd::run(&mut install)?;
     }
     if fuzz().is_none() {

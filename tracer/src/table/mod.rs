@@ -784,7 +784,7 @@ fn read_entry_and_reads(
     ))
 }
 
-#[cfg(test)]
-mod tests;
 #[cfg(all(test, native_linux))]
 mod props;
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,10 @@ enum Op {
     Exit { index: usize, lost: bool },
     /// The table re-reads `/proc`; with `fault`, one process's `stat` cannot be read (not as
     /// ENOENT); with `unlisted`, listing `/proc` fails.
-    Resync { fault: Option<usize>, unlisted: bool },
+    Resync {
+        fault: Option<usize>,
+        unlisted: bool,
+    },
     /// The table settles its unsettled entries; the read of the process at `fault.0` fails.
     Refresh { fault: Option<(usize, Fault)> },
     /// Time passes; exited entries past their retention go.
@@ -54,7 +57,11 @@ enum Op {
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
-    prop_oneof![Just(Fault::Emfile), Just(Fault::Enfile), Just(Fault::Eacces)]
+    prop_oneof![
+        Just(Fault::Emfile),
+        Just(Fault::Enfile),
+        Just(Fault::Eacces)
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -278,11 +285,22 @@ fn check(
 ) -> Result<(), TestCaseError> {
     let mut pids = HashSet::new();
     for entry in table.live() {
-        prop_assert!(pids.insert(entry.id.pid), "two live entries for pid {}", entry.id.pid);
+        prop_assert!(
+            pids.insert(entry.id.pid),
+            "two live entries for pid {}",
+            entry.id.pid
+        );
         prop_assert_eq!(table.get(entry.id.pid).map(|e| e.id), Some(entry.id));
-        prop_assert!(entry.exit.is_none(), "a live entry with an exit: {:?}", entry.id);
+        prop_assert!(
+            entry.exit.is_none(),
+            "a live entry with an exit: {:?}",
+            entry.id
+        );
     }
-    prop_assert!(table.exited().count() <= MAX_EXITED, "exited list over its cap");
+    prop_assert!(
+        table.exited().count() <= MAX_EXITED,
+        "exited list over its cap"
+    );
     for entry in table.exited() {
         prop_assert!(entry.exit.is_some());
     }

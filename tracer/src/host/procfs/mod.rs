@@ -33,9 +33,9 @@ pub use crate::host::{
     MemoryInfo, OpenFile, ProcError, Rlimit, Stat, Status, ThreadTimes, Uids,
 };
 pub use args::{parse_environ, split_cmdline};
-pub use files::{file_flags_to_mode, parse_io};
 #[cfg(feature = "fuzzing")]
 pub(crate) use files::parse_fdinfo;
+pub use files::{file_flags_to_mode, parse_io};
 pub use memory::{memory_info_from_status, parse_smaps, parse_smaps_rollup};
 pub use status::parse_cpu_list;
 pub use terminal::TerminalMap;
