@@ -359,3 +359,48 @@ proptest! {
         }
     }
 }
+
+/// The cycle the property test found: pid 3's exit is lost, its child 4 keeps its link to 3,
+/// then 4 forks a new process that gets pid 3. The table must not show 3 → 4 → 3.
+#[test]
+fn a_pid_reused_by_a_descendant_after_a_lost_exit_closes_no_cycle() {
+    let mut kernel = Kernel::new();
+    let mut table = ProcessTable::with_limits(Duration::from_secs_f64(RETENTION), MAX_EXITED);
+    let ops = [
+        Op::Fork {
+            parent: 0,
+            pid: 3,
+            lost: false,
+        },
+        Op::Fork {
+            parent: 1,
+            pid: 4,
+            lost: false,
+        },
+        Op::Exit {
+            index: 1,
+            lost: true,
+        },
+        Op::Fork {
+            parent: 1,
+            pid: 3,
+            lost: false,
+        },
+    ];
+    for op in &ops {
+        let before: HashSet<ProcessId> = table.live().map(|e| e.id).collect();
+        let read_only = step(&mut kernel, &mut table, op);
+        check(&kernel, &table, &before, read_only).expect("invariants hold");
+    }
+    let new3 = table.get(3).expect("the new 3");
+    assert_eq!(new3.ppid, 4, "forked by 4");
+    let four = table.get(4).expect("4 runs");
+    assert_eq!(four.ppid, 3, "its link to the old 3 is kept…");
+    assert!(four.ppid_stale, "…but marked for re-reading");
+    // A refresh reads the kernel's answer: 4 was re-parented to 1.
+    step(&mut kernel, &mut table, &Op::Refresh { fault: None });
+    assert_eq!(
+        table.get(4).map(|e| (e.ppid, e.ppid_stale)),
+        Some((1, false))
+    );
+}
