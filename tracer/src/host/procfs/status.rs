@@ -11,7 +11,7 @@ use crate::host::*;
 const MAX_CPUS: usize = 65_536;
 
 /// Parses a CPU list such as `0-3,8,10-11` into its CPUs, ascending as written; `None` for a
-/// malformed list or one naming more than [`MAX_CPUS`].
+/// malformed list or one naming more than 65,536 CPUs.
 pub fn parse_cpu_list(list: &[u8]) -> Option<Vec<u32>> {
     let mut cpus = Vec::new();
     for part in super::py_strip(list).split(|&b| b == b',') {
