@@ -117,6 +117,9 @@ pub struct TableStats {
     pub expired: u64,
 }
 
+/// Most ancestors [`ProcessTable::cut_cycle`] looks at.
+const CYCLE_SEARCH: usize = 64;
+
 /// The process table.
 #[derive(Debug)]
 pub struct ProcessTable {
@@ -423,15 +426,18 @@ impl ProcessTable {
 
     /// Marks stale the parent link that closes a cycle through `pid`'s entry, if one does: a
     /// process is younger than its parent, so such a link (an ancestor's `ppid` naming `pid`)
-    /// meant a process that had `pid` before, whose end the table missed (lost events). Costs
-    /// the depth of the process's ancestry.
+    /// meant a process that had `pid` before, whose end the table missed (lost events). Looks
+    /// at most [`CYCLE_SEARCH`] ancestors up, so that a chain thousands deep costs no more per
+    /// fork than a shallow one; a longer cycle is left to the readers, which cut any cycle.
     fn cut_cycle(&mut self, pid: u32) {
-        let mut seen = std::collections::HashSet::new();
         let mut at = match self.live.get(&pid) {
             Some(entry) => entry.ppid,
             None => return,
         };
-        while at != pid && seen.insert(at) {
+        for _ in 0..CYCLE_SEARCH {
+            if at == pid {
+                return;
+            }
             let Some(entry) = self.live.get_mut(&at) else {
                 return;
             };
