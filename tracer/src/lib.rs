@@ -34,6 +34,9 @@ pub mod cli;
 pub mod event;
 #[cfg(native_linux)]
 pub mod export;
+#[cfg(all(feature = "fuzzing", native_linux))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(native_linux)]
 pub mod groups;
 pub mod host;

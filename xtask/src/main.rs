@@ -7,6 +7,7 @@
 
 mod bench;
 mod cmd;
+mod fuzz;
 mod setup;
 mod tasks;
 
@@ -33,10 +34,12 @@ enum Task {
     ///
     /// Steps, each checked first:
     ///   1. LLVM 22: `apt-get install llvm-22-dev`
-    ///   2. rust-src for nightly: `rustup component add` (the nightly toolchain must exist)
-    ///   3. bpf-linker: `cargo install`, built against LLVM 22 (about 90 s)
-    ///   4. psutil: `pip install`, or `apt-get install python3-psutil` for Debian's python3
-    ///   5. bpftrace, forkstat and tmux: `apt-get install`
+    ///   2. the nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz
+    ///      (`cargo install cargo-fuzz`)
+    ///   3. rust-src for nightly: `rustup component add`
+    ///   4. bpf-linker: `cargo install`, built against LLVM 22 (about 90 s)
+    ///   5. psutil: `pip install`, or `apt-get install python3-psutil` for Debian's python3
+    ///   6. bpftrace, forkstat and tmux: `apt-get install`
     ///
     /// Debian packages need root: without it, setup names the command to run as root.
     #[command(verbatim_doc_comment)]
@@ -75,6 +78,7 @@ enum Task {
     ///   7. the portable build for Linux (`TRACER_PORTABLE=1`)
     ///   8. integration tests, against the real kernel: `cargo test -p tracer-tests --
     ///      --test-threads=1` with `TRACER_BIN` set to the release binary
+    ///   9. fuzz smoke: each cargo-fuzz target over its committed corpus, then 10 s more
     ///
     /// Root-only tests are `#[ignore]`d with their reason; as root they run (`--include-ignored`),
     /// otherwise they show as ignored, and with `CI` set the integration step fails. Exits
@@ -85,6 +89,22 @@ enum Task {
         /// go to the test harness. Example: `cargo xtask test -- --release -- --nocapture`.
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<OsString>,
+    },
+
+    /// Set up, then run the cargo-fuzz targets of fuzz/ (nightly, libFuzzer).
+    ///
+    /// Targets: protocol (an agent request line, parsed and answered against a fixture table),
+    /// ring_record (a kernel ring record decoded), proc_file (the /proc parsers), btf (the
+    /// kernel's BTF). Each runs over its committed corpus (fuzz/corpus/TARGET) and what earlier
+    /// runs found (target/fuzz/corpus/TARGET); a crash's input lands in fuzz/artifacts/TARGET/
+    /// and the command exits non-zero.
+    #[command(verbatim_doc_comment)]
+    Fuzz {
+        /// One target (all four when left out).
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
 
     /// Set up, build (release), then benchmark tracer against bpftrace, forkstat, psutil and ps.
@@ -134,6 +154,7 @@ impl Task {
             Task::Run { args } => tasks::run(&args)?,
             Task::Test { args } => return tasks::test(&args),
             Task::Bench { quick, only } => return bench::bench(quick, &only),
+            Task::Fuzz { target, seconds } => return fuzz::fuzz(target.as_deref(), seconds),
         }
         Ok(ExitCode::SUCCESS)
     }

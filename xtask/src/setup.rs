@@ -32,8 +32,9 @@ const PEERS: [(&str, &str); 6] = [
 const PSUTIL_PACKAGE: &str = "python3-psutil";
 
 /// The steps in order: LLVM comes before bpf-linker, which links against it.
-const STEPS: [(&str, StepFn); 7] = [
+const STEPS: [(&str, StepFn); 8] = [
     ("LLVM 22 (llvm-22-dev)", llvm),
+    ("the nightly toolchain and cargo-fuzz", fuzz_tools),
     ("rust-src for nightly", rust_src),
     ("bpf-linker", bpf_linker),
     ("psutil for python3", psutil),
@@ -138,8 +139,47 @@ fn llvm_present() -> bool {
     Path::new(LLVM_CONFIG).is_file()
 }
 
+/// The nightly toolchain (the eBPF programs and the fuzz targets build with it) and cargo-fuzz
+/// (`cargo xtask fuzz`, and the fuzz smoke of `cargo xtask test`).
+fn fuzz_tools(step: &Step, _: &mut Apt) -> Result<Outcome> {
+    let nightly = || {
+        cmd::probe(cmd::new("rustup").args(["run", "nightly", "rustc", "--version"]))
+            .map(|v| v.trim().to_string())
+    };
+    let fuzz = || {
+        cmd::which("cargo-fuzz")
+            .and_then(|path| cmd::probe(cmd::new(path).args(["fuzz", "--version"])))
+            .map(|v| v.trim().to_string())
+    };
+    if let (Some(rustc), Some(fuzz)) = (nightly(), fuzz()) {
+        return step.present(format_args!("{rustc}; {fuzz}"));
+    }
+    if nightly().is_none() {
+        let mut install = cmd::new("rustup");
+        install.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
+        step.say(format_args!(
+            "nightly missing, running `{}`",
+            cmd::display(&install)
+        ));
+        cmd::run(&mut install)?;
+    }
+    if fuzz().is_none() {
+        let mut install = cmd::cargo()?;
+        install.args(["install", "cargo-fuzz", "--locked"]);
+        step.say(format_args!(
+            "cargo-fuzz missing, running `{}` (takes about a minute)",
+            cmd::display(&install)
+        ));
+        cmd::run(&mut install)?;
+    }
+    match (nightly(), fuzz()) {
+        (Some(rustc), Some(fuzz)) => step.installed(format_args!("{rustc}; {fuzz}")),
+        _ => bail!("installed, but `rustup run nightly rustc` or `cargo fuzz` still does not run"),
+    }
+}
+
 /// Step b: the standard library's source for nightly, which `-Z build-std=core` compiles for
-/// the eBPF target. The nightly toolchain itself must already be there.
+/// the eBPF target (the step before installs the nightly toolchain).
 fn rust_src(step: &Step, _: &mut Apt) -> Result<Outcome> {
     if rust_src_present()? {
         return step.present("nightly toolchain");

@@ -67,7 +67,7 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     // The portable build has its own target directory (its build script's cfg differs), which
     // its clippy run shares.
     let portable_dir = target_dir()?.join("portable");
-    let mut steps = Steps::new(9);
+    let mut steps = Steps::new(10);
 
     let mut fmt = cmd::cargo()?;
     fmt.args(["fmt", "--all", "--check"]);
@@ -165,6 +165,14 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     if passed && !root && ci {
         steps.fail_last("root-only tests did not run: not root and CI is set");
     }
+
+    // Each fuzz target over its committed corpus, then briefly further (`cargo xtask fuzz`
+    // runs them longer).
+    let mut smokes = crate::fuzz::TARGETS
+        .iter()
+        .map(|target| crate::fuzz::command(target, crate::fuzz::SMOKE_SECONDS))
+        .collect::<Result<Vec<_>>>()?;
+    steps.run_all("fuzz smoke (cargo-fuzz, nightly)", &mut smokes)?;
 
     // The Python package: built by maturin into its venv (one PyO3 build, reused by the
     // bench), then its pytest suite against a real agent and psutil (exit 5, no test ran,

@@ -117,6 +117,9 @@ pub struct TableStats {
     pub expired: u64,
 }
 
+/// Most ancestors [`ProcessTable::cut_cycle`] looks at.
+const CYCLE_SEARCH: usize = 64;
+
 /// The process table.
 #[derive(Debug)]
 pub struct ProcessTable {
@@ -323,7 +326,15 @@ impl ProcessTable {
     /// Forgets the live entries whose pid `keep` rejects (scoped tracing: processes outside
     /// the scope, which no event will ever retire).
     pub fn retain_live(&mut self, mut keep: impl FnMut(u32) -> bool) {
-        self.live.retain(|&pid, _| keep(pid));
+        let gone: Vec<u32> = self
+            .live
+            .keys()
+            .copied()
+            .filter(|&pid| !keep(pid))
+            .collect();
+        for pid in gone {
+            self.remove_live(pid);
+        }
     }
 
     /// Retires the live entry of `pid`, whose process is gone unseen: its end was inferred.
@@ -381,6 +392,7 @@ impl ProcessTable {
                     let (pid, old, new) = (entry.id.pid, existing.ppid, entry.ppid);
                     *existing = Entry { origin, ..entry };
                     self.reindex(pid, old, new);
+                    self.cut_cycle(pid);
                 }
                 false
             }
@@ -396,11 +408,15 @@ impl ProcessTable {
                         status: None,
                     },
                 );
+                let pid = entry.id.pid;
                 self.insert_live(entry);
+                self.cut_cycle(pid);
                 true
             }
             None => {
+                let pid = entry.id.pid;
                 self.insert_live(entry);
+                self.cut_cycle(pid);
                 true
             }
         }
@@ -434,6 +450,7 @@ impl ProcessTable {
                 }
                 let new_ppid = entry.ppid;
                 self.reindex(event.id.pid, old_ppid, new_ppid);
+                self.cut_cycle(event.id.pid);
             }
             Details::Exec(exec) => {
                 self.stats.execs += 1;
@@ -454,6 +471,7 @@ impl ProcessTable {
                 }
                 let new_ppid = entry.ppid;
                 self.reindex(event.id.pid, old_ppid, new_ppid);
+                self.cut_cycle(event.id.pid);
             }
             Details::Exit(exit) => {
                 self.stats.exits += 1;
@@ -475,16 +493,36 @@ impl ProcessTable {
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
                 }
-                // Its children are re-parented now: their ppid must be read again. The index
-                // names them, so an exit costs its children, not the table's size.
-                let orphans: Vec<u32> = self.child_pids(event.id.pid).collect();
-                for pid in orphans {
-                    if let Some(child) = self.live.get_mut(&pid) {
-                        child.ppid_stale = true;
-                    }
-                }
                 self.retire(entry, info);
             }
+        }
+    }
+
+    /// Marks stale the parent link that closes a cycle through `pid`'s entry, if one does: a
+    /// process is younger than its parent, so such a link (an ancestor's `ppid` naming `pid`)
+    /// meant a process that had `pid` before, whose end the table missed (lost events). Looks
+    /// at most [`CYCLE_SEARCH`] ancestors up, so that a chain thousands deep costs no more per
+    /// fork than a shallow one; a longer cycle is left to the readers, which cut any cycle.
+    fn cut_cycle(&mut self, pid: u32) {
+        let mut at = match self.live.get(&pid) {
+            Some(entry) => entry.ppid,
+            None => return,
+        };
+        for _ in 0..CYCLE_SEARCH {
+            if at == pid {
+                return;
+            }
+            let Some(entry) = self.live.get_mut(&at) else {
+                return;
+            };
+            if entry.ppid_stale || entry.ppid == at {
+                return;
+            }
+            if entry.ppid == pid {
+                entry.ppid_stale = true;
+                return;
+            }
+            at = entry.ppid;
         }
     }
 
@@ -513,6 +551,17 @@ impl ProcessTable {
     }
 
     fn retire(&mut self, mut entry: Entry, exit: ExitInfo) {
+        // Its children are re-parented now: their ppid must be read again. Whichever way the
+        // end was learnt (its exit, a resync, its pid found reused), a child's link to it must
+        // not be taken for a link to the pid's next process (a parent cycle).
+        // The index names them, so this costs its children, not the table's size.
+        let pid = entry.id.pid;
+        let orphans: Vec<u32> = self.child_pids(pid).filter(|&child| child != pid).collect();
+        for child in orphans {
+            if let Some(child) = self.live.get_mut(&child) {
+                child.ppid_stale = true;
+            }
+        }
         entry.exit = Some(exit);
         self.exited.push_back(entry);
         // A storm must not grow the table without bound: past the cap, the oldest exits go
@@ -605,6 +654,7 @@ impl ProcessTable {
                     entry.ppid = stat.ppid;
                     entry.ppid_stale = false;
                     self.reindex(id.pid, old, stat.ppid);
+                    self.cut_cycle(id.pid);
                 }
                 Ok(_) | Err(ProcError::NoSuchProcess { .. }) => {
                     self.vanish(id.pid, now);
@@ -820,5 +870,7 @@ fn read_entry_and_reads(
     ))
 }
 
+#[cfg(all(test, native_linux))]
+mod props;
 #[cfg(test)]
 mod tests;

@@ -282,7 +282,7 @@ fn name_extends_a_cut_comm_from_the_first_argument() {
 /// Fixture `/proc` roots: what the table reads of a process (stat, status, cmdline, exe),
 /// written by the test. Linux only: the portable build's host reads the live system.
 #[cfg(native_linux)]
-mod fixture {
+pub(super) mod fixture {
     use crate::host::procfs::testutil::TempDir;
     use crate::host::procfs::Procfs;
 
@@ -711,4 +711,17 @@ fn the_parent_index_follows_every_event_and_an_exit_touches_only_children() {
         .live()
         .filter(|e| e.ppid_stale)
         .all(|e| e.ppid == 10 && (100..2_100).contains(&e.id.pid)));
+}
+
+#[test]
+fn retaining_live_entries_keeps_the_parent_index() {
+    // Scoped tracing forgets the processes outside the scope: the index must forget them too,
+    // or an exit would later mark a forgotten pid's successor as an orphan.
+    let mut table = ProcessTable::new(HOUR);
+    for pid in 2..40 {
+        table.apply(&fork(1.0, pid, u64::from(pid), 1 + pid % 3));
+    }
+    table.retain_live(|pid| pid % 2 == 0);
+    assert!(table.index_is_consistent());
+    assert!(table.get(3).is_none() && table.get(4).is_some());
 }

@@ -171,7 +171,7 @@ fn is_regular_file(pid: u32, path: &OsStr) -> Result<bool, ProcError> {
 }
 
 /// `(pos, flags)` from the first two lines of an fdinfo file (`pos:\tN`, `flags:\t0OCTAL`).
-fn parse_fdinfo(data: &[u8], path: &Path) -> Result<(u64, u32), ProcError> {
+pub(crate) fn parse_fdinfo(data: &[u8], path: &Path) -> Result<(u64, u32), ProcError> {
     let mut lines = data.split(|&b| b == b'\n');
     let bad = || ProcError::parse(path, "expected pos: and flags: lines");
     let pos = lines

@@ -25,7 +25,9 @@ impl MemoryInfo {
                     format!("not a number: {:?}", String::from_utf8_lossy(token)),
                 )
             })?;
-            *slot = pages * page_size;
+            *slot = pages.checked_mul(page_size).ok_or_else(|| {
+                ProcError::parse(path, format!("{pages} pages overflow a byte count"))
+            })?;
         }
         let [vms, rss, shared, text, lib, data, dirty] = v;
         Ok(MemoryInfo {
@@ -95,13 +97,15 @@ pub fn memory_info_from_status(data: &[u8]) -> Option<MemoryInfo> {
     if lib == 0 {
         return None;
     }
+    // Values no kernel writes (overflowing a byte count) leave it to statm, which says so.
+    let bytes = |kb: u64| kb.checked_mul(1024);
     Some(MemoryInfo {
-        rss: rss * 1024,
-        vms: vms * 1024,
-        shared: (file + shmem) * 1024,
-        text: text * 1024,
+        rss: bytes(rss)?,
+        vms: bytes(vms)?,
+        shared: bytes(file.checked_add(shmem)?)?,
+        text: bytes(text)?,
         lib: 0,
-        data: (data + stack) * 1024,
+        data: bytes(data.checked_add(stack)?)?,
         dirty: 0,
     })
 }
@@ -109,13 +113,13 @@ pub fn memory_info_from_status(data: &[u8]) -> Option<MemoryInfo> {
 /// `(uss, pss, swap)` from smaps_rollup, psutil's `_parse_smaps_rollup`: `Private_*` lines
 /// add to uss, the `Pss:` and `Swap:` lines set pss and swap; values are kB.
 pub fn parse_smaps_rollup(data: &[u8], path: &Path) -> Result<(u64, u64, u64), ProcError> {
-    let (mut uss, mut pss, mut swap) = (0, 0, 0);
+    let (mut uss, mut pss, mut swap) = (0u64, 0, 0);
     for line in data.split(|&b| b == b'\n') {
         let kb = || -> Result<u64, ProcError> {
             py_split(line)
                 .nth(1)
                 .and_then(parse_int::<u64>)
-                .map(|kb| kb * 1024)
+                .and_then(|kb| kb.checked_mul(1024))
                 .ok_or_else(|| {
                     ProcError::parse(
                         path,
@@ -124,7 +128,9 @@ pub fn parse_smaps_rollup(data: &[u8], path: &Path) -> Result<(u64, u64, u64), P
                 })
         };
         if line.starts_with(b"Private_") {
-            uss += kb()?;
+            uss = uss
+                .checked_add(kb()?)
+                .ok_or_else(|| ProcError::parse(path, "Private_* lines overflow a byte count"))?;
         } else if line.starts_with(b"Pss:") {
             pss = kb()?;
         } else if line.starts_with(b"Swap:") {
@@ -138,7 +144,7 @@ pub fn parse_smaps_rollup(data: &[u8], path: &Path) -> Result<(u64, u64, u64), P
 /// `Private*:`, `Pss:` and `Swap:` lines (its regexes `\nPrivate.*:\s+(\d+)`,
 /// `\nPss\:\s+(\d+)`, `\nSwap\:\s+(\d+)`); lines that do not match are ignored.
 pub fn parse_smaps(data: &[u8]) -> (u64, u64, u64) {
-    let (mut uss, mut pss, mut swap) = (0, 0, 0);
+    let (mut uss, mut pss, mut swap) = (0u64, 0u64, 0u64);
     // psutil strips the content and its regexes need a preceding newline: the first line
     // never counts.
     let data = super::py_strip(data);
@@ -151,13 +157,20 @@ pub fn parse_smaps(data: &[u8]) -> (u64, u64, u64) {
                     found = Some(n);
                 }
             }
+            // Values no kernel writes saturate rather than wrap (this parser has no error).
             if let Some(n) = found {
-                uss += n * 1024;
+                uss = uss.saturating_add(n.saturating_mul(1024));
             }
         } else if let Some(rest) = line.strip_prefix(b"Pss:") {
-            pss += spaces_then_digits(rest).unwrap_or(0) * 1024;
+            pss = u64::saturating_add(
+                pss,
+                spaces_then_digits(rest).unwrap_or(0).saturating_mul(1024),
+            );
         } else if let Some(rest) = line.strip_prefix(b"Swap:") {
-            swap += spaces_then_digits(rest).unwrap_or(0) * 1024;
+            swap = u64::saturating_add(
+                swap,
+                spaces_then_digits(rest).unwrap_or(0).saturating_mul(1024),
+            );
         }
     }
     (uss, pss, swap)
@@ -361,6 +374,17 @@ mod tests {
     }
 
     const ROLLUP: &[u8] = b"5581e000-7ffd3000 ---p 00000000 00:00 0                          [rollup]\nRss:                1604 kB\nPss:                 300 kB\nPss_Dirty:           100 kB\nPss_Anon:            100 kB\nShared_Clean:       1400 kB\nPrivate_Clean:        20 kB\nPrivate_Dirty:       100 kB\nPrivate_Hugetlb:       0 kB\nSwap:                  8 kB\nSwapPss:               8 kB\n";
+
+    #[test]
+    fn values_overflowing_a_byte_count_are_errors_not_wrapped() {
+        let p = Path::new("/proc/1/statm");
+        let huge = format!("{} 1 1 1 0 1 0\n", u64::MAX / 2);
+        assert!(MemoryInfo::parse(huge.as_bytes(), p, 4096).is_err());
+        let rollup = format!("Private_Dirty: {} kB\n", u64::MAX / 512);
+        assert!(parse_smaps_rollup(rollup.as_bytes(), p).is_err());
+        let smaps = format!("x\nPss: {}\nPss: 1\n", u64::MAX / 2);
+        assert_eq!(parse_smaps(smaps.as_bytes()).1, u64::MAX);
+    }
 
     #[test]
     fn smaps_rollup() {

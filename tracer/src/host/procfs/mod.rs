@@ -33,6 +33,8 @@ pub use crate::host::{
     MemoryInfo, MemoryMap, OpenFile, ProcError, Rlimit, Stat, Status, ThreadTimes, Uids,
 };
 pub use args::{parse_environ, split_cmdline};
+#[cfg(feature = "fuzzing")]
+pub(crate) use files::parse_fdinfo;
 pub use files::{file_flags_to_mode, parse_io};
 pub use memory::{memory_info_from_status, parse_memory_maps, parse_smaps, parse_smaps_rollup};
 pub use status::parse_cpu_list;

@@ -6,7 +6,12 @@ use std::path::Path;
 use super::{parse_int, py_split, with_scratch, ProcError, Procfs, ReadMode};
 use crate::host::*;
 
-/// Parses a CPU list such as `0-3,8,10-11` into its CPUs, ascending as written.
+/// Most CPUs a list may name: the kernel's own limit (`CONFIG_NR_CPUS`) is 8,192; a list
+/// naming more is not the kernel's, and is refused rather than allocated.
+const MAX_CPUS: usize = 65_536;
+
+/// Parses a CPU list such as `0-3,8,10-11` into its CPUs, ascending as written; `None` for a
+/// malformed list or one naming more than 65,536 CPUs.
 pub fn parse_cpu_list(list: &[u8]) -> Option<Vec<u32>> {
     let mut cpus = Vec::new();
     for part in super::py_strip(list).split(|&b| b == b',') {
@@ -17,12 +22,15 @@ pub fn parse_cpu_list(list: &[u8]) -> Option<Vec<u32>> {
             Some(dash) => {
                 let lo: u32 = parse_int(&part[..dash])?;
                 let hi: u32 = parse_int(&part[dash + 1..])?;
-                if hi < lo {
+                if hi < lo || (hi - lo) as usize >= MAX_CPUS - cpus.len() {
                     return None;
                 }
                 cpus.extend(lo..=hi);
             }
             None => cpus.push(parse_int(part)?),
+        }
+        if cpus.len() > MAX_CPUS {
+            return None;
         }
     }
     Some(cpus)
@@ -234,6 +242,13 @@ mod tests {
             }
             other => panic!("expected Parse, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn cpu_lists_past_the_kernels_limit_are_refused_not_allocated() {
+        assert_eq!(parse_cpu_list(b"0-4294967295"), None);
+        assert_eq!(parse_cpu_list(b"0-65535").map(|c| c.len()), Some(65_536));
+        assert_eq!(parse_cpu_list(b"0-65535,7"), None);
     }
 
     #[test]

@@ -70,6 +70,13 @@ pub struct Btf {
     typedefs: HashMap<String, u32>,
 }
 
+/// Most members [`Btf::locate`] looks at for one name: far more than any kernel's structs
+/// hold (`task_struct` has a few hundred), far less than a malformed nesting would cost.
+const MEMBER_BUDGET: u32 = 1 << 16;
+
+/// A member's offset that no struct can have.
+const OFFSET_OVERFLOW: BtfError = BtfError::Malformed("a member's offset overflows");
+
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
     data.get(at..at + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -226,10 +233,11 @@ impl Btf {
             .ok_or_else(|| BtfError::Missing(format!("struct {name}")))?;
         let mut bits = 0;
         for member in path.split('.') {
+            let mut budget = MEMBER_BUDGET;
             let (offset, member_type) = self
-                .find_member(id, member, 0)?
+                .find_member(id, member, 0, &mut budget)?
                 .ok_or_else(|| BtfError::Missing(format!("{name}::{path}")))?;
-            bits += offset;
+            bits = u32::checked_add(bits, offset).ok_or(OFFSET_OVERFLOW)?;
             id = self.resolve(member_type)?;
         }
         if bits % 8 != 0 {
@@ -261,25 +269,34 @@ impl Btf {
         }
     }
 
-    /// Bit offset and type of `member`, searching anonymous members too.
+    /// Bit offset and type of `member`, searching anonymous members too: at most 8 levels
+    /// deep and `budget` members in all (anonymous members that name their own struct, or a
+    /// few structs each holding many anonymous ones, would otherwise cost members^8).
     fn find_member(
         &self,
         id: u32,
         member: &str,
         depth: u32,
+        budget: &mut u32,
     ) -> Result<Option<(u32, u32)>, BtfError> {
         if depth > 8 {
             return Ok(None);
         }
         for (name, member_type, bit_offset) in &self.ty(id)?.members {
+            *budget = budget
+                .checked_sub(1)
+                .ok_or(BtfError::Malformed("anonymous members nest without end"))?;
             if name == member {
                 return Ok(Some((*bit_offset, *member_type)));
             }
             if name.is_empty() {
                 let inner = self.resolve(*member_type)?;
                 if matches!(self.ty(inner)?.kind, KIND_STRUCT | KIND_UNION) {
-                    if let Some((found, found_type)) = self.find_member(inner, member, depth + 1)? {
-                        return Ok(Some((bit_offset + found, found_type)));
+                    if let Some((found, found_type)) =
+                        self.find_member(inner, member, depth + 1, budget)?
+                    {
+                        let bits = bit_offset.checked_add(found).ok_or(OFFSET_OVERFLOW)?;
+                        return Ok(Some((bits, found_type)));
                     }
                 }
             }
@@ -620,6 +637,41 @@ mod tests {
         assert!(matches!(
             btf.member_offset("nope", "a"),
             Err(BtfError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn self_nesting_anonymous_members_end_quickly() {
+        // strings: 0 "", 1 "outer"; struct 1 "outer" holds 200 anonymous members of its own
+        // type: searching every level would visit 200^8 members.
+        let strings = b"\0outer\0";
+        let mut members = Vec::new();
+        for _ in 0..200 {
+            members.extend([0, 1, 0]);
+        }
+        let types = [(1, (KIND_STRUCT << 24) | 200, 8, members)];
+        let btf = Btf::parse(&blob(strings, &types)).unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            btf.member_offset("outer", "x"),
+            Err(BtfError::Malformed(_))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn member_offsets_that_overflow_are_malformed() {
+        // struct 2 "outer" { anonymous struct 3 at bit u32::MAX - 7 }, struct 3 { int a at 64 }
+        let strings = b"\0int\0outer\0a\0";
+        let types = [
+            (1, KIND_INT << 24, 4, vec![32]),
+            (5, (KIND_STRUCT << 24) | 1, 8, vec![0, 3, u32::MAX - 7]),
+            (0, (KIND_STRUCT << 24) | 1, 16, vec![11, 1, 64]),
+        ];
+        let btf = Btf::parse(&blob(strings, &types)).unwrap();
+        assert!(matches!(
+            btf.member_offset("outer", "a"),
+            Err(BtfError::Malformed(_))
         ));
     }
 

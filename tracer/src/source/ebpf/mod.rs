@@ -3,7 +3,7 @@
 //! they write into [`Event`]s.
 
 pub mod btf;
-mod decode;
+pub(crate) mod decode;
 pub(crate) use decode::KernelPlacement;
 mod hold;
 pub mod sched;
