@@ -555,7 +555,8 @@ fn measure(python: &Path, own: &[Own]) -> Round {
         // Exact, also where the process changed between psutil's snapshots (an exec, a new
         // parent): then tracer must have seen one of the two.
         // A kernel worker's name is the work it does now: it may pass through a third name
-        // between psutil's two reads, and tracer may read that one.
+        // between psutil's two reads, and tracer may read that one; so it is judged as a
+        // moment-to-moment attribute (a mismatch must recur to count).
         let kernel_thread = p2["ppid"] == 2 || id.0 == 2;
         for field in EXACT {
             if p1[field] != p2[field] {
@@ -564,6 +565,11 @@ fn measure(python: &Path, own: &[Own]) -> Round {
                     excused.count(field);
                     continue;
                 }
+            }
+            if field == "name" && kernel_thread && t[field] != p1[field] {
+                let text = message(field, &t[field], &p1[field], &p2[field]);
+                round.volatile(id, field, text);
+                continue;
             }
             if t[field] != p1[field] && t[field] != p2[field] {
                 round

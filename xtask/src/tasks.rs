@@ -140,7 +140,8 @@ pub fn test(extra: &[OsString]) -> Result<ExitCode> {
     let ci = std::env::var_os("CI").is_some();
     let mut integration = cmd::cargo()?;
     integration
-        .args(["test", "-p", "tracer-tests"])
+        // Every test file runs even when one before it fails: one run shows every failure.
+        .args(["test", "-p", "tracer-tests", "--no-fail-fast"])
         .args(cargo_args)
         .args(["--", "--test-threads=1"])
         .args(harness_args)
