@@ -132,6 +132,27 @@ done
 exec setpriv --bounding-set "-all,$caps" --no-new-privs "$@"
 "#;
 
+/// The binary under test, installed where the sandbox does not hide it (as the unit's
+/// /usr/local/bin would be): the build may live under /tmp, which PrivateTmp empties.
+fn installed() -> PathBuf {
+    let dir = PathBuf::from(format!("/var/lib/tracer-unit-{}", std::process::id()));
+    let bin = dir.join("tracer");
+    if !bin.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(tracer_bin(), &bin).unwrap();
+    }
+    bin
+}
+
+/// Removes the installed copy.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/lib/tracer-unit-{}", std::process::id()));
+    }
+}
+
 /// The agent in the unit's sandbox with `caps`.
 struct Agent {
     child: Child,
@@ -153,7 +174,7 @@ impl Agent {
             .args(["-m", "--propagation", "private", "sh", "-c", SANDBOX, "sh"])
             .arg(&dir.0)
             .arg(&caps)
-            .arg(tracer_bin())
+            .arg(installed())
             .arg("--socket")
             .arg(&socket)
             .args(["agent", "--socket-group", GROUP])
@@ -303,6 +324,7 @@ fn try_job(group: &Group, caps: &[String], name: &str) -> (Outcome, String) {
 #[ignore = "needs root: runs the agent with the unit's capabilities in a mount namespace"]
 fn the_agent_does_its_whole_job_in_the_units_sandbox_and_needs_every_capability_it_keeps() {
     let group = Group::new();
+    let _installed = Installed;
     let caps = unit_capabilities();
     assert!(
         caps.iter().any(|c| c == "bpf") && !caps.iter().any(|c| c == "sys_admin"),
