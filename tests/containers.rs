@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::v2_mount;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -33,19 +35,6 @@ fn ids_differ_in_their_short_form() {
     let short: BTreeSet<&str> = ids.iter().map(|id| &id[..12]).collect();
     assert_eq!(short.len(), ids.len());
     assert!(ids.iter().all(|id| id.len() == 64));
-}
-
-/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
-fn v2_mount() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mounts
-        .lines()
-        .find_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            (after.split(' ').next() == Some("cgroup2"))
-                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
-        })
-        .expect("a cgroup v2 hierarchy is mounted")
 }
 
 /// Test cgroups under one directory of the v2 root: made on demand, removed on drop (members

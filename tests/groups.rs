@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::v2_mount;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -446,19 +448,6 @@ fn a_bad_groups_file_is_one_clear_error() {
         );
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
-}
-
-/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
-fn v2_mount() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mounts
-        .lines()
-        .find_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            (after.split(' ').next() == Some("cgroup2"))
-                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
-        })
-        .expect("a cgroup v2 hierarchy is mounted")
 }
 
 /// Test cgroups under `/tracer-groups-PID` of the v2 root; on drop their members are killed

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::v2_mount;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,19 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::Agent;
 use serde_json::Value;
-
-/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
-fn v2_mount() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mounts
-        .lines()
-        .find_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            (after.split(' ').next() == Some("cgroup2"))
-                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
-        })
-        .expect("a cgroup v2 hierarchy is mounted")
-}
 
 /// Test cgroups under `/tracer-test-scope-PID`, removed on drop (members killed first).
 struct Cgroups {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::v2_mount;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -348,19 +350,6 @@ fn top_through_the_agent_shows_exit_codes() {
         s.contains("top-exited-0")
     });
     assert!(agent.stop().success());
-}
-
-/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
-fn v2_mount() -> PathBuf {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mounts
-        .lines()
-        .find_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            (after.split(' ').next() == Some("cgroup2"))
-                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
-        })
-        .expect("a cgroup v2 hierarchy is mounted")
 }
 
 /// A docker-shaped cgroup (`docker-<64 hex>.scope`, systemd driver) under a test directory

@@ -318,3 +318,16 @@ pub fn read_answer(reader: &mut impl BufRead) -> (Value, Vec<u8>) {
     reader.read_exact(&mut payload).unwrap();
     (header, payload)
 }
+
+/// The cgroup v2 mount point, read from the mounts (not the tracer's code).
+pub fn v2_mount() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            (after.split(' ').next() == Some("cgroup2"))
+                .then(|| PathBuf::from(before.split(' ').nth(4).unwrap()))
+        })
+        .expect("a cgroup v2 hierarchy is mounted")
+}
