@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::server::{stats, Backoff, Shared};
+use super::listen::Backoff;
+use super::server::{stats, Shared};
 
 /// Metrics connections served at once; past this many a new one is closed at once.
 const MAX_METRICS_CLIENTS: usize = 16;

@@ -3,6 +3,8 @@
 
 pub mod client;
 #[cfg(native_linux)]
+mod listen;
+#[cfg(native_linux)]
 mod metrics;
 pub mod protocol;
 #[cfg(native_linux)]
