@@ -19,7 +19,9 @@
 //! the event backends side by side (`tracer events --backend ebpf|procfs|sysinfo`): the CPU
 //! each spends per second at idle and under a storm, and the fraction of the storm's short and
 //! longer-lived processes each sees (issue 5); and tracer's per-process `/proc` reader against
-//! the `procfs` crate, CPU per pass over the same 2,000 processes (issue 12).
+//! the `procfs` crate, CPU per pass over the same 2,000 processes (issue 12); and, with
+//! `TRACER_BENCH_BASELINE=/path/to/tracer`, this build's agent against that build's, both
+//! running at once: CPU per lifecycle and `ps` through each at 2,000 and 10,000 processes.
 //!
 //! The agent runs on a private socket in the scratch directory, never on the default
 //! `/run/tracer/tracer.sock`; direct-mode commands get `--socket` pointing to a path where no
@@ -53,6 +55,7 @@ macro_rules! say {
 
 mod agent;
 mod backends;
+mod baseline;
 mod export;
 mod groups;
 mod kernel;
@@ -68,6 +71,7 @@ mod wait;
 
 use agent::*;
 use backends::*;
+use baseline::*;
 use export::*;
 use groups::*;
 use kernel::*;
@@ -87,7 +91,7 @@ type Measure = fn(&Ctx) -> Result<Vec<Row>>;
 
 /// Every measurement, in the order they run. To add one, write a function that returns its
 /// rows — the first of its rows the baseline the others are compared with — and list it here.
-const MEASUREMENTS: [(&str, Measure); 13] = [
+const MEASUREMENTS: [(&str, Measure); 14] = [
     ("exec storm", exec_storm),
     ("throughput A/B", throughput_ab),
     ("kernel cost", kernel_cost),
@@ -101,6 +105,7 @@ const MEASUREMENTS: [(&str, Measure); 13] = [
     ("export cost", export_cost),
     ("groups", groups),
     ("python", python_package),
+    ("baseline A/B", baseline_ab),
 ];
 
 /// `tracer agent --max-exited` during the exec storms: room for every storm process (a 10 s
@@ -228,7 +233,20 @@ pub fn bench(quick: bool, only: &[String]) -> Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    let tracer = tasks::build(false)?;
+    // TRACER_BENCH_SUBJECT=/path/to/tracer measures that binary in place of this checkout's
+    // build: with TRACER_BENCH_BASELINE, an A/B of two older commits with today's bench.
+    let tracer = match std::env::var_os("TRACER_BENCH_SUBJECT").map(PathBuf::from) {
+        Some(path) => {
+            ensure!(
+                path.is_file(),
+                "TRACER_BENCH_SUBJECT={} is not a file",
+                path.display()
+            );
+            say!("measuring {} in place of this build", path.display());
+            path
+        }
+        None => tasks::build(false)?,
+    };
     let out_dir = tasks::target_dir()?.join("bench");
     let work = out_dir.join("work");
     let _ = fs::remove_dir_all(&work);
