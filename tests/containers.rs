@@ -9,12 +9,11 @@
 
 mod common;
 
-use common::v2_mount;
+use common::TestCgroups as Cgroups;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{tracer_bin, Agent, Tracer};
@@ -37,91 +36,12 @@ fn ids_differ_in_their_short_form() {
     assert!(ids.iter().all(|id| id.len() == 64));
 }
 
-/// Test cgroups under one directory of the v2 root: made on demand, removed on drop (members
-/// killed first).
-struct Cgroups {
-    mount: PathBuf,
-    /// `/tracer-test-PID`, relative to the v2 root.
-    root: String,
-    made: Vec<PathBuf>,
-}
-
-impl Cgroups {
-    fn new(tag: &str) -> Cgroups {
-        Cgroups {
-            mount: v2_mount(),
-            root: format!("/tracer-test-{tag}-{}", std::process::id()),
-            made: Vec::new(),
-        }
-    }
-
-    /// The path relative to the v2 root of `relative` under this test's root.
-    fn path(&self, relative: &str) -> String {
-        format!("{}/{relative}", self.root)
-    }
-
-    /// The directory of `relative`, made (with its parents) if needed.
-    fn dir(&mut self, relative: &str) -> PathBuf {
-        let mut dir = self.mount.join(self.root.trim_start_matches('/'));
-        let mut parts = vec![""];
-        parts.extend(relative.split('/'));
-        for part in parts {
-            dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
-                self.made.push(dir.clone());
-            }
-        }
-        dir
-    }
-
-    /// The cgroup id of `relative`: its directory's inode.
-    fn id(&mut self, relative: &str) -> u64 {
-        std::fs::metadata(self.dir(relative)).unwrap().ino()
-    }
-
-    /// Starts `sh -c 'echo $$ > DIR/cgroup.procs; exec ARGV'`: the process joins the cgroup,
-    /// then execs. Waits until it runs `argv[0]`.
-    fn spawn(&mut self, relative: &str, argv: &str) -> Child {
-        let procs = self.dir(relative).join("cgroup.procs");
-        let script = format!("echo $$ > '{}' && exec {argv}", procs.display());
-        let child = Command::new("/bin/sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let name = argv.split(' ').next().unwrap().rsplit('/').next().unwrap();
-        wait_for(|| comm(child.id()).as_deref() == Some(name), "the exec");
-        child
-    }
-
-    /// Moves a process into `relative`.
-    fn move_to(&mut self, relative: &str, pid: u32) {
-        let procs = self.dir(relative).join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string()).unwrap();
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for dir in self.made.iter().rev() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                if members.trim().is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for pid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill(2) on a pid the test put in its own cgroup.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if let Err(e) = std::fs::remove_dir(dir) {
-                eprintln!("could not remove the test cgroup {dir:?}: {e}");
-            }
-        }
-    }
+/// Starts `argv` in the cgroup `relative` (made if needed) and waits until it runs `argv[0]`.
+fn spawn_in(cgroups: &mut Cgroups, relative: &str, argv: &str) -> Child {
+    let child = cgroups.spawn(relative, argv);
+    let name = argv.split(' ').next().unwrap().rsplit('/').next().unwrap();
+    wait_for(|| comm(child.id()).as_deref() == Some(name), "the exec");
+    child
 }
 
 /// Kills and reaps children when dropped (also when a test fails).
@@ -296,7 +216,7 @@ fn every_runtime_shape_in_events_rows_and_filters() {
     children.0.push(outside);
     let mut pids = Vec::new();
     for (relative, ..) in &shapes {
-        let child = cgroups.spawn(relative, "sleep 30");
+        let child = spawn_in(&mut cgroups, relative, "sleep 30");
         pids.push(child.id());
         children.0.push(child);
     }
@@ -340,7 +260,7 @@ fn every_runtime_shape_in_events_rows_and_filters() {
         BTreeSet::from([u64::from(pids[4])])
     );
     assert_eq!(
-        selected(&["--cgroup", &cgroups.root]),
+        selected(&["--cgroup", cgroups.root()]),
         pids.iter().map(|&p| u64::from(p)).collect()
     );
     assert_eq!(
@@ -401,7 +321,7 @@ fn every_runtime_shape_in_events_rows_and_filters() {
             .filter(|r| lifecycle.iter().any(|e| r["event"] == *e))
             .all(|r| r["cgroup"]
                 .as_str()
-                .is_some_and(|c| c.starts_with(&cgroups.root))));
+                .is_some_and(|c| c.starts_with(cgroups.root()))));
     }
 }
 
@@ -412,7 +332,7 @@ fn a_process_moved_after_exec_shows_its_new_cgroup() {
     let from = format!("system.slice/docker-{DOCKER}.scope");
     let to = format!("docker/{DOCKER_FS}");
     let agent = Agent::start("containers-moved", &[]);
-    let child = cgroups.spawn(&from, "sleep 30");
+    let child = spawn_in(&mut cgroups, &from, "sleep 30");
     let pid = child.id();
     let _children = Reaped(vec![child]);
     let row = |direct: bool| -> Value {
@@ -456,15 +376,17 @@ fn group_by_sums_equal_the_per_process_sums() {
     ];
     for (relative, count) in &shapes {
         for _ in 0..*count {
-            children.0.push(cgroups.spawn(relative, "sleep 30"));
+            children
+                .0
+                .push(spawn_in(&mut cgroups, relative, "sleep 30"));
         }
     }
     let attrs = "pid,container_id,cgroup,pod_uid,cpu_times,memory_info,num_threads,io_counters";
-    let rows = tracer_json(&["ps", "--attrs", attrs, "--cgroup", &cgroups.root]);
+    let rows = tracer_json(&["ps", "--attrs", attrs, "--cgroup", cgroups.root()]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 5);
     for by in ["container", "cgroup"] {
-        let groups = tracer_json(&["ps", "--group-by", by, "--cgroup", &cgroups.root]);
+        let groups = tracer_json(&["ps", "--group-by", by, "--cgroup", cgroups.root()]);
         let groups = groups.as_array().unwrap();
         assert_eq!(groups.len(), 2, "{groups:?}");
         for group in groups {
@@ -509,7 +431,7 @@ fn group_by_sums_equal_the_per_process_sums() {
     }
     // The text view has a line per group.
     let out = Command::new(tracer_bin())
-        .args(["ps", "--group-by", "container", "--cgroup", &cgroups.root])
+        .args(["ps", "--group-by", "container", "--cgroup", cgroups.root()])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -649,7 +571,8 @@ fn sysinfo_backend_leaves_the_fields_null() {
     assert_eq!(row["vpid"], std::process::id());
     assert_eq!(row["netns"], ns(std::process::id(), "net"));
     let tracer = Tracer::start(&["--backend", "sysinfo", "--interval", "0.05"]);
-    let mut child = Command::new("sleep").arg("0.5").spawn().unwrap();
+    // Long enough to be seen by a poll every 50 ms on a loaded host.
+    let mut child = Command::new("sleep").arg("1.5").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::v2_mount;
+use common::TestCgroups;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -450,79 +450,20 @@ fn a_bad_groups_file_is_one_clear_error() {
     }
 }
 
-/// Test cgroups under `/tracer-groups-PID` of the v2 root; on drop their members are killed
-/// and the directories removed deepest first, also when the test fails.
-struct Cgroups {
-    mount: PathBuf,
-    made: Vec<PathBuf>,
-}
-
-impl Cgroups {
-    fn root() -> String {
-        format!("/tracer-groups-{}", std::process::id())
-    }
-
-    /// Makes `relative` (under the test's root) with its parents; its path from the v2 root.
-    fn make(&mut self, relative: &str) -> String {
-        let path = format!("{}/{relative}", Cgroups::root());
-        let mut dir = self.mount.clone();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
-                self.made.push(dir.clone());
-            }
-        }
-        path
-    }
-
-    /// Starts a long sleeper marked `marker` in the cgroup at `path` (made by [`make`]): the
-    /// shell writes its pid to `cgroup.procs`, then execs.
-    fn spawn(&self, path: &str, marker: &str) -> Killed {
-        let procs = self
-            .mount
-            .join(path.trim_start_matches('/'))
-            .join("cgroup.procs");
-        // Debian's python3 itself: a version manager's shim would run helpers with the
-        // marker in their command lines.
-        let script = format!(
-            "echo $$ > '{}' && exec /usr/bin/python3 -c 'import time; time.sleep(600)' {marker}",
-            procs.display()
-        );
-        let child = Command::new("/bin/sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        wait_for("the exec into the cgroup", Duration::from_secs(10), || {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.contains(marker))
-        });
-        Killed(child)
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for dir in self.made.iter().rev() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                if members.trim().is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for pid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill(2) on a pid the test put in its own cgroup.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if let Err(e) = std::fs::remove_dir(dir) {
-                eprintln!("could not remove the test cgroup {dir:?}: {e}");
-            }
-        }
-    }
+/// Starts a long sleeper marked `marker` in the test cgroup `relative` (made if needed): the
+/// shell writes its pid to `cgroup.procs`, then execs.
+fn spawn_marked(cgroups: &mut TestCgroups, relative: &str, marker: &str) -> Killed {
+    // Debian's python3 itself: a version manager's shim would run helpers with the marker in
+    // their command lines.
+    let child = cgroups.spawn(
+        relative,
+        &format!("/usr/bin/python3 -c 'import time; time.sleep(600)' {marker}"),
+    );
+    let pid = child.id();
+    wait_for("the exec into the cgroup", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains(marker))
+    });
+    Killed(child)
 }
 
 #[test]
@@ -539,22 +480,21 @@ fn container_cgroup_and_pod_templates_name_groups() {
             "process_names:\n  - name: 'c={{{{.ContainerID}}}} p={{{{ .PodUID }}}} g={{{{.Cgroup}}}}'\n    cmdline: ['{mark}']\n"
         ),
     );
-    let mut cgroups = Cgroups {
-        mount: v2_mount(),
-        made: Vec::new(),
-    };
-    let docker = cgroups.make(&format!("system.slice/docker-{DOCKER}.scope"));
-    let kube = cgroups.make(&format!(
+    let mut cgroups = TestCgroups::new("groups");
+    let docker_dir = format!("system.slice/docker-{DOCKER}.scope");
+    let kube_dir = format!(
         "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{CONTAINERD}.scope",
         POD.replace('-', "_")
-    ));
-    let plain = cgroups.make("plain.slice/app.service");
+    );
+    let (docker, kube) = (cgroups.path(&docker_dir), cgroups.path(&kube_dir));
+    let plain_dir = "plain.slice/app.service";
+    let plain = cgroups.path(plain_dir);
     // One before the agent starts (its start-up scan), the others after (their execs).
-    let mut members = vec![cgroups.spawn(&docker, &mark)];
+    let mut members = vec![spawn_marked(&mut cgroups, &docker_dir, &mark)];
     let (_agent, addr) = start_agent("groups-placement", &config);
-    members.push(cgroups.spawn(&docker, &mark));
-    members.push(cgroups.spawn(&kube, &mark));
-    members.push(cgroups.spawn(&plain, &mark));
+    members.push(spawn_marked(&mut cgroups, &docker_dir, &mark));
+    members.push(spawn_marked(&mut cgroups, &kube_dir, &mark));
+    members.push(spawn_marked(&mut cgroups, plain_dir, &mark));
     let expected = [
         (format!("c={DOCKER} p= g={docker}"), 2.0),
         (format!("c={CONTAINERD} p={POD} g={kube}"), 1.0),

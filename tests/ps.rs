@@ -143,7 +143,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
     // (a) comm is cut to 15 bytes; psutil extends the name from cmdline[0].
     let long = fixtures.dir.join(LONG_NAME);
     std::fs::copy("/bin/sleep", &long).expect("copy /bin/sleep");
-    let pid = fixtures.spawn(Command::new(&long).arg("30"), &LONG_NAME[..15]);
+    let pid = fixtures.spawn(Command::new(&long).arg("300"), &LONG_NAME[..15]);
     let long_text = long.to_str().unwrap();
     own.push(Own {
         what: "long-name process",
@@ -151,7 +151,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
         expect: sleeping(
             Value::from(LONG_NAME),
             text(&long),
-            strings(&[long_text, "30"]),
+            strings(&[long_text, "300"]),
         ),
     });
 
@@ -160,7 +160,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
     let pid = fixtures.spawn(
         Command::new(workload).args([
             OsStr::new("sleep"),
-            OsStr::new("30"),
+            OsStr::new("300"),
             OsStr::new(""),
             OsStr::from_bytes(ODD_ARG),
         ]),
@@ -172,7 +172,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
         expect: sleeping(
             text(Path::new(Path::new(workload).file_name().unwrap())),
             text(&std::fs::canonicalize(workload).unwrap()),
-            strings(&[workload, "sleep", "30", "", ODD_ARG_TEXT]),
+            strings(&[workload, "sleep", "300", "", ODD_ARG_TEXT]),
         ),
     });
 
@@ -184,7 +184,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
                 "--regid=nogroup",
                 "--clear-groups",
                 "sleep",
-                "30",
+                "300",
             ]),
             "sleep",
         );
@@ -192,7 +192,7 @@ fn start_own_processes(fixtures: &mut Fixtures, another_user: bool) -> Vec<Own> 
         let mut expect = sleeping(
             Value::from("sleep"),
             text(&std::fs::canonicalize(which("sleep")).unwrap()),
-            strings(&["sleep", "30"]),
+            strings(&["sleep", "300"]),
         );
         expect.push(("username", Value::from("nobody")));
         expect.push(("uids", ids.clone()));
@@ -785,7 +785,7 @@ fn ps_text_output_and_bad_input() {
     let mut fixtures = Fixtures::new("text");
     let long = fixtures.dir.join(LONG_NAME);
     std::fs::copy("/bin/sleep", &long).expect("copy /bin/sleep");
-    let pid = fixtures.spawn(Command::new(&long).arg("30"), &LONG_NAME[..15]);
+    let pid = fixtures.spawn(Command::new(&long).arg("300"), &LONG_NAME[..15]);
 
     let out = run_tracer(&["ps", "--pid", &pid.to_string()]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -8,69 +8,49 @@
 
 mod common;
 
-use common::v2_mount;
+use common::TestCgroups;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::Agent;
 use serde_json::Value;
 
-/// Test cgroups under `/tracer-test-scope-PID`, removed on drop (members killed first).
+/// The test's cgroups (`/tracer-test-scope-PID`) and the children started in them: the
+/// children are killed and reaped on drop, before the cgroups go.
 struct Cgroups {
-    mount: PathBuf,
-    root: String,
-    made: Vec<PathBuf>,
     children: Vec<Child>,
+    cgroups: TestCgroups,
 }
 
 impl Cgroups {
     fn new() -> Cgroups {
         Cgroups {
-            mount: v2_mount(),
-            root: format!("/tracer-test-scope-{}", std::process::id()),
-            made: Vec::new(),
             children: Vec::new(),
+            cgroups: TestCgroups::new("scope"),
         }
     }
 
     /// `relative` under the test's root, as `/proc/PID/cgroup` shows it.
     fn path(&self, relative: &str) -> String {
-        format!("{}/{relative}", self.root)
+        self.cgroups.path(relative)
     }
 
     /// The directory of `relative`, made (with its parents) if needed.
-    fn dir(&mut self, relative: &str) -> PathBuf {
-        let mut dir = self.mount.join(self.root.trim_start_matches('/'));
-        let mut parts = vec![""];
-        parts.extend(relative.split('/'));
-        for part in parts {
-            dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
-                self.made.push(dir.clone());
-            }
-        }
-        dir
+    fn dir(&mut self, relative: &str) -> std::path::PathBuf {
+        self.cgroups.dir(relative)
     }
 
-    /// Runs `sh -c 'echo $$ > DIR/cgroup.procs && exec ARGV'`; returns its pid.
+    /// Runs `argv` in the cgroup `relative`; returns its pid.
     fn spawn(&mut self, relative: &str, argv: &str) -> u32 {
-        let procs = self.dir(relative).join("cgroup.procs");
-        let script = format!("echo $$ > '{}' && exec {argv}", procs.display());
-        let child = Command::new("/bin/sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = self.cgroups.spawn(relative, argv);
         let pid = child.id();
         self.children.push(child);
         pid
     }
 
-    /// Waits for every short-lived child started so far that has not exited yet.
+    /// Waits for the short-lived child `pid` if it has not exited yet.
     fn reap(&mut self, pid: u32) {
         if let Some(child) = self.children.iter_mut().find(|c| c.id() == pid) {
             assert!(child.wait().unwrap().success(), "child {pid} failed");
@@ -83,23 +63,6 @@ impl Drop for Cgroups {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
-        }
-        for dir in self.made.iter().rev() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                if members.trim().is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for pid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: kill(2) on a pid the test put in its own cgroup.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if let Err(e) = std::fs::remove_dir(dir) {
-                eprintln!("could not remove the test cgroup {dir:?}: {e}");
-            }
         }
     }
 }

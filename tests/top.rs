@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::v2_mount;
+use common::TestCgroups;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -356,36 +356,28 @@ fn top_through_the_agent_shows_exit_codes() {
 /// of the v2 root, with processes started in it; members killed and both directories
 /// removed on drop, also when the test fails.
 struct Container {
-    top: PathBuf,
-    dir: PathBuf,
     children: Vec<Child>,
+    cgroups: TestCgroups,
+    relative: String,
 }
 
 impl Container {
     fn new(id: &str) -> Container {
-        let top = v2_mount().join(format!("tracer-top-{}", std::process::id()));
-        let dir = top.join(format!("docker-{id}.scope"));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
+        let mut cgroups = TestCgroups::new("top");
+        let relative = format!("docker-{id}.scope");
+        cgroups.dir(&relative);
         Container {
-            top,
-            dir,
             children: Vec::new(),
+            cgroups,
+            relative,
         }
     }
 
     /// Starts `NAME ARGS` (a symlink named so, to `program`) in the cgroup: the shell writes
     /// its pid to `cgroup.procs`, then execs.
     fn spawn(&mut self, named: &Named, args: &str) {
-        let script = format!(
-            "echo $$ > '{}' && exec '{}' {args}",
-            self.dir.join("cgroup.procs").display(),
-            named.dir.join(&named.name).display()
-        );
-        let child = Command::new("/bin/sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let argv = format!("'{}' {args}", named.dir.join(&named.name).display());
+        let child = self.cgroups.spawn(&self.relative, &argv);
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::fs::read_to_string(format!("/proc/{}/comm", child.id()))
             .map_or(true, |c| c.trim() != named.name)
@@ -402,11 +394,6 @@ impl Drop for Container {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
-        }
-        for dir in [&self.dir, &self.top] {
-            if let Err(e) = std::fs::remove_dir(dir) {
-                eprintln!("could not remove the test cgroup {dir:?}: {e}");
-            }
         }
     }
 }
@@ -449,7 +436,7 @@ fn top_groups_by_container_and_shows_container_columns() {
 
     // G: by cgroup, the cgroup's path relative to the v2 root.
     tmux.keys(&["G"]);
-    let path = format!("/tracer-top-{}/docker-{id}.scope", std::process::id());
+    let path = container.cgroups.path(&container.relative);
     tmux.wait_for("the group of the cgroup", Duration::from_secs(5), |s| {
         s.contains("Groups by cgroup:")
             && s.lines()

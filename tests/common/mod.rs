@@ -331,3 +331,94 @@ pub fn v2_mount() -> PathBuf {
         })
         .expect("a cgroup v2 hierarchy is mounted")
 }
+
+/// Test cgroups under one directory of the v2 root (`/tracer-test-TAG-PID`): made on demand
+/// with their parents, and on drop (also when a test fails) their members killed and the
+/// directories removed, deepest first.
+pub struct TestCgroups {
+    mount: PathBuf,
+    /// `/tracer-test-TAG-PID`, relative to the v2 root.
+    root: String,
+    made: Vec<PathBuf>,
+}
+
+impl TestCgroups {
+    pub fn new(tag: &str) -> TestCgroups {
+        TestCgroups {
+            mount: v2_mount(),
+            root: format!("/tracer-test-{tag}-{}", std::process::id()),
+            made: Vec::new(),
+        }
+    }
+
+    /// The test's root, as `/proc/PID/cgroup` shows it (from the v2 root).
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// `relative` under the test's root, as `/proc/PID/cgroup` shows it (from the v2 root).
+    pub fn path(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.root)
+    }
+
+    /// The directory of `relative`, made (with its parents) if needed.
+    pub fn dir(&mut self, relative: &str) -> PathBuf {
+        let mut dir = self.mount.join(self.root.trim_start_matches('/'));
+        let mut parts = vec![""];
+        parts.extend(relative.split('/').filter(|part| !part.is_empty()));
+        for part in parts {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {dir:?}: {e}"));
+                self.made.push(dir.clone());
+            }
+        }
+        dir
+    }
+
+    /// The cgroup id of `relative`: its directory's inode.
+    pub fn id(&mut self, relative: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(self.dir(relative)).unwrap().ino()
+    }
+
+    /// Starts `sh -c 'echo $$ > DIR/cgroup.procs && exec ARGV'`: the process joins the cgroup
+    /// `relative` (made if needed), then execs `argv` (a shell command line).
+    pub fn spawn(&mut self, relative: &str, argv: &str) -> Child {
+        let procs = self.dir(relative).join("cgroup.procs");
+        let script = format!("echo $$ > '{}' && exec {argv}", procs.display());
+        Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Moves a process into `relative`.
+    pub fn move_to(&mut self, relative: &str, pid: u32) {
+        let procs = self.dir(relative).join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for TestCgroups {
+    fn drop(&mut self) {
+        for dir in self.made.iter().rev() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                if members.trim().is_empty() || Instant::now() > deadline {
+                    break;
+                }
+                for pid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) on a pid the test put in its own cgroup.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Err(e) = std::fs::remove_dir(dir) {
+                eprintln!("could not remove the test cgroup {dir:?}: {e}");
+            }
+        }
+    }
+}

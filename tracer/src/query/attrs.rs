@@ -620,12 +620,15 @@ impl Collector {
     }
 
     /// Where the process runs: read now for a live process (it may have moved since its
-    /// exec), its last event's for an exited one.
+    /// exec), its last event's for an exited one, and for one that is gone before its exit
+    /// was applied (its files are no longer there to read).
     pub fn placement(&mut self, entry: &Entry) -> Option<Placement> {
         if entry.exit.is_some() {
             return entry.placement.as_deref().cloned();
         }
-        self.placements.read(entry.id.pid)
+        self.placements
+            .read(entry.id.pid)
+            .or_else(|| entry.placement.as_deref().cloned())
     }
 
     fn value(&mut self, entry: &Entry, attr: Attr, once: &mut OneShot) -> Value {
@@ -635,14 +638,16 @@ impl Collector {
             if exited {
                 return placement_value(entry.placement.as_deref(), attr);
             }
-            // A reused pid is another process.
+            // Gone before its exit was applied (or its pid reused by another process): what
+            // its last event said, never the files of whoever holds the pid now.
             if self.stat(entry, once).is_none() {
-                return Value::Null;
+                return placement_value(entry.placement.as_deref(), attr);
             }
             if once.placement.is_none() {
                 once.placement = Some(self.placements.read(pid));
             }
-            return placement_value(once.placement.as_ref().and_then(Option::as_ref), attr);
+            let fresh = once.placement.as_ref().and_then(Option::as_ref);
+            return placement_value(fresh.or(entry.placement.as_deref()), attr);
         }
         // What a process consumed in all is known at its exit (when the kernel read it).
         if exited && USAGE_ATTRS.contains(&attr) {
