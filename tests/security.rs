@@ -12,39 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tracer_bin;
+use common::{tracer_bin, SystemGroup as Group};
 use serde_json::Value;
 
 const NOBODY: u32 = 65534;
 const GROUP: &str = "tracersec";
-
-/// The socket group, made for the test and removed after it.
-struct Group {
-    gid: u32,
-}
-
-impl Group {
-    fn new() -> Group {
-        let _ = Command::new("groupadd").args(["-f", GROUP]).status();
-        let out = Command::new("getent")
-            .args(["group", GROUP])
-            .output()
-            .unwrap();
-        let line = String::from_utf8_lossy(&out.stdout).to_string();
-        let gid = line
-            .split(':')
-            .nth(2)
-            .and_then(|g| g.trim().parse().ok())
-            .unwrap_or_else(|| panic!("groupadd {GROUP} failed: {line:?}"));
-        Group { gid }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = Command::new("groupdel").arg(GROUP).status();
-    }
-}
 
 /// A running agent (possibly inside its own mount namespace).
 struct Agent {
@@ -257,7 +229,7 @@ const PRIVATE: [&str; 8] = [
 #[test]
 #[ignore = "needs root: runs the agent and processes as another user (setpriv, groupadd)"]
 fn a_member_sees_what_proc_shows_it_without_hidepid() {
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let agent = Agent::start("plain", false, &[]);
     let mut roots = roots_reader();
     let mut own = nobodys_sleep(&group);
@@ -415,7 +387,7 @@ fn a_member_sees_what_proc_shows_it_without_hidepid() {
 #[test]
 #[ignore = "needs root: mounts a private /proc with hidepid in a mount namespace"]
 fn a_member_sees_only_its_own_under_hidepid_invisible() {
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let agent = Agent::start("hidepid", true, &[]);
     let mut roots = roots_reader();
     let mut own = nobodys_sleep(&group);
@@ -484,7 +456,7 @@ fn a_member_sees_only_its_own_under_hidepid_invisible() {
         let reader = std::thread::spawn({
             let gid = group.gid;
             move || {
-                let g = Group { gid };
+                let g = Group { name: GROUP, gid };
                 let out = raw_as_nobody(
                     &g,
                     &socket,
@@ -538,7 +510,7 @@ fn a_member_sees_only_its_own_under_hidepid_invisible() {
 #[test]
 #[ignore = "needs root: runs the agent and processes as another user (setpriv)"]
 fn no_request_stalls_roots_queries() {
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let agent = Agent::start("cost", false, &[]);
     let socket = agent.socket.clone();
     // Repeated attributes: the 5,000 of the report are refused, 4,000 cost one.
@@ -639,7 +611,7 @@ fn no_request_stalls_roots_queries() {
 #[test]
 #[ignore = "needs root: runs the agent and processes as another user (setpriv)"]
 fn no_client_holds_the_agents_resources() {
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let agent = Agent::start(
         "limits",
         false,
@@ -765,7 +737,7 @@ fn no_client_holds_the_agents_resources() {
 #[test]
 #[ignore = "needs root: runs the agent, lowers its descriptor limit"]
 fn descriptor_exhaustion_is_an_error_not_an_exit() {
-    let _group = Group::new();
+    let _group = Group::new(GROUP);
     let agent = Agent::start("emfile", false, &[]);
     let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
     let status = Command::new("prlimit")
@@ -813,7 +785,7 @@ fn descriptor_exhaustion_is_an_error_not_an_exit() {
 #[ignore = "needs root: creates the agent's socket and a fake agent as another user"]
 fn socket_permissions_and_a_client_that_checks_its_server() {
     use std::os::unix::fs::MetadataExt;
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let agent = Agent::start("socket", false, &[]);
     let meta = std::fs::symlink_metadata(&agent.socket).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o660);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tracer_bin;
+use common::{tracer_bin, SystemGroup as Group};
 use serde_json::Value;
 
 const UNIT: &str = concat!(
@@ -60,34 +60,6 @@ fn capability_bit(name: &str) -> u32 {
         "perfmon" => 38,
         "bpf" => 39,
         other => panic!("capability {other} unknown to this test: add its bit"),
-    }
-}
-
-/// The socket group, made for the test and removed after it.
-struct Group {
-    gid: u32,
-}
-
-impl Group {
-    fn new() -> Group {
-        let _ = Command::new("groupadd").args(["-f", GROUP]).status();
-        let out = Command::new("getent")
-            .args(["group", GROUP])
-            .output()
-            .unwrap();
-        let line = String::from_utf8_lossy(&out.stdout).to_string();
-        let gid = line
-            .split(':')
-            .nth(2)
-            .and_then(|g| g.trim().parse().ok())
-            .unwrap_or_else(|| panic!("groupadd {GROUP} failed: {line:?}"));
-        Group { gid }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = Command::new("groupdel").arg(GROUP).status();
     }
 }
 
@@ -323,7 +295,7 @@ fn try_job(group: &Group, caps: &[String], name: &str) -> (Outcome, String) {
 #[test]
 #[ignore = "needs root: runs the agent with the unit's capabilities in a mount namespace"]
 fn the_agent_does_its_whole_job_in_the_units_sandbox_and_needs_every_capability_it_keeps() {
-    let group = Group::new();
+    let group = Group::new(GROUP);
     let _installed = Installed;
     let caps = unit_capabilities();
     assert!(

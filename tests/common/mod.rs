@@ -422,3 +422,33 @@ impl Drop for TestCgroups {
         }
     }
 }
+
+/// A system group made for a test (`groupadd -f`) and deleted when dropped, also when the
+/// test fails.
+pub struct SystemGroup {
+    pub name: &'static str,
+    pub gid: u32,
+}
+
+impl SystemGroup {
+    pub fn new(name: &'static str) -> SystemGroup {
+        let _ = Command::new("groupadd").args(["-f", name]).status();
+        let out = Command::new("getent")
+            .args(["group", name])
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        let gid = line
+            .split(':')
+            .nth(2)
+            .and_then(|g| g.trim().parse().ok())
+            .unwrap_or_else(|| panic!("groupadd {name} failed: {line:?}"));
+        SystemGroup { name, gid }
+    }
+}
+
+impl Drop for SystemGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(self.name).status();
+    }
+}

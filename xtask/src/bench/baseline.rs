@@ -17,7 +17,7 @@ const WITHIN: f64 = 1.05;
 /// Host sizes of the `ps` comparison.
 const SIZES: [usize; 2] = [2_000, 10_000];
 /// `ps` queries per agent per repetition, alternating between the two.
-const QUERIES_PER_REP: usize = 8;
+const QUERIES_PER_REP: usize = 16;
 
 pub(super) fn baseline_ab(ctx: &Ctx) -> Result<Vec<Row>> {
     let Some(path) = std::env::var_os("TRACER_BENCH_BASELINE").map(PathBuf::from) else {
