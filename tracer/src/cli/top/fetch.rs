@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -222,6 +224,15 @@ fn names(attrs: &[Attr]) -> Vec<String> {
     attrs.iter().map(|a| a.name().to_string()).collect()
 }
 
+/// The process list's attributes: `io_counters` (one more `/proc` file per process) only while
+/// the group view, which sums it, is shown.
+fn proc_attrs(io: bool) -> Vec<Attr> {
+    PROC_ATTRS
+        .into_iter()
+        .filter(|attr| io || *attr != Attr::IoCounters)
+        .collect()
+}
+
 impl Source {
     fn agent(mut client: Client) -> Source {
         let ebpf = client
@@ -251,16 +262,16 @@ impl Source {
             root,
         };
         // Sample every process's CPU time once, so the first screen has a window to show.
-        direct.query(None);
+        direct.query(None, false);
         std::thread::sleep(FIRST_WINDOW);
         Ok(Source::Direct(Box::new(direct)))
     }
 
-    fn fetch(&mut self, socket: &Path) -> Result<Snapshot, ClientError> {
+    fn fetch(&mut self, socket: &Path, io: bool) -> Result<Snapshot, ClientError> {
         match self {
             Source::Agent { client, ebpf } => {
                 let procs = client.request(&Request::Query(QueryRequest {
-                    attrs: names(&PROC_ATTRS),
+                    attrs: names(&proc_attrs(io)),
                     ..QueryRequest::default()
                 }))?;
                 let procs = agent_rows(&procs)?;
@@ -289,7 +300,7 @@ impl Source {
                     mode: format!("agent at {}", socket.display()),
                 })
             }
-            Source::Direct(direct) => Ok(direct.snapshot()),
+            Source::Direct(direct) => Ok(direct.snapshot(io)),
         }
     }
 }
@@ -297,10 +308,10 @@ impl Source {
 impl Direct {
     /// Runs a query as the agent would: processes, or with `exits` the exits sorted and
     /// limited so.
-    fn query(&mut self, exits: Option<(&str, usize)>) -> Vec<TopRow> {
+    fn query(&mut self, exits: Option<(&str, usize)>, io: bool) -> Vec<TopRow> {
         let attrs: Vec<String> = match exits {
-            Some(_) => EXIT_ATTRS.iter().map(|a| a.name().to_string()).collect(),
-            None => PROC_ATTRS.iter().map(|a| a.name().to_string()).collect(),
+            Some(_) => names(&EXIT_ATTRS),
+            None => names(&proc_attrs(io)),
         };
         let sort = exits.map(|(sort, _)| sort);
         let mut query = Query::new(&attrs, sort, exits.is_some()).expect("known attributes");
@@ -315,13 +326,13 @@ impl Direct {
             .collect()
     }
 
-    fn snapshot(&mut self) -> Snapshot {
-        let procs = self.query(None);
+    fn snapshot(&mut self, io: bool) -> Snapshot {
+        let procs = self.query(None, io);
         let (exits, mode) = match self.tracer.feed() {
             Feed::Ebpf => {
                 let lists: Vec<Vec<TopRow>> = EXIT_QUERIES
                     .iter()
-                    .map(|&query| self.query(Some(query)))
+                    .map(|&query| self.query(Some(query), false))
                     .collect();
                 (
                     Exits::Known(merge_exits(lists)),
@@ -373,6 +384,7 @@ pub(super) fn fetch_loop(
     interval: Duration,
     updates: SyncSender<Update>,
     wakes: Receiver<()>,
+    io: Arc<AtomicBool>,
 ) {
     let boot_time = system::boot_time().ok();
     let mut source = client.map(Source::agent);
@@ -387,7 +399,10 @@ pub(super) fn fetch_loop(
                 }
             };
         }
-        let update = match source.as_mut().map(|s| s.fetch(&socket)) {
+        let update = match source
+            .as_mut()
+            .map(|s| s.fetch(&socket, io.load(Ordering::Relaxed)))
+        {
             Some(Ok(mut snapshot)) => {
                 snapshot.summary.boot_time = boot_time;
                 Update::Snapshot(Box::new(snapshot))

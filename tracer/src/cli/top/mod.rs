@@ -30,7 +30,9 @@ mod state;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -162,14 +164,24 @@ pub fn run(args: TopArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     // Bounded: while the screen does not take them, the refresh thread waits.
     let (snapshots_tx, snapshots) = mpsc::sync_channel(1);
     let (wake, wakes) = mpsc::channel();
+    // Whether the refresh thread asks for io_counters: only the group view shows them.
+    let io_wanted = Arc::new(AtomicBool::new(args.group_by.is_some()));
+    let io = Arc::clone(&io_wanted);
     std::thread::Builder::new()
         .name("tracer-top-fetch".into())
-        .spawn(move || fetch::fetch_loop(client, socket, interval, snapshots_tx, wakes))
+        .spawn(move || fetch::fetch_loop(client, socket, interval, snapshots_tx, wakes, io))
         .context("cannot start the refresh thread")?;
 
     let mut app = App::new(&args);
     let mut terminal = Screen::enter()?;
-    let outcome = ui_loop(&mut terminal, &mut keys, &mut app, &snapshots, &wake);
+    let outcome = ui_loop(
+        &mut terminal,
+        &mut keys,
+        &mut app,
+        &snapshots,
+        &wake,
+        &io_wanted,
+    );
     drop(terminal);
     outcome.map(|()| ExitCode::SUCCESS)
 }
@@ -231,6 +243,7 @@ fn ui_loop(
     app: &mut App,
     snapshots: &Receiver<Update>,
     wake: &Sender<()>,
+    io_wanted: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut dirty = true;
     let mut size = crossterm::terminal::size().ok();
@@ -269,6 +282,10 @@ fn ui_loop(
                         }
                         Action::None => {}
                     }
+                }
+                // The group view sums io_counters: ask for them from now on, at once.
+                if io_wanted.swap(app.grouped, Ordering::Relaxed) != app.grouped && app.grouped {
+                    let _ = wake.send(());
                 }
                 dirty = true;
             }
