@@ -144,6 +144,43 @@ def test_exceptions_are_psutils(mode, sleeper):
         child.wait()
 
 
+# Run in a fresh interpreter: tracer.psutil first, psutil imported after it (tracer does not
+# import psutil, only its _common and _ntuples modules, which psutil must then reuse).
+PSUTIL_AFTER = """
+import os, sys
+import tracer.psutil as tps
+assert "psutil" not in sys.modules, "tracer.psutil imported psutil"
+import psutil
+assert psutil._common is sys.modules["psutil._common"]
+assert psutil._ntuples is sys.modules["psutil._ntuples"]
+assert issubclass(tps.NoSuchProcess, psutil.NoSuchProcess)
+assert issubclass(tps.AccessDenied, psutil.AccessDenied)
+assert tps.pmem is psutil._ntuples.pmem and tps.pcputimes is psutil._ntuples.pcputimes
+try:
+    tps.Process(2**22 + 3)
+except psutil.NoSuchProcess as e:
+    assert e.pid == 2**22 + 3
+else:
+    raise AssertionError("no NoSuchProcess")
+me = psutil.Process(os.getpid())
+assert tps.Process() == me and me.name() == tps.Process().name()
+assert type(tps.Process().memory_info()) is type(me.memory_info())
+assert tps.NIC_DUPLEX_FULL is psutil.NIC_DUPLEX_FULL
+assert tps.IOPRIO_CLASS_BE is psutil.IOPRIO_CLASS_BE
+assert type(tps.Process().ionice().ioclass) is psutil._pslinux.IOPriority
+assert type(tps.cpu_times()) is type(psutil.cpu_times())
+assert list(tps.process_iter(["pid"]))[0].info == {"pid": psutil.pids()[0]}
+print("ok")
+"""
+
+
+def test_psutil_imported_after_tracer_shares_its_classes():
+    out = subprocess.run(
+        [sys.executable, "-c", PSUTIL_AFTER], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_zombie_and_access_denied(mode):
     zombie = subprocess.Popen(["true"])
     time.sleep(0.3)  # exited, not reaped: a zombie

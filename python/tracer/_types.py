@@ -44,6 +44,7 @@ class _AttachSubmodules:
                 loaded = sys.modules.get("psutil." + sub)
                 if loaded is not None and not hasattr(module, sub):
                     setattr(module, sub, loaded)
+            _adopt_platform_classes()
 
         spec.loader.exec_module = exec_module
         return spec
@@ -268,11 +269,15 @@ class AgentError(Error):
     """The agent could not answer (it stopped, refused the request, or is not there)."""
 
 
+_REGISTRY = {}
+
+
 def registry():
-    """What the native module builds: class name → class."""
+    """What the native module builds: class name → class (one dict, kept: psutil's platform
+    classes replace tracer's there when psutil is imported later)."""
     names = list(_FIELDS) + ["ppagefaults", "pexitusage"]
-    out = {name: globals()[name] for name in names}
-    out.update(
+    _REGISTRY.update({name: globals()[name] for name in names})
+    _REGISTRY.update(
         Event=Event,
         NoSuchProcess=NoSuchProcess,
         ZombieProcess=ZombieProcess,
@@ -280,7 +285,35 @@ def registry():
         TimeoutExpired=TimeoutExpired,
         AgentError=AgentError,
     )
-    return out
+    return _REGISTRY
+
+
+def _adopt_platform_classes():
+    """After a late ``import psutil``: the classes only its platform module defines
+    (``scputimes``, made at its import, and ``IOPriority``) replace tracer's stand-ins, in
+    this module, the native registry and tracer.psutil's names, so that values are of
+    psutil's own classes from then on, as when psutil was imported first."""
+    global IOPriority
+    targets = [globals(), _REGISTRY]
+    ours = sys.modules.get("tracer.psutil")
+    if ours is not None:
+        targets.append(vars(ours))
+    for name in _FIELDS:
+        theirs = _psutil_type(name)
+        if theirs is not None and theirs is not globals()[name]:
+            for names in targets:
+                if name in names:
+                    names[name] = theirs
+    platform = sys.modules.get("psutil._pslinux")
+    theirs = getattr(platform, "IOPriority", None)
+    if theirs is not None and theirs is not IOPriority:
+        IOPriority = theirs
+        if ours is not None:
+            names = vars(ours)
+            names["IOPriority"] = theirs
+            for member in theirs:
+                if member.name in names:
+                    names[member.name] = member
 
 
 def family(value):

@@ -12,6 +12,14 @@ ATTRS = ["pid", "ppid", "name", "cmdline", "username", "create_time"]
 reps = int(sys.argv[1])
 python = sys.executable
 
+import compileall  # noqa: E402
+import importlib.util  # noqa: E402
+
+# The package as `pip install ./python` leaves it: byte-compiled (maturin develop links the
+# source folder, and a PYTHONDONTWRITEBYTECODE environment would make every whole-process run
+# below compile tracer.psutil again, which psutil's installed package never does).
+compileall.compile_dir(os.path.dirname(importlib.util.find_spec("tracer").origin), quiet=1)
+
 import psutil  # noqa: E402
 
 import tracer  # noqa: E402
@@ -39,10 +47,17 @@ for name in subjects:
 SCRIPT = {
     "tracer.psutil via the agent": "import tracer.psutil as p; n = len(list(p.process_iter({})))",
     "psutil": "import psutil as p; n = len(list(p.process_iter({})))",
+    # The floor: the interpreter's own start-up, and the imports alone.
+    "python -c pass": "pass",
+    "python -c 'import psutil'": "import psutil",
+    "python -c 'import tracer.psutil'": "import tracer.psutil",
 }
 whole = {name: [] for name in SCRIPT}
-for rep in range(reps):
-    for name, code in SCRIPT.items():
+for rep in range(reps * 3):
+    order = list(SCRIPT.items())
+    if rep % 2:
+        order.reverse()
+    for name, code in order:
         start = time.perf_counter()
         subprocess.run([python, "-c", code.format(ATTRS)], check=True)
         whole[name].append(time.perf_counter() - start)
