@@ -827,21 +827,44 @@ def process_iter(attrs=None, ad_value=None):
         if invalid:
             raise ValueError(f"invalid attr names {', '.join(map(repr, invalid))}")
     table_only = attrs is not None and set(attrs) <= _TABLE_ATTRS
-    rows = None
-    agent = _core.agent()
-    if agent is not None:
-        try:
-            rows = _agent_query(agent, attrs if table_only else [], ad_value, flat=True)
-        except _types.AgentError:
-            rows = None
-    if rows is None:
-        rows = _native.process_iter(attrs if table_only else [], ad_value)
-    # One pass: the Process objects of the last listing are reused (psutil's cache), and the
-    # table's rows become their .info at once.
-    seen = {}
-    procs = []
     with_info = attrs is not None and table_only
     ionice = with_info and "ionice" in attrs
+    procs = None
+    agent = _core.agent()
+    if agent is not None:
+        # The objects are made by the native side, each with its row as .info; those of the
+        # last listing are reused (psutil's cache).
+        try:
+            with _pmap_lock:
+                procs = agent.query(
+                    attrs if table_only else [], [], [], False, ad_value, False,
+                    (Process, _pmap, with_info),
+                )
+        except _types.AgentError:
+            _core.forget_agent()
+    if procs is None:
+        procs = _iter_direct(attrs if table_only else [], ad_value, with_info)
+    if ionice:
+        for proc in procs:
+            if isinstance(proc.info["ionice"], tuple):
+                klass, level = proc.info["ionice"]
+                proc.info["ionice"] = pionice(IOPriority(klass), level)
+    if attrs is None or with_info:
+        yield from procs
+        return
+    for proc in procs:
+        try:
+            proc.info = proc.as_dict(attrs, ad_value)
+        except NoSuchProcess:
+            continue
+        yield proc
+
+
+def _iter_direct(attrs, ad_value, with_info):
+    """process_iter's objects in-process, from the library's rows (a flat list)."""
+    rows = _native.process_iter(attrs, ad_value)
+    seen = {}
+    procs = []
     with _pmap_lock:
         get = _pmap.get
         new = _new_object
@@ -854,22 +877,11 @@ def process_iter(attrs=None, ad_value=None):
                 proc._create_time = ctime
             seen[pid] = proc
             if with_info:
-                if ionice and isinstance(info["ionice"], tuple):
-                    klass, level = info["ionice"]
-                    info["ionice"] = pionice(IOPriority(klass), level)
                 proc.info = info
             procs.append(proc)
         _pmap.clear()
         _pmap.update(seen)
-    if attrs is None or with_info:
-        yield from procs
-        return
-    for proc in procs:
-        try:
-            proc.info = proc.as_dict(attrs, ad_value)
-        except NoSuchProcess:
-            continue
-        yield proc
+    return procs
 
 
 process_iter.cache_clear = _pmap.clear
