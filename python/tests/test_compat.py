@@ -101,6 +101,33 @@ def test_process_iter_matches_psutil(mode, sleeper):
     assert sorted(ours) == list(ours)
 
 
+def test_process_iter_reuses_its_objects_as_psutil(mode, sleeper):
+    # psutil's cache: a listing returns the previous listing's object for the same process,
+    # with the new .info; without attrs the objects keep the .info they had.
+    first = {p.pid: p for p in tps.process_iter(["pid", "name"])}
+    second = {p.pid: p for p in tps.process_iter(["ppid"])}
+    assert second[sleeper.pid] is first[sleeper.pid]
+    assert second[sleeper.pid].info == {"ppid": os.getpid()}
+    assert second[sleeper.pid] == tps.Process(sleeper.pid)
+    assert second[sleeper.pid]._pid == sleeper.pid
+    assert second[sleeper.pid].cmdline() == psutil.Process(sleeper.pid).cmdline()
+    bare = {p.pid: p for p in tps.process_iter()}
+    assert bare[sleeper.pid] is first[sleeper.pid]
+    assert bare[sleeper.pid].info == {"ppid": os.getpid()}
+    # A process that ended leaves the cache: a new one with its pid would be a new object.
+    sleeper.kill()
+    sleeper.wait()
+    deadline = time.monotonic() + 5  # the agent learns of the exit from its ring
+    while sleeper.pid in {p.pid for p in tps.process_iter(["pid"])}:
+        assert time.monotonic() < deadline, "the ended process is still listed"
+        time.sleep(0.05)
+    assert sleeper.pid not in tps.process_iter.__globals__["_pmap"]
+    tps.process_iter.cache_clear()
+    again = {p.pid: p for p in tps.process_iter(["pid"])}
+    assert again[os.getpid()] is not first[os.getpid()]
+    assert again[os.getpid()] == first[os.getpid()]
+
+
 def test_process_iter_moving_attrs_and_ad_value(mode, sleeper):
     attrs = ["memory_info", "cpu_times", "num_threads", "status", "nice", "num_ctx_switches",
              "io_counters", "ionice", "num_fds", "cwd", "terminal"]
