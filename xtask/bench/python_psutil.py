@@ -45,24 +45,30 @@ for name in subjects:
                       "processes": counts[name]}))
 
 SCRIPT = {
-    "tracer.psutil via the agent": "import tracer.psutil as p; n = len(list(p.process_iter({})))",
-    "psutil": "import psutil as p; n = len(list(p.process_iter({})))",
+    "tracer.psutil via the agent": "import tracer.psutil as p; print(len(list(p.process_iter({}))))",
+    "psutil": "import psutil as p; print(len(list(p.process_iter({}))))",
     # The floor: the interpreter's own start-up, and the imports alone.
     "python -c pass": "pass",
     "python -c 'import psutil'": "import psutil",
     "python -c 'import tracer.psutil'": "import tracer.psutil",
 }
 whole = {name: [] for name in SCRIPT}
+listed = {name: [] for name in SCRIPT}  # how many processes each whole run listed
 for rep in range(reps * 3):
     order = list(SCRIPT.items())
     if rep % 2:
         order.reverse()
     for name, code in order:
         start = time.perf_counter()
-        subprocess.run([python, "-c", code.format(ATTRS)], check=True)
+        out = subprocess.run([python, "-c", code.format(ATTRS)], check=True,
+                             capture_output=True, text=True)
         whole[name].append(time.perf_counter() - start)
+        if out.stdout.strip():
+            listed[name].append(int(out.stdout))
 for name in SCRIPT:
-    print(json.dumps({"kind": "process", "subject": name, "seconds": whole[name]}))
+    print(json.dumps({"kind": "process", "subject": name, "seconds": whole[name],
+                      "processes": sorted(listed[name])[len(listed[name]) // 2]
+                      if listed[name] else None}))
 
 # wait_procs on a process that is not our child: from the exit stamp it writes to the return.
 EXITER = (

@@ -104,12 +104,12 @@ pub(super) fn python_package(ctx: &Ctx) -> Result<Vec<Row>> {
                     .and_then(|l| l["seconds"].as_array())
                     .map(|a| a.iter().filter_map(Value::as_f64).collect())
                     .unwrap_or_default();
-                let extra = match kind {
-                    "inpython" => format!(
-                        "{} processes",
-                        line.and_then(|l| l["processes"].as_u64()).unwrap_or(0)
-                    ),
-                    "wait" => format!(
+                let listed = line.and_then(|l| l["processes"].as_u64());
+                let extra = match (kind, listed) {
+                    ("inpython", _) | ("process", Some(_)) => {
+                        format!("{} processes", listed.unwrap_or(0))
+                    }
+                    ("wait", _) => format!(
                         "returncode {}",
                         line.map(|l| l["returncode"].to_string())
                             .unwrap_or_default()
