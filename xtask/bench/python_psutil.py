@@ -27,7 +27,26 @@ import tracer.psutil as tps  # noqa: E402
 
 tracer.configure("agent")
 subjects = {"tracer.psutil via the agent": tps, "psutil": psutil}
+TRACER = "tracer.psutil via the agent"
+AGENT = os.environ.get("TRACER_BENCH_AGENT_PID")
+
+
+def agent_cpu():
+    """The agent's CPU time so far (every thread's, from schedstat: nanoseconds, not ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{AGENT}/task") if AGENT else ():
+        try:
+            with open(f"/proc/{AGENT}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total / 1e9
+
+
 inpython = {name: [] for name in subjects}
+# CPU per call, robust to a loaded host: this process's, plus the agent's for tracer (psutil's
+# work is all in this process).
+cpu = {name: [] for name in subjects}
 counts = {name: 0 for name in subjects}
 for module in subjects.values():  # warm-up: imports, caches, the agent's connection
     list(module.process_iter(ATTRS))
@@ -36,12 +55,20 @@ for rep in range(reps):
     if rep % 2:
         order.reverse()
     for name, module in order:
+        served = agent_cpu() if name == TRACER else 0.0
+        own = time.process_time()
         start = time.perf_counter()
         procs = list(module.process_iter(ATTRS))
         inpython[name].append(time.perf_counter() - start)
+        used = time.process_time() - own
+        if name == TRACER:
+            used += agent_cpu() - served
+        cpu[name].append(used)
         counts[name] = len(procs)
 for name in subjects:
     print(json.dumps({"kind": "inpython", "subject": name, "seconds": inpython[name],
+                      "processes": counts[name]}))
+    print(json.dumps({"kind": "cpu", "subject": name, "seconds": cpu[name],
                       "processes": counts[name]}))
 
 SCRIPT = {
