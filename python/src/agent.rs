@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString, PyType};
 use pyo3::IntoPyObjectExt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -103,6 +104,72 @@ impl Drop for GcPaused<'_> {
     }
 }
 
+/// `process_iter`'s objects, made here rather than in a Python loop over the rows (an object
+/// and three attributes each: the per-process cost of a listing).
+struct Objects<'py> {
+    py: Python<'py>,
+    cls: &'py Bound<'py, PyType>,
+    cache: &'py Bound<'py, PyDict>,
+    /// `object.__new__`: an instance without running `cls.__init__` (which reads /proc).
+    new: Bound<'py, PyAny>,
+    seen: Bound<'py, PyDict>,
+    with_info: bool,
+    keys: [Bound<'py, PyString>; 3],
+}
+
+impl<'py> Objects<'py> {
+    fn new(
+        py: Python<'py>,
+        cls: &'py Bound<'py, PyType>,
+        cache: &'py Bound<'py, PyDict>,
+        with_info: bool,
+    ) -> PyResult<Objects<'py>> {
+        Ok(Objects {
+            py,
+            cls,
+            cache,
+            new: py.get_type::<PyAny>().getattr(intern!(py, "__new__"))?,
+            seen: PyDict::new(py),
+            with_info,
+            keys: [
+                intern!(py, "_pid").clone(),
+                intern!(py, "_create_time").clone(),
+                intern!(py, "info").clone(),
+            ],
+        })
+    }
+
+    /// The object for one row: the cached one when it is the same process, else a new one.
+    fn object(&self, pid: u32, create_time: f64, info: Bound<'py, PyDict>) -> PyResult<PyObject> {
+        let [k_pid, k_ctime, k_info] = &self.keys;
+        let pid = pid.into_pyobject(self.py)?;
+        let cached = match self.cache.get_item(&pid)? {
+            Some(o) if o.getattr(k_ctime)?.extract::<f64>().ok() == Some(create_time) => Some(o),
+            _ => None,
+        };
+        let object = match cached {
+            Some(o) => o,
+            None => {
+                let o = self.new.call1((self.cls,))?;
+                o.setattr(k_pid, &pid)?;
+                o.setattr(k_ctime, create_time)?;
+                o
+            }
+        };
+        if self.with_info {
+            object.setattr(k_info, info)?;
+        }
+        self.seen.set_item(pid, &object)?;
+        Ok(object.unbind())
+    }
+
+    /// The cache becomes the objects of this listing.
+    fn done(self) -> PyResult<()> {
+        self.cache.clear();
+        self.cache.update(self.seen.as_mapping())
+    }
+}
+
 /// A connection to the agent.
 #[pyclass(module = "tracer._native", frozen)]
 pub struct Agent {
@@ -155,8 +222,12 @@ impl Agent {
     /// Rows of the live table (or of the exited processes) as `(pid, create_time, info)`:
     /// `info` maps each of `attrs` to its value, `ad_value` where the agent could not read it.
     /// With `flat`, one list `[pid, create_time, info, pid, …]` (no tuple per row: fewer
-    /// objects for the collector, for `process_iter`).
-    #[pyo3(signature = (attrs, pids=Vec::new(), ppids=Vec::new(), exited=false, ad_value=None, flat=false))]
+    /// objects for the collector). With `process=(cls, cache, with_info)`, `process_iter`'s
+    /// answer: one `cls` object per row (attributes `_pid`, `_create_time`, and `info` when
+    /// `with_info`; the other
+    /// attributes are the class's defaults), the one in `cache` (pid → object) reused when its
+    /// `_create_time` is the row's; `cache` then holds exactly the objects returned.
+    #[pyo3(signature = (attrs, pids=Vec::new(), ppids=Vec::new(), exited=false, ad_value=None, flat=false, process=None))]
     #[allow(clippy::too_many_arguments)]
     fn query(
         &self,
@@ -167,6 +238,7 @@ impl Agent {
         exited: bool,
         ad_value: Option<PyObject>,
         flat: bool,
+        process: Option<(Bound<'_, PyType>, Bound<'_, PyDict>, bool)>,
     ) -> PyResult<Py<PyList>> {
         let keys: Vec<Attr> = attrs
             .iter()
@@ -213,6 +285,10 @@ impl Agent {
             template.set_item(name, py.None())?;
         }
         let out = PyList::empty(py);
+        let objects = match &process {
+            Some((cls, cache, with_info)) => Some(Objects::new(py, cls, cache, *with_info)?),
+            None => None,
+        };
         for row in &rows {
             let info = template.copy()?;
             for (key, name) in keys.iter().zip(&names) {
@@ -228,13 +304,18 @@ impl Agent {
                 }
             }
             let (pid, create_time) = (row.pid.unwrap_or(0), row.create_time.unwrap_or(0.0));
-            if flat {
+            if let Some(objects) = &objects {
+                out.append(objects.object(pid, create_time, info)?)?;
+            } else if flat {
                 out.append(pid)?;
                 out.append(create_time)?;
                 out.append(info)?;
             } else {
                 out.append((pid, create_time, info))?;
             }
+        }
+        if let Some(objects) = objects {
+            objects.done()?;
         }
         Ok(out.unbind())
     }

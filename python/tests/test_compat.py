@@ -101,6 +101,33 @@ def test_process_iter_matches_psutil(mode, sleeper):
     assert sorted(ours) == list(ours)
 
 
+def test_process_iter_reuses_its_objects_as_psutil(mode, sleeper):
+    # psutil's cache: a listing returns the previous listing's object for the same process,
+    # with the new .info; without attrs the objects keep the .info they had.
+    first = {p.pid: p for p in tps.process_iter(["pid", "name"])}
+    second = {p.pid: p for p in tps.process_iter(["ppid"])}
+    assert second[sleeper.pid] is first[sleeper.pid]
+    assert second[sleeper.pid].info == {"ppid": os.getpid()}
+    assert second[sleeper.pid] == tps.Process(sleeper.pid)
+    assert second[sleeper.pid]._pid == sleeper.pid
+    assert second[sleeper.pid].cmdline() == psutil.Process(sleeper.pid).cmdline()
+    bare = {p.pid: p for p in tps.process_iter()}
+    assert bare[sleeper.pid] is first[sleeper.pid]
+    assert bare[sleeper.pid].info == {"ppid": os.getpid()}
+    # A process that ended leaves the cache: a new one with its pid would be a new object.
+    sleeper.kill()
+    sleeper.wait()
+    deadline = time.monotonic() + 5  # the agent learns of the exit from its ring
+    while sleeper.pid in {p.pid for p in tps.process_iter(["pid"])}:
+        assert time.monotonic() < deadline, "the ended process is still listed"
+        time.sleep(0.05)
+    assert sleeper.pid not in tps.process_iter.__globals__["_pmap"]
+    tps.process_iter.cache_clear()
+    again = {p.pid: p for p in tps.process_iter(["pid"])}
+    assert again[os.getpid()] is not first[os.getpid()]
+    assert again[os.getpid()] == first[os.getpid()]
+
+
 def test_process_iter_moving_attrs_and_ad_value(mode, sleeper):
     attrs = ["memory_info", "cpu_times", "num_threads", "status", "nice", "num_ctx_switches",
              "io_counters", "ionice", "num_fds", "cwd", "terminal"]
@@ -142,6 +169,43 @@ def test_exceptions_are_psutils(mode, sleeper):
     finally:
         child.kill()
         child.wait()
+
+
+# Run in a fresh interpreter: tracer.psutil first, psutil imported after it (tracer does not
+# import psutil, only its _common and _ntuples modules, which psutil must then reuse).
+PSUTIL_AFTER = """
+import os, sys
+import tracer.psutil as tps
+assert "psutil" not in sys.modules, "tracer.psutil imported psutil"
+import psutil
+assert psutil._common is sys.modules["psutil._common"]
+assert psutil._ntuples is sys.modules["psutil._ntuples"]
+assert issubclass(tps.NoSuchProcess, psutil.NoSuchProcess)
+assert issubclass(tps.AccessDenied, psutil.AccessDenied)
+assert tps.pmem is psutil._ntuples.pmem and tps.pcputimes is psutil._ntuples.pcputimes
+try:
+    tps.Process(2**22 + 3)
+except psutil.NoSuchProcess as e:
+    assert e.pid == 2**22 + 3
+else:
+    raise AssertionError("no NoSuchProcess")
+me = psutil.Process(os.getpid())
+assert tps.Process() == me and me.name() == tps.Process().name()
+assert type(tps.Process().memory_info()) is type(me.memory_info())
+assert tps.NIC_DUPLEX_FULL is psutil.NIC_DUPLEX_FULL
+assert tps.IOPRIO_CLASS_BE is psutil.IOPRIO_CLASS_BE
+assert type(tps.Process().ionice().ioclass) is psutil._pslinux.IOPriority
+assert type(tps.cpu_times()) is type(psutil.cpu_times())
+assert list(tps.process_iter(["pid"]))[0].info == {"pid": psutil.pids()[0]}
+print("ok")
+"""
+
+
+def test_psutil_imported_after_tracer_shares_its_classes():
+    out = subprocess.run(
+        [sys.executable, "-c", PSUTIL_AFTER], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_zombie_and_access_denied(mode):

@@ -1,15 +1,118 @@
 """psutil's named tuples and exceptions for tracer: psutil's own classes when psutil is
 importable (so isinstance checks and ``except psutil.NoSuchProcess`` work), the same shapes
-made with collections.namedtuple otherwise. Registered with the native module at import."""
+made with collections.namedtuple otherwise. Registered with the native module at import.
+
+psutil itself is not imported here (its package import costs a whole-process run more than
+tracer's own start-up): when the program has not imported it yet, only the two modules that
+define those classes, ``psutil._common`` and ``psutil._ntuples``, are loaded, under their own
+names, so that a later ``import psutil`` finds and uses these very modules — one class for
+each exception and tuple either way — and a one-time import hook sets them as the package's
+attributes once it has loaded."""
 
 import collections
 import enum
+import importlib.machinery
+import importlib.util
+import os
 import socket
+import sys
 
-try:  # psutil is optional: tracer only borrows its classes.
-    import psutil as _psutil
-except ImportError:  # pragma: no cover - exercised only where psutil is absent
-    _psutil = None
+_SUBMODULES = ("_common", "_ntuples")
+
+
+class _AttachSubmodules:
+    """A one-time meta-path finder: when ``psutil`` is imported after tracer loaded its
+    ``_common`` and ``_ntuples``, binds them as the package's attributes after it has run
+    (the import system binds only the submodules it loads itself)."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "psutil":
+            return None
+        try:
+            sys.meta_path.remove(cls)
+        except ValueError:  # pragma: no cover - removed by another thread's import
+            pass
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            for sub in _SUBMODULES:
+                loaded = sys.modules.get("psutil." + sub)
+                if loaded is not None and not hasattr(module, sub):
+                    setattr(module, sub, loaded)
+            _adopt_platform_classes()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _load_psutil_classes():
+    """psutil's ``_common`` and ``_ntuples`` (a namespace with both), or None without psutil.
+    The package itself when the program already imported it."""
+    if "psutil" in sys.modules:
+        try:
+            import psutil._common  # noqa: F401  (already loaded by the package)
+            import psutil._ntuples  # noqa: F401
+        except ImportError:  # pragma: no cover - psutil < 7 has no _ntuples
+            pass
+        return sys.modules["psutil"]
+    try:
+        spec = importlib.machinery.PathFinder.find_spec("psutil")
+    except (ImportError, ValueError):  # pragma: no cover
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    loaded = []
+    for sub in _SUBMODULES:
+        name = "psutil." + sub
+        module = sys.modules.get(name)
+        if module is None:
+            sub_spec = None
+            for folder in spec.submodule_search_locations:
+                path = os.path.join(folder, sub + ".py")
+                if os.path.exists(path):
+                    sub_spec = importlib.util.spec_from_file_location(name, path)
+                    break
+            if sub_spec is None:
+                break
+            module = importlib.util.module_from_spec(sub_spec)
+            sys.modules[name] = module
+            try:
+                sub_spec.loader.exec_module(module)
+            except Exception:  # pragma: no cover - an unexpected psutil: import it whole
+                del sys.modules[name]
+                for done in loaded:
+                    sys.modules.pop(done.__name__, None)
+                import psutil
+
+                return psutil
+        loaded.append(module)
+    if not loaded or not hasattr(loaded[0], "NoSuchProcess"):  # pragma: no cover
+        import psutil
+
+        return psutil
+    sys.meta_path.insert(0, _AttachSubmodules)
+    return _Namespace(loaded)
+
+
+class _Namespace:
+    """Attribute lookups over psutil's loaded submodules, as over the package."""
+
+    def __init__(self, modules):
+        self._modules = modules
+
+    def __getattr__(self, name):
+        for module in self._modules:
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+
+_psutil = _load_psutil_classes()
 
 _FIELDS = {
     "pmem": "rss vms shared text lib data dirty",
@@ -52,12 +155,8 @@ _FIELDS = {
 def _psutil_type(name):
     if _psutil is None:
         return None
-    for module in ("_ntuples", "_pslinux", "_common"):
-        try:
-            mod = __import__("psutil." + module, fromlist=["_"])
-        except ImportError:
-            continue
-        cls = getattr(mod, name, None)
+    for module in _SUBMODULES + ("_pslinux",):
+        cls = getattr(sys.modules.get("psutil." + module), name, None)
         if cls is not None and tuple(cls._fields) == tuple(_FIELDS[name].split()):
             return cls
     return None
@@ -170,11 +269,15 @@ class AgentError(Error):
     """The agent could not answer (it stopped, refused the request, or is not there)."""
 
 
+_REGISTRY = {}
+
+
 def registry():
-    """What the native module builds: class name → class."""
+    """What the native module builds: class name → class (one dict, kept: psutil's platform
+    classes replace tracer's there when psutil is imported later)."""
     names = list(_FIELDS) + ["ppagefaults", "pexitusage"]
-    out = {name: globals()[name] for name in names}
-    out.update(
+    _REGISTRY.update({name: globals()[name] for name in names})
+    _REGISTRY.update(
         Event=Event,
         NoSuchProcess=NoSuchProcess,
         ZombieProcess=ZombieProcess,
@@ -182,7 +285,35 @@ def registry():
         TimeoutExpired=TimeoutExpired,
         AgentError=AgentError,
     )
-    return out
+    return _REGISTRY
+
+
+def _adopt_platform_classes():
+    """After a late ``import psutil``: the classes only its platform module defines
+    (``scputimes``, made at its import, and ``IOPriority``) replace tracer's stand-ins, in
+    this module, the native registry and tracer.psutil's names, so that values are of
+    psutil's own classes from then on, as when psutil was imported first."""
+    global IOPriority
+    targets = [globals(), _REGISTRY]
+    ours = sys.modules.get("tracer.psutil")
+    if ours is not None:
+        targets.append(vars(ours))
+    for name in _FIELDS:
+        theirs = _psutil_type(name)
+        if theirs is not None and theirs is not globals()[name]:
+            for names in targets:
+                if name in names:
+                    names[name] = theirs
+    platform = sys.modules.get("psutil._pslinux")
+    theirs = getattr(platform, "IOPriority", None)
+    if theirs is not None and theirs is not IOPriority:
+        IOPriority = theirs
+        if ours is not None:
+            names = vars(ours)
+            names["IOPriority"] = theirs
+            for member in theirs:
+                if member.name in names:
+                    names[member.name] = member
 
 
 def family(value):

@@ -54,10 +54,13 @@ from ._types import (  # noqa: F401  (psutil's names, re-exported)
     svmem,
 )
 
-try:
-    import psutil as _real
-except ImportError:  # pragma: no cover
-    _real = None
+
+
+def _real_process_class():
+    """psutil's own Process class when the program imported psutil (never imported here: see
+    _types), else None."""
+    real = sys.modules.get("psutil")
+    return None if real is None or real is sys.modules[__name__] else getattr(real, "Process", None)
 
 version_info = (7, 2, 2)
 __version__ = "7.2.2"
@@ -170,44 +173,46 @@ def _memoize_when_activated(fun):
     return wrapper
 
 
+_SENTINEL = object()
+_new_object = object.__new__
+
+
 class Process:
     """psutil's Process: ``Process(pid)`` (the current process by default), identified by pid
     and creation time so that a reused pid is not mistaken for it."""
+
+    # What a Process starts with, as class attributes: a Process made from an agent's row
+    # (thousands per process_iter) then sets only its pid and creation time.
+    _cache = None
+    _oneshot_depth = 0
+    _name = None
+    _exitcode = _SENTINEL
+    _last_sys_cpu_times = None
+    _last_proc_cpu_times = None
+    _ppid = None
+    _proc = None
 
     def __init__(self, pid=None):
         if pid is None:
             pid = os.getpid()
         _check_pid(pid)
         self._pid = pid
-        self._cache = None
-        self._oneshot_depth = 0
-        self._name = None
-        self._exitcode = _SENTINEL
-        self._last_sys_cpu_times = None
-        self._last_proc_cpu_times = None
-        self._ppid = None
         try:
             self._proc = _native.Proc(pid)
         except NoSuchProcess:
             raise NoSuchProcess(pid, msg=f"process PID not found") from None
         self._create_time = self._proc.create_time()
-        self._ident = (pid, self._create_time)
 
     @classmethod
     def _from_row(cls, pid, create_time):
-        self = cls.__new__(cls)
+        self = _new_object(cls)
         self._pid = pid
-        self._cache = None
-        self._oneshot_depth = 0
-        self._name = None
-        self._exitcode = _SENTINEL
-        self._last_sys_cpu_times = None
-        self._last_proc_cpu_times = None
-        self._ppid = None
-        self._proc = None
         self._create_time = create_time
-        self._ident = (pid, create_time)
         return self
+
+    @property
+    def _ident(self):
+        return (self._pid, self._create_time)
 
     def _handle(self):
         proc = self._proc
@@ -240,9 +245,8 @@ class Process:
         return self._pid
 
     def __eq__(self, other):
-        if not isinstance(other, Process) and not (
-            _real is not None and isinstance(other, _real.Process)
-        ):
+        real = None if isinstance(other, Process) else _real_process_class()
+        if not isinstance(other, Process) and not (real is not None and isinstance(other, real)):
             return NotImplemented
         return self._ident == getattr(other, "_ident", None) or (
             self.pid == other.pid and self.create_time() == other.create_time()
@@ -645,7 +649,6 @@ class Process:
         return getattr(self, "_usage", None)
 
 
-_SENTINEL = object()
 
 _as_dict_attrnames = {
     x
@@ -824,37 +827,28 @@ def process_iter(attrs=None, ad_value=None):
         if invalid:
             raise ValueError(f"invalid attr names {', '.join(map(repr, invalid))}")
     table_only = attrs is not None and set(attrs) <= _TABLE_ATTRS
-    rows = None
-    agent = _core.agent()
-    if agent is not None:
-        try:
-            rows = _agent_query(agent, attrs if table_only else [], ad_value, flat=True)
-        except _types.AgentError:
-            rows = None
-    if rows is None:
-        rows = _native.process_iter(attrs if table_only else [], ad_value)
-    # One pass: the Process objects of the last listing are reused (psutil's cache), and the
-    # table's rows become their .info at once.
-    seen = {}
-    procs = []
     with_info = attrs is not None and table_only
     ionice = with_info and "ionice" in attrs
-    with _pmap_lock:
-        get = _pmap.get
-        flat = iter(rows)  # [pid, create_time, info, pid, …]
-        for pid, ctime, info in zip(flat, flat, flat):
-            proc = get(pid)
-            if proc is None or proc._create_time != ctime:
-                proc = Process._from_row(pid, ctime)
-            seen[pid] = proc
-            if with_info:
-                if ionice and isinstance(info["ionice"], tuple):
-                    klass, level = info["ionice"]
-                    info["ionice"] = pionice(IOPriority(klass), level)
-                proc.info = info
-            procs.append(proc)
-        _pmap.clear()
-        _pmap.update(seen)
+    procs = None
+    agent = _core.agent()
+    if agent is not None:
+        # The objects are made by the native side, each with its row as .info; those of the
+        # last listing are reused (psutil's cache).
+        try:
+            with _pmap_lock:
+                procs = agent.query(
+                    attrs if table_only else [], [], [], False, ad_value, False,
+                    (Process, _pmap, with_info),
+                )
+        except _types.AgentError:
+            _core.forget_agent()
+    if procs is None:
+        procs = _iter_direct(attrs if table_only else [], ad_value, with_info)
+    if ionice:
+        for proc in procs:
+            if isinstance(proc.info["ionice"], tuple):
+                klass, level = proc.info["ionice"]
+                proc.info["ionice"] = pionice(IOPriority(klass), level)
     if attrs is None or with_info:
         yield from procs
         return
@@ -864,6 +858,30 @@ def process_iter(attrs=None, ad_value=None):
         except NoSuchProcess:
             continue
         yield proc
+
+
+def _iter_direct(attrs, ad_value, with_info):
+    """process_iter's objects in-process, from the library's rows (a flat list)."""
+    rows = _native.process_iter(attrs, ad_value)
+    seen = {}
+    procs = []
+    with _pmap_lock:
+        get = _pmap.get
+        new = _new_object
+        flat = iter(rows)  # [pid, create_time, info, pid, …]
+        for pid, ctime, info in zip(flat, flat, flat):
+            proc = get(pid)
+            if proc is None or proc._create_time != ctime:
+                proc = new(Process)
+                proc._pid = pid
+                proc._create_time = ctime
+            seen[pid] = proc
+            if with_info:
+                proc.info = info
+            procs.append(proc)
+        _pmap.clear()
+        _pmap.update(seen)
+    return procs
 
 
 process_iter.cache_clear = _pmap.clear

@@ -12,6 +12,14 @@ ATTRS = ["pid", "ppid", "name", "cmdline", "username", "create_time"]
 reps = int(sys.argv[1])
 python = sys.executable
 
+import compileall  # noqa: E402
+import importlib.util  # noqa: E402
+
+# The package as `pip install ./python` leaves it: byte-compiled (maturin develop links the
+# source folder, and a PYTHONDONTWRITEBYTECODE environment would make every whole-process run
+# below compile tracer.psutil again, which psutil's installed package never does).
+compileall.compile_dir(os.path.dirname(importlib.util.find_spec("tracer").origin), quiet=1)
+
 import psutil  # noqa: E402
 
 import tracer  # noqa: E402
@@ -19,7 +27,26 @@ import tracer.psutil as tps  # noqa: E402
 
 tracer.configure("agent")
 subjects = {"tracer.psutil via the agent": tps, "psutil": psutil}
+TRACER = "tracer.psutil via the agent"
+AGENT = os.environ.get("TRACER_BENCH_AGENT_PID")
+
+
+def agent_cpu():
+    """The agent's CPU time so far (every thread's, from schedstat: nanoseconds, not ticks)."""
+    total = 0
+    for task in os.listdir(f"/proc/{AGENT}/task") if AGENT else ():
+        try:
+            with open(f"/proc/{AGENT}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total / 1e9
+
+
 inpython = {name: [] for name in subjects}
+# CPU per call, robust to a loaded host: this process's, plus the agent's for tracer (psutil's
+# work is all in this process).
+cpu = {name: [] for name in subjects}
 counts = {name: 0 for name in subjects}
 for module in subjects.values():  # warm-up: imports, caches, the agent's connection
     list(module.process_iter(ATTRS))
@@ -28,26 +55,47 @@ for rep in range(reps):
     if rep % 2:
         order.reverse()
     for name, module in order:
+        served = agent_cpu() if name == TRACER else 0.0
+        own = time.process_time()
         start = time.perf_counter()
         procs = list(module.process_iter(ATTRS))
         inpython[name].append(time.perf_counter() - start)
+        used = time.process_time() - own
+        if name == TRACER:
+            used += agent_cpu() - served
+        cpu[name].append(used)
         counts[name] = len(procs)
 for name in subjects:
     print(json.dumps({"kind": "inpython", "subject": name, "seconds": inpython[name],
                       "processes": counts[name]}))
+    print(json.dumps({"kind": "cpu", "subject": name, "seconds": cpu[name],
+                      "processes": counts[name]}))
 
 SCRIPT = {
-    "tracer.psutil via the agent": "import tracer.psutil as p; n = len(list(p.process_iter({})))",
-    "psutil": "import psutil as p; n = len(list(p.process_iter({})))",
+    "tracer.psutil via the agent": "import tracer.psutil as p; print(len(list(p.process_iter({}))))",
+    "psutil": "import psutil as p; print(len(list(p.process_iter({}))))",
+    # The floor: the interpreter's own start-up, and the imports alone.
+    "python -c pass": "pass",
+    "python -c 'import psutil'": "import psutil",
+    "python -c 'import tracer.psutil'": "import tracer.psutil",
 }
 whole = {name: [] for name in SCRIPT}
-for rep in range(reps):
-    for name, code in SCRIPT.items():
+listed = {name: [] for name in SCRIPT}  # how many processes each whole run listed
+for rep in range(reps * 3):
+    order = list(SCRIPT.items())
+    if rep % 2:
+        order.reverse()
+    for name, code in order:
         start = time.perf_counter()
-        subprocess.run([python, "-c", code.format(ATTRS)], check=True)
+        out = subprocess.run([python, "-c", code.format(ATTRS)], check=True,
+                             capture_output=True, text=True)
         whole[name].append(time.perf_counter() - start)
+        if out.stdout.strip():
+            listed[name].append(int(out.stdout))
 for name in SCRIPT:
-    print(json.dumps({"kind": "process", "subject": name, "seconds": whole[name]}))
+    print(json.dumps({"kind": "process", "subject": name, "seconds": whole[name],
+                      "processes": sorted(listed[name])[len(listed[name]) // 2]
+                      if listed[name] else None}))
 
 # wait_procs on a process that is not our child: from the exit stamp it writes to the return.
 EXITER = (
