@@ -164,6 +164,44 @@ fn scoped_agent_sees_its_subtree_and_nothing_else() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs and makes cgroups"]
+fn a_process_that_leaves_the_scope_is_followed_to_its_exit() {
+    let mut cgroups = Cgroups::new();
+    cgroups.dir("in");
+    cgroups.dir("out");
+    let scope = cgroups.path("in");
+    let agent = Agent::start("scope-leave", &["--cgroup", &scope]);
+    // `sleep` runs in scope from its exec, then moves out of it and ends there.
+    let pid = cgroups.spawn("in", "sleep 1.5");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !rows(&agent, false).iter().any(|(live, _)| *live == pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the process in scope never showed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cgroups.cgroups.move_to("out", pid);
+    cgroups.reap(pid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let exited = rows(&agent, true);
+        if let Some((_, cgroup)) = exited.iter().find(|(gone, _)| *gone == pid) {
+            // Shown where it was traced, not where it ended.
+            assert_eq!(cgroup, &scope);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exit of a process that left the scope was lost: live {:?}",
+            rows(&agent, false)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!rows(&agent, false).iter().any(|(live, _)| *live == pid));
+}
+
+#[test]
 #[ignore = "needs root: starts the agent"]
 fn a_missing_cgroup_is_one_clear_error() {
     let out = Command::new(common::tracer_bin())

@@ -19,7 +19,9 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, read_ptr, Errno},
+    kernel::{
+        enters_scope, field, field_ptr, header, placement, placement_objects, read_ptr, Errno,
+    },
     offset, EXEC_SCRATCH,
 };
 
@@ -41,7 +43,7 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let task: *const u8 = ctx.arg(0);
     let old_pid: u32 = ctx.arg(1);
     let bprm: *const u8 = ctx.arg(2);
-    if !in_scope(task) {
+    if !enters_scope(task) {
         return Ok(());
     }
     let record = &mut *EXEC_SCRATCH.get_ptr_mut(0).ok_or(-12)?;

@@ -13,7 +13,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, in_scope, read, read_ptr, Errno},
+    kernel::{field, field_ptr, header, leaves_scope, read, read_ptr, Errno},
     offset,
     sched::PROC_SCHED,
     wakeup_flags, EVENTS,
@@ -51,7 +51,7 @@ unsafe fn try_exit(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let exit_code = field(task, offset!(task_exit_code));
     // Taken out of its map whatever becomes of the record: the entry goes with the process.
     let sched = final_sched(header.pid, header.start_boottime_ns);
-    if !in_scope(task) {
+    if !leaves_scope(task, false) {
         return Ok(());
     }
     let fields = offset!(usage_fields);

@@ -10,7 +10,7 @@ use tracer_common::{counter, FinalRecord, RecordKind};
 
 use crate::{
     as_bytes, emit,
-    kernel::{field, field_ptr, in_scope, Errno},
+    kernel::{field, field_ptr, leaves_scope, Errno},
     offset,
 };
 
@@ -39,7 +39,7 @@ unsafe fn try_final(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     let signal = field_ptr(task, offset!(task_signal))?;
     // The group is dead: the leader is the last of its threads (a leader that exited first
     // and waits for its threads has `live` above zero then, and is not reported).
-    if field::<i32>(signal, offset!(signal_live)) != 0 || !in_scope(task) {
+    if field::<i32>(signal, offset!(signal_live)) != 0 || !leaves_scope(task, true) {
         return Ok(());
     }
     // Threads already released are summed in `signal`; the leader is added there when its

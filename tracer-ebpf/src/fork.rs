@@ -9,7 +9,7 @@ use tracer_common::{
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{field, field_ptr, header, in_scope, placement, placement_objects, Errno},
+    kernel::{enters_scope, field, field_ptr, header, placement, placement_objects, Errno},
     offset,
 };
 
@@ -36,7 +36,7 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         count(counter::THREADS_CREATED);
         return Ok(());
     }
-    if !in_scope(child) {
+    if !enters_scope(child) {
         return Ok(());
     }
     let mut record = ForkRecord {

@@ -159,19 +159,65 @@ pub unsafe fn placement(task: *const u8, ppid: u32) -> Result<PlacementIds, Errn
     Ok(ids)
 }
 
-/// Whether `task`'s process is traced: always, unless scoped tracing is on (`scope_count`);
-/// then only when its cgroup v2 lies in one of the scope subtrees — the scope cgroup is its
-/// ancestor at the scope's level (`cgroup->ancestors[level]`, as `cgroup_is_descendant`
-/// checks). A failed read counts as in scope (the record goes out; the read is counted).
+/// Processes followed under scoped tracing, by pid, with their start time (pids are reused):
+/// a process seen in scope at its fork or exec is followed to its end even after it moves to
+/// a cgroup outside the scope, so that its exit (and final CPU time) is not lost. Bounded: the
+/// least recently used entry goes first; untouched when tracing is not scoped.
+#[aya_ebpf::macros::map]
+static FOLLOWED: aya_ebpf::maps::LruHashMap<u32, u64> =
+    aya_ebpf::maps::LruHashMap::with_max_entries(65536, 0);
+
+/// [`in_scope`] at a fork or an exec: a process in scope now is remembered as followed
+/// ([`FOLLOWED`]); one that left the scope after being followed stays followed.
 #[inline(always)]
-pub unsafe fn in_scope(task: *const u8) -> bool {
+pub unsafe fn enters_scope(task: *const u8) -> bool {
     let count = offset!(scope_count);
     if count == 0 {
         return true;
     }
-    scope_contains(task, count).unwrap_or(true)
+    let (pid, start) = process_key(task);
+    if scope_contains(task, count).unwrap_or(true) {
+        let _ = FOLLOWED.insert(&pid, &start, 0);
+        return true;
+    }
+    is_followed(pid, start)
 }
 
+/// Whether the exit (or the final CPU time, `forget`ting it then) of `task`'s process goes
+/// out: in scope now, or followed since a fork or exec in scope.
+#[inline(always)]
+pub unsafe fn leaves_scope(task: *const u8, forget: bool) -> bool {
+    let count = offset!(scope_count);
+    if count == 0 {
+        return true;
+    }
+    let (pid, start) = process_key(task);
+    let followed = is_followed(pid, start);
+    if forget && followed {
+        let _ = FOLLOWED.remove(&pid);
+    }
+    followed || scope_contains(task, count).unwrap_or(true)
+}
+
+/// The process's pid and start time (its leader's), as records carry them.
+#[inline(always)]
+unsafe fn process_key(task: *const u8) -> (u32, u64) {
+    let pid = field(task, offset!(task_tgid));
+    let start = match field_ptr(task, offset!(task_group_leader)) {
+        Ok(leader) => field(leader, offset!(task_start_boottime)),
+        Err(_) => 0,
+    };
+    (pid, start)
+}
+
+#[inline(always)]
+unsafe fn is_followed(pid: u32, start: u64) -> bool {
+    FOLLOWED.get(&pid).is_some_and(|known| *known == start)
+}
+
+/// Whether `task`'s process is in scope (scoped tracing on, `scope_count` > 0): its cgroup v2
+/// lies in one of the scope subtrees — the scope cgroup is its ancestor at the scope's level (`cgroup->ancestors[level]`, as `cgroup_is_descendant`
+/// checks). A failed read counts as in scope (the record goes out; the read is counted).
 #[inline(always)]
 unsafe fn scope_contains(task: *const u8, count: u32) -> Result<bool, Errno> {
     let cgroups = field_ptr(task, offset!(task_cgroups))?;

@@ -59,6 +59,9 @@ pub enum EbpfError {
 pub use crate::source::EbpfConfig;
 pub use crate::source::ProgramCost;
 
+/// Processes a scoped agent follows after they leave its scope (kernel map `FOLLOWED`).
+const FOLLOWED_MAX: u32 = 65_536;
+
 /// The longest the consumer sleeps while the ring stays empty (see `Pace::Asleep`).
 const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
 
@@ -248,6 +251,16 @@ impl EbpfSource {
             .btf(Some(&aya_btf))
             .override_global("OFFSETS", &offsets, true)
             .map_max_entries("EVENTS", config.ring_bytes)
+            // Processes followed out of the scope: only scoped tracing uses the map, so an
+            // unscoped agent keeps it at one entry (an LRU map's entries are preallocated).
+            .map_max_entries(
+                "FOLLOWED",
+                if offsets.scope_count > 0 {
+                    FOLLOWED_MAX
+                } else {
+                    1
+                },
+            )
             .load(PROGRAMS)
             .map_err(|e| classify_load_error(error_chain(&e)))?;
         tracing::debug!(elapsed = ?started.elapsed(), "object loaded, maps created");
