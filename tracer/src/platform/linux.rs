@@ -201,6 +201,20 @@ pub(crate) fn limit_malloc_arenas(arenas: i32) {
     let _ = arenas;
 }
 
+/// Serves every allocation of at least `bytes` from its own mapping, returned to the system
+/// when freed (`mallopt(M_MMAP_THRESHOLD, bytes)`; nothing elsewhere). Setting it also stops
+/// glibc from raising the threshold after the first big block is freed, which otherwise keeps
+/// every later big block (a query's answer, a scan's vector) in the heap once freed.
+pub(crate) fn map_large_allocations(bytes: i32) {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt has no preconditions.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = bytes;
+}
+
 /// Blocks every signal for the calling thread until dropped (then restores its mask).
 pub(crate) struct SignalsBlocked {
     previous: Option<nix::sys::signal::SigSet>,
@@ -352,6 +366,7 @@ mod tests {
         assert!(free <= total);
         assert!(sysinfo_loads().unwrap().iter().all(|l| *l >= 0.0));
         limit_malloc_arenas(8);
+        map_large_allocations(128 * 1024);
         super::super::malloc_trim();
     }
 
