@@ -291,7 +291,7 @@ fn seeding_during_a_storm_loses_and_duplicates_nothing() {
     let storm_exits = table
         .exited()
         .filter(|e| e.comm == "true")
-        .filter(|e| match e.exit.unwrap().status {
+        .filter(|e| match e.exit.as_deref().unwrap().status {
             Some(status) => {
                 assert_eq!(status.exit_code, Some(0), "{e:?}");
                 true

@@ -454,7 +454,7 @@ impl Proc {
         let usage = Tracer::global()
             .lock()
             .find(self.inner.id())
-            .and_then(|entry| entry.exit)
+            .and_then(|entry| entry.exit.as_deref().copied())
             .and_then(|exit| exit.status)
             .and_then(|status| status.usage);
         crate::convert::usage(py, &UsageRecord::new(usage.as_ref()))

@@ -207,6 +207,12 @@ impl<T, E: std::fmt::Display> Because<T> for Result<T, E> {
     }
 }
 
+/// Allocations from this size up get a mapping of their own (see
+/// [`crate::platform::map_large_allocations`]): a big answer is several of them.
+const LARGE_ALLOCATION: i32 = 256 * 1024;
+/// Free heap top kept between the explicit trims.
+const HEAP_KEPT: i32 = 8 << 20;
+
 /// Runs the agent until SIGTERM or SIGINT; then it stops accepting, ends its clients'
 /// streams, removes the socket and exits 0.
 pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
@@ -214,6 +220,9 @@ pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
     // Each thread that allocates would otherwise get a malloc arena of its own, and memory
     // freed after a big query stays in it: two arenas keep the agent's RSS close to its data.
     crate::platform::limit_malloc_arenas(2);
+    // A big answer or scan buffer freed goes back to the system at once, not into the heap;
+    // the heap's free top is given back by the trims after big answers and scans.
+    crate::platform::map_large_allocations(LARGE_ALLOCATION, HEAP_KEPT);
     // Every thread of the agent (created from this one) runs promptly when woken: an exit's
     // waiter is answered by the feed, a blocking thread and a worker in turn.
     crate::platform::latency::prompt_wakeups();

@@ -201,6 +201,24 @@ pub(crate) fn limit_malloc_arenas(arenas: i32) {
     let _ = arenas;
 }
 
+/// Serves every allocation of at least `bytes` from its own mapping, returned to the system
+/// when freed (`mallopt(M_MMAP_THRESHOLD, bytes)`), and leaves the heap's free top in place up
+/// to `keep` bytes (`M_TRIM_THRESHOLD`; the caller trims after big work); nothing elsewhere.
+/// Fixing the first stops glibc from raising it after the first big block is freed, which
+/// otherwise keeps every later big block (a query's answer, a scan's vector) in the heap once
+/// freed; the second keeps a query's many small rows from growing and shrinking the heap
+/// (`brk`) over and over, as glibc's adjusted threshold did.
+pub(crate) fn map_large_allocations(bytes: i32, keep: i32) {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt has no preconditions.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, keep);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = (bytes, keep);
+}
+
 /// Blocks every signal for the calling thread until dropped (then restores its mask).
 pub(crate) struct SignalsBlocked {
     previous: Option<nix::sys::signal::SigSet>,
@@ -352,6 +370,7 @@ mod tests {
         assert!(free <= total);
         assert!(sysinfo_loads().unwrap().iter().all(|l| *l >= 0.0));
         limit_malloc_arenas(8);
+        map_large_allocations(128 * 1024, 32 << 20);
         super::super::malloc_trim();
     }
 

@@ -617,14 +617,13 @@ impl Process {
             .wait_exit_cancellable(self.id, timeout, cancelled)
         {
             WaitOutcome::Exited(Some(entry)) => {
-                Ok(entry
-                    .exit
-                    .and_then(|e| e.status)
-                    .and_then(|s| match (s.exit_code, s.signal) {
+                Ok(entry.exit.as_deref().and_then(|e| e.status).and_then(|s| {
+                    match (s.exit_code, s.signal) {
                         (Some(code), _) => Some(code),
                         (None, Some(signal)) => Some(-signal),
                         (None, None) => None, // the end was inferred, not seen
-                    }))
+                    }
+                }))
             }
             WaitOutcome::Exited(None) => Ok(self.reap_child()),
             WaitOutcome::TimedOut => Err(Error::TimeoutExpired {

@@ -74,7 +74,7 @@ pub fn wait_cancellable(
                             .and_then(crate::query::access::Creds::known)
                             .is_none_or(|c| viewer.may_read(&c)));
                 let usage = entry
-                    .and_then(|entry| entry.exit)
+                    .and_then(|entry| entry.exit.as_deref().copied())
                     .and_then(|exit| exit.status)
                     .and_then(|status| status.usage);
                 let mut usage = UsageRecord::new(usage.as_ref());

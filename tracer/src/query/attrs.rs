@@ -651,14 +651,24 @@ impl Collector {
         }
         // What a process consumed in all is known at its exit (when the kernel read it).
         if exited && USAGE_ATTRS.contains(&attr) {
-            let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
+            let usage = entry
+                .exit
+                .as_deref()
+                .copied()
+                .and_then(|e| e.status)
+                .and_then(|s| s.usage);
             return usage_value(usage.as_ref(), attr);
         }
         // Scheduler accounting: from the kernel's maps while the process lives, from its
         // exit record after.
         if matches!(attr, Attr::OncpuTime | Attr::RunqLatency) {
             if exited {
-                let usage = entry.exit.and_then(|e| e.status).and_then(|s| s.usage);
+                let usage = entry
+                    .exit
+                    .as_deref()
+                    .copied()
+                    .and_then(|e| e.status)
+                    .and_then(|s| s.usage);
                 return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
             }
             #[cfg(native_linux)]
@@ -703,11 +713,15 @@ impl Collector {
             Attr::CreateTime => Value::Float(entry.create_time),
             Attr::ExitCode => exit_field(entry, |s| s.exit_code.map(i64::from)),
             Attr::Signal => exit_field(entry, |s| s.signal.map(i64::from)),
-            Attr::Duration => match entry.exit.and_then(|e| e.status) {
+            Attr::Duration => match entry.exit.as_deref().copied().and_then(|e| e.status) {
                 Some(status) => Value::Float(status.duration),
                 None => Value::Null,
             },
-            Attr::ExitTime => entry.exit.map_or(Value::Null, |e| Value::Float(e.time)),
+            Attr::ExitTime => entry
+                .exit
+                .as_deref()
+                .copied()
+                .map_or(Value::Null, |e| Value::Float(e.time)),
             Attr::Status => self
                 .stat(entry, once)
                 .map_or(Value::Null, |s| Value::str(s.status())),
@@ -976,7 +990,7 @@ fn ids([real, effective, saved]: [u32; 3]) -> Value {
 }
 
 fn exit_field(entry: &Entry, field: impl Fn(&crate::event::Exit) -> Option<i64>) -> Value {
-    match entry.exit.and_then(|e| e.status) {
+    match entry.exit.as_deref().copied().and_then(|e| e.status) {
         Some(status) => field(&status).map_or(Value::Null, Value::Int),
         None => Value::Null,
     }

@@ -150,7 +150,11 @@ impl Lost {
                 .vanished
                 .iter()
                 .map(|entry| {
-                    let time = entry.exit.map_or(entry.updated, |exit| exit.time);
+                    let time = entry
+                        .exit
+                        .as_deref()
+                        .copied()
+                        .map_or(entry.updated, |exit| exit.time);
                     let duration = (time - entry.create_time).max(0.0);
                     event(
                         entry,
@@ -790,7 +794,7 @@ mod tests {
             ppid_stale: false,
             zombie: false,
             pending: false,
-            exit: exit.map(|time| crate::table::ExitInfo { time, status: None }),
+            exit: exit.map(|time| Box::new(crate::table::ExitInfo { time, status: None })),
             placement: None,
         };
         let found = crate::table::Resynced {

@@ -70,8 +70,9 @@ pub struct Entry {
     /// `exe`, `cmdline`, `uids` and `gids` have not been read from `/proc` yet (a start-up scan
     /// reads identity first and the rest afterwards; a fork from an unknown parent knows none).
     pub pending: bool,
-    /// Set once the process has exited.
-    pub exit: Option<ExitInfo>,
+    /// Set once the process has exited (boxed: an [`Exit`] with its usage is about 250 bytes,
+    /// which every live entry would otherwise carry unused).
+    pub exit: Option<Box<ExitInfo>>,
     /// Where it ran at its last event (fork, exec, exit); `None` for a process only seen by
     /// a scan (a live row reads it fresh from `/proc`).
     pub placement: Option<Arc<Placement>>,
@@ -93,6 +94,22 @@ impl Entry {
             }
         }
         self.comm.clone()
+    }
+
+    /// Drops the spare capacity of its strings and argument vector (a `/proc` read collects
+    /// `cmdline` into a vector that grew by doubling): the table holds tens of thousands of
+    /// entries for hours, so each one costs what it holds and no more.
+    fn compact(&mut self) {
+        self.comm.shrink_to_fit();
+        if let Some(exe) = &mut self.exe {
+            exe.shrink_to_fit();
+        }
+        if let Some(cmdline) = &mut self.cmdline {
+            cmdline.shrink_to_fit();
+            for arg in cmdline.iter_mut() {
+                arg.shrink_to_fit();
+            }
+        }
     }
 }
 
@@ -232,7 +249,8 @@ impl ProcessTable {
     }
 
     /// Adds a live entry (its pid must be free) and indexes it under its parent.
-    fn insert_live(&mut self, entry: Entry) {
+    fn insert_live(&mut self, mut entry: Entry) {
+        entry.compact();
         if entry.id.pid != entry.ppid {
             self.by_parent.insert((entry.ppid, entry.id.pid));
         }
@@ -347,7 +365,7 @@ impl ProcessTable {
             status: None,
         };
         let mut retired = entry.clone();
-        retired.exit = Some(exit);
+        retired.exit = Some(Box::new(exit));
         self.retire(entry, exit);
         Some(retired)
     }
@@ -391,6 +409,7 @@ impl ProcessTable {
                     let origin = existing.origin;
                     let (pid, old, new) = (entry.id.pid, existing.ppid, entry.ppid);
                     *existing = Entry { origin, ..entry };
+                    existing.compact();
                     self.reindex(pid, old, new);
                     self.cut_cycle(pid);
                 }
@@ -465,6 +484,7 @@ impl ProcessTable {
                     entry.gids = Some(exec.gids);
                     entry.pending = false;
                     entry.updated = entry.updated.max(event.time);
+                    entry.compact();
                 }
                 if event.placement.is_some() {
                     entry.placement = event.placement.clone();
@@ -562,7 +582,7 @@ impl ProcessTable {
                 child.ppid_stale = true;
             }
         }
-        entry.exit = Some(exit);
+        entry.exit = Some(Box::new(exit));
         self.exited.push_back(entry);
         // A storm must not grow the table without bound: past the cap, the oldest exits go
         // before their retention time (counted as expired).
@@ -603,13 +623,14 @@ impl ProcessTable {
         entry.uids = entry.uids.or(missing.uids);
         entry.gids = entry.gids.or(missing.gids);
         entry.pending = false;
+        entry.compact();
     }
 
     /// Drops exited entries older than the retention time.
     pub fn expire(&mut self, now: f64) {
         let horizon = now - self.retention.as_secs_f64();
         while let Some(oldest) = self.exited.front() {
-            match oldest.exit {
+            match oldest.exit.as_deref() {
                 Some(exit) if exit.time < horizon => {
                     self.exited.pop_front();
                     self.stats.expired += 1;
@@ -698,7 +719,7 @@ fn new_entry(event: &Event) -> Entry {
 
 /// The exit event of an exited entry whose end was seen (for replaying recent exits).
 pub fn exit_event(entry: &Entry) -> Option<crate::event::Event> {
-    let exit = entry.exit?;
+    let exit = entry.exit.as_deref()?;
     let status = exit.status?;
     Some(crate::event::Event {
         time: exit.time,

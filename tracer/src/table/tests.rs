@@ -125,7 +125,11 @@ fn fork_exec_exit_build_an_entry_and_retire_it_with_its_status() {
     let gone = table
         .find(id(101, 60))
         .expect("an exited process stays findable");
-    let info = gone.exit.expect("retired with its exit");
+    let info = gone
+        .exit
+        .as_deref()
+        .copied()
+        .expect("retired with its exit");
     assert_eq!(info.time, 13.0);
     let status = info.status.expect("the exit was seen");
     assert_eq!(status.exit_code, Some(3));
@@ -152,7 +156,12 @@ fn an_exit_of_a_process_never_seen_alive_is_kept_from_the_event() {
     assert_eq!(entry.comm, os("gone"));
     assert_eq!(entry.ppid, 1);
     assert_eq!(
-        entry.exit.and_then(|e| e.status).and_then(|s| s.exit_code),
+        entry
+            .exit
+            .as_deref()
+            .copied()
+            .and_then(|e| e.status)
+            .and_then(|s| s.exit_code),
         Some(0)
     );
     // A fork from an unknown parent knows nothing beyond identity: its fields stay pending.
@@ -176,7 +185,7 @@ fn a_reused_pid_is_a_new_process_and_the_old_one_is_retired() {
         .find(id(200, 50))
         .expect("the old process is kept as exited");
     assert_eq!(old.exe, Some(os("/bin/old")));
-    let info = old.exit.expect("retired");
+    let info = old.exit.as_deref().copied().expect("retired");
     assert_eq!(info.time, 20.0);
     assert_eq!(info.status, None, "its end was inferred, not seen");
     assert_eq!(table.stats().pid_reuse_unseen_exit, 1);
@@ -236,7 +245,10 @@ fn an_event_older_than_the_entry_fills_only_what_it_lacks() {
     table.apply(&exit(30.0, 300, 5, 1, 4));
     assert!(table.get(300).is_none());
     assert_eq!(
-        table.find(id(300, 5)).and_then(|e| e.exit).map(|e| e.time),
+        table
+            .find(id(300, 5))
+            .and_then(|e| e.exit.as_deref().copied())
+            .map(|e| e.time),
         Some(30.0)
     );
 }
@@ -484,7 +496,7 @@ fn resync_after_lost_events_retires_the_vanished_and_adds_the_unseen() {
     assert!(table.get(50).is_none());
     let gone = table.find(id(50, 100)).expect("kept as exited");
     assert_eq!(
-        gone.exit,
+        gone.exit.as_deref().copied(),
         Some(ExitInfo {
             time: 20.0,
             status: None
@@ -505,7 +517,7 @@ fn resync_after_lost_events_retires_the_vanished_and_adds_the_unseen() {
     assert_eq!(
         table
             .find_exited(50)
-            .and_then(|e| e.exit)
+            .and_then(|e| e.exit.as_deref().copied())
             .and_then(|e| e.status)
             .and_then(|s| s.exit_code),
         Some(2)
@@ -528,7 +540,10 @@ fn a_scan_finding_a_reused_pid_replaces_the_old_process() {
     assert_eq!(live.exe, Some(os("/bin/second")));
     let old = table.find(id(60, 100)).expect("the old one exited");
     assert_eq!(old.exe, Some(os("/bin/first")));
-    assert_eq!(old.exit.map(|e| (e.time, e.status)), Some((20.0, None)));
+    assert_eq!(
+        old.exit.as_deref().copied().map(|e| (e.time, e.status)),
+        Some((20.0, None))
+    );
     let stats = table.stats();
     assert_eq!((stats.pid_reuse_unseen_exit, stats.vanished), (1, 0));
 }
@@ -563,7 +578,7 @@ fn orphans_are_reparented_when_their_parent_exits() {
     assert_eq!(
         table
             .find(id(72, 120))
-            .and_then(|e| e.exit)
+            .and_then(|e| e.exit.as_deref().copied())
             .map(|e| e.status),
         Some(None)
     );
@@ -604,7 +619,7 @@ fn a_zombie_found_by_a_scan_leaves_when_it_is_reaped() {
     assert!(table.get(81).is_none());
     let reaped = table.find(id(81, 150)).expect("kept as exited");
     assert_eq!(
-        reaped.exit,
+        reaped.exit.as_deref().copied(),
         Some(ExitInfo {
             time: 12.0,
             status: None
@@ -724,4 +739,60 @@ fn retaining_live_entries_keeps_the_parent_index() {
     table.retain_live(|pid| pid % 2 == 0);
     assert!(table.index_is_consistent());
     assert!(table.get(3).is_none() && table.get(4).is_some());
+}
+
+#[test]
+fn a_live_entry_carries_no_exit_inline() {
+    // Every live process costs an entry (50,000 on a big host, issue 17) and a hash table
+    // slot of its size: an exit's usage alone is larger than the rest, so it is boxed.
+    assert!(
+        std::mem::size_of::<ExitInfo>() > std::mem::size_of::<Entry>(),
+        "ExitInfo {} bytes, Entry {}",
+        std::mem::size_of::<ExitInfo>(),
+        std::mem::size_of::<Entry>()
+    );
+    assert!(
+        std::mem::size_of::<Entry>() <= 160,
+        "Entry {} bytes",
+        std::mem::size_of::<Entry>()
+    );
+}
+
+#[test]
+fn entries_keep_no_spare_capacity() {
+    let mut table = ProcessTable::new(Duration::from_secs(60));
+    let mut event = exec(10.0, 100, 50, 1, &["/bin/app", "--flag"], 1000);
+    if let Details::Exec(exec) = &mut event.details {
+        exec.cmdline.reserve(32);
+        exec.cmdline[0].reserve(100);
+        if let Some(exe) = &mut exec.exe {
+            exe.reserve(100);
+        }
+    }
+    event.name.reserve(100);
+    table.apply(&event);
+    let entry = table.get(100).expect("added by its exec");
+    let cmdline = entry.cmdline.as_ref().expect("from the exec");
+    assert_eq!(cmdline, &argv(&["/bin/app", "--flag"]).unwrap());
+    assert_eq!(cmdline.capacity(), 2);
+    assert_eq!(cmdline[0].capacity(), "/bin/app".len());
+    assert_eq!(
+        entry.exe.as_ref().map(|e| e.capacity()),
+        Some("/bin/app".len())
+    );
+    assert_eq!(entry.comm.capacity(), "app".len());
+
+    let pending = id(200, 60);
+    table.apply(&fork(11.0, 200, 60, 999));
+    let mut read = vec![os("/bin/other")];
+    read.reserve(40);
+    table.fill(
+        pending,
+        Missing {
+            cmdline: Some(read),
+            ..Missing::default()
+        },
+    );
+    let filled = table.get(200).expect("forked");
+    assert_eq!(filled.cmdline.as_ref().map(Vec::capacity), Some(1));
 }
