@@ -444,7 +444,7 @@ pub(super) fn parse_tracer(text: &str) -> Result<Observed> {
         if !is_exec && !is_stats {
             continue;
         }
-        let Ok(record) = serde_json::from_str::<Value>(line) else {
+        let Ok(record) = tracer_json(line.as_bytes()) else {
             continue; // an event cut short by a kill; the stats record says what counts
         };
         match record["event"].as_str() {

@@ -177,13 +177,11 @@ impl<'a> Listing<'a> {
                             _ => {}
                         }
                         Ok(match lister {
-                            Lister::Tracer | Lister::TracerAgent => {
-                                serde_json::from_slice::<Value>(&output.stdout)
-                                    .context("tracer ps --json printed no JSON array")?
-                                    .as_array()
-                                    .context("tracer ps --json printed no JSON array")?
-                                    .len()
-                            }
+                            Lister::Tracer | Lister::TracerAgent => tracer_json(&output.stdout)
+                                .context("tracer ps --json printed no JSON array")?
+                                .as_array()
+                                .context("tracer ps --json printed no JSON array")?
+                                .len(),
                             Lister::Psutil => serde_json::from_slice::<Value>(&output.stdout)
                                 .context("psutil_iter.py printed no JSON")?["count"]
                                 .as_u64()

@@ -37,7 +37,7 @@ pub(super) fn agent_query(ctx: &Ctx, args: &[&str]) -> Result<Value> {
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     );
-    serde_json::from_slice(&output.stdout)
+    tracer_json(&output.stdout)
         .with_context(|| format!("`{}` printed no JSON", cmd::display(&command)))
 }
 
@@ -336,4 +336,31 @@ pub(super) fn utc(seconds: u64) -> (i64, u32, u32, u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day, rest / 3_600, rest % 3_600 / 60, rest % 60)
+}
+
+/// Parses JSON that tracer printed. tracer writes bytes that are not UTF-8 (a process's odd
+/// arguments) as lone surrogate escapes (`\udcXX`, Python's surrogateescape), which
+/// serde_json refuses: the bench only counts and compares, so they are read as `\xXX` text.
+pub(super) fn tracer_json(bytes: &[u8]) -> serde_json::Result<Value> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut rest: &str = &text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let lone_surrogate = escape.len() >= 6
+            && escape[..4].eq_ignore_ascii_case("\\udc")
+            && escape[4..6].bytes().all(|b| b.is_ascii_hexdigit());
+        if lone_surrogate {
+            out.push_str("\\\\x");
+            out.push_str(&escape[4..6]);
+            rest = &escape[6..];
+        } else {
+            let len = escape[1..].chars().next().map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+        }
+    }
+    out.push_str(rest);
+    serde_json::from_str(&out)
 }
