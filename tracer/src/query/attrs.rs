@@ -268,6 +268,15 @@ impl Attr {
     }
 }
 
+/// What an exited process consumed in all, as the kernel read it at its exit.
+fn final_usage(entry: &Entry) -> Option<Usage> {
+    entry
+        .exit
+        .as_deref()
+        .and_then(|e| e.status)
+        .and_then(|s| s.usage)
+}
+
 /// One placement attribute's value (`Null` where unknown).
 pub fn placement_value(placement: Option<&Placement>, attr: Attr) -> Value {
     let Some(p) = placement else {
@@ -651,25 +660,14 @@ impl Collector {
         }
         // What a process consumed in all is known at its exit (when the kernel read it).
         if exited && USAGE_ATTRS.contains(&attr) {
-            let usage = entry
-                .exit
-                .as_deref()
-                .copied()
-                .and_then(|e| e.status)
-                .and_then(|s| s.usage);
-            return usage_value(usage.as_ref(), attr);
+            return usage_value(final_usage(entry).as_ref(), attr);
         }
         // Scheduler accounting: from the kernel's maps while the process lives, from its
         // exit record after.
         if matches!(attr, Attr::OncpuTime | Attr::RunqLatency) {
             if exited {
-                let usage = entry
-                    .exit
-                    .as_deref()
-                    .copied()
-                    .and_then(|e| e.status)
-                    .and_then(|s| s.usage);
-                return sched_value(usage.and_then(|u| u.sched).as_ref(), None, attr);
+                let sched = final_usage(entry).and_then(|u| u.sched);
+                return sched_value(sched.as_ref(), None, attr);
             }
             #[cfg(native_linux)]
             if let Some(stats) =
