@@ -273,11 +273,6 @@ impl App {
             self.header_cell("NAME", Some(SortKey::Name), None),
             self.header_cell("COMMAND", None, None),
         ]);
-        let header = Row::new(header).style(
-            Style::new()
-                .add_modifier(Modifier::BOLD)
-                .bg(Color::DarkGray),
-        );
         let name_width = rows
             .iter()
             .map(|r| r.prefix.chars().count() + r.proc.name.chars().count())
@@ -353,35 +348,25 @@ impl App {
             ]);
         }
         widths.extend([Constraint::Length(name_width), Constraint::Fill(1)]);
-        let table = Table::new(body, widths)
-            .header(header)
-            .column_spacing(1)
-            .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-            .block(
-                Block::new()
-                    .borders(Borders::TOP)
-                    .title(title)
-                    .title_style(Style::new().add_modifier(Modifier::BOLD)),
-            );
         drop(rows);
-        self.page = (area.height as usize).saturating_sub(3).max(1);
-        self.table.select(if empty { None } else { selected });
-        frame.render_stateful_widget(table, area, &mut self.table);
-        if empty && self.snapshot.is_some() && area.height > 3 {
-            let message = if self.filter.is_empty() {
-                "no processes".to_string()
-            } else {
-                format!("no process name contains \"{}\"", self.filter)
-            };
-            frame.render_widget(
-                Paragraph::new(format!("  {message}")),
-                Rect {
-                    y: area.y + 2,
-                    height: 1,
-                    ..area
-                },
-            );
-        }
+        let message = if self.filter.is_empty() {
+            "no processes".to_string()
+        } else {
+            format!("no process name contains \"{}\"", self.filter)
+        };
+        let selected = if empty { None } else { selected };
+        self.render_list(
+            frame,
+            area,
+            List {
+                title,
+                header,
+                body,
+                widths,
+                selected,
+                message,
+            },
+        );
     }
 
     /// The group view: one row per container, cgroup, pod, user or name, with the number of
@@ -423,11 +408,6 @@ impl App {
             header.push(self.header_cell("RUNTIME", None, None));
         }
         header.push(self.header_cell(&key_label, Some(SortKey::Name), None));
-        let header = Row::new(header).style(
-            Style::new()
-                .add_modifier(Modifier::BOLD)
-                .bg(Color::DarkGray),
-        );
         let io = |g: &Group, i: usize| {
             g.io_counters
                 .map_or("-".to_string(), |c| text::bytes(c[i].max(0)))
@@ -482,27 +462,51 @@ impl App {
             widths.push(Constraint::Length(14));
         }
         widths.push(Constraint::Fill(1));
-        let table = Table::new(body, widths)
+        let selected = self
+            .table
+            .selected()
+            .map(|i| i.min(groups.len().saturating_sub(1)));
+        let selected = if empty { None } else { selected.or(Some(0)) };
+        let message = "no processes".to_string();
+        self.render_list(
+            frame,
+            area,
+            List {
+                title,
+                header,
+                body,
+                widths,
+                selected,
+                message,
+            },
+        );
+    }
+
+    /// Draws a list (the processes or the groups) with its header, selection and a message
+    /// when it is empty.
+    fn render_list(&mut self, frame: &mut Frame, area: Rect, list: List<'_>) {
+        let empty = list.body.is_empty();
+        let header = Row::new(list.header).style(
+            Style::new()
+                .add_modifier(Modifier::BOLD)
+                .bg(Color::DarkGray),
+        );
+        let table = Table::new(list.body, list.widths)
             .header(header)
             .column_spacing(1)
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
             .block(
                 Block::new()
                     .borders(Borders::TOP)
-                    .title(title)
+                    .title(list.title)
                     .title_style(Style::new().add_modifier(Modifier::BOLD)),
             );
         self.page = (area.height as usize).saturating_sub(3).max(1);
-        let selected = self
-            .table
-            .selected()
-            .map(|i| i.min(groups.len().saturating_sub(1)));
-        self.table
-            .select(if empty { None } else { selected.or(Some(0)) });
+        self.table.select(list.selected);
         frame.render_stateful_widget(table, area, &mut self.table);
         if empty && self.snapshot.is_some() && area.height > 3 {
             frame.render_widget(
-                Paragraph::new("  no processes"),
+                Paragraph::new(format!("  {}", list.message)),
                 Rect {
                     y: area.y + 2,
                     height: 1,
@@ -733,6 +737,17 @@ fn uptime(seconds: f64) -> String {
     } else {
         format!("{m}m{:02}s", whole % 60)
     }
+}
+
+/// What [`App::render_list`] draws.
+struct List<'a> {
+    title: String,
+    header: Vec<Cell<'a>>,
+    body: Vec<Row<'a>>,
+    widths: Vec<Constraint>,
+    selected: Option<usize>,
+    /// Shown when the list is empty.
+    message: String,
 }
 
 #[cfg(test)]
