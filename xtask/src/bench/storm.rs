@@ -9,15 +9,19 @@ pub(super) enum Peer {
     Nothing,
     /// `tracer agent` on the bench's private socket.
     Agent,
+    /// The same with one `tracer events --json` client subscribed to it through the socket
+    /// (CPU: the agent's and the client's).
+    AgentSubscribed,
     /// `tracer events --json` in direct mode (its own eBPF programs).
     Tracer,
     Bpftrace,
     Forkstat,
 }
 
-pub(super) const PEERS: [Peer; 5] = [
+pub(super) const PEERS: [Peer; 6] = [
     Peer::Nothing,
     Peer::Agent,
+    Peer::AgentSubscribed,
     Peer::Tracer,
     Peer::Bpftrace,
     Peer::Forkstat,
@@ -28,6 +32,7 @@ impl Peer {
         match self {
             Peer::Nothing => "nothing attached",
             Peer::Agent => "tracer agent",
+            Peer::AgentSubscribed => "tracer agent + one events --json subscriber",
             Peer::Tracer => "tracer events --json",
             Peer::Bpftrace => "bpftrace (printf pid per exec)",
             Peer::Forkstat => "forkstat -e exec,exit",
@@ -36,13 +41,18 @@ impl Peer {
 
     /// Whether this peer is tracer itself (its failures fail the bench).
     pub(super) fn is_tracer(self) -> bool {
-        matches!(self, Peer::Agent | Peer::Tracer)
+        matches!(self, Peer::Agent | Peer::AgentSubscribed | Peer::Tracer)
+    }
+
+    /// Whether this peer runs the agent.
+    pub(super) fn is_agent(self) -> bool {
+        matches!(self, Peer::Agent | Peer::AgentSubscribed)
     }
 
     /// Why this peer cannot run here, if it cannot.
     pub(super) fn unavailable(self, ctx: &Ctx) -> Option<String> {
         match self {
-            Peer::Nothing | Peer::Agent | Peer::Tracer => None,
+            Peer::Nothing | Peer::Agent | Peer::AgentSubscribed | Peer::Tracer => None,
             Peer::Bpftrace => match (cmd::which("bpftrace"), &ctx.tracefs) {
                 (None, _) => Some("bpftrace is not installed (apt-get install bpftrace)".into()),
                 (Some(_), Err(error)) => Some(error.clone()),
@@ -57,7 +67,7 @@ impl Peer {
     pub(super) fn command(self, ctx: &Ctx, extra: &[&str]) -> Command {
         let mut command = match self {
             Peer::Nothing => unreachable!("nothing attached has no command"),
-            Peer::Agent => {
+            Peer::Agent | Peer::AgentSubscribed => {
                 let mut command = Command::new(&ctx.tracer);
                 command.arg("--socket").arg(&ctx.socket).arg("agent");
                 command
@@ -88,7 +98,7 @@ impl Peer {
     /// The signal that stops the peer: the agent is a daemon (SIGTERM), the others are
     /// interactive tools (SIGINT, as Ctrl-C).
     pub(super) fn stop_signal(self) -> libc::c_int {
-        if self == Peer::Agent {
+        if self.is_agent() {
             libc::SIGTERM
         } else {
             libc::SIGINT
@@ -154,7 +164,7 @@ pub(super) fn exec_storm(ctx: &Ctx) -> Result<Vec<Row>> {
                 // The agent's table keeps the newest 10,000 exited processes by default; the
                 // storm's count is read from them, so it keeps them all here.
                 let extra: &[&str] = match peer {
-                    Peer::Agent => &["--max-exited", STORM_MAX_EXITED],
+                    Peer::Agent | Peer::AgentSubscribed => &["--max-exited", STORM_MAX_EXITED],
                     _ => &[],
                 };
                 let outcome = storm_under(ctx, &python, peer, spawners, ctx.storm, extra, &tag);
@@ -495,7 +505,29 @@ pub(super) fn consumer_cpu_rows(
             }
         })
         .collect();
-    compare(&mut group, 0, "CPU vs the agent's");
+    // Issue 17, target 2: the consumers' CPU as a ratio of bpftrace's in the same run.
+    let baseline = PEERS
+        .iter()
+        .filter(|peer| **peer != Peer::Nothing)
+        .position(|peer| *peer == Peer::Bpftrace)
+        .expect("bpftrace is a peer");
+    compare(&mut group, baseline, "CPU vs bpftrace's");
+    if spawners == 1 {
+        let consumers = PEERS.iter().filter(|peer| **peer != Peer::Nothing);
+        for (row, peer) in group.iter_mut().zip(consumers) {
+            let limit = match peer {
+                Peer::Agent => 0.25,
+                Peer::AgentSubscribed | Peer::Tracer => 0.5,
+                _ => continue,
+            };
+            let ratio = match row.ratio {
+                Ratio::Of { value, .. } => Some(value),
+                _ => None,
+            };
+            row.targets
+                .push(Target::at_most(format!("≤ {limit}× bpftrace"), ratio, limit));
+        }
+    }
     group
 }
 
@@ -519,11 +551,30 @@ pub(super) fn storm_under(
     // The agent goes on working for a moment after it says it listens: that is start-up, not
     // the storm's cost, and it would overlap the storm's start.
     let settled = match &running {
-        Some(running) if peer == Peer::Agent => Some(Settled::wait(running.pid()?)?),
+        Some(running) if peer.is_agent() => Some(Settled::wait(running.pid()?)?),
+        _ => None,
+    };
+    // The subscriber: `tracer events --json` through the agent's socket, its output kept.
+    let client_output = ctx.work.join(format!("{tag}.client.out"));
+    let client = match peer {
+        Peer::AgentSubscribed => {
+            let mut command = Command::new(&ctx.tracer);
+            command
+                .arg("--socket")
+                .arg(&ctx.socket)
+                .args(["events", "--json"]);
+            let client = Running::start(Peer::Tracer, command, &client_output)?;
+            Settled::wait(client.pid()?)?;
+            Some(client)
+        }
         _ => None,
     };
     let before = match &running {
         Some(running) => Some(Usage::sample(ctx, running)?),
+        None => None,
+    };
+    let client_before = match &client {
+        Some(client) => Some(Usage::sample(ctx, client)?),
         None => None,
     };
     let storm = run_storm(ctx, python, spawners, duration, tag)?;
@@ -532,12 +583,20 @@ pub(super) fn storm_under(
             thread::sleep(GRACE);
             let after = Usage::sample(ctx, running)?;
             let exited = match peer {
-                Peer::Agent => Some(agent_exited(ctx)?),
+                Peer::Agent | Peer::AgentSubscribed => Some(agent_exited(ctx)?),
                 _ => None,
             };
             (Some(after), exited)
         }
         None => (None, None),
+    };
+    let client_after = match &client {
+        Some(client) => Some(Usage::sample(ctx, client)?),
+        None => None,
+    };
+    let client_stopped = match client {
+        Some(client) => Some(client.stop()?),
+        None => None,
     };
     let stopped = match running {
         Some(running) => Some(running.stop()?),
@@ -560,6 +619,14 @@ pub(super) fn storm_under(
     if let (Some(before), Some(after)) = (&before, &after) {
         rep.cpu = Some(after.cpu - before.cpu);
         rep.run_time = before.run_time_until(after);
+        // With a subscriber: the agent's CPU and the client's.
+        if let (Some(client_before), Some(client_after)) = (&client_before, &client_after) {
+            rep.cpu = rep.cpu.map(|cpu| cpu + client_after.cpu - client_before.cpu);
+            rep.run_time = rep
+                .run_time
+                .zip(client_before.run_time_until(client_after))
+                .map(|(agent, client)| agent + client);
+        }
         if let (Some(first), Some(last)) = (&before.stats, &after.stats) {
             let exits = |stats: &Value| stats["table"]["exits"].as_u64().unwrap_or(0);
             rep.traced = Some(exits(last).saturating_sub(exits(first)));
@@ -577,7 +644,7 @@ pub(super) fn storm_under(
         let _ = fs::remove_file(&output);
         let text = String::from_utf8_lossy(&text);
         let observed = match peer {
-            Peer::Agent => {
+            Peer::Agent | Peer::AgentSubscribed => {
                 let stats = after.and_then(|after| after.stats);
                 let observed = agent_observed(&exited.unwrap_or_default(), &storm.spawners);
                 rep.lost = stats
@@ -589,8 +656,17 @@ pub(super) fn storm_under(
                         observed.odd
                     ));
                 }
+                // With a subscriber, what the subscriber printed is what counts as seen.
+                let execs = if peer == Peer::AgentSubscribed {
+                    let text = fs::read(&client_output)
+                        .with_context(|| "cannot read the subscriber's output".to_owned())?;
+                    let _ = fs::remove_file(&client_output);
+                    parse_tracer(&String::from_utf8_lossy(&text))?.execs
+                } else {
+                    observed.exits
+                };
                 Observed {
-                    execs: observed.exits,
+                    execs,
                     lost: rep.lost,
                     stats,
                 }
@@ -610,7 +686,7 @@ pub(super) fn storm_under(
             let note = format!(
                 "exited with {} after {}",
                 stopped.status,
-                if peer == Peer::Agent {
+                if peer.is_agent() {
                     "SIGTERM"
                 } else {
                     "SIGINT"
@@ -618,6 +694,18 @@ pub(super) fn storm_under(
             );
             ensure!(!peer.is_tracer(), "{} {note}", peer.label());
             rep.notes.push(note);
+        }
+        if let Some(client) = client_stopped {
+            if !client.status.success() {
+                rep.notes
+                    .push(format!("the subscriber exited with {} after SIGINT", client.status));
+            }
+            rep.notes.extend(
+                client
+                    .stderr
+                    .into_iter()
+                    .filter(|line| !is_noise(line) && !is_tracer_chatter(line)),
+            );
         }
         rep.notes.extend(
             stopped
