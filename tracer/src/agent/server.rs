@@ -1073,10 +1073,7 @@ async fn stream_events<R: AsyncRead + Unpin>(
                         }
                         if out.len() < 64 * 1024 {
                             // A lag shows as the gap before the next batch received.
-                            batch = match subscription.try_recv() {
-                                Ok(more) => Some(more),
-                                Err(_) => None,
-                            };
+                            batch = subscription.try_recv().ok();
                         }
                     }
                 }

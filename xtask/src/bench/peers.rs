@@ -286,7 +286,7 @@ impl Running {
             }
             let ready = match self.peer {
                 Peer::Nothing | Peer::Forkstat => true,
-                Peer::Agent | Peer::AgentSubscribed | Peer::Tracer => false,
+                Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor => false,
                 Peer::Bpftrace => {
                     let text = fs::read_to_string(&self.output).unwrap_or_default();
                     match canary {

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The name `Peer::Floor` filters on: no process has it.
+const FLOOR_NAME: &str = "no-such-process";
+
 /// Who watches the storm.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Peer {
@@ -14,15 +17,19 @@ pub(super) enum Peer {
     AgentSubscribed,
     /// `tracer events --json` in direct mode (its own eBPF programs).
     Tracer,
+    /// The same with a filter no process matches: the floor of a userspace consumer of every
+    /// record (wake-ups, draining the ring, decoding, placement, filtering; nothing rendered).
+    Floor,
     Bpftrace,
     Forkstat,
 }
 
-pub(super) const PEERS: [Peer; 6] = [
+pub(super) const PEERS: [Peer; 7] = [
     Peer::Nothing,
     Peer::Agent,
     Peer::AgentSubscribed,
     Peer::Tracer,
+    Peer::Floor,
     Peer::Bpftrace,
     Peer::Forkstat,
 ];
@@ -34,6 +41,7 @@ impl Peer {
             Peer::Agent => "tracer agent",
             Peer::AgentSubscribed => "tracer agent + one events --json subscriber",
             Peer::Tracer => "tracer events --json",
+            Peer::Floor => "floor: tracer events --json, a filter nothing matches",
             Peer::Bpftrace => "bpftrace (printf pid per exec)",
             Peer::Forkstat => "forkstat -e exec,exit",
         }
@@ -41,7 +49,10 @@ impl Peer {
 
     /// Whether this peer is tracer itself (its failures fail the bench).
     pub(super) fn is_tracer(self) -> bool {
-        matches!(self, Peer::Agent | Peer::AgentSubscribed | Peer::Tracer)
+        matches!(
+            self,
+            Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor
+        )
     }
 
     /// Whether this peer runs the agent.
@@ -52,7 +63,9 @@ impl Peer {
     /// Why this peer cannot run here, if it cannot.
     pub(super) fn unavailable(self, ctx: &Ctx) -> Option<String> {
         match self {
-            Peer::Nothing | Peer::Agent | Peer::AgentSubscribed | Peer::Tracer => None,
+            Peer::Nothing | Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor => {
+                None
+            }
             Peer::Bpftrace => match (cmd::which("bpftrace"), &ctx.tracefs) {
                 (None, _) => Some("bpftrace is not installed (apt-get install bpftrace)".into()),
                 (Some(_), Err(error)) => Some(error.clone()),
@@ -72,12 +85,15 @@ impl Peer {
                 command.arg("--socket").arg(&ctx.socket).arg("agent");
                 command
             }
-            Peer::Tracer => {
+            Peer::Tracer | Peer::Floor => {
                 let mut command = Command::new(&ctx.tracer);
                 command
                     .arg("--socket")
                     .arg(&ctx.no_agent)
                     .args(["events", "--json"]);
+                if self == Peer::Floor {
+                    command.args(["--name", FLOOR_NAME]);
+                }
                 command
             }
             Peer::Bpftrace => {
@@ -315,7 +331,9 @@ pub(super) fn storm_row(
         if peer.is_tracer() || !lost.is_empty() {
             extra.push(format!("lost {total}"));
         }
-        if peer.is_tracer() {
+        if peer == Peer::Floor {
+            extra.push("prints nothing by design".to_owned());
+        } else if peer.is_tracer() {
             targets.push(Target::new("100% seen", Some(seen == spawned)));
             targets.push(Target::new(
                 "0 lost",
@@ -513,8 +531,26 @@ pub(super) fn consumer_cpu_rows(
         .expect("bpftrace is a peer");
     compare(&mut group, baseline, "CPU vs bpftrace's");
     if spawners == 1 {
-        let consumers = PEERS.iter().filter(|peer| **peer != Peer::Nothing);
+        let consumers: Vec<Peer> = PEERS
+            .iter()
+            .copied()
+            .filter(|peer| *peer != Peer::Nothing)
+            .collect();
+        let floor = consumers
+            .iter()
+            .position(|peer| *peer == Peer::Floor)
+            .and_then(|index| match group[index].ratio {
+                Ratio::Of { value, .. } => Some(value),
+                _ => None,
+            });
         for (row, peer) in group.iter_mut().zip(consumers) {
+            if let (Some(floor), Peer::Agent | Peer::AgentSubscribed | Peer::Tracer) = (floor, peer)
+            {
+                let _ = write!(
+                    row.extra,
+                    "; the floor (drain + decode only) is {floor:.2}× bpftrace"
+                );
+            }
             let limit = match peer {
                 Peer::Agent => 0.25,
                 Peer::AgentSubscribed | Peer::Tracer => 0.5,
@@ -524,8 +560,11 @@ pub(super) fn consumer_cpu_rows(
                 Ratio::Of { value, .. } => Some(value),
                 _ => None,
             };
-            row.targets
-                .push(Target::at_most(format!("≤ {limit}× bpftrace"), ratio, limit));
+            row.targets.push(Target::at_most(
+                format!("≤ {limit}× bpftrace"),
+                ratio,
+                limit,
+            ));
         }
     }
     group
@@ -621,7 +660,9 @@ pub(super) fn storm_under(
         rep.run_time = before.run_time_until(after);
         // With a subscriber: the agent's CPU and the client's.
         if let (Some(client_before), Some(client_after)) = (&client_before, &client_after) {
-            rep.cpu = rep.cpu.map(|cpu| cpu + client_after.cpu - client_before.cpu);
+            rep.cpu = rep
+                .cpu
+                .map(|cpu| cpu + client_after.cpu - client_before.cpu);
             rep.run_time = rep
                 .run_time
                 .zip(client_before.run_time_until(client_after))
@@ -671,7 +712,7 @@ pub(super) fn storm_under(
                     stats,
                 }
             }
-            Peer::Tracer => parse_tracer(&text)?,
+            Peer::Tracer | Peer::Floor => parse_tracer(&text)?,
             Peer::Bpftrace => parse_bpftrace(&text, &stopped.stderr),
             Peer::Forkstat => parse_forkstat(&text),
             Peer::Nothing => unreachable!(),
@@ -686,19 +727,17 @@ pub(super) fn storm_under(
             let note = format!(
                 "exited with {} after {}",
                 stopped.status,
-                if peer.is_agent() {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                }
+                if peer.is_agent() { "SIGTERM" } else { "SIGINT" }
             );
             ensure!(!peer.is_tracer(), "{} {note}", peer.label());
             rep.notes.push(note);
         }
         if let Some(client) = client_stopped {
             if !client.status.success() {
-                rep.notes
-                    .push(format!("the subscriber exited with {} after SIGINT", client.status));
+                rep.notes.push(format!(
+                    "the subscriber exited with {} after SIGINT",
+                    client.status
+                ));
             }
             rep.notes.extend(
                 client
