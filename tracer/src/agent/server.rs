@@ -882,7 +882,7 @@ async fn stream_events<R: AsyncRead + Unpin>(
         let _ = write(writer, &protocol::error_line(id, &error)).await;
         return;
     }
-    let mut subscription = context.tracer.subscribe();
+    let (mut subscription, mut next) = context.tracer.subscribe_batches();
     let mut losses = context.tracer.subscribe_lost();
     let mut access = StreamAccess::new(peer.viewer(context));
     let mut head = protocol::stream_header(id);
@@ -928,32 +928,35 @@ async fn stream_events<R: AsyncRead + Unpin>(
         out.clear();
         tokio::select! {
             received = subscription.recv() => match received {
-                Ok(event) => {
+                Ok(batch) => {
                     access.refresh(&peer, context);
-                    if filter.matches(&event) {
-                        let shown = access.of(&event, None);
-                        append_event(&mut out, &event, format, shown, context);
-                    }
+                    let mut batch = Some(batch);
                     // Take what else is queued, to write in one go.
-                    while out.len() < 64 * 1024 {
-                        match subscription.try_recv() {
-                            Ok(event) if filter.matches(&event) => {
-                                let shown = access.of(&event, None);
-                                append_event(&mut out, &event, format, shown, context);
+                    while let Some(received) = batch.take() {
+                        let lost = received.first.saturating_sub(next);
+                        if lost > 0 {
+                            dropped_here += lost;
+                            context
+                                .counters
+                                .subscriber_drops
+                                .fetch_add(lost, Ordering::Relaxed);
+                            StreamRecord::Dropped { count: lost }.write_line(&mut out);
+                        }
+                        next = next.max(received.first + received.events.len() as u64);
+                        for event in &received.events {
+                            if filter.matches(event) {
+                                let shown = access.of(event, None);
+                                append_event(&mut out, event, format, shown, context);
                             }
-                            Ok(_) => {}
-                            Err(_) => break,
+                        }
+                        if out.len() < 64 * 1024 {
+                            // A lag shows as the gap before the next batch received.
+                            batch = subscription.try_recv().ok();
                         }
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(count)) => {
-                    dropped_here += count;
-                    context
-                        .counters
-                        .subscriber_drops
-                        .fetch_add(count, Ordering::Relaxed);
-                    StreamRecord::Dropped { count }.write_line(&mut out);
-                }
+                // Counted from the gap before the next batch (the count here is of batches).
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             lost = losses.recv() => match lost {

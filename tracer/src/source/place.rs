@@ -110,8 +110,23 @@ impl Placer {
             }
         }
         // Not seen yet (it ran before us), or moved since its last record: /proc, now, and
-        // the parent remembered by its token for its next forks.
+        // the parent remembered by its token for its next forks (a long-lived forker that
+        // predates the tracer would otherwise cost a full /proc read for every fork).
         if let Some(placement) = self.reader.read(event.id.pid) {
+            // The child ran where its forker does: the forker's placement, with the forker's
+            // own ids kept when it is known (`own_ids` never copies them to a child).
+            let forker = |vpid, vppid| Placement {
+                vpid,
+                vppid,
+                ..placement.clone()
+            };
+            match self.known.get_mut(&parent_pid) {
+                Some((_, known_token, known)) => {
+                    *known = Arc::new(forker(known.vpid, known.vppid));
+                    *known_token = token;
+                }
+                None => self.remember(parent_pid, ANY_START, token, Arc::new(forker(None, None))),
+            }
             return Some(placement);
         }
         let parent = self.reader.read(parent_pid)?;
@@ -200,6 +215,32 @@ mod tests {
             vppid: NO_PID - 1,
             _pad: 0,
         }
+    }
+
+    /// A forker that predates the placer is read once (through its first child), not for
+    /// every fork.
+    #[test]
+    fn an_unknown_forker_is_remembered_through_its_first_child() {
+        let mut placer = Placer::new();
+        // The first child is this process (readable in /proc); its forker is unknown and
+        // unreadable.
+        let me = std::process::id();
+        let mut first = event(me, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut first, Some(KernelPlacement::Inherited { token: 9 }));
+        let first = first.placement.expect("read from /proc");
+        // A second child /proc has nothing of: the forker's placement, remembered.
+        let mut second = event(NO_PID + 1, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut second, Some(KernelPlacement::Inherited { token: 9 }));
+        let second = second
+            .placement
+            .expect("inherited from the remembered forker");
+        assert_eq!(second.cgroup, first.cgroup);
+        assert_eq!(second.namespaces, first.namespaces);
+        assert_eq!(second.vpid, Some(NO_PID + 1));
+        // Under another token (the forker moved since) nothing is copied.
+        let mut third = event(NO_PID + 2, NO_PID, Details::Fork { parent_pid: NO_PID });
+        placer.place(&mut third, Some(KernelPlacement::Inherited { token: 10 }));
+        assert_eq!(third.placement, None);
     }
 
     #[test]

@@ -104,6 +104,12 @@ struct Shared {
     /// Every event, after the table applied it, for subscribers. Bounded: a subscriber that
     /// falls behind loses the oldest events (and is told how many), the feed never waits.
     events: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// The same events in the batches the feed applied them in (at most [`BATCH_EVENTS`]
+    /// each), for subscribers that write in bulk: one wake-up and one write per batch
+    /// instead of one per event.
+    batches: tokio::sync::broadcast::Sender<Arc<Batch>>,
+    /// Events sent in batches so far (the next batch's first sequence number).
+    batched: std::sync::atomic::AtomicU64,
     /// Loss reports, each with what the resynchronisation then found, for subscribers.
     lost: tokio::sync::broadcast::Sender<Arc<Lost>>,
     /// The source's counters, refreshed every second by the feed.
@@ -192,6 +198,21 @@ impl Lost {
 /// Events buffered per subscriber before the oldest are dropped for it.
 pub const SUBSCRIBER_QUEUE: usize = 16 * 1024;
 
+/// Most events in one [`Batch`]: a drain's events go out in batches of at most this many, and
+/// [`SUBSCRIBER_QUEUE`] / this many batches are buffered per batch subscriber (the same bound
+/// on events as the per-event stream's).
+pub const BATCH_EVENTS: usize = 16;
+
+/// Events the feed applied together, for [`Tracer::subscribe_batches`].
+#[derive(Debug)]
+pub struct Batch {
+    /// The sequence number of the first event (events are numbered from 0 as they are sent):
+    /// a gap since the previous batch a subscriber received is what it lost by lagging.
+    pub first: u64,
+    /// The events, in the order they were applied.
+    pub events: Vec<Arc<Event>>,
+}
+
 /// A live process table with its feed.
 #[derive(Clone)]
 pub struct Tracer {
@@ -259,6 +280,8 @@ impl Tracer {
                 feed: Feed::Snapshot(reason),
                 stopped: Mutex::new(None),
                 events: tokio::sync::broadcast::channel(1).0,
+                batches: tokio::sync::broadcast::channel(1).0,
+                batched: std::sync::atomic::AtomicU64::new(0),
                 lost: tokio::sync::broadcast::channel(1).0,
                 source_stats: Mutex::new(None),
                 #[cfg(native_linux)]
@@ -382,6 +405,19 @@ impl Tracer {
     /// no events).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
         self.shared.events.subscribe()
+    }
+
+    /// The same stream in the feed's batches, with the sequence number the next batch will
+    /// start from (a later batch starting further on means events were dropped for this
+    /// subscriber: [`Batch::first`]).
+    pub fn subscribe_batches(&self) -> (tokio::sync::broadcast::Receiver<Arc<Batch>>, u64) {
+        let receiver = self.shared.batches.subscribe();
+        // Read after subscribing: a batch sent in between starts before it, and counts as no loss.
+        let next = self
+            .shared
+            .batched
+            .load(std::sync::atomic::Ordering::Acquire);
+        (receiver, next)
     }
 
     /// The event source's counters as of the last second (`None` for a snapshot table).
@@ -632,6 +668,8 @@ fn feed_thread(
             },
             stopped: Mutex::new(None),
             events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
+            batches: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE / BATCH_EVENTS).0,
+            batched: std::sync::atomic::AtomicU64::new(0),
             lost: tokio::sync::broadcast::channel(64).0,
             source_stats: Mutex::new(Some(source.stats())),
             #[cfg(native_linux)]
@@ -713,10 +751,33 @@ async fn run_feed(source: &mut Source, shared: &Shared) -> String {
                 table.apply(event);
             }
             drop(table);
-            if shared.events.receiver_count() > 0 {
-                for event in batch.drain(..) {
-                    // No subscriber left is not an error: the event was applied.
-                    let _ = shared.events.send(Arc::new(event));
+            let per_event = shared.events.receiver_count() > 0;
+            if per_event || shared.batches.receiver_count() > 0 {
+                // Cut before sending: a subscriber woken by the first batch finds the others
+                // queued already.
+                let mut events = batch.drain(..).map(Arc::new);
+                let mut chunks = Vec::new();
+                loop {
+                    let chunk: Vec<Arc<Event>> = events.by_ref().take(BATCH_EVENTS).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    chunks.push(chunk);
+                }
+                for chunk in chunks {
+                    if per_event {
+                        for event in &chunk {
+                            // No subscriber left is not an error: the event was applied.
+                            let _ = shared.events.send(Arc::clone(event));
+                        }
+                    }
+                    let first = shared
+                        .batched
+                        .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::AcqRel);
+                    let _ = shared.batches.send(Arc::new(Batch {
+                        first,
+                        events: chunk,
+                    }));
                 }
             }
             batch.clear();

@@ -59,7 +59,7 @@ impl Usage {
         let cpu = cpu_seconds(pid)?;
         let threads = thread_run_times(pid);
         let stats = match running.peer {
-            Peer::Agent => Some(agent_stats(ctx)?),
+            Peer::Agent | Peer::AgentSubscribed => Some(agent_stats(ctx)?),
             _ => None,
         };
         Ok(Usage {
@@ -258,7 +258,7 @@ impl Running {
 
     /// The line a tracer peer waits for.
     pub(super) fn ready_text(&self) -> &'static str {
-        if self.peer == Peer::Agent {
+        if self.peer.is_agent() {
             AGENT_READY
         } else {
             TRACER_READY
@@ -286,7 +286,7 @@ impl Running {
             }
             let ready = match self.peer {
                 Peer::Nothing | Peer::Forkstat => true,
-                Peer::Agent | Peer::Tracer => false,
+                Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor => false,
                 Peer::Bpftrace => {
                     let text = fs::read_to_string(&self.output).unwrap_or_default();
                     match canary {
@@ -368,7 +368,7 @@ impl Running {
                     "{} did not exit within {} s of {} (killed)",
                     self.peer.label(),
                     PEER_TIMEOUT.as_secs(),
-                    if self.peer == Peer::Agent {
+                    if self.peer.is_agent() {
                         "SIGTERM"
                     } else {
                         "SIGINT"

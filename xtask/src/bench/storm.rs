@@ -3,22 +3,33 @@
 
 use super::*;
 
+/// The name `Peer::Floor` filters on: no process has it.
+const FLOOR_NAME: &str = "no-such-process";
+
 /// Who watches the storm.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Peer {
     Nothing,
     /// `tracer agent` on the bench's private socket.
     Agent,
+    /// The same with one `tracer events --json` client subscribed to it through the socket
+    /// (CPU: the agent's and the client's).
+    AgentSubscribed,
     /// `tracer events --json` in direct mode (its own eBPF programs).
     Tracer,
+    /// The same with a filter no process matches: the floor of a userspace consumer of every
+    /// record (wake-ups, draining the ring, decoding, placement, filtering; nothing rendered).
+    Floor,
     Bpftrace,
     Forkstat,
 }
 
-pub(super) const PEERS: [Peer; 5] = [
+pub(super) const PEERS: [Peer; 7] = [
     Peer::Nothing,
     Peer::Agent,
+    Peer::AgentSubscribed,
     Peer::Tracer,
+    Peer::Floor,
     Peer::Bpftrace,
     Peer::Forkstat,
 ];
@@ -28,7 +39,9 @@ impl Peer {
         match self {
             Peer::Nothing => "nothing attached",
             Peer::Agent => "tracer agent",
+            Peer::AgentSubscribed => "tracer agent + one events --json subscriber",
             Peer::Tracer => "tracer events --json",
+            Peer::Floor => "floor: tracer events --json, a filter nothing matches",
             Peer::Bpftrace => "bpftrace (printf pid per exec)",
             Peer::Forkstat => "forkstat -e exec,exit",
         }
@@ -36,13 +49,23 @@ impl Peer {
 
     /// Whether this peer is tracer itself (its failures fail the bench).
     pub(super) fn is_tracer(self) -> bool {
-        matches!(self, Peer::Agent | Peer::Tracer)
+        matches!(
+            self,
+            Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor
+        )
+    }
+
+    /// Whether this peer runs the agent.
+    pub(super) fn is_agent(self) -> bool {
+        matches!(self, Peer::Agent | Peer::AgentSubscribed)
     }
 
     /// Why this peer cannot run here, if it cannot.
     pub(super) fn unavailable(self, ctx: &Ctx) -> Option<String> {
         match self {
-            Peer::Nothing | Peer::Agent | Peer::Tracer => None,
+            Peer::Nothing | Peer::Agent | Peer::AgentSubscribed | Peer::Tracer | Peer::Floor => {
+                None
+            }
             Peer::Bpftrace => match (cmd::which("bpftrace"), &ctx.tracefs) {
                 (None, _) => Some("bpftrace is not installed (apt-get install bpftrace)".into()),
                 (Some(_), Err(error)) => Some(error.clone()),
@@ -57,17 +80,20 @@ impl Peer {
     pub(super) fn command(self, ctx: &Ctx, extra: &[&str]) -> Command {
         let mut command = match self {
             Peer::Nothing => unreachable!("nothing attached has no command"),
-            Peer::Agent => {
+            Peer::Agent | Peer::AgentSubscribed => {
                 let mut command = Command::new(&ctx.tracer);
                 command.arg("--socket").arg(&ctx.socket).arg("agent");
                 command
             }
-            Peer::Tracer => {
+            Peer::Tracer | Peer::Floor => {
                 let mut command = Command::new(&ctx.tracer);
                 command
                     .arg("--socket")
                     .arg(&ctx.no_agent)
                     .args(["events", "--json"]);
+                if self == Peer::Floor {
+                    command.args(["--name", FLOOR_NAME]);
+                }
                 command
             }
             Peer::Bpftrace => {
@@ -88,7 +114,7 @@ impl Peer {
     /// The signal that stops the peer: the agent is a daemon (SIGTERM), the others are
     /// interactive tools (SIGINT, as Ctrl-C).
     pub(super) fn stop_signal(self) -> libc::c_int {
-        if self == Peer::Agent {
+        if self.is_agent() {
             libc::SIGTERM
         } else {
             libc::SIGINT
@@ -154,7 +180,7 @@ pub(super) fn exec_storm(ctx: &Ctx) -> Result<Vec<Row>> {
                 // The agent's table keeps the newest 10,000 exited processes by default; the
                 // storm's count is read from them, so it keeps them all here.
                 let extra: &[&str] = match peer {
-                    Peer::Agent => &["--max-exited", STORM_MAX_EXITED],
+                    Peer::Agent | Peer::AgentSubscribed => &["--max-exited", STORM_MAX_EXITED],
                     _ => &[],
                 };
                 let outcome = storm_under(ctx, &python, peer, spawners, ctx.storm, extra, &tag);
@@ -305,7 +331,9 @@ pub(super) fn storm_row(
         if peer.is_tracer() || !lost.is_empty() {
             extra.push(format!("lost {total}"));
         }
-        if peer.is_tracer() {
+        if peer == Peer::Floor {
+            extra.push("prints nothing by design".to_owned());
+        } else if peer.is_tracer() {
             targets.push(Target::new("100% seen", Some(seen == spawned)));
             targets.push(Target::new(
                 "0 lost",
@@ -440,7 +468,7 @@ pub(super) fn consumer_cpu_rows(
     results: &[Vec<std::result::Result<StormRep, String>>],
 ) -> Vec<Row> {
     let measurement = format!(
-        "consumer CPU per storm process, {} storm (user+sys of the peer's process)",
+        "consumer CPU per storm process, {} storm (the peer's threads' schedstat run time)",
         spawn_label(spawners)
     );
     let mut group: Vec<Row> = PEERS
@@ -449,10 +477,16 @@ pub(super) fn consumer_cpu_rows(
         .filter(|(_, peer)| **peer != Peer::Nothing)
         .map(|(index, peer)| {
             let reps = &results[index];
+            // The threads' run time (ns) where it is known: a 3 s storm of 1,000 processes
+            // is a few clock ticks of user+sys, 10 µs per process apart.
             let samples: Vec<f64> = reps
                 .iter()
                 .filter_map(|rep| rep.as_ref().ok())
-                .filter_map(|rep| rep.cpu.map(|cpu| cpu * 1e6 / rep.spawned.max(1) as f64))
+                .filter_map(|rep| {
+                    rep.run_time
+                        .or(rep.cpu)
+                        .map(|cpu| cpu * 1e6 / rep.spawned.max(1) as f64)
+                })
                 .collect();
             let error = match &skip[index] {
                 Some(why) => Some(why.clone()),
@@ -467,20 +501,17 @@ pub(super) fn consumer_cpu_rows(
                 .iter()
                 .filter_map(|rep| rep.as_ref().ok().and_then(|rep| rep.cpu))
                 .collect();
-            let precise: Vec<f64> = reps
+            let ticks: Vec<f64> = reps
                 .iter()
                 .filter_map(|rep| rep.as_ref().ok())
-                .filter_map(|rep| {
-                    rep.run_time
-                        .map(|run_time| run_time * 1e6 / rep.spawned.max(1) as f64)
-                })
+                .filter_map(|rep| rep.cpu.map(|cpu| cpu * 1e6 / rep.spawned.max(1) as f64))
                 .collect();
             let mut extra = match median(&cpu) {
                 Some(cpu) => format!("{cpu:.3} s CPU per storm (median)"),
                 None => String::new(),
             };
-            if let Some(precise) = median(&precise) {
-                let _ = write!(extra, "; {precise:.2} µs from schedstat run time");
+            if let Some(ticks) = median(&ticks) {
+                let _ = write!(extra, "; {ticks:.2} µs from user+sys clock ticks");
             }
             Row {
                 measurement: measurement.clone(),
@@ -490,12 +521,55 @@ pub(super) fn consumer_cpu_rows(
                 ratio: Ratio::None,
                 extra,
                 targets: Vec::new(),
-                details: json!({ "cpu_seconds": cpu }),
+                details: json!({ "cpu_seconds": cpu, "us_per_process_ticks": ticks }),
                 error,
             }
         })
         .collect();
-    compare(&mut group, 0, "CPU vs the agent's");
+    // Issue 17, target 2: the consumers' CPU as a ratio of bpftrace's in the same run.
+    let baseline = PEERS
+        .iter()
+        .filter(|peer| **peer != Peer::Nothing)
+        .position(|peer| *peer == Peer::Bpftrace)
+        .expect("bpftrace is a peer");
+    compare(&mut group, baseline, "CPU vs bpftrace's");
+    if spawners == 1 {
+        let consumers: Vec<Peer> = PEERS
+            .iter()
+            .copied()
+            .filter(|peer| *peer != Peer::Nothing)
+            .collect();
+        let floor = consumers
+            .iter()
+            .position(|peer| *peer == Peer::Floor)
+            .and_then(|index| match group[index].ratio {
+                Ratio::Of { value, .. } => Some(value),
+                _ => None,
+            });
+        for (row, peer) in group.iter_mut().zip(consumers) {
+            if let (Some(floor), Peer::Agent | Peer::AgentSubscribed | Peer::Tracer) = (floor, peer)
+            {
+                let _ = write!(
+                    row.extra,
+                    "; the floor (drain + decode only) is {floor:.2}× bpftrace"
+                );
+            }
+            let limit = match peer {
+                Peer::Agent => 0.25,
+                Peer::AgentSubscribed | Peer::Tracer => 0.5,
+                _ => continue,
+            };
+            let ratio = match row.ratio {
+                Ratio::Of { value, .. } => Some(value),
+                _ => None,
+            };
+            row.targets.push(Target::at_most(
+                format!("≤ {limit}× bpftrace"),
+                ratio,
+                limit,
+            ));
+        }
+    }
     group
 }
 
@@ -519,11 +593,30 @@ pub(super) fn storm_under(
     // The agent goes on working for a moment after it says it listens: that is start-up, not
     // the storm's cost, and it would overlap the storm's start.
     let settled = match &running {
-        Some(running) if peer == Peer::Agent => Some(Settled::wait(running.pid()?)?),
+        Some(running) if peer.is_agent() => Some(Settled::wait(running.pid()?)?),
+        _ => None,
+    };
+    // The subscriber: `tracer events --json` through the agent's socket, its output kept.
+    let client_output = ctx.work.join(format!("{tag}.client.out"));
+    let client = match peer {
+        Peer::AgentSubscribed => {
+            let mut command = Command::new(&ctx.tracer);
+            command
+                .arg("--socket")
+                .arg(&ctx.socket)
+                .args(["events", "--json"]);
+            let client = Running::start(Peer::Tracer, command, &client_output)?;
+            Settled::wait(client.pid()?)?;
+            Some(client)
+        }
         _ => None,
     };
     let before = match &running {
         Some(running) => Some(Usage::sample(ctx, running)?),
+        None => None,
+    };
+    let client_before = match &client {
+        Some(client) => Some(Usage::sample(ctx, client)?),
         None => None,
     };
     let storm = run_storm(ctx, python, spawners, duration, tag)?;
@@ -532,12 +625,20 @@ pub(super) fn storm_under(
             thread::sleep(GRACE);
             let after = Usage::sample(ctx, running)?;
             let exited = match peer {
-                Peer::Agent => Some(agent_exited(ctx)?),
+                Peer::Agent | Peer::AgentSubscribed => Some(agent_exited(ctx)?),
                 _ => None,
             };
             (Some(after), exited)
         }
         None => (None, None),
+    };
+    let client_after = match &client {
+        Some(client) => Some(Usage::sample(ctx, client)?),
+        None => None,
+    };
+    let client_stopped = match client {
+        Some(client) => Some(client.stop()?),
+        None => None,
     };
     let stopped = match running {
         Some(running) => Some(running.stop()?),
@@ -560,6 +661,16 @@ pub(super) fn storm_under(
     if let (Some(before), Some(after)) = (&before, &after) {
         rep.cpu = Some(after.cpu - before.cpu);
         rep.run_time = before.run_time_until(after);
+        // With a subscriber: the agent's CPU and the client's.
+        if let (Some(client_before), Some(client_after)) = (&client_before, &client_after) {
+            rep.cpu = rep
+                .cpu
+                .map(|cpu| cpu + client_after.cpu - client_before.cpu);
+            rep.run_time = rep
+                .run_time
+                .zip(client_before.run_time_until(client_after))
+                .map(|(agent, client)| agent + client);
+        }
         if let (Some(first), Some(last)) = (&before.stats, &after.stats) {
             let exits = |stats: &Value| stats["table"]["exits"].as_u64().unwrap_or(0);
             rep.traced = Some(exits(last).saturating_sub(exits(first)));
@@ -577,7 +688,7 @@ pub(super) fn storm_under(
         let _ = fs::remove_file(&output);
         let text = String::from_utf8_lossy(&text);
         let observed = match peer {
-            Peer::Agent => {
+            Peer::Agent | Peer::AgentSubscribed => {
                 let stats = after.and_then(|after| after.stats);
                 let observed = agent_observed(&exited.unwrap_or_default(), &storm.spawners);
                 rep.lost = stats
@@ -589,13 +700,22 @@ pub(super) fn storm_under(
                         observed.odd
                     ));
                 }
+                // With a subscriber, what the subscriber printed is what counts as seen.
+                let execs = if peer == Peer::AgentSubscribed {
+                    let text = fs::read(&client_output)
+                        .with_context(|| "cannot read the subscriber's output".to_owned())?;
+                    let _ = fs::remove_file(&client_output);
+                    parse_tracer(&String::from_utf8_lossy(&text))?.execs
+                } else {
+                    observed.exits
+                };
                 Observed {
-                    execs: observed.exits,
+                    execs,
                     lost: rep.lost,
                     stats,
                 }
             }
-            Peer::Tracer => parse_tracer(&text)?,
+            Peer::Tracer | Peer::Floor => parse_tracer(&text)?,
             Peer::Bpftrace => parse_bpftrace(&text, &stopped.stderr),
             Peer::Forkstat => parse_forkstat(&text),
             Peer::Nothing => unreachable!(),
@@ -610,14 +730,24 @@ pub(super) fn storm_under(
             let note = format!(
                 "exited with {} after {}",
                 stopped.status,
-                if peer == Peer::Agent {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                }
+                if peer.is_agent() { "SIGTERM" } else { "SIGINT" }
             );
             ensure!(!peer.is_tracer(), "{} {note}", peer.label());
             rep.notes.push(note);
+        }
+        if let Some(client) = client_stopped {
+            if !client.status.success() {
+                rep.notes.push(format!(
+                    "the subscriber exited with {} after SIGINT",
+                    client.status
+                ));
+            }
+            rep.notes.extend(
+                client
+                    .stderr
+                    .into_iter()
+                    .filter(|line| !is_noise(line) && !is_tracer_chatter(line)),
+            );
         }
         rep.notes.extend(
             stopped

@@ -31,11 +31,6 @@ pub struct Held {
 }
 
 impl Held {
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.exits.is_empty()
-    }
-
     /// The boot time of the oldest held exit record: records from then on are not all out.
     pub fn oldest_ns(&self) -> Option<u64> {
         self.exits.front().map(|(_, raw)| raw.time_ns)

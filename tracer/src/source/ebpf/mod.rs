@@ -65,6 +65,13 @@ const FOLLOWED_MAX: u32 = 65_536;
 /// The longest the consumer sleeps while the ring stays empty (see `Pace::Asleep`).
 const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
 
+/// Under sustained load the drain interval doubles after each drain that found records, up
+/// to this many `drain_interval`s: each wake-up of the consumer (and of every subscriber)
+/// then carries several times more events. Waiters are not delayed by it (an awaited exit
+/// wakes the consumer at once, and the timer falls back to `drain_interval` meanwhile), and
+/// the kernel still wakes it early past `wakeup_bytes`.
+const BATCHING_STRETCH_MAX: u32 = 4;
+
 /// Each program and the tracepoint it attaches to, in attach order: the end of a process is
 /// hooked before its beginning, so a process that starts while the programs are being attached
 /// is either seen from its fork on, or not at all (never a fork without its exit).
@@ -159,8 +166,11 @@ pub struct EbpfSource {
     exit_wakeup: std::sync::Arc<ExitWakeup>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     clock: Clock,
-    /// How often the consumer drains while records keep coming.
+    /// How often the consumer drains while records start coming.
     drain_interval: Duration,
+    /// How often it drains now while they keep coming: `drain_interval`, stretched up to
+    /// [`BATCHING_STRETCH_MAX`] times under sustained load.
+    batching_interval: Duration,
     pace: Pace,
     /// The last drain stopped at its `max`: more is pending at once.
     cut_short: bool,
@@ -390,6 +400,7 @@ impl EbpfSource {
             logger,
             clock: Clock::new()?,
             drain_interval: config.drain_interval,
+            batching_interval: config.drain_interval,
             // The first drain decides: records pending keep it batching, none put it to sleep.
             pace: Pace::Batching,
             cut_short: false,
@@ -426,15 +437,19 @@ impl EbpfSource {
     pub async fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> std::io::Result<()> {
         if !self.cut_short {
             let timer = match self.pace {
-                Pace::Asleep(_) if self.exit_wakeup.awaited() => self.drain_interval,
+                _ if self.exit_wakeup.awaited() => self.drain_interval,
                 Pace::Asleep(slept) => slept,
-                Pace::Batching | Pace::Settling => self.drain_interval,
+                Pace::Batching => self.batching_interval,
+                Pace::Settling => self.drain_interval,
             };
-            // Held exits go out on time.
-            let timer = if self.held.is_empty() {
-                timer
-            } else {
-                timer.min(self.drain_interval)
+            // Held exits go out on time (their hold ends, or a drain interval from now).
+            let timer = match self.held.oldest_ns() {
+                None => timer,
+                Some(oldest) => {
+                    let ends = oldest.saturating_add(hold::HOLD_NS);
+                    let left = Duration::from_nanos(ends.saturating_sub(Clock::now_boot_ns()));
+                    timer.min(left.max(self.drain_interval))
+                }
             };
             tokio::select! {
                 guard = self.ring.readable_mut() => guard?.clear_ready(),
@@ -445,9 +460,16 @@ impl EbpfSource {
         if self.drain(out, max) > 0 {
             // The kernel cleared the sleep flag with the first record it wrote after it was
             // set (or it is still set and the next record wakes us once: harmless).
+            // Records in two drains in a row: load is sustained, batch more per wake-up.
+            self.batching_interval = if self.pace == Pace::Batching {
+                (self.batching_interval * 2).min(self.drain_interval * BATCHING_STRETCH_MAX)
+            } else {
+                self.drain_interval
+            };
             self.pace = Pace::Batching;
             return Ok(());
         }
+        self.batching_interval = self.drain_interval;
         match self.pace {
             Pace::Batching => {
                 // Empty: be woken by the next record from now on. A record committed between
