@@ -924,7 +924,9 @@ fn grpc_export(
         request.set_timeout(timeout);
         request
     }
-    let answer = runtime.block_on(async {
+    // The call's whole time, connecting included, is bounded here (the endpoint's own limit
+    // is the configured one; at stop this one is shorter).
+    let answer = runtime.block_on(tokio::time::timeout(timeout, async {
         match payload {
             Payload::Logs(logs) => LogsServiceClient::new(channel.clone())
                 .export(request(logs.clone(), metadata, timeout))
@@ -943,7 +945,13 @@ fn grpc_export(
                     })
                 }),
         }
-    });
+    }));
+    let Ok(answer) = answer else {
+        return Outcome::Retry {
+            error: format!("no answer within {} ms", timeout.as_millis()),
+            after: None,
+        };
+    };
     match answer {
         Ok(partial) => {
             let (rejected, message) = partial.unwrap_or_default();
