@@ -101,9 +101,10 @@ impl Collector {
                 let mut server = tonic::transport::Server::builder();
                 if let Some((cert, key)) = tls {
                     server = server
-                        .tls_config(tonic::transport::ServerTlsConfig::new().identity(
-                            tonic::transport::Identity::from_pem(cert, key),
-                        ))
+                        .tls_config(
+                            tonic::transport::ServerTlsConfig::new()
+                                .identity(tonic::transport::Identity::from_pem(cert, key)),
+                        )
                         .unwrap();
                 }
                 server
@@ -265,8 +266,7 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("tracer-grpc-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tracer-grpc-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Dir(dir)
@@ -430,7 +430,10 @@ fn otlp_grpc_log_records_and_the_final_metrics_reach_a_grpc_collector() {
     );
     let (status, took) = stop_timed(agent);
     assert!(status.success(), "{status:?}");
-    assert!(took < Duration::from_secs(4), "the agent took {took:?} to stop");
+    assert!(
+        took < Duration::from_secs(4),
+        "the agent took {took:?} to stop"
+    );
     assert!(
         collector.exec_and_exit(last).is_some(),
         "the last exit was not sent at stop"
@@ -478,7 +481,10 @@ fn otlp_http_final_metrics_are_sent_at_stop() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, took) = stop_timed(agent);
     assert!(status.success(), "{status:?}");
-    assert!(took < Duration::from_secs(4), "the agent took {took:?} to stop");
+    assert!(
+        took < Duration::from_secs(4),
+        "the agent took {took:?} to stop"
+    );
     let bodies = bodies.lock().unwrap().clone();
     let metrics: Vec<_> = bodies
         .iter()
@@ -525,51 +531,85 @@ fn http_serve(stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>)
         sink.lock()
             .unwrap()
             .push((request_line.trim_end().to_string(), body));
-        let answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+        let answer =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
         if writer.write_all(answer).is_err() {
             return;
         }
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost, made by `openssl`: (cert, key).
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (cargo xtask setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost, made by
+/// `openssl`: (the CA's certificate, the server's certificate, the server's key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let [ca, ca_key, cert, key, csr, ext] = [
+        "ca.pem", "ca.key", "cert.pem", "key.pem", "req.csr", "ext.cnf",
+    ]
+    .map(|f| dir.join(f));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (cargo xtask setup installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |s: &'static str| std::ffi::OsStr::new(s);
+    let ec = [
+        s("-newkey"),
+        s("ec"),
+        s("-pkeyopt"),
+        s("ec_paramgen_curve:prime256v1"),
+    ];
+    let mut args = vec![s("req"), s("-x509")];
+    args.extend(ec);
+    args.extend([
+        s("-nodes"),
+        s("-days"),
+        s("1"),
+        s("-subj"),
+        s("/CN=tracer test CA"),
+    ]);
+    args.extend([s("-keyout"), ca_key.as_os_str(), s("-out"), ca.as_os_str()]);
+    openssl(&args);
+    let mut args = vec![s("req")];
+    args.extend(ec);
+    args.extend([s("-nodes"), s("-subj"), s("/CN=127.0.0.1")]);
+    args.extend([s("-keyout"), key.as_os_str(), s("-out"), csr.as_os_str()]);
+    openssl(&args);
+    openssl(&[
+        s("x509"),
+        s("-req"),
+        s("-in"),
+        csr.as_os_str(),
+        s("-CA"),
+        ca.as_os_str(),
+        s("-CAkey"),
+        ca_key.as_os_str(),
+        s("-CAcreateserial"),
+        s("-days"),
+        s("1"),
+        s("-extfile"),
+        ext.as_os_str(),
+        s("-out"),
+        cert.as_os_str(),
+    ]);
+    (ca, cert, key)
 }
 
 #[test]
 #[ignore = "needs root: runs the agent, which loads eBPF programs"]
 fn otlp_grpc_over_tls_trusts_the_configured_certificate() {
     let dir = Dir::new("tls");
-    let (cert, key) = certificate(&dir.0);
+    let (ca, cert, key) = certificates(&dir.0);
     let collector = Collector::start(
         None,
         Some((std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap())),
@@ -578,7 +618,7 @@ fn otlp_grpc_over_tls_trusts_the_configured_certificate() {
     let agent = start_agent(
         "tls",
         &["--otlp-protocol", "grpc", "--otlp-endpoint", &endpoint],
-        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", cert.to_str().unwrap())],
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().unwrap())],
     );
     let pid = exit_7();
     wait_for(
@@ -606,8 +646,112 @@ fn otlp_grpc_over_tls_trusts_the_configured_certificate() {
     );
     let e = exporter(&stats(&agent), "otlp");
     assert_eq!(e["exported"], 0, "{e}");
+    let error = e["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("certificate"), "{e}");
     assert_eq!(collector.records().len(), received);
     assert!(agent.stop().success());
+}
+
+/// An OTLP/HTTP receiver over TLS: Python's http.server in an `ssl` context, writing each
+/// request's body to a file of its own (`N-v1_logs`) in the directory it is given.
+const HTTPS_RECEIVER: &str = r#"
+import http.server, itertools, os, ssl, sys, threading
+out, cert, key = sys.argv[1:4]
+count, lock = itertools.count(), threading.Lock()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with lock:
+            n = next(count)
+        name = os.path.join(out, "%d-%s" % (n, self.path.strip("/").replace("/", "_")))
+        with open(name + ".tmp", "wb") as f:
+            f.write(body)
+        os.rename(name + ".tmp", name)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+#[ignore = "needs root: runs the agent, which loads eBPF programs"]
+fn otlp_http_over_tls_trusts_the_configured_certificate() {
+    use prost::Message;
+    let dir = Dir::new("https");
+    let (ca, cert, key) = certificates(&dir.0);
+    let bodies = dir.0.join("bodies");
+    std::fs::create_dir(&bodies).unwrap();
+    let mut receiver = Command::new("python3")
+        .args(["-c", HTTPS_RECEIVER])
+        .args([&bodies, &cert, &key])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(receiver.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let receiver = Killed(receiver);
+    let endpoint = format!("https://127.0.0.1:{}", port.trim());
+    let agent = start_agent(
+        "https",
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().unwrap())],
+    );
+    let pid = exit_7();
+    let exit_code = || -> Option<i64> {
+        for entry in std::fs::read_dir(&bodies).ok()?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with("-v1_logs") {
+                continue;
+            }
+            let body = std::fs::read(entry.path()).ok()?;
+            let request = ExportLogsServiceRequest::decode(body.as_slice()).unwrap();
+            for record in request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+            {
+                if record.event_name == "process.exit"
+                    && attribute(&record.attributes, "process.pid") == Some(&Any::IntValue(pid))
+                {
+                    return Some(int(&record.attributes, "process.exit.code"));
+                }
+            }
+        }
+        None
+    };
+    wait_for(
+        15,
+        &|| format!("no exit of {pid} over https: {}", stats(&agent)),
+        || exit_code().is_some(),
+    );
+    assert_eq!(exit_code(), Some(7));
+    let e = exporter(&stats(&agent), "otlp");
+    assert_eq!(e["dropped"], 0, "{e}");
+    assert_eq!(e["target"], format!("{endpoint}/v1/logs"));
+    assert!(agent.stop().success());
+    drop(receiver);
+}
+
+/// A child killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A subscriber to the agent's events, collecting every line.
@@ -703,7 +847,10 @@ fn failing_grpc_collector_leaves_the_feed_unaffected(name: &str, endpoint: &str)
     drop(subscriber);
     let (status, took) = stop_timed(agent);
     assert!(status.success(), "{status:?}");
-    assert!(took < Duration::from_secs(4), "the agent took {took:?} to stop");
+    assert!(
+        took < Duration::from_secs(4),
+        "the agent took {took:?} to stop"
+    );
 }
 
 #[test]
@@ -714,10 +861,7 @@ fn a_grpc_collector_that_is_down_leaves_the_feed_unaffected() {
         .local_addr()
         .unwrap()
         .port();
-    failing_grpc_collector_leaves_the_feed_unaffected(
-        "down",
-        &format!("http://127.0.0.1:{port}"),
-    );
+    failing_grpc_collector_leaves_the_feed_unaffected("down", &format!("http://127.0.0.1:{port}"));
 }
 
 #[test]

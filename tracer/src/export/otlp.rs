@@ -197,7 +197,10 @@ impl OtlpConfig {
             None => None,
             Some(path) => {
                 let pem = std::fs::read(path.trim()).map_err(|e| {
-                    format!("OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read {}: {e}", path.trim())
+                    format!(
+                        "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read {}: {e}",
+                        path.trim()
+                    )
                 })?;
                 let certificates = ureq::tls::parse_pem(&pem)
                     .filter(|item| matches!(item, Ok(ureq::tls::PemItem::Certificate(_))))
@@ -310,10 +313,9 @@ fn origin(url: &str) -> String {
 fn metadata(headers: &[(String, String)]) -> Result<tonic::metadata::MetadataMap, String> {
     let mut map = tonic::metadata::MetadataMap::new();
     for (name, value) in headers {
-        let key = tonic::metadata::AsciiMetadataKey::from_bytes(
-            name.to_ascii_lowercase().as_bytes(),
-        )
-        .map_err(|_| format!("'{name}' is not a valid gRPC metadata name"))?;
+        let key =
+            tonic::metadata::AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| format!("'{name}' is not a valid gRPC metadata name"))?;
         let value = tonic::metadata::AsciiMetadataValue::try_from(value.as_str())
             .map_err(|_| format!("the value of '{name}' is not valid gRPC metadata (ASCII)"))?;
         map.append(key, value);
@@ -557,7 +559,9 @@ impl Payload {
     fn partial(&self, body: &[u8]) -> Option<(u64, String)> {
         match self {
             Payload::Logs(_) => {
-                let partial = ExportLogsServiceResponse::decode(body).ok()?.partial_success?;
+                let partial = ExportLogsServiceResponse::decode(body)
+                    .ok()?
+                    .partial_success?;
                 Some((
                     partial.rejected_log_records.max(0) as u64,
                     partial.error_message,
@@ -918,7 +922,11 @@ fn grpc_export(
     use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
     use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
     use tonic::Code;
-    fn request<T>(message: T, metadata: &tonic::metadata::MetadataMap, timeout: Duration) -> tonic::Request<T> {
+    fn request<T>(
+        message: T,
+        metadata: &tonic::metadata::MetadataMap,
+        timeout: Duration,
+    ) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = metadata.clone();
         request.set_timeout(timeout);
@@ -926,26 +934,32 @@ fn grpc_export(
     }
     // The call's whole time, connecting included, is bounded here (the endpoint's own limit
     // is the configured one; at stop this one is shorter).
-    let answer = runtime.block_on(tokio::time::timeout(timeout, async {
-        match payload {
-            Payload::Logs(logs) => LogsServiceClient::new(channel.clone())
-                .export(request(logs.clone(), metadata, timeout))
-                .await
-                .map(|answer| {
-                    answer.into_inner().partial_success.map(|p| {
-                        (p.rejected_log_records.max(0) as u64, p.error_message)
-                    })
-                }),
-            Payload::Metrics(metrics) => MetricsServiceClient::new(channel.clone())
-                .export(request(metrics.clone(), metadata, timeout))
-                .await
-                .map(|answer| {
-                    answer.into_inner().partial_success.map(|p| {
-                        (p.rejected_data_points.max(0) as u64, p.error_message)
-                    })
-                }),
-        }
-    }));
+    // (The timer is made inside the runtime: it needs its time driver.)
+    let answer = runtime.block_on(async {
+        tokio::time::timeout(timeout, async {
+            match payload {
+                Payload::Logs(logs) => LogsServiceClient::new(channel.clone())
+                    .export(request(logs.clone(), metadata, timeout))
+                    .await
+                    .map(|answer| {
+                        answer
+                            .into_inner()
+                            .partial_success
+                            .map(|p| (p.rejected_log_records.max(0) as u64, p.error_message))
+                    }),
+                Payload::Metrics(metrics) => MetricsServiceClient::new(channel.clone())
+                    .export(request(metrics.clone(), metadata, timeout))
+                    .await
+                    .map(|answer| {
+                        answer
+                            .into_inner()
+                            .partial_success
+                            .map(|p| (p.rejected_data_points.max(0) as u64, p.error_message))
+                    }),
+            }
+        })
+        .await
+    });
     let Ok(answer) = answer else {
         return Outcome::Retry {
             error: format!("no answer within {} ms", timeout.as_millis()),
