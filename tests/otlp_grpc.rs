@@ -455,7 +455,7 @@ fn otlp_http_final_metrics_are_sent_at_stop() {
     // HTTP/2, so this uses a minimal HTTP/1.1 receiver of its own.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let bodies: Arc<Bodies> = Arc::default();
     let sink = Arc::clone(&bodies);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -500,8 +500,11 @@ fn otlp_http_final_metrics_are_sent_at_stop() {
     );
 }
 
+/// Each request's line and body.
+type Bodies = Mutex<Vec<(String, Vec<u8>)>>;
+
 /// HTTP/1.1 with keep-alive: each request's line and body, answered 200.
-fn http_serve(stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) {
+fn http_serve(stream: std::net::TcpStream, sink: &Bodies) {
     use std::io::Read;
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
