@@ -933,8 +933,8 @@ fn grpc_export(
         request
     }
     // The call's whole time, connecting included, is bounded here (the endpoint's own limit
-    // is the configured one; at stop this one is shorter).
-    // (The timer is made inside the runtime: it needs its time driver.)
+    // is the configured one; at stop this one is shorter). The timer is made inside the
+    // runtime: it needs the runtime's time driver.
     let answer = runtime.block_on(async {
         tokio::time::timeout(timeout, async {
             match payload {
