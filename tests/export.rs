@@ -741,9 +741,19 @@ fn rotation_under_a_storm_loses_and_splits_no_line() {
 fn bad_exporter_settings_are_refused_in_one_line() {
     for (args, env, says) in [
         (
-            vec!["--otlp-endpoint", "https://collector:4318"],
+            vec!["--otlp-endpoint", "ftp://collector:4318"],
             None,
-            "http:// URL",
+            "http:// or https:// URL",
+        ),
+        (
+            vec!["--otlp-endpoint", "http://127.0.0.1:4318"],
+            Some(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")),
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        (
+            vec!["--otlp-endpoint", "https://127.0.0.1:4318"],
+            Some(("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")),
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
         ),
         (
             vec!["--otlp-endpoint", "http://127.0.0.1:4318"],

@@ -19,14 +19,16 @@ const LLVM_PACKAGE: &str = "llvm-22-dev";
 /// Tools the benchmark and the tests use (peers compared against, tmux, the terminal that
 /// drives `tracer top` in tests/top.rs, and the Prometheus server and process-exporter that
 /// tests/groups.rs runs beside `agent --groups`, and systemd-analyze, which tests/unit.rs
-/// checks the hardened unit with), with the Debian packages holding them.
-const PEERS: [(&str, &str); 6] = [
+/// checks the hardened unit with, and openssl, which makes tests/otlp_grpc.rs's TLS
+/// collector its certificate), with the Debian packages holding them.
+const PEERS: [(&str, &str); 7] = [
     ("bpftrace", "bpftrace"),
     ("forkstat", "forkstat"),
     ("tmux", "tmux"),
     ("prometheus", "prometheus"),
     ("prometheus-process-exporter", "prometheus-process-exporter"),
     ("systemd-analyze", "systemd"),
+    ("openssl", "openssl"),
 ];
 /// Debian's psutil, for when `python3` is the system interpreter (PEP 668 forbids pip there).
 const PSUTIL_PACKAGE: &str = "python3-psutil";

@@ -22,6 +22,7 @@ use crate::table::live::TracerConfig;
     tracer agent --sched                           also on-CPU time and run-queue latency\n  \
     tracer agent --cgroup /system.slice/docker.service   only the processes of that subtree\n  \
     tracer agent --otlp-endpoint http://127.0.0.1:4318   events as OTLP log records\n  \
+    tracer agent --otlp-protocol grpc --otlp-endpoint https://collector:4317   over gRPC, TLS\n  \
     tracer agent --export-file /var/log/tracer/events.jsonl   rotated JSON lines\n  \
     tracer agent --metrics 127.0.0.1:9465 --groups /etc/process-exporter/all.yaml\n\n\
 The socket is created mode 0660, owned by root and --socket-group. A client sees what /proc \
@@ -77,13 +78,23 @@ pub struct AgentArgs {
     #[arg(long = "cgroup", value_name = "PREFIX")]
     cgroups: Vec<PathBuf>,
 
-    /// Export every event as an OpenTelemetry log record over OTLP/HTTP (protobuf) to this
-    /// collector endpoint (e.g. http://127.0.0.1:4318; /v1/logs is added). The standard
+    /// Export every event as an OpenTelemetry log record to this collector endpoint: over
+    /// OTLP/HTTP (protobuf) e.g. http://127.0.0.1:4318 (/v1/logs is added), over OTLP/gRPC
+    /// (--otlp-protocol grpc) e.g. http://127.0.0.1:4317. https:// works (rustls; Mozilla's
+    /// roots, or the CA file in OTEL_EXPORTER_OTLP_CERTIFICATE). The standard
     /// OTEL_EXPORTER_OTLP_* variables, OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME apply.
     /// Without the flag, OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)
-    /// turns it on.
+    /// turns it on. A slow or dead collector never slows the feed: batches that do not fit
+    /// the bounded queue, or fail 5 tries (backoff on 429/503/UNAVAILABLE/
+    /// RESOURCE_EXHAUSTED/unreachable), are dropped and counted (tracer stats, metrics). On
+    /// SIGTERM what is queued, and the groups' last metrics, are sent (one try, within 2 s).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
+
+    /// OTLP transport: http/protobuf (the default) or grpc; else
+    /// OTEL_EXPORTER_OTLP_PROTOCOL (or its _LOGS_ / _METRICS_ variants).
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["grpc", "http/protobuf"])]
+    otlp_protocol: Option<String>,
 
     /// Append every event to this file as JSON lines (those of `tracer events --json`),
     /// rotated by size.
@@ -173,9 +184,11 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
             args.export_keep
         );
     }
-    let otlp = crate::export::otlp::OtlpConfig::from_env(args.otlp_endpoint.as_deref(), |name| {
-        std::env::var(name).ok()
-    })
+    let otlp = crate::export::otlp::OtlpConfig::from_env(
+        args.otlp_endpoint.as_deref(),
+        args.otlp_protocol.as_deref(),
+        |name| std::env::var(name).ok(),
+    )
     .map_err(anyhow::Error::msg)?;
     let file = args
         .export_file

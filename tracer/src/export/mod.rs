@@ -26,7 +26,7 @@ use crate::table::live::Tracer;
 /// Which exporters the agent runs (none by default).
 #[derive(Debug, Clone, Default)]
 pub struct ExportConfig {
-    /// OTLP/HTTP log records to a collector.
+    /// OTLP log records (HTTP or gRPC) to a collector.
     pub otlp: Option<otlp::OtlpConfig>,
     /// Rotated JSON-lines files.
     pub file: Option<file::FileConfig>,
@@ -122,7 +122,11 @@ impl Exporters {
         let mut counters = Vec::new();
         let mut threads = Vec::new();
         if let Some(otlp) = &config.otlp {
-            tracing::info!("exporting events as OTLP log records to {}", otlp.logs_url);
+            tracing::info!(
+                "exporting events as OTLP log records to {} ({})",
+                otlp.logs_url,
+                otlp.logs_protocol.name()
+            );
             let c = ExporterCounters::new("otlp", otlp.logs_url.clone());
             match otlp::start(otlp.clone(), exporters.receiver(tracer, &c)) {
                 Ok(handles) => threads.extend(handles),
@@ -131,8 +135,9 @@ impl Exporters {
             counters.push(c);
             if let Some(groups) = groups {
                 tracing::info!(
-                    "exporting the groups as OTLP metrics to {} every {}s",
+                    "exporting the groups as OTLP metrics to {} ({}) every {}s",
                     otlp.metrics_url,
+                    otlp.metrics_protocol.name(),
                     otlp.metrics_interval.as_secs_f64()
                 );
                 let c = ExporterCounters::new("otlp-metrics", otlp.metrics_url.clone());

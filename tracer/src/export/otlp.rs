@@ -1,18 +1,24 @@
 //! `tracer agent --otlp-endpoint URL`: every lifecycle event as an OpenTelemetry log record,
-//! sent over OTLP/HTTP with protobuf bodies to a collector.
+//! sent to a collector over OTLP/HTTP with protobuf bodies or, with `--otlp-protocol grpc`
+//! (or `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`), over OTLP/gRPC.
 //!
 //! The messages are OpenTelemetry's own generated types (`opentelemetry-proto`, prost), the
-//! requests go out through `ureq`. Not `opentelemetry-otlp`'s log exporter: it sits behind the
-//! SDK's logger and batch processor, whose queue drops without telling us how many — here
-//! every drop is counted in `tracer stats` and the metrics.
+//! HTTP requests go out through `ureq`, the gRPC calls through opentelemetry-proto's generated
+//! tonic service clients (on a single-threaded tokio runtime of the sending thread). `https`
+//! endpoints use rustls (ring) with Mozilla's roots, or the CA file
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE` names. Not `opentelemetry-otlp`'s exporters: they sit
+//! behind the SDK's logger and batch processor, whose queue drops without telling us how
+//! many — here every drop is counted in `tracer stats` and the metrics.
 //!
 //! Two threads: one receives the events, turns them into log records and batches them (512
 //! records or 1 s, OpenTelemetry's batch defaults); it never waits on the network. The other
 //! sends the batches. Between them a queue of [`QUEUE_BATCHES`] batches: when the collector is
 //! slow or gone and the queue is full, new batches are dropped and counted. A request that
-//! fails with 429, 502, 503, 504 or no connection is retried with exponential backoff
-//! (honouring `Retry-After`) up to [`MAX_ATTEMPTS`] times, then its batch is dropped and
-//! counted; any other refusal drops the batch at once.
+//! fails with 429, 502, 503, 504 or no connection (over gRPC: `UNAVAILABLE`,
+//! `RESOURCE_EXHAUSTED`, `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`,
+//! `DATA_LOSS`) is retried with exponential backoff (honouring `Retry-After`) up to
+//! [`MAX_ATTEMPTS`] times, then its batch is dropped and counted; any other refusal drops the
+//! batch at once. When the agent stops, what is batched or queued is sent, one try each.
 //!
 //! Records follow OpenTelemetry's semantic conventions: `event.name` (`process.fork`,
 //! `process.exec`, `process.exit`, also as the record's `event_name`), `process.pid`,
@@ -35,6 +41,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
@@ -60,14 +69,55 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// `SEVERITY_NUMBER_INFO`.
 const SEVERITY_INFO: i32 = 9;
 
+/// How records reach the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`, port 4318 by convention).
+    HttpProtobuf,
+    /// OTLP/gRPC (`grpc`, port 4317 by convention).
+    Grpc,
+}
+
+impl Protocol {
+    /// The value `--otlp-protocol` and `OTEL_EXPORTER_OTLP_PROTOCOL` take.
+    pub fn parse(value: &str) -> Result<Protocol, String> {
+        match value.trim() {
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "grpc" => Ok(Protocol::Grpc),
+            "http/json" => Err("the OTLP protocol http/json is not supported (use \
+                                http/protobuf or grpc)"
+                .into()),
+            other => Err(format!(
+                "the OTLP protocol must be grpc or http/protobuf, not '{other}'"
+            )),
+        }
+    }
+
+    /// Its name in the specification.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
 /// Settings of the OTLP exporter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtlpConfig {
-    /// Where log records are POSTed (the endpoint with `/v1/logs`).
+    /// Where log records go: over HTTP the endpoint with `/v1/logs`, over gRPC the
+    /// collector's `scheme://host:port`.
     pub logs_url: String,
-    /// Where group metrics are POSTed (the endpoint with `/v1/metrics`), when `--groups` is
-    /// set.
+    /// How log records are sent.
+    pub logs_protocol: Protocol,
+    /// Where group metrics go (the endpoint with `/v1/metrics` over HTTP), when `--groups`
+    /// is set.
     pub metrics_url: String,
+    /// How group metrics are sent.
+    pub metrics_protocol: Protocol,
+    /// PEM certificates trusted for https endpoints instead of Mozilla's roots
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`'s file).
+    pub ca_certificate: Option<Vec<u8>>,
     /// How often group metrics are sent (`OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default).
     pub metrics_interval: Duration,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`).
@@ -79,44 +129,91 @@ pub struct OtlpConfig {
 }
 
 impl OtlpConfig {
-    /// The configuration for `endpoint` (a flag, else `OTEL_EXPORTER_OTLP_ENDPOINT`), with the
-    /// standard variables read through `env`: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (used as
-    /// is), `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (likewise), `OTEL_EXPORTER_OTLP_HEADERS`
+    /// The configuration for `endpoint` (a flag, else `OTEL_EXPORTER_OTLP_ENDPOINT`) and
+    /// `protocol` (a flag, else `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` /
+    /// `…_METRICS_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`), with
+    /// the standard variables read through `env`: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (used as
+    /// is), `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (likewise),
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE` (a PEM file of CA certificates for https),
+    /// `OTEL_EXPORTER_OTLP_HEADERS`
     /// and `…_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` and `…_LOGS_TIMEOUT` (milliseconds),
     /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), `OTEL_RESOURCE_ATTRIBUTES`,
     /// `OTEL_SERVICE_NAME`.
     /// `None` when no endpoint is given: the exporter is off.
     pub fn from_env(
         endpoint: Option<&str>,
+        protocol: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<OtlpConfig>, String> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let protocol_of = |signal: &str| -> Result<Protocol, String> {
+            match protocol {
+                Some(p) => Protocol::parse(p).map_err(|e| format!("--otlp-protocol: {e}")),
+                None => {
+                    let name = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
+                    match env(&name) {
+                        Some(p) => Protocol::parse(&p).map_err(|e| format!("{name}: {e}")),
+                        None => match env("OTEL_EXPORTER_OTLP_PROTOCOL") {
+                            Some(p) => Protocol::parse(&p)
+                                .map_err(|e| format!("OTEL_EXPORTER_OTLP_PROTOCOL: {e}")),
+                            None => Ok(Protocol::HttpProtobuf),
+                        },
+                    }
+                }
+            }
+        };
+        let logs_protocol = protocol_of("LOGS")?;
+        let metrics_protocol = protocol_of("METRICS")?;
         let base = endpoint
             .map(str::to_string)
             .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
         let logs_url = match (endpoint, env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")) {
-            (Some(base), _) => signal_url(base, "logs"),
-            (None, Some(url)) => url.trim().to_string(),
+            (Some(base), _) => signal_url(base, "logs", logs_protocol),
+            (None, Some(url)) => signal_url_as_is(&url, logs_protocol),
             (None, None) => match &base {
-                Some(base) => signal_url(base, "logs"),
+                Some(base) => signal_url(base, "logs", logs_protocol),
                 None => return Ok(None),
             },
         };
         let metrics_url = match (endpoint, env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), &base) {
-            (Some(base), _, _) => signal_url(base, "metrics"),
-            (None, Some(url), _) => url.trim().to_string(),
-            (None, None, Some(base)) => signal_url(base, "metrics"),
+            (Some(base), _, _) => signal_url(base, "metrics", metrics_protocol),
+            (None, Some(url), _) => signal_url_as_is(&url, metrics_protocol),
+            (None, None, Some(base)) => signal_url(base, "metrics", metrics_protocol),
             // Only a logs URL: its collector, at the metrics path.
-            (None, None, None) => signal_url(&logs_url, "metrics"),
+            (None, None, None) => signal_url(&logs_url, "metrics", metrics_protocol),
         };
         for url in [&logs_url, &metrics_url] {
-            if !url.starts_with("http://") {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
                 return Err(format!(
-                    "the OTLP endpoint must be an http:// URL (OTLP/HTTP to a collector; https \
-                     is not built in), not '{url}'"
+                    "the OTLP endpoint must be an http:// or https:// URL with a host, not \
+                     '{url}'"
                 ));
             }
         }
+        let ca_certificate = match env("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path.trim()).map_err(|e| {
+                    format!(
+                        "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read {}: {e}",
+                        path.trim()
+                    )
+                })?;
+                let certificates = ureq::tls::parse_pem(&pem)
+                    .filter(|item| matches!(item, Ok(ureq::tls::PemItem::Certificate(_))))
+                    .count();
+                if certificates == 0 {
+                    return Err(format!(
+                        "OTEL_EXPORTER_OTLP_CERTIFICATE: {} holds no PEM certificate",
+                        path.trim()
+                    ));
+                }
+                Some(pem)
+            }
+        };
         let mut metrics_interval = Duration::from_secs(60);
         if let Some(ms) = env("OTEL_METRIC_EXPORT_INTERVAL") {
             let ms: u64 = ms.trim().parse().map_err(|_| {
@@ -132,6 +229,9 @@ impl OtlpConfig {
             if let Some(list) = env(name) {
                 headers.extend(key_values(&list).map_err(|e| format!("{name}: {e}"))?);
             }
+        }
+        if logs_protocol == Protocol::Grpc || metrics_protocol == Protocol::Grpc {
+            metadata(&headers).map_err(|e| format!("OTEL_EXPORTER_OTLP_HEADERS: {e}"))?;
         }
         let mut timeout = Duration::from_secs(10);
         for name in [
@@ -162,7 +262,10 @@ impl OtlpConfig {
         }
         Ok(Some(OtlpConfig {
             logs_url,
+            logs_protocol,
             metrics_url,
+            metrics_protocol,
+            ca_certificate,
             metrics_interval,
             headers,
             resource,
@@ -173,13 +276,51 @@ impl OtlpConfig {
 
 /// The URL of a signal (`logs`, `metrics`) for a base endpoint, as the specification builds
 /// it; a base that already ends with a signal's path is taken as the collector's address.
-fn signal_url(base: &str, signal: &str) -> String {
+/// Over gRPC the path is not used: the collector's `scheme://host:port`.
+fn signal_url(base: &str, signal: &str, protocol: Protocol) -> String {
+    if protocol == Protocol::Grpc {
+        return origin(base);
+    }
     let base = base.trim().trim_end_matches('/');
     let base = ["/v1/logs", "/v1/metrics", "/v1/traces"]
         .iter()
         .find_map(|path| base.strip_suffix(path))
         .unwrap_or(base);
     format!("{base}/v1/{signal}")
+}
+
+/// A signal's own endpoint variable: used as is over HTTP, its origin over gRPC.
+fn signal_url_as_is(url: &str, protocol: Protocol) -> String {
+    match protocol {
+        Protocol::HttpProtobuf => url.trim().to_string(),
+        Protocol::Grpc => origin(url),
+    }
+}
+
+/// `scheme://authority` of a URL (the whole string when it has no scheme).
+fn origin(url: &str) -> String {
+    let url = url.trim();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or_default();
+            format!("{scheme}://{authority}")
+        }
+        None => url.trim_end_matches('/').to_string(),
+    }
+}
+
+/// The headers as gRPC metadata (lower-case ASCII names, ASCII values).
+fn metadata(headers: &[(String, String)]) -> Result<tonic::metadata::MetadataMap, String> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (name, value) in headers {
+        let key =
+            tonic::metadata::AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| format!("'{name}' is not a valid gRPC metadata name"))?;
+        let value = tonic::metadata::AsciiMetadataValue::try_from(value.as_str())
+            .map_err(|_| format!("the value of '{name}' is not valid gRPC metadata (ASCII)"))?;
+        map.append(key, value);
+    }
+    Ok(map)
 }
 
 /// `key=value,key2=value2`, percent-decoded (the W3C baggage form the variables use).
@@ -407,15 +548,64 @@ struct Sender {
     resource: Resource,
 }
 
-/// POSTs protobuf bodies to one OTLP/HTTP URL, with retries and backoff, counting how each
-/// ended in an exporter's counters (shared by the logs and the group metrics).
+/// One export request, of either signal.
+pub(crate) enum Payload {
+    Logs(ExportLogsServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+}
+
+impl Payload {
+    /// What a 2xx answer's body says was rejected: the count and the message.
+    fn partial(&self, body: &[u8]) -> Option<(u64, String)> {
+        match self {
+            Payload::Logs(_) => {
+                let partial = ExportLogsServiceResponse::decode(body)
+                    .ok()?
+                    .partial_success?;
+                Some((
+                    partial.rejected_log_records.max(0) as u64,
+                    partial.error_message,
+                ))
+            }
+            Payload::Metrics(_) => {
+                let partial = ExportMetricsServiceResponse::decode(body)
+                    .ok()?
+                    .partial_success?;
+                Some((
+                    partial.rejected_data_points.max(0) as u64,
+                    partial.error_message,
+                ))
+            }
+        }
+    }
+}
+
+/// How requests reach the collector.
+enum Transport {
+    /// OTLP/HTTP: protobuf bodies POSTed with ureq.
+    Http(ureq::Agent),
+    /// OTLP/gRPC: opentelemetry-proto's tonic clients, driven by a runtime of this thread.
+    Grpc {
+        runtime: tokio::runtime::Runtime,
+        channel: tonic::transport::Channel,
+        metadata: tonic::metadata::MetadataMap,
+    },
+    /// The transport could not be set up (the reason): every batch is refused and counted.
+    Broken(String),
+}
+
+/// A request's time limit once the agent is stopping: the final export fits in the agent's
+/// 2 s stop budget.
+const STOP_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Sends export requests to one OTLP URL (HTTP or gRPC), with retries and backoff, counting
+/// how each ended in an exporter's counters (shared by the logs and the group metrics).
 pub(crate) struct Poster {
     url: String,
     headers: Vec<(String, String)>,
     counters: Arc<ExporterCounters>,
-    agent: ureq::Agent,
-    /// What a 2xx answer's body says was rejected: the count and the message.
-    partial: fn(&[u8]) -> Option<(u64, String)>,
+    transport: Transport,
+    timeout: Duration,
     warning: RateLimited,
     failing: bool,
 }
@@ -462,15 +652,12 @@ impl Sender {
         batches: Queue<Vec<LogRecord>>,
     ) -> Sender {
         let resource = resource(&config);
-        let poster = Poster::new(&config, config.logs_url.clone(), counters, |body| {
-            let partial = ExportLogsServiceResponse::decode(body)
-                .ok()?
-                .partial_success?;
-            Some((
-                partial.rejected_log_records.max(0) as u64,
-                partial.error_message,
-            ))
-        });
+        let poster = Poster::new(
+            &config,
+            config.logs_url.clone(),
+            config.logs_protocol,
+            counters,
+        );
         Sender {
             poster,
             batches,
@@ -487,8 +674,8 @@ impl Sender {
             };
             let n = batch.len() as u64;
             self.poster.counters.queued.fetch_sub(n, Ordering::Relaxed);
-            let body = self.request(batch).encode_to_vec();
-            self.poster.deliver(&body, n, "records", stop);
+            let payload = Payload::Logs(self.request(batch));
+            self.poster.deliver(&payload, n, "records", stop);
         }
     }
 
@@ -511,41 +698,62 @@ impl Poster {
     pub(crate) fn new(
         config: &OtlpConfig,
         url: String,
+        protocol: Protocol,
         counters: Arc<ExporterCounters>,
-        partial: fn(&[u8]) -> Option<(u64, String)>,
     ) -> Poster {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .user_agent(concat!("tracer/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let transport = match protocol {
+            Protocol::HttpProtobuf => Transport::Http(http_agent(config)),
+            Protocol::Grpc => grpc_transport(config, &url).unwrap_or_else(|error| {
+                let error = format!("cannot set up OTLP/gRPC to {url}: {error}");
+                tracing::error!("{error}");
+                Transport::Broken(error)
+            }),
+        };
         Poster {
             url,
             headers: config.headers.clone(),
             counters,
-            agent,
-            partial,
+            transport,
+            timeout: config.timeout,
             warning: RateLimited::default(),
             failing: false,
         }
     }
 
-    /// Sends one body of `n` items (`what`: records, data points), with retries; counts how
-    /// it ended.
+    /// Sends one request of `n` items (`what`: records, data points), with retries; counts
+    /// how it ended.
     pub(crate) fn deliver(
         &mut self,
-        body: &[u8],
+        payload: &Payload,
         n: u64,
         what: &str,
         stop: &std::sync::atomic::AtomicBool,
     ) {
+        let body = match (&self.transport, payload) {
+            (Transport::Http(_), Payload::Logs(request)) => request.encode_to_vec(),
+            (Transport::Http(_), Payload::Metrics(request)) => request.encode_to_vec(),
+            _ => Vec::new(),
+        };
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
                 ExporterCounters::add(&self.counters.retries, 1);
             }
-            match self.post(body) {
+            let timeout = if stop.load(Ordering::Relaxed) {
+                self.timeout.min(STOP_TIMEOUT)
+            } else {
+                self.timeout
+            };
+            let outcome = match &self.transport {
+                Transport::Http(agent) => self.post(agent, payload, &body, timeout),
+                Transport::Grpc {
+                    runtime,
+                    channel,
+                    metadata,
+                } => grpc_export(runtime, channel, metadata, payload, timeout),
+                Transport::Broken(error) => Outcome::Refused(error.clone()),
+            };
+            match outcome {
                 Outcome::Accepted { rejected, message } => {
                     let rejected = rejected.min(n);
                     ExporterCounters::add(&self.counters.exported, n - rejected);
@@ -595,15 +803,25 @@ impl Poster {
         self.counters.failed(error);
     }
 
-    fn post(&self, body: &[u8]) -> Outcome {
-        let mut request = self
-            .agent
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        payload: &Payload,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Outcome {
+        let mut request = agent
             .post(&self.url)
             .header("Content-Type", "application/x-protobuf");
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let mut response = match request.send(body) {
+        let mut response = match request
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .send(body)
+        {
             Ok(response) => response,
             Err(e) => {
                 return Outcome::Retry {
@@ -619,7 +837,7 @@ impl Poster {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let payload = response
+        let answer = response
             .body_mut()
             .with_config()
             .limit(64 * 1024)
@@ -627,7 +845,7 @@ impl Poster {
             .unwrap_or_default();
         match status {
             200..=299 => {
-                let (rejected, message) = (self.partial)(&payload).unwrap_or_default();
+                let (rejected, message) = payload.partial(&answer).unwrap_or_default();
                 Outcome::Accepted { rejected, message }
             }
             429 | 502 | 503 | 504 => Outcome::Retry {
@@ -635,6 +853,141 @@ impl Poster {
                 after: retry_after,
             },
             _ => Outcome::Refused(format!("the collector refused the data ({status})")),
+        }
+    }
+}
+
+/// The OTLP/HTTP client: https with rustls, trusting `OTEL_EXPORTER_OTLP_CERTIFICATE`'s
+/// certificates when given, Mozilla's roots otherwise.
+fn http_agent(config: &OtlpConfig) -> ureq::Agent {
+    let mut builder = ureq::Agent::config_builder()
+        .timeout_global(Some(config.timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("tracer/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = &config.ca_certificate {
+        let certificates: Vec<_> = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        builder = builder.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certificates)))
+                .build(),
+        );
+    }
+    builder.build().into()
+}
+
+/// The OTLP/gRPC channel (connected lazily, reconnecting as needed) and its runtime.
+fn grpc_transport(config: &OtlpConfig, url: &str) -> Result<Transport, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("not a valid endpoint: {e}"))?
+        .connect_timeout(config.timeout)
+        .timeout(config.timeout)
+        .user_agent(concat!("tracer/", env!("CARGO_PKG_VERSION")))
+        .map_err(|e| e.to_string())?;
+    if url.starts_with("https://") {
+        let tls = tonic::transport::ClientTlsConfig::new();
+        let tls = match &config.ca_certificate {
+            Some(pem) => tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            None => tls.with_webpki_roots(),
+        };
+        endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+    }
+    let channel = {
+        let _context = runtime.enter();
+        endpoint.connect_lazy()
+    };
+    Ok(Transport::Grpc {
+        runtime,
+        channel,
+        metadata: metadata(&config.headers)?,
+    })
+}
+
+/// One OTLP/gRPC export call.
+fn grpc_export(
+    runtime: &tokio::runtime::Runtime,
+    channel: &tonic::transport::Channel,
+    metadata: &tonic::metadata::MetadataMap,
+    payload: &Payload,
+    timeout: Duration,
+) -> Outcome {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use tonic::Code;
+    fn request<T>(
+        message: T,
+        metadata: &tonic::metadata::MetadataMap,
+        timeout: Duration,
+    ) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = metadata.clone();
+        request.set_timeout(timeout);
+        request
+    }
+    // The call's whole time, connecting included, is bounded here (the endpoint's own limit
+    // is the configured one; at stop this one is shorter). The timer is made inside the
+    // runtime: it needs the runtime's time driver.
+    let answer = runtime.block_on(async {
+        tokio::time::timeout(timeout, async {
+            match payload {
+                Payload::Logs(logs) => LogsServiceClient::new(channel.clone())
+                    .export(request(logs.clone(), metadata, timeout))
+                    .await
+                    .map(|answer| {
+                        answer
+                            .into_inner()
+                            .partial_success
+                            .map(|p| (p.rejected_log_records.max(0) as u64, p.error_message))
+                    }),
+                Payload::Metrics(metrics) => MetricsServiceClient::new(channel.clone())
+                    .export(request(metrics.clone(), metadata, timeout))
+                    .await
+                    .map(|answer| {
+                        answer
+                            .into_inner()
+                            .partial_success
+                            .map(|p| (p.rejected_data_points.max(0) as u64, p.error_message))
+                    }),
+            }
+        })
+        .await
+    });
+    let Ok(answer) = answer else {
+        return Outcome::Retry {
+            error: format!("no answer within {} ms", timeout.as_millis()),
+            after: None,
+        };
+    };
+    match answer {
+        Ok(partial) => {
+            let (rejected, message) = partial.unwrap_or_default();
+            Outcome::Accepted { rejected, message }
+        }
+        Err(status) => {
+            let mut message: String = status.message().chars().take(200).collect();
+            if message.is_empty() {
+                message = "no message".into();
+            }
+            let error = format!("the collector answered {:?} ({message})", status.code());
+            match status.code() {
+                // The specification's retryable codes.
+                Code::Unavailable
+                | Code::ResourceExhausted
+                | Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::Aborted
+                | Code::OutOfRange
+                | Code::DataLoss => Outcome::Retry { error, after: None },
+                _ => Outcome::Refused(error),
+            }
         }
     }
 }
@@ -655,8 +1008,9 @@ mod tests {
 
     #[test]
     fn endpoint_and_standard_variables() {
-        assert_eq!(OtlpConfig::from_env(None, env(&[])), Ok(None));
+        assert_eq!(OtlpConfig::from_env(None, None, env(&[])), Ok(None));
         let config = OtlpConfig::from_env(
+            None,
             None,
             env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
@@ -695,6 +1049,7 @@ mod tests {
         // The flag wins over the variables; a full logs URL is kept as it is.
         let flag = OtlpConfig::from_env(
             Some("http://127.0.0.1:4318/v1/logs"),
+            None,
             env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4318")]),
         )
         .unwrap()
@@ -702,6 +1057,7 @@ mod tests {
         assert_eq!(flag.logs_url, "http://127.0.0.1:4318/v1/logs");
         assert_eq!(flag.metrics_url, "http://127.0.0.1:4318/v1/metrics");
         let own = OtlpConfig::from_env(
+            None,
             None,
             env(&[
                 ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:1/v1/logs"),
@@ -717,7 +1073,29 @@ mod tests {
         );
         assert_eq!(own.metrics_interval, Duration::from_millis(250));
         for bad in [
-            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector:4318")],
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http:///v1/logs")],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "udp"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "bad%20name=x"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+            ],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/hostname"),
+            ],
             vec![
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
                 ("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"),
@@ -732,15 +1110,53 @@ mod tests {
             ],
             vec![
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
-                (
-                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                    "https://c:4318/v1/metrics",
-                ),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "c:4318/v1/metrics"),
             ],
         ] {
-            let error = OtlpConfig::from_env(None, env(&bad)).unwrap_err();
+            let error = OtlpConfig::from_env(None, None, env(&bad)).unwrap_err();
             assert!(!error.contains('\n'), "{error}");
         }
+    }
+
+    #[test]
+    fn grpc_and_https() {
+        // The flag wins; over gRPC the endpoint's path is not used.
+        let grpc = OtlpConfig::from_env(
+            Some("https://collector:4317/"),
+            Some("grpc"),
+            env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (grpc.logs_protocol, grpc.metrics_protocol),
+            (Protocol::Grpc, Protocol::Grpc)
+        );
+        assert_eq!(grpc.logs_url, "https://collector:4317");
+        assert_eq!(grpc.metrics_url, "https://collector:4317");
+        // The standard variable, and a signal's own over it.
+        let mixed = OtlpConfig::from_env(
+            None,
+            None,
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317/v1/logs"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20x"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(mixed.logs_protocol, Protocol::Grpc);
+        assert_eq!(mixed.logs_url, "http://c:4317");
+        assert_eq!(mixed.metrics_protocol, Protocol::HttpProtobuf);
+        assert_eq!(mixed.metrics_url, "http://c:4317/v1/metrics");
+        let map = metadata(&mixed.headers).unwrap();
+        assert_eq!(
+            map.get("authorization").and_then(|v| v.to_str().ok()),
+            Some("Bearer x")
+        );
+        assert_eq!(Protocol::parse("grpc").map(Protocol::name), Ok("grpc"));
     }
 
     fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a any_value::Value> {

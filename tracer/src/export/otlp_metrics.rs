@@ -23,25 +23,24 @@
 //! | `tracer.group.oldest_start_time` | gauge, s since the epoch | `oldest_start_time_seconds` |
 //!
 //! Counters are cumulative from the exporter's start (the groups' counters never go back);
-//! the delivery (retries, backoff, drops counted as data points in the `otlp-metrics`
-//! exporter's counters) is the log exporter's (`otlp.rs`'s `Poster`).
+//! when the agent stops, one last export (one try, within the stop budget) sends the final
+//! figures. The delivery (HTTP or gRPC, as `--otlp-protocol` says; retries, backoff, drops
+//! counted as data points in the `otlp-metrics` exporter's counters) is the log exporter's
+//! (`otlp.rs`'s `Poster`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
     ResourceMetrics, ScopeMetrics, Sum,
 };
-use prost::Message;
 
-use super::otlp::{self, OtlpConfig, Poster};
+use super::otlp::{self, OtlpConfig, Payload, Poster};
 use super::ExporterCounters;
 use crate::groups::{GroupSample, Groups, Snapshot};
 
@@ -63,17 +62,16 @@ pub(crate) fn start(
 
 fn run(config: OtlpConfig, groups: Groups, counters: Arc<ExporterCounters>, stop: &AtomicBool) {
     let resource = otlp::resource(&config);
-    let mut poster = Poster::new(&config, config.metrics_url.clone(), counters, |body| {
-        let partial = ExportMetricsServiceResponse::decode(body)
-            .ok()?
-            .partial_success?;
-        Some((
-            partial.rejected_data_points.max(0) as u64,
-            partial.error_message,
-        ))
-    });
+    let mut poster = Poster::new(
+        &config,
+        config.metrics_url.clone(),
+        config.metrics_protocol,
+        counters,
+    );
     let start = now_ns();
-    while super::sleep_unless_stopping(stop, config.metrics_interval) {
+    loop {
+        // When the agent stops, the groups' last figures go out before the thread ends.
+        let running = super::sleep_unless_stopping(stop, config.metrics_interval);
         let snapshot = groups.scrape();
         let metrics = metrics(&snapshot, start, now_ns());
         let points = metrics.iter().map(data_points).sum::<usize>() as u64;
@@ -88,7 +86,10 @@ fn run(config: OtlpConfig, groups: Groups, counters: Arc<ExporterCounters>, stop
                 ..Default::default()
             }],
         };
-        poster.deliver(&request.encode_to_vec(), points, "data points", stop);
+        poster.deliver(&Payload::Metrics(request), points, "data points", stop);
+        if !running {
+            return;
+        }
     }
 }
 
