@@ -8,13 +8,12 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Agent;
+use common::{Agent, Killed, Subscriber};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
@@ -477,59 +476,6 @@ fn otlp_group_metrics_carry_the_groups_with_the_semantic_conventions_names() {
     assert_eq!(e["target"], format!("{}/v1/metrics", receiver.endpoint()));
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A child killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A subscriber to the agent's events, collecting every line.
-struct Subscriber {
-    lines: Arc<Mutex<Vec<String>>>,
-    stream: UnixStream,
-}
-
-impl Subscriber {
-    fn start(agent: &Agent) -> Subscriber {
-        let mut stream = UnixStream::connect(agent.socket()).unwrap();
-        stream
-            .write_all(b"{\"v\":1,\"id\":1,\"op\":\"subscribe\"}\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        assert!(header.contains("\"stream\":true"), "{header}");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Subscriber { lines, stream }
-    }
-
-    fn lines_with(&self, token: &str) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(token))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
 }
 
 /// `/bin/true TOKEN`, `n` times one after the other.

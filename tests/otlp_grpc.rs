@@ -7,13 +7,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Agent;
+use common::{Agent, Killed, Subscriber};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -745,58 +744,6 @@ fn otlp_http_over_tls_trusts_the_configured_certificate() {
     assert_eq!(e["target"], format!("{endpoint}/v1/logs"));
     assert!(agent.stop().success());
     drop(receiver);
-}
-
-/// A child killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A subscriber to the agent's events, collecting every line.
-struct Subscriber {
-    lines: Arc<Mutex<Vec<String>>>,
-    stream: UnixStream,
-}
-
-impl Subscriber {
-    fn start(agent: &Agent) -> Subscriber {
-        let mut stream = UnixStream::connect(agent.socket()).unwrap();
-        stream
-            .write_all(b"{\"v\":1,\"id\":1,\"op\":\"subscribe\"}\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        assert!(header.contains("\"stream\":true"), "{header}");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Subscriber { lines, stream }
-    }
-
-    fn count_with(&self, token: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(token))
-            .count()
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
 }
 
 /// A gRPC collector that is down or refuses: a storm's events still reach a subscriber,

@@ -452,3 +452,67 @@ impl Drop for SystemGroup {
         let _ = Command::new("groupdel").arg(self.name).status();
     }
 }
+
+/// A child killed (and reaped) when dropped, also when a test fails.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A subscriber to the agent's events, collecting every line on a thread of its own.
+pub struct Subscriber {
+    lines: Arc<Mutex<Vec<String>>>,
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Subscriber {
+    pub fn start(agent: &Agent) -> Subscriber {
+        let mut stream = std::os::unix::net::UnixStream::connect(agent.socket()).unwrap();
+        stream
+            .write_all(b"{\"v\":1,\"id\":1,\"op\":\"subscribe\"}\n")
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        assert!(header.contains("\"stream\":true"), "{header}");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Subscriber { lines, stream }
+    }
+
+    /// The lines received so far that contain `token`.
+    pub fn lines_with(&self, token: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(token))
+            .cloned()
+            .collect()
+    }
+
+    /// How many lines received so far contain `token`.
+    pub fn count_with(&self, token: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(token))
+            .count()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
