@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::otlp::{attribute, int, string};
 use common::{Agent, Killed, Subscriber};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -144,28 +145,6 @@ fn serve(stream: TcpStream, answer: Answer, sink: &Requests, metrics: &MetricsRe
         if writer.write_all(response).is_err() {
             return;
         }
-    }
-}
-
-fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Any> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn string(attributes: &[KeyValue], key: &str) -> String {
-    match attribute(attributes, key) {
-        Some(Any::StringValue(s)) => s.clone(),
-        other => panic!("{key} is not a string: {other:?} in {attributes:?}"),
-    }
-}
-
-fn int(attributes: &[KeyValue], key: &str) -> i64 {
-    match attribute(attributes, key) {
-        Some(Any::IntValue(i)) => *i,
-        other => panic!("{key} is not an int: {other:?} in {attributes:?}"),
     }
 }
 

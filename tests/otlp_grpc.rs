@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::otlp::{attribute, int, string};
 use common::{Agent, Killed, Subscriber};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -154,54 +155,13 @@ impl Collector {
     }
 }
 
-fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Any> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn string(attributes: &[KeyValue], key: &str) -> String {
-    match attribute(attributes, key) {
-        Some(Any::StringValue(s)) => s.clone(),
-        other => panic!("{key} is not a string: {other:?} in {attributes:?}"),
-    }
-}
-
-fn int(attributes: &[KeyValue], key: &str) -> i64 {
-    match attribute(attributes, key) {
-        Some(Any::IntValue(i)) => *i,
-        other => panic!("{key} is not an int: {other:?} in {attributes:?}"),
-    }
-}
-
 /// Starts `tracer agent ARGS…` with `env` on a private socket, waiting until it listens.
 fn start_agent(name: &str, args: &[&str], env: &[(&str, &str)]) -> Agent {
     let socket = std::env::temp_dir().join(format!(
         "tracer-test-grpc-{name}-{}.sock",
         std::process::id()
     ));
-    let mut child = Command::new(common::tracer_bin())
-        .arg("--socket")
-        .arg(&socket)
-        .arg("agent")
-        .args(args)
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !line.contains("listening on") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            panic!("the agent did not start: {line}; {:?}", child.wait());
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Agent { child, socket }
+    Agent::start_with_env(&socket, args, env)
 }
 
 fn stats(agent: &Agent) -> Value {

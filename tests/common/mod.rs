@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod otlp;
+
 /// The `tracer` binary under test: `TRACER_BIN` (set by `cargo xtask test`), else the
 /// workspace's release build.
 pub fn tracer_bin() -> PathBuf {
@@ -226,11 +228,18 @@ impl Agent {
 
     /// Starts `tracer agent ARGS…` on `socket`, and waits until it listens.
     pub fn start_at(socket: &Path, args: &[&str]) -> Agent {
+        Agent::start_with_env(socket, args, &[])
+    }
+
+    /// Starts `tracer agent ARGS…` with the environment variables `env` on `socket`, and
+    /// waits until it listens.
+    pub fn start_with_env(socket: &Path, args: &[&str], env: &[(&str, &str)]) -> Agent {
         let mut child = Command::new(tracer_bin())
             .arg("--socket")
             .arg(socket)
             .arg("agent")
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the agent");
