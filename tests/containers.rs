@@ -550,6 +550,72 @@ fn namespaces_and_ids_in_the_own_pid_namespace() {
     assert_eq!(exec["vpid"], netted_pid);
 }
 
+/// An exec where its parent runs sends the kernel's token of the placement only (no ids
+/// read): its placement is the one its fork had, or its parent's. Inside a container-shaped
+/// cgroup and new network/UTS namespaces, a shell's children exec'd there carry the shell's
+/// cgroup and namespaces; a child that joins another cgroup before its exec carries that one.
+#[test]
+#[ignore = "needs root: makes cgroups, unshare(1) and eBPF programs"]
+fn execs_where_the_parent_runs_carry_its_placement() {
+    let me = std::process::id();
+    let mut cgroups = Cgroups::new("inherit");
+    let inner = format!("system.slice/docker-{DOCKER}.scope");
+    let other = format!("docker/{DOCKER_FS}");
+    cgroups.dir(&inner);
+    let other_procs = cgroups.dir(&other).join("cgroup.procs");
+    let tracer = Tracer::start(&[]);
+    // The shell joins the cgroup, then the namespaces; its children run where it does but
+    // the last, which joins `other` first.
+    let script = format!(
+        "/bin/true; /bin/sleep 0.05; sh -c 'echo \\$\\$ > {}; exec /bin/sleep 0.05'",
+        other_procs.display()
+    );
+    let mut shell = cgroups.spawn(&inner, &format!("unshare --net --uts sh -c \"{script}\""));
+    assert!(shell.wait().unwrap().success());
+    let out = tracer.stop();
+    assert!(out.status.success(), "tracer failed: {}", out.stderr);
+
+    let execs: Vec<&Value> = out
+        .records
+        .iter()
+        .filter(|r| r["event"] == "exec" && r["ppid"].as_u64().is_some())
+        .collect();
+    let named = |name: &str| -> Vec<&Value> {
+        execs
+            .iter()
+            .copied()
+            .filter(|e| {
+                e["name"] == name && e["cgroup"].as_str().is_some_and(|c| c.contains(DOCKER))
+            })
+            .collect()
+    };
+    let inner_path = cgroups.path(&inner);
+    let (true_exec, sleeps) = (named("true"), named("sleep"));
+    assert_eq!(true_exec.len(), 1, "{execs:#?}");
+    assert_eq!(sleeps.len(), 1, "{execs:#?}");
+    let shell_exec = execs
+        .iter()
+        .find(|e| e["name"] == "sh" && e["cgroup"] == inner_path.as_str())
+        .expect("the exec of the shell in its cgroup");
+    for exec in [true_exec[0], sleeps[0]] {
+        assert_eq!(exec["cgroup"], inner_path.as_str(), "{exec}");
+        assert_eq!(exec["cgroup_id"], cgroups.id(&inner), "{exec}");
+        assert_eq!(exec["container_id"], DOCKER, "{exec}");
+        assert_eq!(exec["vpid"], exec["pid"], "{exec}");
+        for field in ["netns", "utsns", "mntns", "pidns"] {
+            assert_eq!(exec[field], shell_exec[field], "{field}: {exec}");
+        }
+        assert_ne!(exec["netns"], ns(me, "net"), "{exec}");
+        assert_eq!(exec["mntns"], ns(me, "mnt"), "{exec}");
+    }
+    let moved = execs
+        .iter()
+        .find(|e| e["name"] == "sleep" && e["cgroup"] == cgroups.path(&other).as_str())
+        .expect("the exec of the child that joined the other cgroup");
+    assert_eq!(moved["container_id"], DOCKER_FS, "{moved}");
+    assert_eq!(moved["netns"], shell_exec["netns"], "{moved}");
+}
+
 /// The fields exist, null, where nothing tells them: the sysinfo backend.
 #[test]
 fn sysinfo_backend_leaves_the_fields_null() {

@@ -67,11 +67,14 @@ pub const FLAG_EXE_AS_PASSED: u8 = 1 << 3;
 /// (clear when the kernel lacks a field they come from: userspace then reads `/proc`).
 pub const FLAG_PLACED: u8 = 1 << 4;
 
-/// [`RecordHeader::flags`] of fork records: the child runs where the process that forked runs
+/// [`RecordHeader::flags`] of fork and exec records. On forks: the child runs where the process that forked runs
 /// (same cgroup set, namespaces and user namespace, in the initial PID namespace), so its
 /// [`PlacementIds`] were not read and the record ends before them ([`FORK_INHERITED_LEN`]
 /// bytes). [`ForkRecord::objects`] name that placement: userspace copies the forking process's
-/// when the objects remembered with it are the same, and reads `/proc` otherwise.
+/// when the objects remembered with it are the same, and reads `/proc` otherwise. On exec
+/// records: the process runs where its parent does; its [`PlacementIds`] were not read (the
+/// record keeps its length) and [`ExecRecord::objects`] name the placement, which userspace
+/// knows from the process's fork or its parent.
 pub const FLAG_INHERITED: u8 = 1 << 5;
 
 /// Where a process runs, read by the fork and exec programs: its cgroup v2 id, its

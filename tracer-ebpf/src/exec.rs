@@ -14,13 +14,14 @@ use aya_log_ebpf::error;
 use tracer_common::{
     counter, ExecRecord, RecordKind, ARGS_CAPTURE, EXEC_FIXED_LEN, EXEC_TAIL_CAPTURE, EXE_CAPTURE,
     EXE_COMPONENT_MAX, EXE_MAX_DEPTH, FLAG_ARGS_TRUNCATED, FLAG_ARGS_UNREADABLE,
-    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_PLACED,
+    FLAG_EXE_AS_PASSED, FLAG_EXE_TRUNCATED, FLAG_INHERITED, FLAG_PLACED,
 };
 
 use crate::{
     as_bytes, count, emit,
     kernel::{
-        enters_scope, field, field_ptr, header, placement, placement_objects, read_ptr, Errno,
+        enters_scope, field, field_ptr, header, inherits_placement, placement, placement_objects,
+        read_ptr, Errno,
     },
     offset, EXEC_SCRATCH,
 };
@@ -65,6 +66,16 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     record.placement = Default::default();
     record.objects = [0; 3];
     if offset!(placement) != 0 {
+        // An exec where its parent runs (the usual case: nothing moved or unshared between
+        // the fork and the exec) sends only a token of it, as a fork does: userspace knows
+        // the process's placement from its fork, or its parent's.
+        let parent = field_ptr(task, offset!(task_real_parent))?;
+        if let Ok(Some(objects)) = inherits_placement(parent, task) {
+            record.objects = objects;
+            record.header.flags |= FLAG_INHERITED;
+        }
+    }
+    if offset!(placement) != 0 && record.header.flags & FLAG_INHERITED == 0 {
         match placement_objects(task).and_then(|objects| {
             record.objects = objects;
             placement(task, record.header.ppid)

@@ -3,13 +3,15 @@
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use aya_log_ebpf::error;
 use tracer_common::{
-    counter, ForkRecord, PlacementIds, PlacementObjects, RecordKind, FLAG_INHERITED, FLAG_PLACED,
-    FORK_INHERITED_LEN,
+    counter, ForkRecord, PlacementIds, RecordKind, FLAG_INHERITED, FLAG_PLACED, FORK_INHERITED_LEN,
 };
 
 use crate::{
     as_bytes, count, emit,
-    kernel::{enters_scope, field, field_ptr, header, placement, placement_objects, Errno},
+    kernel::{
+        enters_scope, field, inherits_placement, placement, placement_objects, untimed_header,
+        Errno,
+    },
     offset,
 };
 
@@ -40,14 +42,16 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         return Ok(());
     }
     let mut record = ForkRecord {
-        header: header(RecordKind::Fork, child)?,
+        header: untimed_header(RecordKind::Fork, child)?,
         parent_pid: field(parent, offset!(task_tgid)),
         _pad: 0,
         objects: [0; 3],
         placement: PlacementIds::default(),
     };
-    // The child has not run yet: the thread that forked is the parent task.
+    // The child has not run yet: the thread that forked is the parent task. The fork
+    // happened when the child started.
     record.header.tid = field(parent, offset!(task_pid));
+    record.header.time_ns = record.header.start_boottime_ns;
     if offset!(placement) != 0 {
         // A fork shares its parent's cgroup set and namespaces unless clone flags said
         // otherwise: then only a token of them goes out (userspace knows the rest from the
@@ -72,20 +76,4 @@ unsafe fn try_fork(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     }
     emit(as_bytes(&record), counter::LOST_FORK, false);
     Ok(())
-}
-
-/// The child's placement objects when it runs where `parent` does — same cgroup set, nsproxy
-/// and user namespace, in the initial PID namespace (where its ids are the global ones).
-#[inline(always)]
-unsafe fn inherits_placement(
-    parent: *const u8,
-    child: *const u8,
-) -> Result<Option<PlacementObjects>, Errno> {
-    let pid = field_ptr(child, offset!(task_thread_pid))?;
-    if field::<u32>(pid, offset!(pid_level)) != 0 {
-        return Ok(None);
-    }
-    let mine = placement_objects(child)?;
-    let theirs = placement_objects(parent)?;
-    Ok((mine[0] == theirs[0] && mine[1] == theirs[1] && mine[2] == theirs[2]).then_some(mine))
 }

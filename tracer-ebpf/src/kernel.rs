@@ -51,6 +51,16 @@ pub unsafe fn read_ptr(base: *const u8, offset: u32) -> Result<*const u8, Errno>
 /// group leader's start time, ppid its real parent's tgid, uid and gid its real credentials.
 #[inline(always)]
 pub unsafe fn header(kind: RecordKind, task: *const u8) -> Result<RecordHeader, Errno> {
+    let mut header = untimed_header(kind, task)?;
+    header.time_ns = bpf_ktime_get_boot_ns();
+    Ok(header)
+}
+
+/// [`header`] without its time (`time_ns` zero), for a record whose time the kernel already
+/// took: a fork happened when its child started (`start_boottime`, on the same clock), which
+/// saves a clock read.
+#[inline(always)]
+pub unsafe fn untimed_header(kind: RecordKind, task: *const u8) -> Result<RecordHeader, Errno> {
     let leader = field_ptr(task, offset!(task_group_leader))?;
     let parent = field_ptr(task, offset!(task_real_parent))?;
     let cred = field_ptr(task, offset!(task_real_cred))?;
@@ -63,7 +73,7 @@ pub unsafe fn header(kind: RecordKind, task: *const u8) -> Result<RecordHeader, 
         tid: field(task, offset!(task_pid)),
         uid: field(cred, offset!(cred_uid)),
         gid: field(cred, offset!(cred_gid)),
-        time_ns: bpf_ktime_get_boot_ns(),
+        time_ns: 0,
         start_boottime_ns: field(leader, offset!(task_start_boottime)),
         comm: comm(leader),
     })
@@ -90,6 +100,23 @@ pub unsafe fn placement_objects(task: *const u8) -> Result<PlacementObjects, Err
         field(task, offset!(task_nsproxy)),
         field(cred, offset!(cred_user_ns)),
     ])
+}
+
+/// `task`'s placement objects when it runs where `parent` does — same cgroup set, nsproxy
+/// and user namespace, in the initial PID namespace (where its ids are the global ones): then
+/// its placement is its parent's, which userspace knows, and none of it is read here.
+#[inline(always)]
+pub unsafe fn inherits_placement(
+    parent: *const u8,
+    task: *const u8,
+) -> Result<Option<PlacementObjects>, Errno> {
+    let pid = field_ptr(task, offset!(task_thread_pid))?;
+    if field::<u32>(pid, offset!(pid_level)) != 0 {
+        return Ok(None);
+    }
+    let mine = placement_objects(task)?;
+    let theirs = placement_objects(parent)?;
+    Ok((mine[0] == theirs[0] && mine[1] == theirs[1] && mine[2] == theirs[2]).then_some(mine))
 }
 
 /// Deepest PID namespace level the kernel allows (MAX_PID_NS_LEVEL).

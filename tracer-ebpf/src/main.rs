@@ -12,6 +12,7 @@
 mod exec;
 mod exit;
 mod final_time;
+mod floor;
 mod fork;
 mod kernel;
 mod sched;

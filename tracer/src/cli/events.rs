@@ -71,6 +71,12 @@ pub struct EventsArgs {
     /// final stats: run count and nanoseconds per run of fork, exec and exit.
     #[arg(long)]
     kernel_stats: bool,
+
+    /// With --kernel-stats: also attach an empty program to the fork, exec and exit
+    /// tracepoints and report what it costs (`floor_process_fork`, …): the floor of what any
+    /// program there costs, which the bench states each program's cost against.
+    #[arg(long, requires = "kernel_stats")]
+    kernel_floor: bool,
 }
 
 impl EventsArgs {
@@ -115,6 +121,7 @@ impl EventsArgs {
                     ring_bytes,
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     kernel_stats: self.kernel_stats,
+                    kernel_floor: self.kernel_floor,
                     ..crate::source::EbpfConfig::default()
                 }
             },

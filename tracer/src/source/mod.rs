@@ -77,6 +77,10 @@ pub struct EbpfConfig {
     /// Have the kernel account each program's run time and count (BPF_ENABLE_STATS), for
     /// `EbpfSource::program_costs`. Costs a few nanoseconds per event while on.
     pub kernel_stats: bool,
+    /// With `kernel_stats`: also attach an empty program to each lifecycle tracepoint and
+    /// report its cost (`floor_process_fork`, …), the floor each program's cost is compared
+    /// with. A measurement aid: each empty program still costs its run on every event.
+    pub kernel_floor: bool,
     /// Also load the scheduler accounting program (on `sched_switch`): per-process on-CPU
     /// time and run-queue latency, read through `source::ebpf::sched::active`. It runs on every context
     /// switch, so it is opt-in.
@@ -93,6 +97,7 @@ impl Default for EbpfConfig {
             wakeup_bytes: 64 << 10,
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
+            kernel_floor: false,
             sched: false,
             scope: Vec::new(),
         }

@@ -9,7 +9,9 @@
 //! A fork that runs where the process that forked runs (the usual case: same cgroup set,
 //! namespaces and user namespace) carries only a token of those kernel objects; its placement
 //! is copied from that process's when the token remembered with it is the same (otherwise the
-//! process moved or unshared since its last record, and `/proc` is read).
+//! process moved or unshared since its last record, and `/proc` is read). An exec that runs
+//! where its parent does carries the token too: the process keeps the placement remembered
+//! with it under that token, or takes its parent's as a fork would.
 //!
 //! The processes seen are remembered by pid (bounded: past [`MAX_KNOWN`] the memory starts
 //! over) so that an exit gets the placement it had and a fork its parent's.
@@ -153,6 +155,19 @@ impl Placer {
                 token = t;
                 Arc::new(self.inherited(event, *parent_pid, t)?)
             }
+            (Details::Exec(_), Some(KernelPlacement::Inherited { token: t })) => {
+                token = t;
+                // Unmoved since its fork (or last exec) under the same token: as it was.
+                // Otherwise it runs where its parent does.
+                match self.known.get(&id.pid) {
+                    Some((start, known_token, placement))
+                        if *start == id.start_ticks && *known_token == t =>
+                    {
+                        Arc::clone(placement)
+                    }
+                    _ => Arc::new(self.inherited(event, event.ppid, t)?),
+                }
+            }
             // The kernel did not read them: /proc, now.
             (Details::Fork { parent_pid }, _) => {
                 self.reader.read(id.pid).map(Arc::new).or_else(|| {
@@ -292,5 +307,55 @@ mod tests {
             grandchild.placement.expect("inherited").vpid,
             Some(NO_PID + 3)
         );
+    }
+
+    fn exec(pid: u32, ppid: u32) -> Event {
+        event(
+            pid,
+            ppid,
+            Details::Exec(Box::new(crate::event::Exec {
+                exe: None,
+                cmdline: Vec::new(),
+                uids: [0; 3],
+                gids: [0; 3],
+                cmdline_truncated: false,
+                cmdline_bytes: 0,
+                exe_truncated: false,
+            })),
+        )
+    }
+
+    #[test]
+    fn an_exec_keeps_its_own_placement_or_takes_its_parents_under_the_same_token() {
+        let mut placer = Placer::new();
+        let mut own = ids();
+        own.cgroup_id = 1;
+        let mut forked = event(NO_PID, 1, Details::Fork { parent_pid: 1 });
+        let read = |ids| Some(KernelPlacement::Read { ids, token: 5 });
+        placer.place(&mut forked, read(own));
+        let forked = forked.placement.expect("placed from the ids");
+
+        // Its exec under the token it forked with: the same placement, shared.
+        let mut exec_event = exec(NO_PID, 1);
+        placer.place(
+            &mut exec_event,
+            Some(KernelPlacement::Inherited { token: 5 }),
+        );
+        let placement = exec_event.placement.expect("its own, remembered");
+        assert!(Arc::ptr_eq(&placement, &forked));
+
+        // A process the placer does not know (or that moved) under its parent's token: the
+        // parent's placement with the process's own ids.
+        let mut child = exec(NO_PID + 1, NO_PID);
+        placer.place(&mut child, Some(KernelPlacement::Inherited { token: 5 }));
+        let placement = child.placement.expect("the parent's");
+        assert_eq!(placement.namespaces, forked.namespaces);
+        assert_eq!(placement.vpid, Some(NO_PID + 1));
+        assert_eq!(placement.vppid, Some(NO_PID));
+
+        // Under a token neither has (and /proc has nothing of these pids): nothing.
+        let mut moved = exec(NO_PID + 2, NO_PID);
+        placer.place(&mut moved, Some(KernelPlacement::Inherited { token: 6 }));
+        assert_eq!(moved.placement, None);
     }
 }

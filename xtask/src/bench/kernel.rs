@@ -3,6 +3,10 @@
 //! With `TRACER_BENCH_BASELINE=/path/to/tracer` (another build, e.g. main's) each repetition
 //! also measures that binary's programs, interleaved with this build's, and this build's rows
 //! carry the ratio against it: an A/B of a kernel change in one sitting.
+//!
+//! Each repetition also runs this build with `--kernel-floor`: an empty program and the least
+//! reporting program on each lifecycle tracepoint (see tracer-ebpf's `floor`), whose costs in
+//! the same storm as the lifecycle programs' are the floors issue 17's targets are ratios to.
 
 use super::*;
 
@@ -21,11 +25,25 @@ pub(super) const PROGRAM_TARGETS: [u64; 4] = [500, 2_000, 500, 100];
 /// Programs an older binary (a baseline) may not have.
 const OPTIONAL: [&str; 1] = ["sched_switch_final"];
 
+/// Issue 17's floors, for the lifecycle programs (the first three of [`PROGRAMS`]): the empty
+/// program on the same tracepoint, the least reporting program there (its header and a
+/// discarded ring record of its size), both attached with `--kernel-floor` in the same run,
+/// and the most each program may cost as a multiple of the empty one.
+const FLOORS: [(&str, &str, f64); 3] = [
+    ("floor_process_fork", "floor_record_fork", 2.5),
+    ("floor_process_exec", "floor_record_exec", 8.0),
+    ("floor_process_exit", "floor_record_exit", 3.5),
+];
+
 /// Per program: ns per run and runs per spawn of each repetition, and what each run saw.
 #[derive(Default)]
 struct Series {
     ns: Vec<Vec<f64>>,
     per_spawn: Vec<Vec<f64>>,
+    /// Per lifecycle program ([`FLOORS`]): each repetition's ns per run of the empty program
+    /// and of the least reporting one (with `--kernel-floor`).
+    floor_ns: Vec<Vec<f64>>,
+    record_ns: Vec<Vec<f64>>,
     runs: Vec<Value>,
     failures: Vec<String>,
 }
@@ -35,49 +53,77 @@ impl Series {
         Self {
             ns: vec![Vec::new(); PROGRAMS.len()],
             per_spawn: vec![Vec::new(); PROGRAMS.len()],
+            floor_ns: vec![Vec::new(); FLOORS.len()],
+            record_ns: vec![Vec::new(); FLOORS.len()],
             ..Self::default()
         }
     }
 
-    /// One serial storm under `ctx.tracer --kernel-stats`.
-    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str) {
-        let outcome = storm_under(
-            ctx,
-            python,
-            Peer::Tracer,
-            1,
-            ctx.kernel_storm,
-            &["--kernel-stats"],
-            tag,
-        )
-        .and_then(|rep| {
-            let stats = rep.stats.as_ref().context("no stats record")?;
-            let programs = stats
-                .get("programs")
-                .filter(|programs| programs.is_object())
-                .context("the final stats record has no `programs` (is --kernel-stats working?)")?;
-            let mut figures = Vec::new();
-            for name in PROGRAMS {
-                let program = &programs[name];
-                let count = program["run_count"].as_f64().unwrap_or(0.0);
-                let time = program["run_time_ns"].as_f64().unwrap_or(0.0);
-                if count == 0.0 && OPTIONAL.contains(&name) {
-                    figures.push(None);
-                    continue;
+    /// One serial storm under `ctx.tracer --kernel-stats` (and `--kernel-floor` with `floor`:
+    /// this build's floors, which an older binary may not have).
+    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str, floor: bool) {
+        let args: &[&str] = if floor {
+            &["--kernel-stats", "--kernel-floor"]
+        } else {
+            &["--kernel-stats"]
+        };
+        let outcome = storm_under(ctx, python, Peer::Tracer, 1, ctx.kernel_storm, args, tag)
+            .and_then(|rep| {
+                let stats = rep.stats.as_ref().context("no stats record")?;
+                let programs = stats
+                    .get("programs")
+                    .filter(|programs| programs.is_object())
+                    .context(
+                        "the final stats record has no `programs` (is --kernel-stats working?)",
+                    )?;
+                let mut figures = Vec::new();
+                for name in PROGRAMS {
+                    let program = &programs[name];
+                    let count = program["run_count"].as_f64().unwrap_or(0.0);
+                    let time = program["run_time_ns"].as_f64().unwrap_or(0.0);
+                    if count == 0.0 && OPTIONAL.contains(&name) {
+                        figures.push(None);
+                        continue;
+                    }
+                    ensure!(count > 0.0, "program {name} has run_count 0");
+                    figures.push(Some((time / count, count / rep.spawned.max(1) as f64)));
                 }
-                ensure!(count > 0.0, "program {name} has run_count 0");
-                figures.push(Some((time / count, count / rep.spawned.max(1) as f64)));
-            }
-            Ok((rep, figures))
-        });
+                let mut floors = Vec::new();
+                if floor {
+                    for (empty, record, _) in FLOORS {
+                        let ns = |name: &str| -> Result<f64> {
+                            let program = &programs[name];
+                            let count = program["run_count"].as_f64().unwrap_or(0.0);
+                            ensure!(count > 0.0, "floor program {name} did not run");
+                            Ok(program["run_time_ns"].as_f64().unwrap_or(0.0) / count)
+                        };
+                        floors.push((ns(empty)?, ns(record)?));
+                    }
+                }
+                Ok((rep, figures, floors))
+            });
         match outcome {
-            Ok((rep, figures)) => {
+            Ok((rep, figures, floors)) => {
                 let shown: Vec<String> = PROGRAMS
                     .iter()
                     .zip(&figures)
                     .filter_map(|(name, figure)| Some(format!("{name} {:.0} ns", (*figure)?.0)))
                     .collect();
                 say!("  {}; {}", shown.join(", "), rep_summary(&rep));
+                if !floors.is_empty() {
+                    let shown: Vec<String> = FLOORS
+                        .iter()
+                        .zip(&floors)
+                        .map(|((empty, record, _), (e, r))| {
+                            format!("{empty} {e:.0} ns, {record} {r:.0} ns")
+                        })
+                        .collect();
+                    say!("  floors: {}", shown.join(", "));
+                }
+                for (index, (empty, record)) in floors.into_iter().enumerate() {
+                    self.floor_ns[index].push(empty);
+                    self.record_ns[index].push(record);
+                }
                 for (index, figure) in figures.into_iter().enumerate() {
                     if let Some((ns_run, runs_per_spawn)) = figure {
                         self.ns[index].push(ns_run);
@@ -101,7 +147,14 @@ impl Series {
     }
 
     /// One row per program; `baseline` gives each the ratio against that series' median.
-    fn rows(&self, ctx: &Ctx, who: &str, baseline: Option<&Series>) -> Vec<Row> {
+    /// `floored`: the runs with the floors attached, for the ratios to them.
+    fn rows(
+        &self,
+        ctx: &Ctx,
+        who: &str,
+        baseline: Option<&Series>,
+        floored: Option<&Series>,
+    ) -> Vec<Row> {
         PROGRAMS
             .iter()
             .enumerate()
@@ -131,6 +184,27 @@ impl Series {
                         _ => Ratio::Unknown,
                     },
                 };
+                let mut targets = vec![Target::at_most(
+                    format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
+                    median(&self.ns[index]),
+                    PROGRAM_TARGETS[index] as f64,
+                )];
+                if let (Some(&(_, _, most)), Some(floored)) = (FLOORS.get(index), floored) {
+                    if let (Some(empty), Some(record)) = (
+                        paired_ratio(&floored.ns[index], &floored.floor_ns[index]),
+                        paired_ratio(&floored.ns[index], &floored.record_ns[index]),
+                    ) {
+                        let _ = write!(
+                            extra,
+                            "; {empty:.1}× the empty program, {record:.1}× the least reporting one"
+                        );
+                        targets.push(Target::at_most(
+                            format!("≤ {most}× the empty program"),
+                            Some(empty),
+                            most,
+                        ));
+                    }
+                }
                 Row {
                     measurement:
                         "kernel cost per program run (tracer --kernel-stats, serial storm)"
@@ -140,11 +214,7 @@ impl Series {
                     samples: self.ns[index].clone(),
                     ratio,
                     extra,
-                    targets: vec![Target::at_most(
-                        format!("≤ {} ns", thousands(PROGRAM_TARGETS[index])),
-                        median(&self.ns[index]),
-                        PROGRAM_TARGETS[index] as f64,
-                    )],
+                    targets,
                     details: if index == 0 {
                         json!({ "runs": self.runs })
                     } else {
@@ -155,6 +225,59 @@ impl Series {
             })
             .collect()
     }
+
+    /// The floors' rows (with `--kernel-floor`): each empty program, and the least reporting
+    /// program with its ratio to the empty one.
+    fn floor_rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for (index, (empty, record, _)) in FLOORS.iter().enumerate() {
+            if self.floor_ns[index].is_empty() {
+                continue;
+            }
+            let row = |subject: String, samples: &Vec<f64>, ratio, extra: &str| Row {
+                measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
+                    .to_owned(),
+                subject,
+                unit: Unit::NsPerRun,
+                samples: samples.clone(),
+                ratio,
+                extra: extra.to_owned(),
+                targets: Vec::new(),
+                details: json!({}),
+                error: None,
+            };
+            rows.push(row(
+                format!("floor: {empty}"),
+                &self.floor_ns[index],
+                Ratio::None,
+                "an empty program on the same tracepoint",
+            ));
+            rows.push(row(
+                format!("floor: {record}"),
+                &self.record_ns[index],
+                match paired_ratio(&self.record_ns[index], &self.floor_ns[index]) {
+                    Some(value) => Ratio::Of {
+                        value,
+                        meaning: "of the empty program",
+                    },
+                    None => Ratio::Unknown,
+                },
+                "the record's header and a discarded ring record of its size",
+            ));
+        }
+        rows
+    }
+}
+
+/// The median of `numerator[i] / denominator[i]` over the repetitions both have.
+fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = numerator
+        .iter()
+        .zip(denominator)
+        .filter(|(_, d)| **d > 0.0)
+        .map(|(n, d)| n / d)
+        .collect();
+    median(&ratios)
 }
 
 pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
@@ -174,7 +297,21 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
         }
         None => None,
     };
+    // An older build measured in place of this one (TRACER_BENCH_SUBJECT) may lack the floors.
+    let floor = Command::new(&ctx.tracer)
+        .args(["events", "--help"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--kernel-floor"));
+    if !floor {
+        say!(
+            "kernel cost: {} has no --kernel-floor: no floors",
+            ctx.tracer.display()
+        );
+    }
+    // The floors run in storms of their own, after this build's alone: the programs the
+    // baseline is compared with run as they do in use, with nothing else on their tracepoints.
     let mut this = Series::new();
+    let mut floored = Series::new();
     let mut base = Series::new();
     for rep in 0..ctx.reps {
         say!(
@@ -183,15 +320,25 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
             ctx.reps,
             ctx.kernel_storm.as_secs()
         );
-        this.measure(ctx, &python, &format!("kernel-{rep}"));
+        this.measure(ctx, &python, &format!("kernel-{rep}"), false);
+        if floor {
+            say!("  with --kernel-floor:");
+            floored.measure(ctx, &python, &format!("kernel-floor-{rep}"), true);
+        }
         if let Some(baseline) = &baseline_ctx {
             say!("  baseline {}:", baseline.tracer.display());
-            base.measure(baseline, &python, &format!("kernel-baseline-{rep}"));
+            base.measure(baseline, &python, &format!("kernel-baseline-{rep}"), false);
         }
     }
-    let mut rows = this.rows(ctx, "tracer", baseline_ctx.as_ref().map(|_| &base));
+    let mut rows = this.rows(
+        ctx,
+        "tracer",
+        baseline_ctx.as_ref().map(|_| &base),
+        floor.then_some(&floored),
+    );
+    rows.extend(floored.floor_rows());
     if baseline_ctx.is_some() {
-        rows.extend(base.rows(ctx, "baseline binary", None));
+        rows.extend(base.rows(ctx, "baseline binary", None, None));
     }
     Ok(rows)
 }

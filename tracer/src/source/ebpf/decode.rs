@@ -230,7 +230,8 @@ pub enum KernelPlacement {
         /// Their token.
         token: u64,
     },
-    /// A fork that runs where the process that forked does ([`FLAG_INHERITED`]).
+    /// A fork or an exec that runs where the process's parent (for a fork: the process that
+    /// forked) does ([`FLAG_INHERITED`]).
     Inherited {
         /// Its token, to check against the one remembered with that process.
         token: u64,
@@ -324,10 +325,16 @@ pub fn record(
             // Only the used part of the tail is in the ring: read the fixed fields, then take
             // the path and the arguments from the bytes that follow them.
             let exec = ExecFixed::read(bytes);
-            placement = placed.then(|| KernelPlacement::Read {
-                ids: exec.placement,
-                token: token(&exec.objects),
-            });
+            placement = if header.flags & FLAG_INHERITED != 0 {
+                Some(KernelPlacement::Inherited {
+                    token: token(&exec.objects),
+                })
+            } else {
+                placed.then(|| KernelPlacement::Read {
+                    ids: exec.placement,
+                    token: token(&exec.objects),
+                })
+            };
             let exe_len = (exec.exe_len as usize).min(EXE_CAPTURE);
             let args_len = (exec.args_len as usize).min(ARGS_CAPTURE);
             let tail = &bytes[EXEC_FIXED_LEN..];
@@ -495,6 +502,17 @@ mod tests {
         let bytes = exec_bytes(0, b"sh\0", b"abc\0", 4);
         assert!(record(&bytes[..bytes.len() - 1], &clock).is_err());
         assert!(record(&bytes[..EXEC_FIXED_LEN - 1], &clock).is_err());
+
+        // An exec where its parent runs: only the token, whatever the ids' bytes hold.
+        let bytes = exec_bytes(FLAG_INHERITED, b"true\0", b"true\0", 5);
+        let (event, ids) = record(&bytes, &clock).unwrap();
+        assert_eq!(
+            ids,
+            Some(KernelPlacement::Inherited {
+                token: token(&[1, 2, 3])
+            })
+        );
+        assert!(matches!(event.details, Details::Exec(_)));
     }
 
     #[test]

@@ -81,6 +81,17 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
     ("sched_process_fork", "sched_process_fork"),
 ];
 
+/// The floor programs on the same tracepoints (empty, and the least a reporting program
+/// does), attached after the lifecycle ones with [`EbpfConfig::kernel_floor`].
+const FLOOR_PROGRAMS_AND_HOOKS: [(&str, &str); 6] = [
+    ("floor_process_exit", "sched_process_exit"),
+    ("floor_process_exec", "sched_process_exec"),
+    ("floor_process_fork", "sched_process_fork"),
+    ("floor_record_exit", "sched_process_exit"),
+    ("floor_record_exec", "sched_process_exec"),
+    ("floor_record_fork", "sched_process_fork"),
+];
+
 /// The scheduler accounting program, attached after the lifecycle ones with
 /// [`EbpfConfig::sched`].
 const SCHED_PROGRAMS_AND_HOOKS: [(&str, &str); 1] = [("sched_switch", "sched_switch")];
@@ -186,6 +197,8 @@ pub struct EbpfSource {
     placer: crate::source::place::Placer,
     /// Whether the final-time program runs (exit events are then held for it).
     final_times: bool,
+    /// Whether the empty programs run ([`EbpfConfig::kernel_floor`]).
+    floor: bool,
     /// Exit events waiting for their final CPU time.
     held: hold::Held,
     /// Exit events not held while the final-time program runs (someone waited for an exit).
@@ -281,11 +294,19 @@ impl EbpfSource {
                 None
             }
         };
-        let hooks = PROGRAMS_AND_HOOKS.iter().chain(if config.sched {
-            &SCHED_PROGRAMS_AND_HOOKS[..]
-        } else {
-            &[]
-        });
+        let floor = config.kernel_stats && config.kernel_floor;
+        let hooks = PROGRAMS_AND_HOOKS
+            .iter()
+            .chain(if config.sched {
+                &SCHED_PROGRAMS_AND_HOOKS[..]
+            } else {
+                &[]
+            })
+            .chain(if floor {
+                &FLOOR_PROGRAMS_AND_HOOKS[..]
+            } else {
+                &[]
+            });
         for &(program, tracepoint) in hooks {
             let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
                 let prog: &mut BtfTracePoint = ebpf
@@ -411,6 +432,7 @@ impl EbpfSource {
             drained_at_ns: 0,
             placer: Default::default(),
             final_times,
+            floor,
             held: hold::Held::default(),
             exits_unheld: 0,
         })
@@ -547,6 +569,11 @@ impl EbpfSource {
                 &[]
             })
             .chain(self.final_times.then_some(&FINAL_PROGRAM))
+            .chain(if self.floor {
+                &FLOOR_PROGRAMS_AND_HOOKS[..]
+            } else {
+                &[]
+            })
             .filter_map(|(name, _)| {
                 let program: &BtfTracePoint = self.ebpf.program(name)?.try_into().ok()?;
                 let info = program.info().ok()?;
