@@ -21,7 +21,7 @@ use crate::{
     as_bytes, count, emit,
     kernel::{
         enters_scope, field, field_ptr, header, inherits_placement, placement, placement_objects,
-        read_ptr, Errno,
+        read, read_ptr, Errno,
     },
     offset, EXEC_SCRATCH,
 };
@@ -153,6 +153,8 @@ struct PathWalk {
     dentry: *const u8,
     vfsmount: *const u8,
     mount: *const u8,
+    /// `vfsmount->mnt_root`, read once per mount.
+    root: *const u8,
     /// [`WALK_RUNNING`] until the callback ends the walk.
     state: u64,
 }
@@ -175,6 +177,7 @@ unsafe fn exe_components(bprm: *const u8, record: &mut ExecRecord) -> Result<boo
         dentry: field_ptr(file, offset!(file_dentry))?,
         vfsmount,
         mount: vfsmount.wrapping_sub(offset!(mount_vfsmount) as usize),
+        root: field_ptr(vfsmount, offset!(vfsmount_root))?,
         state: WALK_RUNNING,
     };
     for index in 0..EXE_MAX_DEPTH {
@@ -197,10 +200,7 @@ unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
         walk.state = state;
         1
     };
-    let Ok(root) = read_ptr(walk.vfsmount, offset!(vfsmount_root)) else {
-        return end(walk, WALK_FAILED);
-    };
-    if walk.dentry == root {
+    if walk.dentry == walk.root {
         let Ok(parent) = read_ptr(walk.mount, offset!(mount_parent)) else {
             return end(walk, WALK_FAILED);
         };
@@ -213,9 +213,13 @@ unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
         walk.dentry = mountpoint;
         walk.mount = parent;
         walk.vfsmount = parent.wrapping_add(offset!(mount_vfsmount) as usize);
+        walk.root = match read_ptr(walk.vfsmount, offset!(vfsmount_root)) {
+            Ok(root) => root,
+            Err(_) => return end(walk, WALK_FAILED),
+        };
         return 0;
     }
-    let Ok(parent) = read_ptr(walk.dentry, offset!(dentry_parent)) else {
+    let Ok((parent, name)) = parent_and_name(walk.dentry) else {
         return end(walk, WALK_FAILED);
     };
     if parent == walk.dentry {
@@ -230,9 +234,6 @@ unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
     if pos > EXE_CAPTURE - EXE_COMPONENT_MAX {
         return end(walk, WALK_TRUNCATED);
     }
-    let Ok(name) = read_ptr(walk.dentry, offset!(dentry_name)) else {
-        return end(walk, WALK_FAILED);
-    };
     let copied = bpf_probe_read_kernel_str(
         (*record)
             .tail
@@ -248,4 +249,28 @@ unsafe fn walk_step(_index: u64, context: *mut core::ffi::c_void) -> i64 {
     core::ptr::write_volatile(&mut (*record).exe_len, (pos + copied as usize) as u32);
     walk.dentry = parent;
     0
+}
+
+/// `dentry->d_parent` and `dentry->d_name.name` (the walk's dentries are not BTF-typed loads:
+/// helper reads). Where the kernel lays them out close together (`d_parent`, then the qstr
+/// `d_name` whose `name` follows its hash: 16 bytes apart on 6.x), one read of 32 bytes takes
+/// both.
+#[inline(always)]
+unsafe fn parent_and_name(dentry: *const u8) -> Result<(*const u8, *const u8), Errno> {
+    // `dentry_name` is the offset of `d_name.name`.
+    let name_at = offset!(dentry_name);
+    let parent_at = offset!(dentry_parent);
+    if name_at > parent_at && name_at - parent_at <= 24 && (name_at - parent_at) % 8 == 0 {
+        let words: [u64; 4] = read(dentry, parent_at)?;
+        let parent = words[0] as *const u8;
+        let name = words[((name_at - parent_at) / 8) as usize & 3] as *const u8;
+        if parent.is_null() || name.is_null() {
+            return Err(-14); // EFAULT
+        }
+        return Ok((parent, name));
+    }
+    Ok((
+        read_ptr(dentry, parent_at)?,
+        read_ptr(dentry, name_at)?,
+    ))
 }
