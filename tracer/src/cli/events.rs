@@ -77,6 +77,13 @@ pub struct EventsArgs {
     /// program there costs, which the bench states each program's cost against.
     #[arg(long, requires = "kernel_stats")]
     kernel_floor: bool,
+
+    /// Do not attach the final-time program on sched_switch, which runs on every context
+    /// switch (100–200 ns each on a VM) to add a dead process's last slice and its exit's
+    /// teardown to its CPU times: exit events then carry the CPU time read as the process
+    /// exits, short by those (up to about a millisecond for a large process).
+    #[arg(long)]
+    no_final_cpu: bool,
 }
 
 impl EventsArgs {
@@ -122,6 +129,7 @@ impl EventsArgs {
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     kernel_stats: self.kernel_stats,
                     kernel_floor: self.kernel_floor,
+                    final_cpu: !self.no_final_cpu,
                     ..crate::source::EbpfConfig::default()
                 }
             },

@@ -81,6 +81,10 @@ pub struct EbpfConfig {
     /// report its cost (`floor_process_fork`, …), the floor each program's cost is compared
     /// with. A measurement aid: each empty program still costs its run on every event.
     pub kernel_floor: bool,
+    /// Attach the final-time program on `sched_switch` (when the kernel has what it reads):
+    /// exit CPU times then include the process's last slice and its exit's teardown. It runs
+    /// on every context switch (returning at once for all but a dead task's last one).
+    pub final_cpu: bool,
     /// Also load the scheduler accounting program (on `sched_switch`): per-process on-CPU
     /// time and run-queue latency, read through `source::ebpf::sched::active`. It runs on every context
     /// switch, so it is opt-in.
@@ -98,6 +102,7 @@ impl Default for EbpfConfig {
             drain_interval: Duration::from_millis(10),
             kernel_stats: false,
             kernel_floor: false,
+            final_cpu: true,
             sched: false,
             scope: Vec::new(),
         }

@@ -67,6 +67,11 @@ impl Series {
         } else {
             &["--kernel-stats"]
         };
+        self.measure_with(ctx, python, tag, floor, args)
+    }
+
+    /// [`Series::measure`] with these arguments.
+    fn measure_with(&mut self, ctx: &Ctx, python: &Path, tag: &str, floor: bool, args: &[&str]) {
         let outcome = storm_under(ctx, python, Peer::Tracer, 1, ctx.kernel_storm, args, tag)
             .and_then(|rep| {
                 let stats = rep.stats.as_ref().context("no stats record")?;
@@ -297,11 +302,17 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
         }
         None => None,
     };
-    // An older build measured in place of this one (TRACER_BENCH_SUBJECT) may lack the floors.
-    let floor = Command::new(&ctx.tracer)
+    // An older build measured in place of this one (TRACER_BENCH_SUBJECT) may lack the floors
+    // and the switch for the final-time program.
+    let help = Command::new(&ctx.tracer)
         .args(["events", "--help"])
         .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--kernel-floor"));
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let floor = help.contains("--kernel-floor");
+    // In an A/B, this build without the final-time program too: it runs on every context
+    // switch (issue 15), and its share of the caches shows in the other programs' costs.
+    let lean = baseline_ctx.is_some() && help.contains("--no-final-cpu");
     if !floor {
         say!(
             "kernel cost: {} has no --kernel-floor: no floors",
@@ -312,6 +323,7 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
     // baseline is compared with run as they do in use, with nothing else on their tracepoints.
     let mut this = Series::new();
     let mut floored = Series::new();
+    let mut without_final = Series::new();
     let mut base = Series::new();
     for rep in 0..ctx.reps {
         say!(
@@ -325,6 +337,16 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
             say!("  with --kernel-floor:");
             floored.measure(ctx, &python, &format!("kernel-floor-{rep}"), true);
         }
+        if lean {
+            say!("  with --no-final-cpu:");
+            without_final.measure_with(
+                ctx,
+                &python,
+                &format!("kernel-lean-{rep}"),
+                false,
+                &["--kernel-stats", "--no-final-cpu"],
+            );
+        }
         if let Some(baseline) = &baseline_ctx {
             say!("  baseline {}:", baseline.tracer.display());
             base.measure(baseline, &python, &format!("kernel-baseline-{rep}"), false);
@@ -337,6 +359,14 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
         floor.then_some(&floored),
     );
     rows.extend(floored.floor_rows());
+    if lean {
+        rows.extend(
+            without_final
+                .rows(ctx, "tracer --no-final-cpu", Some(&base), None)
+                .into_iter()
+                .take(3),
+        );
+    }
     if baseline_ctx.is_some() {
         rows.extend(base.rows(ctx, "baseline binary", None, None));
     }

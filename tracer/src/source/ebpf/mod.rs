@@ -348,7 +348,8 @@ impl EbpfSource {
             })?;
         }
         // Optional: without it exits carry the CPU time read at `sched_process_exit`.
-        let final_times = offsets.usage_fields & tracer_common::USAGE_THREADS != 0
+        let final_times = config.final_cpu
+            && offsets.usage_fields & tracer_common::USAGE_THREADS != 0
             && match (|| -> Result<(), String> {
                 let (program, tracepoint) = FINAL_PROGRAM;
                 let prog: &mut BtfTracePoint = ebpf
