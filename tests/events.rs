@@ -470,3 +470,71 @@ fn exe_is_the_file_that_runs_across_mounts_and_for_scripts() {
     );
     assert_eq!(cmdline(script_exec), ["/bin/sh", script.to_str().unwrap()]);
 }
+
+/// `--kernel-stats` reports each program's runs and time; `--kernel-floor` adds the empty and
+/// the least reporting programs on the same tracepoints, whose discarded records reach no
+/// consumer; `--no-final-cpu` leaves the final-time program off `sched_switch`.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn kernel_stats_report_the_programs_and_their_floors() {
+    const SPAWNS: usize = 20;
+    let run = |args: &[&str]| {
+        let tracer = Tracer::start(args);
+        let pids: Vec<u32> = (0..SPAWNS)
+            .map(|_| {
+                let mut child = Command::new("/bin/true").spawn().unwrap();
+                let pid = child.id();
+                assert!(child.wait().unwrap().success());
+                pid
+            })
+            .collect();
+        let out = tracer.stop();
+        assert!(out.status.success(), "tracer failed: {}", out.stderr);
+        // Every spawn complete, and nothing else in the stream (no discarded floor record).
+        for &pid in &pids {
+            out.one("exec", pid);
+            out.one("exit", pid);
+        }
+        assert!(out.records.iter().all(
+            |r| ["fork", "exec", "exit", "stats"].contains(&r["event"].as_str().unwrap_or(""))
+        ));
+        out
+    };
+    let runs = |stats: &serde_json::Value, name: &str| -> Option<u64> {
+        let program = stats["programs"].get(name)?;
+        assert!(
+            program["run_time_ns"].as_u64().unwrap() > 0,
+            "{name}: {program}"
+        );
+        program["run_count"].as_u64()
+    };
+
+    let out = run(&["--kernel-stats", "--kernel-floor"]);
+    let stats = out.final_stats();
+    assert_eq!(stats["decode_errors"], 0, "{stats}");
+    for hook in ["fork", "exec", "exit"] {
+        let program = runs(stats, &format!("sched_process_{hook}")).expect("the program");
+        assert!(program >= SPAWNS as u64, "{hook}: {stats}");
+        for floor in ["floor_process", "floor_record"] {
+            let floor_runs = runs(stats, &format!("{floor}_{hook}")).expect("the floor");
+            // Attached just after the program: the same events but those in between.
+            assert!(
+                floor_runs >= SPAWNS as u64 && floor_runs <= program,
+                "{stats}"
+            );
+        }
+    }
+    assert!(runs(stats, "sched_switch_final").is_some(), "{stats}");
+
+    let out = run(&["--kernel-stats", "--no-final-cpu"]);
+    let stats = out.final_stats();
+    assert!(runs(stats, "sched_process_exit").is_some(), "{stats}");
+    assert!(
+        stats["programs"].get("sched_switch_final").is_none(),
+        "{stats}"
+    );
+    assert!(
+        stats["programs"].get("floor_process_exit").is_none(),
+        "{stats}"
+    );
+}
