@@ -99,6 +99,9 @@ pub enum ClientError {
 /// anything is allocated for it.
 pub const MAX_ANSWER: u64 = 1 << 30;
 
+/// Most of an answer's announced length allocated before its bytes arrive.
+const PREALLOCATED_ANSWER: u64 = 16 << 20;
+
 /// The uid besides root whose agent a client trusts: `TRACER_AGENT_UID`, else none.
 fn trusted_uid() -> Option<u32> {
     std::env::var("TRACER_AGENT_UID").ok()?.trim().parse().ok()
@@ -201,8 +204,10 @@ impl Client {
                 "the agent announced an answer of {len} bytes, more than the {MAX_ANSWER} accepted"
             )));
         }
-        // Grown as the bytes come, never allocated from the announced length alone.
-        let mut payload = Vec::new();
+        // Room for the announced length up to a bound (an answer of 10,000 rows arrives in
+        // one buffer, not through a dozen doublings); past it, grown as the bytes come, so
+        // that no length the server announces is allocated before it is sent.
+        let mut payload = Vec::with_capacity(len.min(PREALLOCATED_ANSWER) as usize);
         (&mut self.reader).take(len).read_to_end(&mut payload)?;
         if payload.len() as u64 != len {
             return Err(ClientError::Protocol(format!(

@@ -527,7 +527,7 @@ impl Collector {
             total_memory: self.total_memory,
             cpu_samples: self.cpu_samples.clone(),
             primed: HashMap::new(),
-            placements: PlacementReader::new(),
+            placements: self.placements.fresh(),
         }
     }
 
