@@ -13,6 +13,8 @@ pub mod group;
 
 pub mod access;
 
+pub mod kthreads;
+
 pub use access::Viewer;
 
 use std::ffi::OsString;
