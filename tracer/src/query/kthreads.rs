@@ -9,7 +9,8 @@
 //! (ESRCH) even when the pid is reused, so a kept file never shows another process's name.
 //!
 //! Bounded: at most [`MAX_FILES`] files are kept; a file whose read fails is closed, and all
-//! kept files are checked that way after as many new ones were opened as are kept. Written here rather than with a
+//! kept files are checked that way at every [`SWEEP_EVERY`]th new one (a gone thread's entry
+//! leaves the table, so no query reads its file again). Written here rather than with a
 //! crate: nothing published keeps `/proc` files open across reads.
 
 use std::collections::HashMap;
@@ -25,6 +26,9 @@ use crate::host::Host;
 /// Most files kept open (a host with thousands of CPUs has more kernel threads than this: the
 /// rest are read the ordinary way).
 pub const MAX_FILES: usize = 4096;
+
+/// New files opened between two checks of the kept ones.
+pub const SWEEP_EVERY: usize = 4;
 
 /// The kept `comm` files of kernel threads, shared by every request of the agent.
 #[derive(Debug, Clone)]
@@ -68,6 +72,10 @@ impl KernelThreadNames {
     /// be told that way (the thread is gone, its pid reused, descriptors exhausted): the
     /// caller reads it as it reads any process.
     pub fn name(&self, id: ProcessId, host: &Host) -> Option<OsString> {
+        self.name_or_open(id, host, true)
+    }
+
+    fn name_or_open(&self, id: ProcessId, host: &Host, sweep: bool) -> Option<OsString> {
         let mut kept = self.lock();
         let Kept { files, opened } = &mut *kept;
         if let Some(file) = files.get_mut(&id) {
@@ -79,9 +87,8 @@ impl KernelThreadNames {
                 }
             };
         }
-        // A new kernel thread. Now and then, first close the files of those that are gone
-        // (their entries left the table, so no query reads them again).
-        if *opened >= files.len().max(16) {
+        // A new kernel thread. Now and then, first close the files of those that are gone.
+        if sweep && *opened >= SWEEP_EVERY {
             files.retain(|_, file| read_name(file).is_some());
             *opened = 0;
         }
@@ -102,11 +109,12 @@ impl KernelThreadNames {
     }
 
     /// Opens the files of the kernel threads among `ids` (the agent does at start, so that
-    /// its descriptors do not grow at its first query).
+    /// its descriptors do not grow at its first query); nothing kept is checked meanwhile.
     pub fn open_all(&self, ids: impl IntoIterator<Item = ProcessId>, host: &Host) {
         for id in ids {
-            let _ = self.name(id, host);
+            let _ = self.name_or_open(id, host, false);
         }
+        self.lock().opened = 0;
     }
 }
 
@@ -161,5 +169,34 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(names.name(id, &host), None);
         assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn the_files_of_the_gone_are_closed_as_new_ones_open() {
+        let host = Host::new();
+        let names = KernelThreadNames::new("/proc");
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap()
+        };
+        let mut gone: Vec<_> = (0..3).map(|_| spawn()).collect();
+        names.open_all(gone.iter().map(|c| id_of(c.id(), &host)), &host);
+        assert_eq!(names.len(), 3);
+        for child in &mut gone {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        // Nobody reads the gone again; new ones come: by the SWEEP_EVERY-th, those are closed.
+        let mut live: Vec<_> = (0..=SWEEP_EVERY).map(|_| spawn()).collect();
+        for child in &live {
+            assert!(names.name(id_of(child.id(), &host), &host).is_some());
+        }
+        assert_eq!(names.len(), live.len());
+        for child in &mut live {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 }
