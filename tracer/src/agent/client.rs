@@ -99,6 +99,9 @@ pub enum ClientError {
 /// anything is allocated for it.
 pub const MAX_ANSWER: u64 = 1 << 30;
 
+/// Most of an answer's announced length allocated before its bytes arrive.
+const PREALLOCATED_ANSWER: u64 = 16 << 20;
+
 /// The uid besides root whose agent a client trusts: `TRACER_AGENT_UID`, else none.
 fn trusted_uid() -> Option<u32> {
     std::env::var("TRACER_AGENT_UID").ok()?.trim().parse().ok()
@@ -201,16 +204,7 @@ impl Client {
                 "the agent announced an answer of {len} bytes, more than the {MAX_ANSWER} accepted"
             )));
         }
-        // Grown as the bytes come, never allocated from the announced length alone.
-        let mut payload = Vec::new();
-        (&mut self.reader).take(len).read_to_end(&mut payload)?;
-        if payload.len() as u64 != len {
-            return Err(ClientError::Protocol(format!(
-                "the agent announced {len} bytes and sent {}",
-                payload.len()
-            )));
-        }
-        Ok(payload)
+        read_payload(&mut self.reader, len)
     }
 
     /// Sends a `subscribe` request and returns the stream of event lines.
@@ -225,4 +219,81 @@ impl Client {
 /// place a client reads the agent's JSON.
 pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(payload).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Reads an answer's payload of `len` bytes (at most [`MAX_ANSWER`], checked before).
+fn read_payload<R: Read>(reader: &mut R, len: u64) -> Result<Vec<u8>, ClientError> {
+    let short = |sent: usize| {
+        ClientError::Protocol(format!("the agent announced {len} bytes and sent {sent}"))
+    };
+    // Up to a bound, the announced length is allocated at once and filled (an answer of
+    // 10,000 rows in one buffer, read in as few calls as the socket allows); past it, the
+    // buffer grows as the bytes come, so that no length the server announces is
+    // allocated before it is sent.
+    if len <= PREALLOCATED_ANSWER {
+        let mut payload = vec![0; len as usize];
+        let mut filled = 0;
+        while filled < payload.len() {
+            match reader.read(&mut payload[filled..]) {
+                Ok(0) => return Err(short(filled)),
+                Ok(read) => filled += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(payload);
+    }
+    let mut payload = Vec::with_capacity(PREALLOCATED_ANSWER as usize);
+    reader.take(len).read_to_end(&mut payload)?;
+    if payload.len() as u64 != len {
+        return Err(short(payload.len()));
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most `step` bytes a read, as a socket does.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_payload_is_read_whole_or_refused_as_short() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        for (len, step) in [(0, 7), (1, 1), (100_000, 4096), (99_999, 65_536)] {
+            let mut reader = Trickle { data: &data, step };
+            let payload = read_payload(&mut reader, len as u64).unwrap();
+            assert_eq!(payload, data[..len]);
+            // What followed the payload is left for the next answer.
+            assert_eq!(reader.data, &data[len..]);
+        }
+        let mut reader = Trickle {
+            data: &data[..10],
+            step: 3,
+        };
+        let error = read_payload(&mut reader, 11).unwrap_err().to_string();
+        assert!(error.contains("announced 11 bytes and sent 10"), "{error}");
+        // Past the bound the buffer grows with what comes: a lie costs what was sent.
+        let mut reader = Trickle {
+            data: &data,
+            step: 8192,
+        };
+        let error = read_payload(&mut reader, PREALLOCATED_ANSWER + 1)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("and sent 100000"), "{error}");
+    }
 }

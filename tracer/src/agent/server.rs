@@ -20,6 +20,7 @@ use super::protocol::{self, Command, Parsed, ProtocolError, Stats, TableCounters
 use super::rendered::Variant;
 use crate::query::access::{Access, ProcMount};
 use crate::query::attrs::Collector;
+use crate::query::kthreads::KernelThreadNames;
 use crate::query::{Format, Viewer};
 use crate::render::events::StreamRecord;
 use crate::table::live::{Feed, Lost, Tracer, TracerConfig};
@@ -280,9 +281,18 @@ async fn serve(config: AgentConfig) -> Result<ExitCode, AgentError> {
         crate::export::Exporters::start(&tracer, &config.export, groups.as_ref())
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Kernel threads' names are read at every query: their files are opened now and kept.
+    let kernel_threads = KernelThreadNames::new(tracer.host().root());
+    let kthreads: Vec<_> = (tracer.lock().live())
+        .filter(|e| e.ppid == 2 || e.id.pid == 2)
+        .map(|e| e.id)
+        .collect();
+    kernel_threads.open_all(kthreads, tracer.host());
+    let mut collector = Collector::new(tracer.host().clone());
+    collector.keep_kernel_thread_files(kernel_threads);
     let context = Arc::new(Shared {
         groups,
-        collector: Mutex::new(Collector::new(tracer.host().clone())),
+        collector: Mutex::new(collector),
         waits: tokio::sync::Semaphore::new(MAX_WAITS),
         tracer,
         proc_mount: Mutex::new((Instant::now(), ProcMount::read())),
@@ -515,18 +525,21 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
                 (&mut work).await
             }
         };
-        let bytes = match answer {
-            Ok(payload) => {
-                let mut bytes = protocol::ok_header(id, payload.len());
-                bytes.extend_from_slice(&payload);
-                bytes
+        let sent = match answer {
+            // The header, then the payload as it was rendered (not copied behind the header:
+            // an answer of 10,000 rows is a megabyte).
+            Ok(answer) => {
+                let header = protocol::ok_header(id, answer.payload.len());
+                let sent = write_all(&mut writer, &[&header, &answer.payload]).await;
+                answer.release();
+                sent
             }
             Err(error) => {
                 context.counters.refused.fetch_add(1, Ordering::Relaxed);
-                protocol::error_line(id, &error)
+                write(&mut writer, &protocol::error_line(id, &error)).await
             }
         };
-        if write(&mut writer, &bytes).await.is_err() {
+        if sent.is_err() {
             context
                 .counters
                 .slow_clients
@@ -597,9 +610,56 @@ async fn read_request<R: AsyncRead + Unpin>(
 }
 
 async fn write(writer: &mut tokio::net::unix::OwnedWriteHalf, bytes: &[u8]) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await {
+    write_all(writer, &[bytes]).await
+}
+
+/// Writes `parts` one after the other, all within [`WRITE_TIMEOUT`].
+async fn write_all(
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+    parts: &[&[u8]],
+) -> Result<(), ()> {
+    let all = async {
+        for part in parts {
+            writer.write_all(part).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, all).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
+    }
+}
+
+/// An answer's payload, and what was built to render it: freed once the payload is sent, so
+/// that the client does not wait for it (freeing 10,000 rows of values takes about as long
+/// as rendering them).
+struct Answer {
+    payload: Vec<u8>,
+    _leftovers: Option<Box<dyn Send>>,
+}
+
+impl Answer {
+    fn new(payload: Vec<u8>) -> Answer {
+        Answer {
+            payload,
+            _leftovers: None,
+        }
+    }
+
+    /// Frees the answer and what it leaves behind: on a blocking thread when that is much
+    /// (and then gives large answers' memory back to the system), here when it is little
+    /// (a few hundred rows free faster than a thread is woken).
+    fn release(self) {
+        if self.payload.len() < 32 * 1024 {
+            return;
+        }
+        let large = self.payload.len() > 256 * 1024;
+        tokio::task::spawn_blocking(move || {
+            drop(self);
+            if large {
+                release_free_memory();
+            }
+        });
     }
 }
 
@@ -611,7 +671,7 @@ async fn answer(
     viewer: Viewer,
     uid: u32,
     cancel: Arc<AtomicBool>,
-) -> Result<Vec<u8>, ProtocolError> {
+) -> Result<Answer, ProtocolError> {
     tokio::task::spawn_blocking(move || answer_blocking(&context, command, viewer, uid, &cancel))
         .await
         .unwrap_or_else(|e| {
@@ -628,8 +688,8 @@ fn answer_blocking(
     viewer: Viewer,
     uid: u32,
     cancel: &AtomicBool,
-) -> Result<Vec<u8>, ProtocolError> {
-    match command {
+) -> Result<Answer, ProtocolError> {
+    let answer = match command {
         Command::Query(query) => {
             // Each request its own collector: none waits while another reads /proc.
             let mut collector = context
@@ -649,17 +709,16 @@ fn answer_blocking(
                 };
                 crate::query::run_on(entries, &mut collector, &query, &viewer)
             };
-            let answer = crate::render::rows::render(&rows, query.format);
-            drop(rows);
+            let payload = crate::render::rows::render(&rows, query.format);
             context
                 .collector
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .learn_users(collector);
-            if answer.len() > 256 * 1024 {
-                release_free_memory();
-            }
-            Ok(answer)
+            return Ok(Answer {
+                payload,
+                _leftovers: Some(Box::new(rows)),
+            });
         }
         Command::Tree { pid, format } => {
             let nodes = {
@@ -705,7 +764,8 @@ fn answer_blocking(
             Ok(super::sampling::system().answer(&sections, format, &viewer))
         }
         Command::Subscribe { .. } => unreachable!("subscriptions are streamed, not answered"),
-    }
+    };
+    answer.map(Answer::new)
 }
 
 fn process_error(error: crate::process::Error) -> ProtocolError {

@@ -426,6 +426,11 @@ impl PlacementReader {
         PlacementReader
     }
 
+    /// Another reader that knows nothing.
+    pub fn fresh(&self) -> Self {
+        PlacementReader
+    }
+
     /// Always `None`.
     pub fn read(&mut self, _pid: u32) -> Option<Placement> {
         None
@@ -490,6 +495,12 @@ mod reader {
                 cache_resets: 0,
                 walks: 0,
             }
+        }
+
+        /// A reader of the same `/proc` and hierarchies with nothing cached: what one request
+        /// of many uses, without reading the mounts again (a `mountinfo` parse per query).
+        pub fn fresh(&self) -> Self {
+            Self::with_root(self.proc_root.clone(), self.hierarchy.clone())
         }
 
         /// The hierarchies it reads.

@@ -489,6 +489,8 @@ pub struct Collector {
     primed: HashMap<u32, ScanReads>,
     /// Reads where live processes run (cgroups shared between queries).
     placements: PlacementReader,
+    /// Kernel threads' `comm` files kept open between queries (the agent's), if any.
+    kernel_threads: Option<crate::query::kthreads::KernelThreadNames>,
 }
 
 /// Per-process cache of `/proc` files for one query: each is read at most once.
@@ -527,8 +529,15 @@ impl Collector {
             total_memory: self.total_memory,
             cpu_samples: self.cpu_samples.clone(),
             primed: HashMap::new(),
-            placements: PlacementReader::new(),
+            placements: self.placements.fresh(),
+            kernel_threads: self.kernel_threads.clone(),
         }
+    }
+
+    /// Reads kernel threads' names through `comm` files kept open from one query to the next
+    /// (the agent's collector: its requests share them).
+    pub fn keep_kernel_thread_files(&mut self, names: crate::query::kthreads::KernelThreadNames) {
+        self.kernel_threads = Some(names);
     }
 
     /// Keeps the user names `other` looked up (after a request's collector is done).
@@ -692,6 +701,11 @@ impl Collector {
             // Kernel threads' names change without an event (a kworker's shows the workqueue
             // it serves): read them. There are few.
             Attr::Name if !exited && (entry.ppid == 2 || pid == 2) => {
+                if let Some(name) = (self.kernel_threads.as_ref())
+                    .and_then(|names| names.name(entry.id, &self.host))
+                {
+                    return Value::Str(name);
+                }
                 match self.stat(entry, once) {
                     Some(stat) => Value::Str(stat.comm.clone()),
                     None => Value::Str(entry.name()),
