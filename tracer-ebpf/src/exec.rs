@@ -269,8 +269,5 @@ unsafe fn parent_and_name(dentry: *const u8) -> Result<(*const u8, *const u8), E
         }
         return Ok((parent, name));
     }
-    Ok((
-        read_ptr(dentry, parent_at)?,
-        read_ptr(dentry, name_at)?,
-    ))
+    Ok((read_ptr(dentry, parent_at)?, read_ptr(dentry, name_at)?))
 }
