@@ -1,6 +1,7 @@
 //! Measurement 2: the kernel cost of each BPF program, in ns per run.
 //!
-//! With `TRACER_BENCH_BASELINE=/path/to/tracer` (another build, e.g. main's) each repetition
+//! With `TRACER_BENCH_BASELINE=/path/to/tracer` (another build, e.g. main's; or
+//! `TRACER_BENCH_KERNEL_BASELINE`, for this measurement only) each repetition
 //! also measures that binary's programs, interleaved with this build's, and this build's rows
 //! carry the ratio against it: an A/B of a kernel change in one sitting.
 //!
@@ -287,12 +288,18 @@ fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Option<f64> {
 
 pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
     let python = ctx.python.clone().map_err(|error| anyhow!(error))?;
-    let baseline_ctx = match std::env::var_os("TRACER_BENCH_BASELINE") {
+    // TRACER_BENCH_KERNEL_BASELINE, when set, is this measurement's baseline in place of
+    // TRACER_BENCH_BASELINE: a kernel change and an agent change may each need their own.
+    let variable = ["TRACER_BENCH_KERNEL_BASELINE", "TRACER_BENCH_BASELINE"]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some());
+    let baseline_ctx = match variable.and_then(std::env::var_os) {
         Some(path) => {
             let path = PathBuf::from(path);
             ensure!(
                 path.is_file(),
-                "TRACER_BENCH_BASELINE={} is not a file",
+                "{}={} is not a file",
+                variable.unwrap_or_default(),
                 path.display()
             );
             Some(Ctx {
