@@ -72,12 +72,8 @@ pub struct AgentArgs {
     #[arg(long)]
     sched: bool,
 
-    /// Do not attach the final-time program on sched_switch, which runs on every context
-    /// switch (100–200 ns each on a VM) to add a dead process's last slice and its exit's
-    /// teardown to its CPU times: exit events then carry the CPU time read as the process
-    /// exits, short by those (up to about a millisecond for a large process).
-    #[arg(long)]
-    no_final_cpu: bool,
+    #[command(flatten)]
+    final_cpu: super::events::FinalCpuArgs,
 
     /// Trace only processes in this cgroup v2 subtree (its path as /proc/PID/cgroup shows
     /// it, e.g. /system.slice/docker.service; repeatable, up to 8). The kernel programs skip
@@ -241,7 +237,7 @@ pub fn run_agent(args: AgentArgs, socket: PathBuf) -> anyhow::Result<ExitCode> {
                     ring_bytes,
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     sched: args.sched,
-                    final_cpu: !args.no_final_cpu,
+                    final_cpu: args.final_cpu.enabled(),
                     scope: args.cgroups,
                     ..EbpfConfig::default()
                 },

@@ -78,12 +78,8 @@ pub struct EventsArgs {
     #[arg(long, requires = "kernel_stats")]
     kernel_floor: bool,
 
-    /// Do not attach the final-time program on sched_switch, which runs on every context
-    /// switch (100–200 ns each on a VM) to add a dead process's last slice and its exit's
-    /// teardown to its CPU times: exit events then carry the CPU time read as the process
-    /// exits, short by those (up to about a millisecond for a large process).
-    #[arg(long)]
-    no_final_cpu: bool,
+    #[command(flatten)]
+    final_cpu: FinalCpuArgs,
 }
 
 impl EventsArgs {
@@ -129,11 +125,29 @@ impl EventsArgs {
                     wakeup_bytes: (ring_bytes / 64).min(256 << 10),
                     kernel_stats: self.kernel_stats,
                     kernel_floor: self.kernel_floor,
-                    final_cpu: !self.no_final_cpu,
+                    final_cpu: self.final_cpu.enabled(),
                     ..crate::source::EbpfConfig::default()
                 }
             },
         })
+    }
+}
+
+/// The switch for the final-time program, shared by `events` and `agent`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FinalCpuArgs {
+    /// Do not attach the final-time program on sched_switch, which runs on every context
+    /// switch (100–200 ns each on a VM) to add a dead process's last slice and its exit's
+    /// teardown to its CPU times: exit events then carry the CPU time read as the process
+    /// exits, short by those (up to about a millisecond for a large process).
+    #[arg(long)]
+    pub no_final_cpu: bool,
+}
+
+impl FinalCpuArgs {
+    /// Whether the final-time program is attached ([`crate::source::EbpfConfig::final_cpu`]).
+    pub fn enabled(&self) -> bool {
+        !self.no_final_cpu
     }
 }
 

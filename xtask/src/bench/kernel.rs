@@ -60,19 +60,10 @@ impl Series {
         }
     }
 
-    /// One serial storm under `ctx.tracer --kernel-stats` (and `--kernel-floor` with `floor`:
-    /// this build's floors, which an older binary may not have).
-    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str, floor: bool) {
-        let args: &[&str] = if floor {
-            &["--kernel-stats", "--kernel-floor"]
-        } else {
-            &["--kernel-stats"]
-        };
-        self.measure_with(ctx, python, tag, floor, args)
-    }
-
-    /// [`Series::measure`] with these arguments.
-    fn measure_with(&mut self, ctx: &Ctx, python: &Path, tag: &str, floor: bool, args: &[&str]) {
+    /// One serial storm under `ctx.tracer ARGS` (`--kernel-stats` and more; with
+    /// `--kernel-floor` the floors are read too, which an older binary may not have).
+    fn measure(&mut self, ctx: &Ctx, python: &Path, tag: &str, args: &[&str]) {
+        let floor = args.contains(&"--kernel-floor");
         let outcome = storm_under(ctx, python, Peer::Tracer, 1, ctx.kernel_storm, args, tag)
             .and_then(|rep| {
                 let stats = rep.stats.as_ref().context("no stats record")?;
@@ -82,26 +73,30 @@ impl Series {
                     .context(
                         "the final stats record has no `programs` (is --kernel-stats working?)",
                     )?;
-                let mut figures = Vec::new();
-                for name in PROGRAMS {
+                // ns per run and runs, of a program that ran.
+                let per_run = |name: &str| {
                     let program = &programs[name];
                     let count = program["run_count"].as_f64().unwrap_or(0.0);
                     let time = program["run_time_ns"].as_f64().unwrap_or(0.0);
-                    if count == 0.0 && OPTIONAL.contains(&name) {
-                        figures.push(None);
-                        continue;
+                    (count > 0.0).then(|| (time / count, count))
+                };
+                let mut figures = Vec::new();
+                for name in PROGRAMS {
+                    match per_run(name) {
+                        Some((ns, count)) => {
+                            figures.push(Some((ns, count / rep.spawned.max(1) as f64)))
+                        }
+                        None if OPTIONAL.contains(&name) => figures.push(None),
+                        None => bail!("program {name} has run_count 0"),
                     }
-                    ensure!(count > 0.0, "program {name} has run_count 0");
-                    figures.push(Some((time / count, count / rep.spawned.max(1) as f64)));
                 }
                 let mut floors = Vec::new();
                 if floor {
                     for (empty, record, _) in FLOORS {
-                        let ns = |name: &str| -> Result<f64> {
-                            let program = &programs[name];
-                            let count = program["run_count"].as_f64().unwrap_or(0.0);
-                            ensure!(count > 0.0, "floor program {name} did not run");
-                            Ok(program["run_time_ns"].as_f64().unwrap_or(0.0) / count)
+                        let ns = |name: &str| {
+                            per_run(name)
+                                .map(|(ns, _)| ns)
+                                .with_context(|| format!("floor program {name} did not run"))
                         };
                         floors.push((ns(empty)?, ns(record)?));
                     }
@@ -339,24 +334,33 @@ pub(super) fn kernel_cost(ctx: &Ctx) -> Result<Vec<Row>> {
             ctx.reps,
             ctx.kernel_storm.as_secs()
         );
-        this.measure(ctx, &python, &format!("kernel-{rep}"), false);
+        this.measure(ctx, &python, &format!("kernel-{rep}"), &["--kernel-stats"]);
         if floor {
             say!("  with --kernel-floor:");
-            floored.measure(ctx, &python, &format!("kernel-floor-{rep}"), true);
+            floored.measure(
+                ctx,
+                &python,
+                &format!("kernel-floor-{rep}"),
+                &["--kernel-stats", "--kernel-floor"],
+            );
         }
         if lean {
             say!("  with --no-final-cpu:");
-            without_final.measure_with(
+            without_final.measure(
                 ctx,
                 &python,
                 &format!("kernel-lean-{rep}"),
-                false,
                 &["--kernel-stats", "--no-final-cpu"],
             );
         }
         if let Some(baseline) = &baseline_ctx {
             say!("  baseline {}:", baseline.tracer.display());
-            base.measure(baseline, &python, &format!("kernel-baseline-{rep}"), false);
+            base.measure(
+                baseline,
+                &python,
+                &format!("kernel-baseline-{rep}"),
+                &["--kernel-stats"],
+            );
         }
     }
     let mut rows = this.rows(
