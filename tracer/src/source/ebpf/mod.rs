@@ -66,11 +66,13 @@ const FOLLOWED_MAX: u32 = 65_536;
 const ASLEEP_SAFETY_MAX: Duration = Duration::from_secs(5);
 
 /// Under sustained load the drain interval doubles after each drain that found records, up
-/// to this many `drain_interval`s: each wake-up of the consumer (and of every subscriber)
-/// then carries several times more events. Waiters are not delayed by it (an awaited exit
+/// to this many `drain_interval`s (100 ms): each wake-up of the consumer (and of every
+/// subscriber) then carries several times more events. On this kind of VM a wake-up of a
+/// thread costs tens of µs of CPU: at 4 (40 ms) the wake-ups of the agent and one
+/// subscriber cost more than rendering the events they carried (issue 17's bench). Waiters are not delayed by it (an awaited exit
 /// wakes the consumer at once, and the timer falls back to `drain_interval` meanwhile), and
 /// the kernel still wakes it early past `wakeup_bytes`.
-const BATCHING_STRETCH_MAX: u32 = 4;
+const BATCHING_STRETCH_MAX: u32 = 10;
 
 /// Each program and the tracepoint it attaches to, in attach order: the end of a process is
 /// hooked before its beginning, so a process that starts while the programs are being attached
@@ -465,8 +467,10 @@ impl EbpfSource {
                 Pace::Batching => self.batching_interval,
                 Pace::Settling => self.drain_interval,
             };
-            // Held exits go out on time (their hold ends, or a drain interval from now).
+            // Held exits go out on time (their hold ends, or a drain interval from now);
+            // while batching, the next drain is soon enough.
             let timer = match self.held.oldest_ns() {
+                Some(_) if self.pace == Pace::Batching => timer,
                 None => timer,
                 Some(oldest) => {
                     let ends = oldest.saturating_add(hold::HOLD_NS);
