@@ -10,8 +10,8 @@
 //! the range written as plain decimals) is handed to serde's own path, so the rare cases
 //! cannot drift.
 
-use crate::bytes::ByteStr;
 use crate::event::{Details, Event, Placement, Usage};
+use crate::render::json::{float, int, string};
 
 use super::events::Shown;
 
@@ -194,10 +194,6 @@ fn capped(value: u64) -> u64 {
     value.min(i64::MAX as u64)
 }
 
-fn int(out: &mut Vec<u8>, value: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
 fn optional_int(out: &mut Vec<u8>, value: Option<impl itoa::Integer>) {
     match value {
         Some(value) => int(out, value),
@@ -217,56 +213,6 @@ fn ids(out: &mut Vec<u8>, [real, effective, saved]: [u32; 3]) {
     out.extend_from_slice(b",\"saved\":");
     int(out, saved);
     out.push(b'}');
-}
-
-/// A float as the contract writes it (Rust's shortest round-trip form, `null` when not
-/// finite). Between 1e-4 and 2^52, where that form is plain decimals, ryu writes the same
-/// digits, except on an exact tie between two shortest candidates (ryu rounds to even, Rust
-/// up): the exact value then has one fractional digit more than the shortest form, which the
-/// float's binary exponent tells. Ties, and everything outside that range (exponents, NaN),
-/// take serde's path.
-fn float(out: &mut Vec<u8>, value: f64) {
-    let magnitude = value.abs();
-    if value == 0.0 || (1e-4..4_503_599_627_370_496.0).contains(&magnitude) {
-        let mut buffer = ryu::Buffer::new();
-        let text = buffer.format_finite(value);
-        if value == 0.0 || !may_tie(value, text) {
-            out.extend_from_slice(text.as_bytes());
-            return;
-        }
-    }
-    crate::render::json::write(out, &value);
-}
-
-/// Whether `value`'s exact decimal expansion has one fractional digit more than `shortest`
-/// (a normal, non-integer-exponent float: `value` = m × 2^e with e < 0, whose expansion ends
-/// after e's magnitude less m's trailing zero bits, in a 5).
-fn may_tie(value: f64, shortest: &str) -> bool {
-    let bits = value.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1075;
-    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
-    let exact = (-exponent - mantissa.trailing_zeros() as i32).max(0);
-    let written = match shortest.split_once('.') {
-        Some((_, "0")) | None => 0,
-        Some((_, fraction)) => fraction.len() as i32,
-    };
-    exact == written + 1
-}
-
-/// A string: quoted as it is when no byte of it needs escaping (printable ASCII without `"`
-/// and `\`), else through serde's path ([`ByteStr`]: the contract's
-/// escapes, surrogate escapes for bytes that are not UTF-8).
-fn string(out: &mut Vec<u8>, bytes: &[u8]) {
-    let plain = bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-    } else {
-        crate::render::json::write(out, &ByteStr(bytes));
-    }
 }
 
 fn optional_string(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
@@ -503,7 +449,7 @@ mod tests {
             let value = f64::from_bits(((1023 + exponent as i64) as u64) << 52 | mantissa);
             let value = if negative { -value } else { value };
             let mut fast = Vec::new();
-            super::float(&mut fast, value);
+            crate::render::json::float(&mut fast, value);
             prop_assert_eq!(String::from_utf8_lossy(&fast), format!("{value:?}"));
         }
     }

@@ -87,6 +87,64 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(to_vec(value)).expect("serde_json writes UTF-8")
 }
 
+// The hot paths' primitives (event lines, rows): the same bytes as the serde path above,
+// written without it; see `render::event_line` for the measurement that justifies them.
+
+/// An integer, as serde_json writes it.
+pub(crate) fn int(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// A float as the contract writes it (Rust's shortest round-trip form, `null` when not
+/// finite). Between 1e-4 and 2^52, where that form is plain decimals, ryu writes the same
+/// digits, except on an exact tie between two shortest candidates (ryu rounds to even, Rust
+/// up): the exact value then has one fractional digit more than the shortest form, which the
+/// float's binary exponent tells. Ties, and everything outside that range (exponents, NaN),
+/// take serde's path.
+pub(crate) fn float(out: &mut Vec<u8>, value: f64) {
+    let magnitude = value.abs();
+    if value == 0.0 || (1e-4..4_503_599_627_370_496.0).contains(&magnitude) {
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(value);
+        if value == 0.0 || !may_tie(value, text) {
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
+    }
+    write(out, &value);
+}
+
+/// Whether `value`'s exact decimal expansion has one fractional digit more than `shortest`
+/// (a normal, non-integer-exponent float: `value` = m × 2^e with e < 0, whose expansion ends
+/// after e's magnitude less m's trailing zero bits, in a 5).
+fn may_tie(value: f64, shortest: &str) -> bool {
+    let bits = value.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1075;
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let exact = (-exponent - mantissa.trailing_zeros() as i32).max(0);
+    let written = match shortest.split_once('.') {
+        Some((_, "0")) | None => 0,
+        Some((_, fraction)) => fraction.len() as i32,
+    };
+    exact == written + 1
+}
+
+/// A string: quoted as it is when no byte of it needs escaping (printable ASCII without `"`
+/// and `\`), else through serde's path ([`ByteStr`]: the contract's
+/// escapes, surrogate escapes for bytes that are not UTF-8).
+pub(crate) fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let plain = bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        write(out, &crate::bytes::ByteStr(bytes));
+    }
+}
+
 /// Escapes valid UTF-8 as the contract does inside a JSON string literal (without quotes):
 /// used by [`crate::bytes`] to pre-escape strings that are not UTF-8.
 pub(crate) fn escape_str_into(out: &mut String, s: &str) {
