@@ -81,15 +81,20 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
     ("sched_process_fork", "sched_process_fork"),
 ];
 
-/// The floor programs on the same tracepoints (empty, and the least a reporting program
-/// does), attached after the lifecycle ones with [`EbpfConfig::kernel_floor`].
-const FLOOR_PROGRAMS_AND_HOOKS: [(&str, &str); 6] = [
+/// The floor programs on the same tracepoints (empty, the least a reporting program does, and
+/// that with the event's necessary reads), attached after the lifecycle ones with
+/// [`EbpfConfig::kernel_floor`].
+const FLOOR_PROGRAMS_AND_HOOKS: [(&str, &str); 10] = [
     ("floor_process_exit", "sched_process_exit"),
     ("floor_process_exec", "sched_process_exec"),
     ("floor_process_fork", "sched_process_fork"),
     ("floor_record_exit", "sched_process_exit"),
     ("floor_record_exec", "sched_process_exec"),
     ("floor_record_fork", "sched_process_fork"),
+    ("floor_reads_exit", "sched_process_exit"),
+    ("floor_reads_exec", "sched_process_exec"),
+    ("floor_path_exec", "sched_process_exec"),
+    ("floor_argv_exec", "sched_process_exec"),
 ];
 
 /// The scheduler accounting program, attached after the lifecycle ones with
