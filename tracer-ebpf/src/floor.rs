@@ -10,9 +10,11 @@
 //!   usage reads — the least a tracer reporting those fields must do; `floor_path_exec` and
 //!   `floor_argv_exec` add only one of the exec's two, to tell their shares apart.
 //!
-//! They run after the lifecycle program on the same event, so with the caches it warmed: each
-//! is a lower bound. The bench states each lifecycle program's cost as a ratio to these,
-//! measured in the same run.
+//! They are attached before the lifecycle programs, `floor_reads_*` first on its tracepoint:
+//! it finds the caches as the lifecycle program alone would and pays the misses of the data
+//! both read (on this VM most of an exec's and an exit's cost); the others run after it on
+//! warm caches, what each costs in instructions. The bench states each lifecycle program's
+//! cost (measured alone) as a ratio to these, measured in the same run.
 
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP, macros::btf_tracepoint, programs::BtfTracePointContext,

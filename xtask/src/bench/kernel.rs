@@ -8,9 +8,12 @@
 //! Each repetition also runs this build with `--kernel-floor`: an empty program, the least
 //! reporting program and, for exec and exit, that program with the event's necessary reads
 //! (exec: the path walk and the argv copy, also each alone; exit: the usage) on each lifecycle
-//! tracepoint (see tracer-ebpf's `floor`). Their costs in the same storm as the lifecycle
-//! programs' are the floors issue 17's targets are ratios to (the empty program) and the
-//! floors that explain a target this machine cannot meet (the necessary reads).
+//! tracepoint (see tracer-ebpf's `floor`), attached before the lifecycle programs: the
+//! necessary reads' floor runs first and pays the cache misses of those reads, as the program
+//! alone does; the other floors run warm after it. They are the floors issue 17's targets are
+//! ratios to (the empty program) and the floors that explain a target this machine cannot meet
+//! (the necessary reads). Each program's ratios use its cost alone (without the floors, which
+//! warm its caches) in the same repetition.
 
 use super::*;
 
@@ -245,7 +248,8 @@ impl Series {
                     PROGRAM_TARGETS[index] as f64,
                 )];
                 if let (Some(floor), Some(floored)) = (FLOORS.get(index), floored) {
-                    if let Some(empty) = floored.explain(index, floor, &mut extra) {
+                    if let Some(empty) = floored.explain(&self.ns[index], index, floor, &mut extra)
+                    {
                         targets.push(Target::at_most(
                             format!("≤ {}× the empty program", floor.most),
                             Some(empty),
@@ -274,33 +278,42 @@ impl Series {
             .collect()
     }
 
-    /// Appends to `extra` the lifecycle program `index` as multiples of its floors (with
+    /// Appends to `extra` the lifecycle program `index`, whose costs alone are `program_ns`
+    /// (each repetition's, paired with this series' floors), as multiples of its floors (with
     /// `--kernel-floor`): of the empty program, of the least reporting one, of the necessary
-    /// reads' floor, and the empty-program multiples that make it up: the least reporting
-    /// program, each read's share (its floor less the least reporting one), and the rest (the
-    /// program less the necessary reads). Returns its multiple of the empty program.
-    fn explain(&self, index: usize, floor: &Floor, extra: &mut String) -> Option<f64> {
+    /// reads' floor, and the empty-program multiples that make that floor up: the least
+    /// reporting program, each read's instructions (its warm floor less the least reporting
+    /// one), and the cache misses (the rest of the floor, which ran first); then the program's
+    /// rest (the program less the necessary reads' floor). Returns its multiple of the empty
+    /// program.
+    fn explain(
+        &self,
+        program_ns: &[f64],
+        index: usize,
+        floor: &Floor,
+        extra: &mut String,
+    ) -> Option<f64> {
         let empty_ns = &self.floor_ns[index][0];
         let record_ns = &self.floor_ns[index][1];
-        let program = paired_ratio(&self.ns[index], empty_ns)?;
+        let program = paired_ratio(program_ns, empty_ns)?;
         let _ = write!(extra, "; {program:.1}× the empty program");
-        if let Some(record) = paired_ratio(&self.ns[index], record_ns) {
+        if let Some(record) = paired_ratio(program_ns, record_ns) {
             let _ = write!(extra, ", {record:.1}× the least reporting one");
         }
         let Some(reads_ns) = floor.reads.map(|_| &self.floor_ns[index][2]) else {
             return Some(program);
         };
-        if let Some(reads) = paired_ratio(&self.ns[index], reads_ns) {
+        if let Some(reads) = paired_ratio(program_ns, reads_ns) {
             let _ = write!(extra, ", {reads:.1}× the necessary reads' floor");
         }
-        // Each share in multiples of the empty program, paired per repetition.
-        let share = |above: &[f64], below: &[f64]| {
-            let ratios: Vec<f64> = above
-                .iter()
-                .zip(below)
-                .zip(empty_ns)
-                .filter(|(_, empty)| **empty > 0.0)
-                .map(|((above, below), empty)| (above - below) / empty)
+        // `above` less each of `below`, in multiples of the empty program, paired per
+        // repetition.
+        let share = |above: &[f64], below: &[&[f64]]| {
+            let ratios: Vec<f64> = (0..above.len().min(empty_ns.len()))
+                .filter(|&rep| empty_ns[rep] > 0.0 && below.iter().all(|ns| rep < ns.len()))
+                .map(|rep| {
+                    (above[rep] - below.iter().map(|ns| ns[rep]).sum::<f64>()) / empty_ns[rep]
+                })
                 .collect();
             median(&ratios)
         };
@@ -308,19 +321,33 @@ impl Series {
         if let Some(least) = paired_ratio(record_ns, empty_ns) {
             parts.push(format!("least reporting {least:.1}×"));
         }
+        // Each read's instructions: its warm floor less the least reporting program.
+        let mut warm: Vec<Vec<f64>> = Vec::new();
         for (slot, (_, what)) in floor.parts.iter().enumerate() {
-            if let Some(part) = share(&self.floor_ns[index][3 + slot], record_ns) {
+            let part_ns = &self.floor_ns[index][3 + slot];
+            if let Some(part) = share(part_ns, &[record_ns]) {
                 parts.push(format!("{what} {part:.1}×"));
             }
+            warm.push(
+                part_ns
+                    .iter()
+                    .zip(record_ns)
+                    .map(|(part, record)| part - record)
+                    .collect(),
+            );
         }
-        if floor.parts.is_empty() {
-            if let Some(part) = share(reads_ns, record_ns) {
-                parts.push(format!("its reads {part:.1}×"));
-            }
+        let mut below: Vec<&[f64]> = vec![record_ns];
+        below.extend(warm.iter().map(Vec::as_slice));
+        if let Some(misses) = share(reads_ns, &below) {
+            parts.push(if floor.parts.is_empty() {
+                format!("its reads, cold, {misses:.1}×")
+            } else {
+                format!("their cache misses {misses:.1}×")
+            });
         }
         if let Some(floor) = paired_ratio(reads_ns, empty_ns) {
-            let _ = write!(extra, " (the floor: {floor:.1}× = {}", parts.join(" + "));
-            if let Some(rest) = share(&self.ns[index], reads_ns) {
+            let _ = write!(extra, " (that floor: {floor:.1}× = {}", parts.join(" + "));
+            if let Some(rest) = share(program_ns, &[reads_ns]) {
                 let _ = write!(extra, "; the program's rest {rest:.1}×");
             }
             extra.push(')');
@@ -339,15 +366,15 @@ impl Series {
             }
             let mut what = vec![
                 "an empty program on the same tracepoint".to_owned(),
-                "the record's header and a discarded ring record of its size".to_owned(),
+                "the record's header and a discarded ring record of its size (warm)".to_owned(),
             ];
             if floor.reads.is_some() {
                 what.push(match floor.parts {
-                    [] => {
-                        "the least reporting program and its reads of the event's data".to_owned()
-                    }
+                    [] => "the least reporting program and its reads of the event's data, run \
+                           first (cold caches)"
+                        .to_owned(),
                     parts => format!(
-                        "the least reporting program and {}",
+                        "the least reporting program and {}, run first (cold caches)",
                         parts
                             .iter()
                             .map(|(_, what)| *what)
@@ -360,7 +387,7 @@ impl Series {
                 floor
                     .parts
                     .iter()
-                    .map(|(_, part)| format!("the least reporting program and {part}")),
+                    .map(|(_, part)| format!("the least reporting program and {part} (warm)")),
             );
             for (slot, name) in floor.programs().into_iter().enumerate() {
                 let samples = &self.floor_ns[index][slot];
