@@ -250,8 +250,17 @@ impl Series {
                 if let (Some(floor), Some(floored)) = (FLOORS.get(index), floored) {
                     if let Some(empty) = floored.explain(&self.ns[index], index, floor, &mut extra)
                     {
+                        // The floor beside the target: the necessary reads' where there is
+                        // one, else the least reporting program's.
+                        let (name, ns) = match floor.reads {
+                            Some(_) => ("the necessary reads' floor", &floored.floor_ns[index][2]),
+                            None => ("the least reporting program", &floored.floor_ns[index][1]),
+                        };
+                        let beside = paired_ratio(ns, &floored.floor_ns[index][0])
+                            .map(|floor| format!(" ({name}: {floor:.1}×)"))
+                            .unwrap_or_default();
                         targets.push(Target::at_most(
-                            format!("≤ {}× the empty program", floor.most),
+                            format!("≤ {}× the empty program{beside}", floor.most),
                             Some(empty),
                             floor.most,
                         ));
