@@ -471,9 +471,10 @@ fn exe_is_the_file_that_runs_across_mounts_and_for_scripts() {
     assert_eq!(cmdline(script_exec), ["/bin/sh", script.to_str().unwrap()]);
 }
 
-/// `--kernel-stats` reports each program's runs and time; `--kernel-floor` adds the empty and
-/// the least reporting programs on the same tracepoints, whose discarded records reach no
-/// consumer; `--no-final-cpu` leaves the final-time program off `sched_switch`.
+/// `--kernel-stats` reports each program's runs and time; `--kernel-floor` adds the floor
+/// programs on the same tracepoints (empty, least reporting, and that with the event's
+/// necessary reads), whose discarded records reach no consumer; `--no-final-cpu` leaves the
+/// final-time program off `sched_switch`.
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn kernel_stats_report_the_programs_and_their_floors() {
@@ -512,16 +513,18 @@ fn kernel_stats_report_the_programs_and_their_floors() {
     let out = run(&["--kernel-stats", "--kernel-floor"]);
     let stats = out.final_stats();
     assert_eq!(stats["decode_errors"], 0, "{stats}");
-    for hook in ["fork", "exec", "exit"] {
+    let floors: [(&str, &[&str]); 3] = [
+        ("fork", &["process", "record"]),
+        ("exec", &["process", "record", "reads", "path", "argv"]),
+        ("exit", &["process", "record", "reads"]),
+    ];
+    for (hook, floors) in floors {
         let program = runs(stats, &format!("sched_process_{hook}")).expect("the program");
         assert!(program >= SPAWNS as u64, "{hook}: {stats}");
-        for floor in ["floor_process", "floor_record"] {
-            let floor_runs = runs(stats, &format!("{floor}_{hook}")).expect("the floor");
-            // Attached just after the program: the same events but those in between.
-            assert!(
-                floor_runs >= SPAWNS as u64 && floor_runs <= program,
-                "{stats}"
-            );
+        for floor in floors {
+            let floor_runs = runs(stats, &format!("floor_{floor}_{hook}")).expect("the floor");
+            // Attached just before the program: the same events and those in between.
+            assert!(floor_runs >= program, "floor_{floor}_{hook}: {stats}");
         }
     }
     assert!(runs(stats, "sched_switch_final").is_some(), "{stats}");

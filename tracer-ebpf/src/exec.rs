@@ -112,16 +112,41 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
         }
     }
 
-    // argv lives between mm->arg_start and mm->arg_end of the new image; it goes right after
-    // the path.
+    // argv goes right after the path.
     let exe_len = (core::ptr::read_volatile(&record.exe_len) as usize).min(EXE_CAPTURE);
+    let flags = copy_args(task, record, exe_len)?;
+    if flags & FLAG_ARGS_TRUNCATED != 0 {
+        count(counter::ARGS_TRUNCATED);
+    }
+    if flags & FLAG_ARGS_UNREADABLE != 0 {
+        count(counter::READ_ERRORS);
+    }
+    record.header.flags |= flags;
+    let len = record.args_len;
+
+    let size = EXEC_FIXED_LEN + exe_len + (len as usize & (2 * ARGS_CAPTURE - 1)).min(ARGS_CAPTURE);
+    const _: () = assert!(EXEC_TAIL_CAPTURE == EXE_CAPTURE + ARGS_CAPTURE);
+    let bytes = as_bytes(record);
+    emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC, false);
+    Ok(())
+}
+
+/// Copies argv, which lives between `mm->arg_start` and `mm->arg_end` of the new image, into
+/// `record.tail` at `at` (right after the path), at most [`ARGS_CAPTURE`] bytes; sets
+/// `args_len` and `args_total`. Returns the `FLAG_ARGS_*` bits to set (the caller counts them).
+#[inline(always)]
+pub(crate) unsafe fn copy_args(
+    task: *const u8,
+    record: &mut ExecRecord,
+    at: usize,
+) -> Result<u8, Errno> {
+    let mut flags = 0;
     let mm = field_ptr(task, offset!(task_mm))?;
     let arg_start: u64 = field(mm, offset!(mm_arg_start));
     let arg_end: u64 = field(mm, offset!(mm_arg_end));
     let total = arg_end.saturating_sub(arg_start);
     let mut len = if total > ARGS_CAPTURE as u64 {
-        record.header.flags |= FLAG_ARGS_TRUNCATED;
-        count(counter::ARGS_TRUNCATED);
+        flags |= FLAG_ARGS_TRUNCATED;
         ARGS_CAPTURE as u32
     } else {
         total as u32
@@ -129,22 +154,16 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) -> Result<(), Errno> {
     record.args_total = total.min(u32::MAX as u64) as u32;
     if len > 0
         && bpf_probe_read_user(
-            record.tail.as_mut_ptr().wrapping_add(exe_len).cast(),
+            record.tail.as_mut_ptr().wrapping_add(at).cast(),
             len,
             arg_start as *const core::ffi::c_void,
         ) != 0
     {
-        record.header.flags |= FLAG_ARGS_UNREADABLE;
-        count(counter::READ_ERRORS);
+        flags |= FLAG_ARGS_UNREADABLE;
         len = 0;
     }
     record.args_len = len;
-
-    let size = EXEC_FIXED_LEN + exe_len + (len as usize & (2 * ARGS_CAPTURE - 1)).min(ARGS_CAPTURE);
-    const _: () = assert!(EXEC_TAIL_CAPTURE == EXE_CAPTURE + ARGS_CAPTURE);
-    let bytes = as_bytes(record);
-    emit(&bytes[..size.min(bytes.len())], counter::LOST_EXEC, false);
-    Ok(())
+    Ok(flags)
 }
 
 /// State of the path walk between steps.
@@ -169,7 +188,10 @@ const WALK_FAILED: u64 = 3;
 /// d_path does. Sets `exe_len` to the bytes written; returns whether the walk stopped before
 /// the root.
 #[inline(always)]
-unsafe fn exe_components(bprm: *const u8, record: &mut ExecRecord) -> Result<bool, Errno> {
+pub(crate) unsafe fn exe_components(
+    bprm: *const u8,
+    record: &mut ExecRecord,
+) -> Result<bool, Errno> {
     record.exe_len = 0;
     let file = field_ptr(bprm, offset!(bprm_file))?;
     let vfsmount = field_ptr(file, offset!(file_vfsmount))?;

@@ -156,7 +156,12 @@ const _: () = assert!(size_of::<ExitHead>() == tracer_common::EXIT_FIXED_LEN);
 /// already: `do_exit` raised `signal->maxrss` to the mm's high-water mark before the
 /// tracepoint. Returns the `USAGE_*` bits of what `out` holds.
 #[inline(always)]
-unsafe fn read_usage(task: *const u8, signal: *const u8, fields: u32, out: *mut Usage) -> u32 {
+pub(crate) unsafe fn read_usage(
+    task: *const u8,
+    signal: *const u8,
+    fields: u32,
+    out: *mut Usage,
+) -> u32 {
     out.write(Usage {
         utime_ns: field(task, offset!(task_utime)),
         stime_ns: field(task, offset!(task_stime)),

@@ -5,9 +5,15 @@
 //! also measures that binary's programs, interleaved with this build's, and this build's rows
 //! carry the ratio against it: an A/B of a kernel change in one sitting.
 //!
-//! Each repetition also runs this build with `--kernel-floor`: an empty program and the least
-//! reporting program on each lifecycle tracepoint (see tracer-ebpf's `floor`), whose costs in
-//! the same storm as the lifecycle programs' are the floors issue 17's targets are ratios to.
+//! Each repetition also runs this build with `--kernel-floor`: an empty program, the least
+//! reporting program and, for exec and exit, that program with the event's necessary reads
+//! (exec: the path walk and the argv copy, also each alone; exit: the usage) on each lifecycle
+//! tracepoint (see tracer-ebpf's `floor`), attached before the lifecycle programs: the
+//! necessary reads' floor runs first and pays the cache misses of those reads, as the program
+//! alone does; the other floors run warm after it. They are the floors issue 17's targets are
+//! ratios to (the empty program) and the floors that explain a target this machine cannot meet
+//! (the necessary reads). Each program's ratios use its cost alone (without the floors, which
+//! warm its caches) in the same repetition.
 
 use super::*;
 
@@ -26,14 +32,60 @@ pub(super) const PROGRAM_TARGETS: [u64; 4] = [500, 2_000, 500, 100];
 /// Programs an older binary (a baseline) may not have.
 const OPTIONAL: [&str; 1] = ["sched_switch_final"];
 
-/// Issue 17's floors, for the lifecycle programs (the first three of [`PROGRAMS`]): the empty
-/// program on the same tracepoint, the least reporting program there (its header and a
-/// discarded ring record of its size), both attached with `--kernel-floor` in the same run,
-/// and the most each program may cost as a multiple of the empty one.
-const FLOORS: [(&str, &str, f64); 3] = [
-    ("floor_process_fork", "floor_record_fork", 2.5),
-    ("floor_process_exec", "floor_record_exec", 8.0),
-    ("floor_process_exit", "floor_record_exit", 3.5),
+/// Issue 17's floors for one lifecycle program, all attached with `--kernel-floor` in the
+/// same run.
+struct Floor {
+    /// The empty program on the same tracepoint: the targets are multiples of it.
+    empty: &'static str,
+    /// The least reporting program there: the record's header and a discarded ring record of
+    /// its size.
+    record: &'static str,
+    /// That and every read of the event's data the lifecycle program makes, when it makes
+    /// more than the header's.
+    reads: Option<&'static str>,
+    /// The least reporting program and one of those reads, with what it reads: each one's
+    /// share of `reads`.
+    parts: &'static [(&'static str, &'static str)],
+    /// Issue 17's target: the most the program may cost as a multiple of `empty`.
+    most: f64,
+}
+
+impl Floor {
+    /// The floor programs, in the order [`Series::floor_ns`] keeps them.
+    fn programs(&self) -> Vec<&'static str> {
+        let mut names = vec![self.empty, self.record];
+        names.extend(self.reads);
+        names.extend(self.parts.iter().map(|(name, _)| *name));
+        names
+    }
+}
+
+/// The floors of the lifecycle programs (the first three of [`PROGRAMS`]).
+const FLOORS: [Floor; 3] = [
+    Floor {
+        empty: "floor_process_fork",
+        record: "floor_record_fork",
+        reads: None,
+        parts: &[],
+        most: 2.5,
+    },
+    Floor {
+        empty: "floor_process_exec",
+        record: "floor_record_exec",
+        reads: Some("floor_reads_exec"),
+        parts: &[
+            ("floor_path_exec", "the path walk"),
+            ("floor_argv_exec", "the argv copy"),
+        ],
+        most: 8.0,
+    },
+    Floor {
+        empty: "floor_process_exit",
+        record: "floor_record_exit",
+        reads: Some("floor_reads_exit"),
+        parts: &[],
+        most: 3.5,
+    },
 ];
 
 /// Per program: ns per run and runs per spawn of each repetition, and what each run saw.
@@ -41,10 +93,9 @@ const FLOORS: [(&str, &str, f64); 3] = [
 struct Series {
     ns: Vec<Vec<f64>>,
     per_spawn: Vec<Vec<f64>>,
-    /// Per lifecycle program ([`FLOORS`]): each repetition's ns per run of the empty program
-    /// and of the least reporting one (with `--kernel-floor`).
-    floor_ns: Vec<Vec<f64>>,
-    record_ns: Vec<Vec<f64>>,
+    /// Per lifecycle program ([`FLOORS`]), per floor program ([`Floor::programs`]): each
+    /// repetition's ns per run (with `--kernel-floor`).
+    floor_ns: Vec<Vec<Vec<f64>>>,
     runs: Vec<Value>,
     failures: Vec<String>,
 }
@@ -54,8 +105,10 @@ impl Series {
         Self {
             ns: vec![Vec::new(); PROGRAMS.len()],
             per_spawn: vec![Vec::new(); PROGRAMS.len()],
-            floor_ns: vec![Vec::new(); FLOORS.len()],
-            record_ns: vec![Vec::new(); FLOORS.len()],
+            floor_ns: FLOORS
+                .iter()
+                .map(|floor| vec![Vec::new(); floor.programs().len()])
+                .collect(),
             ..Self::default()
         }
     }
@@ -92,13 +145,17 @@ impl Series {
                 }
                 let mut floors = Vec::new();
                 if floor {
-                    for (empty, record, _) in FLOORS {
-                        let ns = |name: &str| {
-                            per_run(name)
-                                .map(|(ns, _)| ns)
-                                .with_context(|| format!("floor program {name} did not run"))
-                        };
-                        floors.push((ns(empty)?, ns(record)?));
+                    for floor in &FLOORS {
+                        let ns = floor
+                            .programs()
+                            .into_iter()
+                            .map(|name| {
+                                per_run(name)
+                                    .map(|(ns, _)| ns)
+                                    .with_context(|| format!("floor program {name} did not run"))
+                            })
+                            .collect::<Result<Vec<f64>>>()?;
+                        floors.push(ns);
                     }
                 }
                 Ok((rep, figures, floors))
@@ -115,15 +172,15 @@ impl Series {
                     let shown: Vec<String> = FLOORS
                         .iter()
                         .zip(&floors)
-                        .map(|((empty, record, _), (e, r))| {
-                            format!("{empty} {e:.0} ns, {record} {r:.0} ns")
-                        })
+                        .flat_map(|(floor, ns)| floor.programs().into_iter().zip(ns))
+                        .map(|(name, ns)| format!("{name} {ns:.0} ns"))
                         .collect();
                     say!("  floors: {}", shown.join(", "));
                 }
-                for (index, (empty, record)) in floors.into_iter().enumerate() {
-                    self.floor_ns[index].push(empty);
-                    self.record_ns[index].push(record);
+                for (index, ns) in floors.into_iter().enumerate() {
+                    for (slot, ns) in ns.into_iter().enumerate() {
+                        self.floor_ns[index][slot].push(ns);
+                    }
                 }
                 for (index, figure) in figures.into_iter().enumerate() {
                     if let Some((ns_run, runs_per_spawn)) = figure {
@@ -190,19 +247,22 @@ impl Series {
                     median(&self.ns[index]),
                     PROGRAM_TARGETS[index] as f64,
                 )];
-                if let (Some(&(_, _, most)), Some(floored)) = (FLOORS.get(index), floored) {
-                    if let (Some(empty), Some(record)) = (
-                        paired_ratio(&floored.ns[index], &floored.floor_ns[index]),
-                        paired_ratio(&floored.ns[index], &floored.record_ns[index]),
-                    ) {
-                        let _ = write!(
-                            extra,
-                            "; {empty:.1}× the empty program, {record:.1}× the least reporting one"
-                        );
+                if let (Some(floor), Some(floored)) = (FLOORS.get(index), floored) {
+                    if let Some(empty) = floored.explain(&self.ns[index], index, floor, &mut extra)
+                    {
+                        // The floor beside the target: the necessary reads' where there is
+                        // one, else the least reporting program's.
+                        let (name, ns) = match floor.reads {
+                            Some(_) => ("the necessary reads' floor", &floored.floor_ns[index][2]),
+                            None => ("the least reporting program", &floored.floor_ns[index][1]),
+                        };
+                        let beside = paired_ratio(ns, &floored.floor_ns[index][0])
+                            .map(|floor| format!(" ({name}: {floor:.1}×)"))
+                            .unwrap_or_default();
                         targets.push(Target::at_most(
-                            format!("≤ {most}× the empty program"),
+                            format!("≤ {}× the empty program{beside}", floor.most),
                             Some(empty),
-                            most,
+                            floor.most,
                         ));
                     }
                 }
@@ -227,44 +287,140 @@ impl Series {
             .collect()
     }
 
-    /// The floors' rows (with `--kernel-floor`): each empty program, and the least reporting
-    /// program with its ratio to the empty one.
+    /// Appends to `extra` the lifecycle program `index`, whose costs alone are `program_ns`
+    /// (each repetition's, paired with this series' floors), as multiples of its floors (with
+    /// `--kernel-floor`): of the empty program, of the least reporting one, of the necessary
+    /// reads' floor, and the empty-program multiples that make that floor up: the least
+    /// reporting program, each read's instructions (its warm floor less the least reporting
+    /// one), and the cache misses (the rest of the floor, which ran first); then the program's
+    /// rest (the program less the necessary reads' floor). Returns its multiple of the empty
+    /// program.
+    fn explain(
+        &self,
+        program_ns: &[f64],
+        index: usize,
+        floor: &Floor,
+        extra: &mut String,
+    ) -> Option<f64> {
+        let empty_ns = &self.floor_ns[index][0];
+        let record_ns = &self.floor_ns[index][1];
+        let program = paired_ratio(program_ns, empty_ns)?;
+        let _ = write!(extra, "; {program:.1}× the empty program");
+        if let Some(record) = paired_ratio(program_ns, record_ns) {
+            let _ = write!(extra, ", {record:.1}× the least reporting one");
+        }
+        let Some(reads_ns) = floor.reads.map(|_| &self.floor_ns[index][2]) else {
+            return Some(program);
+        };
+        if let Some(reads) = paired_ratio(program_ns, reads_ns) {
+            let _ = write!(extra, ", {reads:.1}× the necessary reads' floor");
+        }
+        // `above` less each of `below`, in multiples of the empty program, paired per
+        // repetition.
+        let share = |above: &[f64], below: &[&[f64]]| {
+            let ratios: Vec<f64> = (0..above.len().min(empty_ns.len()))
+                .filter(|&rep| empty_ns[rep] > 0.0 && below.iter().all(|ns| rep < ns.len()))
+                .map(|rep| {
+                    (above[rep] - below.iter().map(|ns| ns[rep]).sum::<f64>()) / empty_ns[rep]
+                })
+                .collect();
+            median(&ratios)
+        };
+        let mut parts = Vec::new();
+        if let Some(least) = paired_ratio(record_ns, empty_ns) {
+            parts.push(format!("least reporting {least:.1}×"));
+        }
+        // Each read's instructions: its warm floor less the least reporting program.
+        let mut warm: Vec<Vec<f64>> = Vec::new();
+        for (slot, (_, what)) in floor.parts.iter().enumerate() {
+            let part_ns = &self.floor_ns[index][3 + slot];
+            if let Some(part) = share(part_ns, &[record_ns]) {
+                parts.push(format!("{what} {part:.1}×"));
+            }
+            warm.push(
+                part_ns
+                    .iter()
+                    .zip(record_ns)
+                    .map(|(part, record)| part - record)
+                    .collect(),
+            );
+        }
+        let mut below: Vec<&[f64]> = vec![record_ns];
+        below.extend(warm.iter().map(Vec::as_slice));
+        if let Some(misses) = share(reads_ns, &below) {
+            parts.push(if floor.parts.is_empty() {
+                format!("its reads, cold, {misses:.1}×")
+            } else {
+                format!("their cache misses {misses:.1}×")
+            });
+        }
+        if let Some(floor) = paired_ratio(reads_ns, empty_ns) {
+            let _ = write!(extra, " (that floor: {floor:.1}× = {}", parts.join(" + "));
+            if let Some(rest) = share(program_ns, &[reads_ns]) {
+                let _ = write!(extra, "; the program's rest {rest:.1}×");
+            }
+            extra.push(')');
+        }
+        Some(program)
+    }
+
+    /// The floors' rows (with `--kernel-floor`): each floor program with its ratio to the
+    /// empty one on the same tracepoint.
     fn floor_rows(&self) -> Vec<Row> {
         let mut rows = Vec::new();
-        for (index, (empty, record, _)) in FLOORS.iter().enumerate() {
-            if self.floor_ns[index].is_empty() {
+        for (index, floor) in FLOORS.iter().enumerate() {
+            let empty_ns = &self.floor_ns[index][0];
+            if empty_ns.is_empty() {
                 continue;
             }
-            let row = |subject: String, samples: &Vec<f64>, ratio, extra: &str| Row {
-                measurement: "kernel cost per program run (tracer --kernel-stats, serial storm)"
-                    .to_owned(),
-                subject,
-                unit: Unit::NsPerRun,
-                samples: samples.clone(),
-                ratio,
-                extra: extra.to_owned(),
-                targets: Vec::new(),
-                details: json!({}),
-                error: None,
-            };
-            rows.push(row(
-                format!("floor: {empty}"),
-                &self.floor_ns[index],
-                Ratio::None,
-                "an empty program on the same tracepoint",
-            ));
-            rows.push(row(
-                format!("floor: {record}"),
-                &self.record_ns[index],
-                match paired_ratio(&self.record_ns[index], &self.floor_ns[index]) {
-                    Some(value) => Ratio::Of {
-                        value,
-                        meaning: "of the empty program",
+            let mut what = vec![
+                "an empty program on the same tracepoint".to_owned(),
+                "the record's header and a discarded ring record of its size (warm)".to_owned(),
+            ];
+            if floor.reads.is_some() {
+                what.push(match floor.parts {
+                    [] => "the least reporting program and its reads of the event's data, run \
+                           first (cold caches)"
+                        .to_owned(),
+                    parts => format!(
+                        "the least reporting program and {}, run first (cold caches)",
+                        parts
+                            .iter()
+                            .map(|(_, what)| *what)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                });
+            }
+            what.extend(
+                floor
+                    .parts
+                    .iter()
+                    .map(|(_, part)| format!("the least reporting program and {part} (warm)")),
+            );
+            for (slot, name) in floor.programs().into_iter().enumerate() {
+                let samples = &self.floor_ns[index][slot];
+                rows.push(Row {
+                    measurement:
+                        "kernel cost per program run (tracer --kernel-stats, serial storm)"
+                            .to_owned(),
+                    subject: format!("floor: {name}"),
+                    unit: Unit::NsPerRun,
+                    samples: samples.clone(),
+                    ratio: match (slot, paired_ratio(samples, empty_ns)) {
+                        (0, _) => Ratio::None,
+                        (_, Some(value)) => Ratio::Of {
+                            value,
+                            meaning: "of the empty program",
+                        },
+                        (_, None) => Ratio::Unknown,
                     },
-                    None => Ratio::Unknown,
-                },
-                "the record's header and a discarded ring record of its size",
-            ));
+                    extra: what[slot].clone(),
+                    targets: Vec::new(),
+                    details: json!({}),
+                    error: None,
+                });
+            }
         }
         rows
     }

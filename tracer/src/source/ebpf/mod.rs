@@ -83,15 +83,22 @@ const PROGRAMS_AND_HOOKS: [(&str, &str); 3] = [
     ("sched_process_fork", "sched_process_fork"),
 ];
 
-/// The floor programs on the same tracepoints (empty, and the least a reporting program
-/// does), attached after the lifecycle ones with [`EbpfConfig::kernel_floor`].
-const FLOOR_PROGRAMS_AND_HOOKS: [(&str, &str); 6] = [
-    ("floor_process_exit", "sched_process_exit"),
-    ("floor_process_exec", "sched_process_exec"),
-    ("floor_process_fork", "sched_process_fork"),
+/// The floor programs on the same tracepoints (empty, the least a reporting program does, and
+/// that with the event's necessary reads), attached with [`EbpfConfig::kernel_floor`] before
+/// the lifecycle ones, in this order: on each tracepoint the first program finds the caches as
+/// the lifecycle program alone does, so the necessary reads' floor (`floor_reads_*`) comes
+/// first and pays the cache misses of those reads; the others run after it, warm.
+const FLOOR_PROGRAMS_AND_HOOKS: [(&str, &str); 10] = [
+    ("floor_reads_exit", "sched_process_exit"),
     ("floor_record_exit", "sched_process_exit"),
+    ("floor_process_exit", "sched_process_exit"),
+    ("floor_reads_exec", "sched_process_exec"),
+    ("floor_path_exec", "sched_process_exec"),
+    ("floor_argv_exec", "sched_process_exec"),
     ("floor_record_exec", "sched_process_exec"),
+    ("floor_process_exec", "sched_process_exec"),
     ("floor_record_fork", "sched_process_fork"),
+    ("floor_process_fork", "sched_process_fork"),
 ];
 
 /// The scheduler accounting program, attached after the lifecycle ones with
@@ -297,18 +304,18 @@ impl EbpfSource {
             }
         };
         let floor = config.kernel_stats && config.kernel_floor;
-        let hooks = PROGRAMS_AND_HOOKS
-            .iter()
-            .chain(if config.sched {
-                &SCHED_PROGRAMS_AND_HOOKS[..]
-            } else {
-                &[]
-            })
-            .chain(if floor {
-                &FLOOR_PROGRAMS_AND_HOOKS[..]
-            } else {
-                &[]
-            });
+        let hooks = (if floor {
+            &FLOOR_PROGRAMS_AND_HOOKS[..]
+        } else {
+            &[]
+        })
+        .iter()
+        .chain(&PROGRAMS_AND_HOOKS)
+        .chain(if config.sched {
+            &SCHED_PROGRAMS_AND_HOOKS[..]
+        } else {
+            &[]
+        });
         for &(program, tracepoint) in hooks {
             let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
                 let prog: &mut BtfTracePoint = ebpf
