@@ -682,6 +682,9 @@ async fn answer(
         })
 }
 
+/// A query taking this long is logged with where its time went.
+const SLOW_QUERY: Duration = Duration::from_millis(50);
+
 fn answer_blocking(
     context: &Shared,
     command: Command,
@@ -697,24 +700,42 @@ fn answer_blocking(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .for_request();
+            let started = Instant::now();
+            let refreshed;
             let rows = if crate::query::table_only(&query, &viewer) {
                 // Nothing to read from /proc: answered from the table as it is, no copy.
                 let table = context.tracer.refresh();
+                refreshed = Instant::now();
                 crate::query::run(&table, &mut collector, &query, &viewer)
             } else {
                 // What the table knows, copied under its lock; /proc is read after.
                 let entries = {
                     let table = context.tracer.refresh();
+                    refreshed = Instant::now();
                     crate::query::select(&table, &query)
                 };
                 crate::query::run_on(entries, &mut collector, &query, &viewer)
             };
+            let collected = Instant::now();
             let payload = crate::render::rows::render(&rows, query.format);
             context
                 .collector
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .learn_users(collector);
+            let took = started.elapsed();
+            // Where a slow answer's time went, for the operator (and the bench's logs).
+            if took >= SLOW_QUERY {
+                tracing::info!(
+                    "slow query: {} rows in {:.1} ms (bringing the table up to date {:.1} ms, \
+                     collecting {:.1} ms, rendering {:.1} ms)",
+                    rows.rows.len(),
+                    took.as_secs_f64() * 1e3,
+                    (refreshed - started).as_secs_f64() * 1e3,
+                    (collected - refreshed).as_secs_f64() * 1e3,
+                    collected.elapsed().as_secs_f64() * 1e3,
+                );
+            }
             return Ok(Answer {
                 payload,
                 _leftovers: Some(Box::new(rows)),

@@ -186,6 +186,14 @@ pub(super) fn agent_at(
                 stopped.status,
                 stopped.stderr.join(" / ")
             );
+            // The agent logs where a slow answer's time went.
+            for line in stopped
+                .stderr
+                .iter()
+                .filter(|line| line.contains("slow query"))
+            {
+                say!("  agent: {}", line.trim());
+            }
             startup.push(ready);
             ps_listing.push(ps_seconds);
             busy.push(settled.busy);
