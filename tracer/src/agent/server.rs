@@ -724,9 +724,10 @@ fn answer_blocking(
                 .unwrap_or_else(|p| p.into_inner())
                 .learn_users(collector);
             let took = started.elapsed();
-            // Where a slow answer's time went, for the operator (and the bench's logs).
+            // Where a slow answer's time went, for the operator (and the bench's logs; the
+            // agent logs warnings unless asked for more).
             if took >= SLOW_QUERY {
-                tracing::info!(
+                tracing::warn!(
                     "slow query: {} rows in {:.1} ms (bringing the table up to date {:.1} ms, \
                      collecting {:.1} ms, rendering {:.1} ms)",
                     rows.rows.len(),
