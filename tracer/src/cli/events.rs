@@ -307,20 +307,19 @@ async fn from_agent(
         .try_clone()
         .context("cannot use the agent's socket")?;
     let json = args.json;
-    // The agent writes whole lines, a batch at a time: each read takes what is there (up to
-    // 64 KiB) and writes it to stdout in one go, not a read, an allocation and a write a line.
+    // The agent writes whole lines, a drain's worth at a time: each read takes what is there
+    // (up to 256 KiB) and writes it to stdout in one write, not a read, an allocation and a
+    // write a line (stdout is written as a file: std's line buffering would split each chunk
+    // at its last newline into two writes).
     let copy = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         use std::io::Read;
-        let mut out = io::stdout().lock();
+        let mut out = unbuffered_stdout()?;
         if !json {
             writeln!(out, "{}", render::text_header())?;
-            out.flush()?;
         }
-        let buffered = stream.buffer().to_vec();
-        out.write_all(&buffered)?;
-        out.flush()?;
+        out.write_all(stream.buffer())?;
         let mut socket = stream.into_inner();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; 256 * 1024];
         loop {
             let n = match socket.read(&mut chunk) {
                 Ok(0) => return Ok(()),
@@ -329,7 +328,6 @@ async fn from_agent(
                 Err(e) => return Err(e),
             };
             out.write_all(&chunk[..n])?;
-            out.flush()?;
         }
     });
     tokio::select! {
@@ -344,6 +342,21 @@ async fn from_agent(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Standard output written as a file: each write one `write(2)`.
+#[cfg(unix)]
+fn unbuffered_stdout() -> io::Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    Ok(std::fs::File::from(
+        io::stdout().as_fd().try_clone_to_owned()?,
+    ))
+}
+
+/// Standard output (no agent runs where there are no Unix sockets: never used there).
+#[cfg(not(unix))]
+fn unbuffered_stdout() -> io::Result<io::Stdout> {
+    Ok(io::stdout())
 }
 
 async fn stream(
