@@ -202,7 +202,7 @@ fn tree_text(items: &[TreeItem], out: &mut Vec<u8>) {
 }
 
 /// The rows as one JSON array of objects, and a newline: the bytes serde writes for
-/// [`Rows`] (a property test holds them equal), written without it — a third of what the
+/// `Rows` (a property test holds them equal), written without it — a third of what the
 /// agent spends on a `ps` of 10,000 processes went to serde's per-key escaping and float
 /// formatting (see [`crate::render::event_line`]).
 pub fn json(rows: &Rows) -> Vec<u8> {
