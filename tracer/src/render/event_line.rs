@@ -14,7 +14,7 @@
 use crate::event::{Details, Event, Placement, Usage};
 use crate::render::json::{float, int, string};
 
-use super::events::Shown;
+use super::events::{capped, Shown};
 
 /// Appends `event` as one JSON line (with its newline), as `shown` says: the same bytes as
 /// serde's rendering of [`super::events::EventRecord`].
@@ -188,11 +188,6 @@ fn usage(out: &mut Vec<u8>, usage: Option<&Usage>, private: bool) {
     out.extend_from_slice(b",\"major\":");
     int(out, capped(u.major_faults));
     out.push(b'}');
-}
-
-/// The contract's integers are signed 64-bit: a larger counter shows as `i64::MAX`.
-fn capped(value: u64) -> u64 {
-    value.min(i64::MAX as u64)
 }
 
 fn optional_int(out: &mut Vec<u8>, value: Option<impl itoa::Integer>) {

@@ -275,7 +275,7 @@ pub struct PageFaults {
 }
 
 /// The contract's integers are signed 64-bit: a larger counter shows as `i64::MAX`.
-fn int(value: u64) -> u64 {
+pub(crate) fn capped(value: u64) -> u64 {
     value.min(i64::MAX as u64)
 }
 
@@ -294,23 +294,23 @@ impl UsageRecord {
                 iowait: 0.0,
             }),
             memory_info: Some(PeakMemory {
-                rss: int(u.peak_rss),
+                rss: capped(u.peak_rss),
             }),
             num_ctx_switches: Some(CtxSwitches {
-                voluntary: int(u.voluntary_ctx_switches),
-                involuntary: int(u.involuntary_ctx_switches),
+                voluntary: capped(u.voluntary_ctx_switches),
+                involuntary: capped(u.involuntary_ctx_switches),
             }),
             io_counters: Some(IoCounters {
-                read_count: u.io.read_count.map(int),
-                write_count: u.io.write_count.map(int),
-                read_bytes: u.io.read_bytes.map(int),
-                write_bytes: u.io.write_bytes.map(int),
-                read_chars: u.io.read_chars.map(int),
-                write_chars: u.io.write_chars.map(int),
+                read_count: u.io.read_count.map(capped),
+                write_count: u.io.write_count.map(capped),
+                read_bytes: u.io.read_bytes.map(capped),
+                write_bytes: u.io.write_bytes.map(capped),
+                read_chars: u.io.read_chars.map(capped),
+                write_chars: u.io.write_chars.map(capped),
             }),
             num_page_faults: Some(PageFaults {
-                minor: int(u.minor_faults),
-                major: int(u.major_faults),
+                minor: capped(u.minor_faults),
+                major: capped(u.major_faults),
             }),
         }
     }
@@ -352,7 +352,7 @@ impl<'a> EventRecord<'a> {
                     usage: UsageRecord::new(exit.usage.as_ref()),
                     oncpu_time: sched.map(|s| s.oncpu),
                     runq_latency: sched.map(|s| RunqLatency {
-                        count: int(s.runq_count),
+                        count: capped(s.runq_count),
                         sum: s.runq_sum,
                         max: s.runq_max,
                         histogram: (),
@@ -406,9 +406,10 @@ pub fn write_json_line(out: &mut Vec<u8>, event: &Event) {
 }
 
 /// Appends `event` as one JSON line through serde's rendering of [`EventRecord`], the
-/// contract's definition: [`write_json_line_shown`] writes the same bytes faster (a property
-/// test holds them equal).
-pub fn write_json_line_record(out: &mut Vec<u8>, event: &Event, shown: Shown) {
+/// contract's definition: [`write_json_line_shown`] writes the same bytes faster, and the
+/// tests hold the two equal.
+#[cfg(test)]
+pub(crate) fn write_json_line_record(out: &mut Vec<u8>, event: &Event, shown: Shown) {
     let mut record = EventRecord::new(event);
     record.synthesized |= shown.synthesized;
     if !shown.private {
