@@ -13,6 +13,8 @@ mod rendered;
 pub mod sampling;
 #[cfg(native_linux)]
 pub mod server;
+#[cfg(native_linux)]
+mod stream_socket;
 
 pub use client::{socket_path, Client, ClientError, DEFAULT_SOCKET};
 #[cfg(native_linux)]

@@ -4,10 +4,9 @@
 //! subscriber), but the line that decision selects depends only on the format and on whether
 //! private fields are shown: three variants. The first subscriber to need a variant renders
 //! it; the others copy the same bytes (`Arc<[u8]>`) into their batch. Events are keyed by
-//! their `Arc` (subscribers all receive the same one from the table's broadcast), and the
-//! cache keeps each keyed `Arc` alive while it holds its lines, so an address cannot be
-//! reused by another event while it is a key. Bounded to [`KEPT`] events, oldest out first:
-//! a subscriber further behind than that renders its own line again.
+//! their sequence number in the table's broadcast ([`Batch::first`](crate::table::live::Batch)
+//! plus their index), which names one event for as long as the feed runs. Bounded to [`KEPT`]
+//! events, oldest out first: a subscriber further behind than that renders its own line again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -68,9 +67,9 @@ type Lines = [Option<Arc<[u8]>>; 3];
 
 #[derive(Default)]
 struct Cache {
-    /// The keyed events, oldest first (held so that their addresses stay theirs).
-    order: VecDeque<Arc<Event>>,
-    lines: HashMap<usize, Lines>,
+    /// The keyed events' sequence numbers, oldest first.
+    order: VecDeque<u64>,
+    lines: HashMap<u64, Lines>,
 }
 
 /// The agent's shared lines.
@@ -82,8 +81,7 @@ pub struct RenderedLines {
 impl RenderedLines {
     /// The `variant` line of `event`: the one already rendered for another subscriber, else
     /// rendered now and kept for the others. Says whether it was reused.
-    pub fn line(&self, event: &Arc<Event>, variant: Variant) -> (Arc<[u8]>, bool) {
-        let key = Arc::as_ptr(event) as usize;
+    pub fn line(&self, key: u64, event: &Event, variant: Variant) -> (Arc<[u8]>, bool) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(line) = cache
             .lines
@@ -99,13 +97,13 @@ impl RenderedLines {
         let line: Arc<[u8]> = rendered.into();
         let cache = &mut *cache;
         let lines = cache.lines.entry(key).or_insert_with(|| {
-            cache.order.push_back(Arc::clone(event));
+            cache.order.push_back(key);
             Lines::default()
         });
         lines[variant.slot()] = Some(Arc::clone(&line));
         while cache.order.len() > KEPT {
             if let Some(old) = cache.order.pop_front() {
-                cache.lines.remove(&(Arc::as_ptr(&old) as usize));
+                cache.lines.remove(&old);
             }
         }
         (line, false)
@@ -127,8 +125,8 @@ mod tests {
     use super::*;
     use crate::event::{Backend, Details, Exec, ProcessId};
 
-    fn exec(pid: u32) -> Arc<Event> {
-        Arc::new(Event {
+    fn exec(pid: u32) -> Event {
+        Event {
             time: 1.0,
             id: ProcessId {
                 pid,
@@ -150,7 +148,7 @@ mod tests {
                 cmdline_bytes: 0,
                 exe_truncated: false,
             })),
-        })
+        }
     }
 
     const SEES: Access = Access {
@@ -164,14 +162,14 @@ mod tests {
         let event = exec(100);
         let private = Variant::of(Format::Json, Access::FULL).expect("visible");
         let public = Variant::of(Format::Json, SEES).expect("visible");
-        let (first, reused) = shared.line(&event, private);
+        let (first, reused) = shared.line(7, &event, private);
         assert!(!reused);
-        let (again, reused) = shared.line(&event, private);
+        let (again, reused) = shared.line(7, &event, private);
         assert!(
             reused && Arc::ptr_eq(&first, &again),
             "the same bytes, not a copy"
         );
-        let (public_line, reused) = shared.line(&event, public);
+        let (public_line, reused) = shared.line(7, &event, public);
         assert!(!reused, "another variant is another line");
         // The variants differ by the private field only, and each is what rendering gives.
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("utf-8");
@@ -203,17 +201,17 @@ mod tests {
     fn the_cache_is_bounded_and_an_evicted_event_is_rendered_again() {
         let shared = RenderedLines::default();
         let first = exec(1);
-        let _ = shared.line(&first, Variant::Text);
+        let _ = shared.line(1, &first, Variant::Text);
         for pid in 2..(KEPT as u32 + 50) {
-            let _ = shared.line(&exec(pid), Variant::Text);
+            let _ = shared.line(u64::from(pid), &exec(pid), Variant::Text);
         }
         assert_eq!(shared.len(), KEPT);
-        let (_, reused) = shared.line(&first, Variant::Text);
+        let (_, reused) = shared.line(1, &first, Variant::Text);
         assert!(!reused, "evicted: rendered again");
-        // Equal events in different allocations are different keys.
+        // Equal events with different sequence numbers are different keys.
         let (a, b) = (exec(7_000), exec(7_000));
-        let _ = shared.line(&a, Variant::Text);
-        assert!(!shared.line(&b, Variant::Text).1);
-        assert!(shared.line(&a, Variant::Text).1);
+        let _ = shared.line(10_000, &a, Variant::Text);
+        assert!(!shared.line(10_001, &b, Variant::Text).1);
+        assert!(shared.line(10_000, &a, Variant::Text).1);
     }
 }

@@ -227,8 +227,13 @@ pub fn run(config: AgentConfig) -> Result<ExitCode, AgentError> {
     // Every thread of the agent (created from this one) runs promptly when woken: an exit's
     // waiter is answered by the feed, a blocking thread and a worker in turn.
     crate::platform::latency::prompt_wakeups();
+    // One async worker: the async side only moves bytes (answers are built on blocking
+    // threads, a subscriber's batch is rendered in well under a millisecond). With two, every
+    // batch of events woke both: tokio's worker that finds work wakes another to look for
+    // more, so each batch cost a second wake-up for nothing (tens of µs of CPU on this kind of
+    // VM, issue 17's bench).
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
@@ -500,7 +505,15 @@ async fn handle_client(stream: UnixStream, context: Arc<Shared>) {
                 format,
                 peer,
             };
-            stream_events(&mut reader, &mut writer, &context, request).await;
+            // Its own socket from now on, registered for reading only (no wake-up each time
+            // the client reads); what the client sent after its request is dropped.
+            let Ok(stream) = reader.into_inner().reunite(writer) else {
+                return;
+            };
+            match super::stream_socket::StreamSocket::new(stream) {
+                Ok(socket) => stream_events(&socket, &context, request).await,
+                Err(e) => tracing::warn!("cannot stream events to a subscriber: {e}"),
+            }
             return;
         }
         let viewer = peer.viewer(&context);
@@ -924,7 +937,7 @@ fn render_event(
 /// rendered (each line is rendered once and shared); alone, rendered straight into `out`.
 fn append_event(
     out: &mut Vec<u8>,
-    event: &Arc<crate::event::Event>,
+    (sequence, event): (u64, &crate::event::Event),
     format: Format,
     access: Access,
     context: &Shared,
@@ -936,7 +949,7 @@ fn append_event(
         variant.render(out, event, false);
         return;
     }
-    let (line, _reused) = context.rendered.line(event, variant);
+    let (line, _reused) = context.rendered.line(sequence, event, variant);
     out.extend_from_slice(&line);
 }
 
@@ -948,9 +961,8 @@ const STREAM_WRITE: usize = 192 * 1024;
 
 /// Streams events to a subscriber until it leaves (noticed within a second, whatever its
 /// filter lets through) or the agent stops.
-async fn stream_events<R: AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-    writer: &mut tokio::net::unix::OwnedWriteHalf,
+async fn stream_events(
+    socket: &super::stream_socket::StreamSocket,
     context: &Shared,
     request: Subscription,
 ) {
@@ -967,7 +979,9 @@ async fn stream_events<R: AsyncRead + Unpin>(
             kind: "unavailable",
             message: format!("this agent has no event feed ({reason})"),
         };
-        let _ = write(writer, &protocol::error_line(id, &error)).await;
+        let _ = socket
+            .write(&protocol::error_line(id, &error), WRITE_TIMEOUT)
+            .await;
         return;
     }
     let (mut subscription, mut next) = context.tracer.subscribe_batches();
@@ -1006,7 +1020,7 @@ async fn stream_events<R: AsyncRead + Unpin>(
             render_event(&mut head, &event, format, shown, false);
         }
     }
-    if write(writer, &head).await.is_err() {
+    if socket.write(&head, WRITE_TIMEOUT).await.is_err() {
         return;
     }
     let mut shutdown = context.shutdown.clone();
@@ -1031,10 +1045,10 @@ async fn stream_events<R: AsyncRead + Unpin>(
                             StreamRecord::Dropped { count: lost }.write_line(&mut out);
                         }
                         next = next.max(received.first + received.events.len() as u64);
-                        for event in &received.events {
+                        for (sequence, event) in (received.first..).zip(&received.events) {
                             if filter.matches(event) {
                                 let shown = access.of(event, None);
-                                append_event(&mut out, event, format, shown, context);
+                                append_event(&mut out, (sequence, event), format, shown, context);
                             }
                         }
                         if out.len() < STREAM_WRITE {
@@ -1055,22 +1069,20 @@ async fn stream_events<R: AsyncRead + Unpin>(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            gone = hung_up(reader) => {
+            // A subscriber has nothing more to say: what it sends is dropped.
+            gone = socket.hung_up() => {
                 if gone {
                     return;
                 }
-                // A subscriber has nothing more to say: what it sends is dropped.
-                let buffered = reader.buffer().len();
-                reader.consume(buffered);
             }
             _ = shutdown.changed() => {
                 let mut end = Vec::new();
                 StreamRecord::End { reason: "agent stopping" }.write_line(&mut end);
-                let _ = write(writer, &end).await;
+                let _ = socket.write(&end, WRITE_TIMEOUT).await;
                 return;
             }
         }
-        if !out.is_empty() && write(writer, &out).await.is_err() {
+        if !out.is_empty() && socket.write(&out, WRITE_TIMEOUT).await.is_err() {
             context
                 .counters
                 .slow_clients

@@ -104,7 +104,7 @@ impl Writer {
             match receiver.next(FSYNC_INTERVAL) {
                 Next::Event(event) => {
                     line.clear();
-                    crate::render::events::write_json_line(&mut line, &event);
+                    crate::render::events::write_json_line(&mut line, event);
                     self.push(&line);
                     if self.pending.len() - self.written >= WRITE_CHUNK {
                         self.write();

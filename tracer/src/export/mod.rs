@@ -17,11 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
-
 use crate::event::Event;
 use crate::stats::ExporterStats;
-use crate::table::live::Tracer;
+use crate::table::live::{Polled, Subscription, Tracer};
 
 /// Which exporters the agent runs (none by default).
 #[derive(Debug, Clone, Default)]
@@ -207,9 +205,9 @@ impl Exporters {
 }
 
 /// What [`Receiver::next`] got.
-pub(crate) enum Next {
+pub(crate) enum Next<'a> {
     /// An event.
-    Event(Arc<Event>),
+    Event(&'a Event),
     /// Nothing arrived within the wait.
     Idle,
     /// The agent is stopping (or the feed ended): write or send what is held, then return.
@@ -221,10 +219,10 @@ pub(crate) enum Next {
 /// the interval (the broadcast holds 16,384, about a second of the heaviest storm here).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// An exporter's end of the event broadcast. Events the exporter fell too far behind to
+/// An exporter's end of the event stream. Events the exporter fell too far behind to
 /// receive are counted as dropped.
 pub(crate) struct Receiver {
-    events: broadcast::Receiver<Arc<Event>>,
+    events: Subscription,
     counters: Arc<ExporterCounters>,
     stop: Arc<AtomicBool>,
     lag_warning: RateLimited,
@@ -237,17 +235,16 @@ impl Receiver {
     /// [`POLL_INTERVAL`]).
     /// The first `Idle` after events comes at once, so that the caller writes or sends
     /// them without waiting.
-    pub(crate) fn next(&mut self, wait: Duration) -> Next {
+    pub(crate) fn next(&mut self, wait: Duration) -> Next<'_> {
         let mut slept = false;
         loop {
-            match self.events.try_recv() {
-                Ok(event) => {
-                    self.took_events = true;
-                    return Next::Event(event);
-                }
-                Err(broadcast::error::TryRecvError::Lagged(n)) => self.lagged(n),
-                Err(broadcast::error::TryRecvError::Closed) => return Next::Stop,
-                Err(broadcast::error::TryRecvError::Empty) => {
+            match self.events.poll() {
+                // Polled again to return it: the borrow checker cannot yet return a borrow
+                // from one arm of a loop (a second poll goes on from the same place).
+                Polled::Event(_) => break,
+                Polled::Lost(n) => self.lagged(n),
+                Polled::Closed => return Next::Stop,
+                Polled::Empty => {
                     // Everything queued is taken before a stop.
                     if self.stop.load(Ordering::Relaxed) {
                         return Next::Stop;
@@ -259,6 +256,11 @@ impl Receiver {
                     slept = true;
                 }
             }
+        }
+        self.took_events = true;
+        match self.events.current() {
+            Some(event) => Next::Event(event),
+            None => Next::Idle,
         }
     }
 

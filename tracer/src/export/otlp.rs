@@ -390,7 +390,7 @@ fn batch(mut receiver: Receiver, queue: SyncSender<Vec<LogRecord>>) {
             if batch.is_empty() {
                 oldest = Instant::now();
             }
-            batch.push(log_record(&event));
+            batch.push(log_record(event));
         }
         let due = batch.len() >= MAX_BATCH
             || (!batch.is_empty() && oldest.elapsed() >= BATCH_DELAY)

@@ -331,25 +331,25 @@ impl Inner {
     /// than waiting to be woken for each: the feed's sends then wake nobody (a wake per
     /// event cost the feed and this thread more than applying the event), and one look
     /// applies all the interval's events under one lock.
-    fn follow(&self, mut events: tokio::sync::broadcast::Receiver<Arc<Event>>) {
-        use tokio::sync::broadcast::error::TryRecvError;
+    fn follow(&self, mut events: crate::table::live::Subscription) {
+        use crate::table::live::Polled;
         'feed: loop {
             let mut state = self.lock();
             // Bounded per lock hold: a scrape waiting for the lock gets it between chunks.
             for _ in 0..4096 {
-                match events.try_recv() {
-                    Ok(event) => self.apply(&mut state, &event),
-                    Err(TryRecvError::Lagged(n)) => {
+                match events.poll() {
+                    Polled::Event(event) => self.apply(&mut state, event),
+                    Polled::Lost(n) => {
                         drop(state);
                         self.lagged(n);
                         continue 'feed;
                     }
-                    Err(TryRecvError::Empty) => {
+                    Polled::Empty => {
                         drop(state);
                         std::thread::sleep(POLL_INTERVAL);
                         continue 'feed;
                     }
-                    Err(TryRecvError::Closed) => break 'feed,
+                    Polled::Closed => break 'feed,
                 }
             }
         }

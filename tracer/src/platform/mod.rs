@@ -23,6 +23,8 @@ mod socket;
 #[cfg(unix)]
 mod time;
 #[cfg(native_linux)]
+pub(crate) mod timer;
+#[cfg(native_linux)]
 mod utmp;
 
 #[cfg(unix)]

@@ -101,12 +101,10 @@ struct Shared {
     feed: Feed,
     /// Set when the feeding thread stopped (its error, if any).
     stopped: Mutex<Option<String>>,
-    /// Every event, after the table applied it, for subscribers. Bounded: a subscriber that
-    /// falls behind loses the oldest events (and is told how many), the feed never waits.
-    events: tokio::sync::broadcast::Sender<Arc<Event>>,
-    /// The same events in the batches the feed applied them in (at most [`BATCH_EVENTS`]
-    /// each), for subscribers that write in bulk: one wake-up and one write per batch
-    /// instead of one per event.
+    /// Every event, after the table applied it, for subscribers, in the batches the feed
+    /// applied them in (at most [`BATCH_EVENTS`] each): one allocation, one send and at most
+    /// one wake-up per batch rather than per event. Bounded: a subscriber that falls behind
+    /// loses the oldest batches (and counts the events in them), the feed never waits.
     batches: tokio::sync::broadcast::Sender<Arc<Batch>>,
     /// Events sent in batches so far (the next batch's first sequence number).
     batched: std::sync::atomic::AtomicU64,
@@ -207,10 +205,81 @@ pub const BATCH_EVENTS: usize = 16;
 #[derive(Debug)]
 pub struct Batch {
     /// The sequence number of the first event (events are numbered from 0 as they are sent):
-    /// a gap since the previous batch a subscriber received is what it lost by lagging.
+    /// a gap since the previous batch a subscriber received is what it lost by lagging. The
+    /// event at index `i` is number `first + i`, which names it for as long as the feed runs.
     pub first: u64,
     /// The events, in the order they were applied.
-    pub events: Vec<Arc<Event>>,
+    pub events: Vec<Event>,
+}
+
+/// A subscriber's end of the event stream that takes events one at a time without waiting
+/// (exporters and group accounting look every so often: the feed's sends then wake nobody).
+#[derive(Debug)]
+pub struct Subscription {
+    batches: tokio::sync::broadcast::Receiver<Arc<Batch>>,
+    /// The sequence number expected next.
+    next: u64,
+    current: Option<Arc<Batch>>,
+    /// The next event's index in `current`.
+    index: usize,
+}
+
+/// What [`Subscription::poll`] found.
+#[derive(Debug)]
+pub enum Polled<'a> {
+    /// The next event.
+    Event(&'a Event),
+    /// This many events were dropped for this subscriber (it fell behind); the next poll goes
+    /// on after them.
+    Lost(u64),
+    /// Nothing queued now.
+    Empty,
+    /// The feed ended.
+    Closed,
+}
+
+impl Subscription {
+    /// The next event, or why there is none now.
+    pub fn poll(&mut self) -> Polled<'_> {
+        use tokio::sync::broadcast::error::TryRecvError;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|batch| self.index >= batch.events.len())
+        {
+            self.current = None;
+        }
+        if self.current.is_none() {
+            match self.batches.try_recv() {
+                Ok(batch) => {
+                    let lost = batch.first.saturating_sub(self.next);
+                    self.next = self.next.max(batch.first + batch.events.len() as u64);
+                    self.current = Some(batch);
+                    self.index = 0;
+                    if lost > 0 {
+                        return Polled::Lost(lost);
+                    }
+                }
+                // Counted from the gap before the next batch (the count here is of batches).
+                Err(TryRecvError::Lagged(_)) => return self.poll(),
+                Err(TryRecvError::Empty) => return Polled::Empty,
+                Err(TryRecvError::Closed) => return Polled::Closed,
+            }
+        }
+        match &self.current {
+            Some(batch) => {
+                self.index += 1;
+                Polled::Event(&batch.events[self.index - 1])
+            }
+            None => Polled::Empty,
+        }
+    }
+
+    /// The event the last [`poll`](Self::poll) returned, if it returned one.
+    pub fn current(&self) -> Option<&Event> {
+        let batch = self.current.as_ref()?;
+        batch.events.get(self.index.checked_sub(1)?)
+    }
 }
 
 /// A live process table with its feed.
@@ -279,7 +348,6 @@ impl Tracer {
                 clock,
                 feed: Feed::Snapshot(reason),
                 stopped: Mutex::new(None),
-                events: tokio::sync::broadcast::channel(1).0,
                 batches: tokio::sync::broadcast::channel(1).0,
                 batched: std::sync::atomic::AtomicU64::new(0),
                 lost: tokio::sync::broadcast::channel(1).0,
@@ -401,15 +469,10 @@ impl Tracer {
         self.shared.lost.subscribe()
     }
 
-    /// A stream of every event from now on, after the table applied it (a snapshot table has
-    /// no events).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
-        self.shared.events.subscribe()
-    }
-
-    /// The same stream in the feed's batches, with the sequence number the next batch will
-    /// start from (a later batch starting further on means events were dropped for this
-    /// subscriber: [`Batch::first`]).
+    /// Every event from now on, after the table applied it, in the feed's batches, with the
+    /// sequence number the next batch will start from (a later batch starting further on
+    /// means events were dropped for this subscriber: [`Batch::first`]). A snapshot table has
+    /// no events. [`Subscription`] reads the same stream an event at a time, without waiting.
     pub fn subscribe_batches(&self) -> (tokio::sync::broadcast::Receiver<Arc<Batch>>, u64) {
         let receiver = self.shared.batches.subscribe();
         // Read after subscribing: a batch sent in between starts before it, and counts as no loss.
@@ -418,6 +481,17 @@ impl Tracer {
             .batched
             .load(std::sync::atomic::Ordering::Acquire);
         (receiver, next)
+    }
+
+    /// Every event from now on, read an event at a time by polling ([`Subscription::poll`]).
+    pub fn subscribe(&self) -> Subscription {
+        let (batches, next) = self.subscribe_batches();
+        Subscription {
+            batches,
+            next,
+            current: None,
+            index: 0,
+        }
     }
 
     /// The event source's counters as of the last second (`None` for a snapshot table).
@@ -667,7 +741,6 @@ fn feed_thread(
                 polling => Feed::Polling(polling, config.interval),
             },
             stopped: Mutex::new(None),
-            events: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE).0,
             batches: tokio::sync::broadcast::channel(SUBSCRIBER_QUEUE / BATCH_EVENTS).0,
             batched: std::sync::atomic::AtomicU64::new(0),
             lost: tokio::sync::broadcast::channel(64).0,
@@ -751,26 +824,20 @@ async fn run_feed(source: &mut Source, shared: &Shared) -> String {
                 table.apply(event);
             }
             drop(table);
-            let per_event = shared.events.receiver_count() > 0;
-            if per_event || shared.batches.receiver_count() > 0 {
+            if shared.batches.receiver_count() > 0 {
                 // Cut before sending: a subscriber woken by the first batch finds the others
-                // queued already.
-                let mut events = batch.drain(..).map(Arc::new);
+                // queued already. The events move into their batch: no allocation per event.
+                let mut events = batch.drain(..);
                 let mut chunks = Vec::new();
                 loop {
-                    let chunk: Vec<Arc<Event>> = events.by_ref().take(BATCH_EVENTS).collect();
+                    let chunk: Vec<Event> = events.by_ref().take(BATCH_EVENTS).collect();
                     if chunk.is_empty() {
                         break;
                     }
                     chunks.push(chunk);
                 }
+                drop(events);
                 for chunk in chunks {
-                    if per_event {
-                        for event in &chunk {
-                            // No subscriber left is not an error: the event was applied.
-                            let _ = shared.events.send(Arc::clone(event));
-                        }
-                    }
                     let first = shared
                         .batched
                         .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::AcqRel);
@@ -834,6 +901,67 @@ async fn run_feed(source: &mut Source, shared: &Shared) -> String {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    /// A polling subscriber takes every event in order, and counts exactly what it lost by
+    /// falling behind (the gap in sequence numbers, not the number of batches).
+    #[test]
+    fn a_subscription_counts_the_events_it_fell_behind_by() {
+        let event = |pid: u32| Event {
+            time: 1.0,
+            id: ProcessId {
+                pid,
+                start_ticks: 1,
+            },
+            create_time: 1.0,
+            ppid: 1,
+            uid: 0,
+            gid: 0,
+            name: "true".into(),
+            backend: Backend::Ebpf,
+            placement: None,
+            details: crate::event::Details::Fork { parent_pid: 1 },
+        };
+        let (sender, batches) = tokio::sync::broadcast::channel(2);
+        let mut subscription = Subscription {
+            batches,
+            next: 0,
+            current: None,
+            index: 0,
+        };
+        assert!(matches!(subscription.poll(), Polled::Empty));
+        let mut first = 0;
+        let mut send = |pids: &[u32]| {
+            let events: Vec<Event> = pids.iter().map(|pid| event(*pid)).collect();
+            let len = events.len() as u64;
+            sender.send(Arc::new(Batch { first, events })).unwrap();
+            first += len;
+        };
+        send(&[1, 2]);
+        let pids = |subscription: &mut Subscription| {
+            let mut seen = Vec::new();
+            loop {
+                match subscription.poll() {
+                    Polled::Event(event) => {
+                        let pid = event.id.pid;
+                        assert_eq!(subscription.current().map(|e| e.id.pid), Some(pid));
+                        seen.push(pid);
+                    }
+                    Polled::Lost(n) => seen.push(1_000 + n as u32),
+                    Polled::Empty => return seen,
+                    Polled::Closed => panic!("closed"),
+                }
+            }
+        };
+        assert_eq!(pids(&mut subscription), [1, 2]);
+        // Four batches into a queue of two: the first two (3 events) are lost.
+        send(&[3]);
+        send(&[4, 5]);
+        send(&[6]);
+        send(&[7, 8, 9]);
+        assert_eq!(pids(&mut subscription), [1_003, 6, 7, 8, 9]);
+        drop(sender);
+        assert!(matches!(subscription.poll(), Polled::Closed));
+    }
 
     /// What a resynchronisation found reaches subscribers as synthesized exits and execs.
     #[test]

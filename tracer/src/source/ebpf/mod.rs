@@ -182,6 +182,9 @@ pub struct EbpfSource {
     /// Owns the programs and their links: dropping it detaches them.
     ebpf: Ebpf,
     ring: AsyncFd<RingBuf<MapData>>,
+    /// The drain timer (a timerfd: one wake-up per batch, where tokio's timers take two past
+    /// 64 ms).
+    timer: crate::platform::timer::OneShot,
     counters: PerCpuArray<MapData, u64>,
     exit_wakeup: std::sync::Arc<ExitWakeup>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
@@ -426,6 +429,7 @@ impl EbpfSource {
         Ok(Self {
             ebpf,
             ring,
+            timer: crate::platform::timer::OneShot::new()?,
             counters,
             exit_wakeup,
             logger,
@@ -487,7 +491,7 @@ impl EbpfSource {
             };
             tokio::select! {
                 guard = self.ring.readable_mut() => guard?.clear_ready(),
-                _ = tokio::time::sleep(timer) => {}
+                slept = self.timer.sleep(timer) => slept?,
                 _ = self.exit_wakeup.arrived.notified() => {}
             }
         }
