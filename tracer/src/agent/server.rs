@@ -989,36 +989,40 @@ async fn stream_events(
     let mut access = StreamAccess::new(peer.viewer(context));
     let mut head = protocol::stream_header(id);
     if replay_exited {
-        // Copied under the lock, judged and rendered after it.
-        let exits: Vec<_> = {
-            let table = context.tracer.lock();
-            table
-                .exited()
-                .filter_map(|entry| {
-                    let event = crate::table::exit_event(entry)?;
-                    filter.matches(&event).then(|| {
-                        let known = crate::query::access::Creds::known(entry);
-                        (event, known)
+        // Up to `--max-exited` lines: rendered off the async worker (the runtime hands the
+        // worker's other tasks to another thread meanwhile), so a replay delays no one else.
+        tokio::task::block_in_place(|| {
+            // Copied under the lock, judged and rendered after it.
+            let exits: Vec<_> = {
+                let table = context.tracer.lock();
+                table
+                    .exited()
+                    .filter_map(|entry| {
+                        let event = crate::table::exit_event(entry)?;
+                        filter.matches(&event).then(|| {
+                            let known = crate::query::access::Creds::known(entry);
+                            (event, known)
+                        })
                     })
-                })
-                .collect()
-        };
-        for (event, known) in exits {
-            let viewer = &access.viewer;
-            let decided = match known {
-                _ if viewer.sees_all() => Access::FULL,
-                Some(creds) => Access {
-                    visible: viewer.sees(Some(&creds)),
-                    read: viewer.may_read(&creds),
-                },
-                None => Access {
-                    visible: viewer.sees(None),
-                    read: false,
-                },
+                    .collect()
             };
-            let shown = access.of(&event, Some(decided));
-            render_event(&mut head, &event, format, shown, false);
-        }
+            for (event, known) in exits {
+                let viewer = &access.viewer;
+                let decided = match known {
+                    _ if viewer.sees_all() => Access::FULL,
+                    Some(creds) => Access {
+                        visible: viewer.sees(Some(&creds)),
+                        read: viewer.may_read(&creds),
+                    },
+                    None => Access {
+                        visible: viewer.sees(None),
+                        read: false,
+                    },
+                };
+                let shown = access.of(&event, Some(decided));
+                render_event(&mut head, &event, format, shown, false);
+            }
+        });
     }
     if socket.write(&head, WRITE_TIMEOUT).await.is_err() {
         return;
