@@ -239,8 +239,8 @@ impl Receiver {
         let mut slept = false;
         loop {
             match self.events.poll() {
-                // Polled again to return it: the borrow checker cannot yet return a borrow
-                // from one arm of a loop (a second poll goes on from the same place).
+                // Returned after the loop through `current()`: the borrow checker cannot yet
+                // return a borrow from one arm of a loop whose other arms use `self`.
                 Polled::Event(_) => break,
                 Polled::Lost(n) => self.lagged(n),
                 Polled::Closed => return Next::Stop,

@@ -242,37 +242,33 @@ impl Subscription {
     /// The next event, or why there is none now.
     pub fn poll(&mut self) -> Polled<'_> {
         use tokio::sync::broadcast::error::TryRecvError;
-        if self
+        let taken = self
             .current
             .as_ref()
-            .is_some_and(|batch| self.index >= batch.events.len())
-        {
-            self.current = None;
-        }
-        if self.current.is_none() {
-            match self.batches.try_recv() {
-                Ok(batch) => {
-                    let lost = batch.first.saturating_sub(self.next);
-                    self.next = self.next.max(batch.first + batch.events.len() as u64);
-                    self.current = Some(batch);
-                    self.index = 0;
-                    if lost > 0 {
-                        return Polled::Lost(lost);
-                    }
+            .is_none_or(|batch| self.index >= batch.events.len());
+        if taken {
+            let batch = loop {
+                match self.batches.try_recv() {
+                    Ok(batch) => break batch,
+                    // Counted from the gap before the next batch (this count is of batches).
+                    Err(TryRecvError::Lagged(_)) => continue,
+                    Err(TryRecvError::Empty) => return Polled::Empty,
+                    Err(TryRecvError::Closed) => return Polled::Closed,
                 }
-                // Counted from the gap before the next batch (the count here is of batches).
-                Err(TryRecvError::Lagged(_)) => return self.poll(),
-                Err(TryRecvError::Empty) => return Polled::Empty,
-                Err(TryRecvError::Closed) => return Polled::Closed,
+            };
+            let lost = batch.first.saturating_sub(self.next);
+            self.next = self.next.max(batch.first + batch.events.len() as u64);
+            self.current = Some(batch);
+            self.index = 0;
+            if lost > 0 {
+                return Polled::Lost(lost);
             }
         }
-        match &self.current {
-            Some(batch) => {
-                self.index += 1;
-                Polled::Event(&batch.events[self.index - 1])
-            }
-            None => Polled::Empty,
-        }
+        let Some(batch) = &self.current else {
+            return Polled::Empty;
+        };
+        self.index += 1;
+        Polled::Event(&batch.events[self.index - 1])
     }
 
     /// The event the last [`poll`](Self::poll) returned, if it returned one.
